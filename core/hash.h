@@ -1,0 +1,26 @@
+/* tokfs — a small, fast, deterministic 64-bit hash for shard checksums and plan identities.
+ * Not cryptographic: it detects a source that changed, it does not resist an attacker. */
+#ifndef TOKFS_HASH_H
+#define TOKFS_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tokfs_hash {
+    uint64_t state;
+    uint64_t total;      /* bytes hashed so far */
+    uint8_t tail[8];     /* bytes not yet forming a full 8-byte word */
+    unsigned ntail;
+} tokfs_hash;
+
+void tokfs_hash_init(tokfs_hash *h, uint64_t seed);
+void tokfs_hash_update(tokfs_hash *h, const void *data, size_t len);
+uint64_t tokfs_hash_final(const tokfs_hash *h);
+
+/* One-shot helper. */
+uint64_t tokfs_hash64(const void *data, size_t len, uint64_t seed);
+
+/* SplitMix64 step: a seeded, portable PRNG for shuffles and jitter. */
+uint64_t tokfs_splitmix64(uint64_t *state);
+
+#endif

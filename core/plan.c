@@ -1,0 +1,524 @@
+#include "plan.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hash.h"
+
+#define LIST_FILE_MAX_BYTES (64u << 20)
+
+int tokfs_format_from_name(const char *name)
+{
+    const char *slash = strrchr(name, '/');
+    const char *base = slash ? slash + 1 : name;
+    /* Ignore a query string or fragment on URLs. */
+    size_t len = strcspn(base, "?#");
+    struct { const char *ext; int format; } table[] = {
+        {".txt", TOKFS_FORMAT_TXT}, {".jsonl", TOKFS_FORMAT_JSONL}, {".ndjson", TOKFS_FORMAT_JSONL},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        size_t elen = strlen(table[i].ext);
+        if (len > elen && strncasecmp(base + len - elen, table[i].ext, elen) == 0)
+            return table[i].format;
+    }
+    return 0;
+}
+
+uint64_t tokfs_plan_identity(const tokfs_config *cfg)
+{
+    char buf[8192];
+    int n = snprintf(buf, sizeof buf,
+                     "plan-v1\nsource=%s\ntokenizer=%s\nshard_size=%" PRIu64 "\nval_shards=%u\n"
+                     "shuffle=%d:%" PRIu64 "\ntext_field=%s\nmax_doc_bytes=%" PRIu64 "\n",
+                     cfg->source, cfg->tokenizer, cfg->shard_size, cfg->val_shards,
+                     cfg->has_shuffle_seed, cfg->shuffle_seed, cfg->text_field,
+                     cfg->max_doc_bytes);
+    if (n < 0 || (size_t)n >= sizeof buf)
+        n = (int)sizeof buf - 1;
+    return tokfs_hash64(buf, (size_t)n, 0x746f6b6673ull);
+}
+
+/* ---- listing ---------------------------------------------------------------------------- */
+
+typedef struct name_list {
+    char **names;
+    size_t count, cap;
+} name_list;
+
+static int name_list_add(name_list *l, const char *name)
+{
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **grown = realloc(l->names, cap * sizeof *grown);
+        if (!grown)
+            return -ENOMEM;
+        l->names = grown;
+        l->cap = cap;
+    }
+    if (!(l->names[l->count] = strdup(name)))
+        return -ENOMEM;
+    l->count++;
+    return 0;
+}
+
+static void name_list_free(name_list *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        free(l->names[i]);
+    free(l->names);
+    memset(l, 0, sizeof *l);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every regular file below dir whose name tokfs can read; hidden entries (".name") are skipped.
+ * Iterative: a stack of directories still to visit, so depth does not use the C stack. */
+static int list_directory(const char *root, name_list *out, tokfs_err *err)
+{
+    name_list pending = {0};
+    int rc = name_list_add(&pending, root);
+    while (rc == 0 && pending.count) {
+        char *dir_path = pending.names[--pending.count];
+        DIR *dir = opendir(dir_path);
+        if (!dir) {
+            rc = tokfs_err_set(err, errno, "cannot read directory %s: %s", dir_path,
+                               strerror(errno));
+            free(dir_path);
+            break;
+        }
+        struct dirent *entry;
+        while (rc == 0 && (entry = readdir(dir))) {
+            if (entry->d_name[0] == '.')
+                continue;
+            char path[PATH_MAX];
+            if (snprintf(path, sizeof path, "%s/%s", dir_path, entry->d_name) >= (int)sizeof path) {
+                rc = tokfs_err_set(err, ENAMETOOLONG, "path too long below %s", dir_path);
+                break;
+            }
+            struct stat st;
+            if (stat(path, &st) != 0)
+                continue; /* dangling link */
+            if (S_ISDIR(st.st_mode))
+                rc = name_list_add(&pending, path);
+            else if (S_ISREG(st.st_mode) && tokfs_format_from_name(path))
+                rc = name_list_add(out, path);
+        }
+        closedir(dir);
+        free(dir_path);
+    }
+    name_list_free(&pending);
+    if (rc == 0 && out->count == 0)
+        rc = tokfs_err_set(err, ENOENT,
+                           "no .txt, .jsonl or .ndjson files below %s: point SOURCE at a corpus",
+                           root);
+    if (rc == 0)
+        qsort(out->names, out->count, sizeof *out->names, cmp_names);
+    return rc;
+}
+
+/* Parse a list file: one URL or path per line, '#' comments and blank lines ignored. Relative
+ * local paths are relative to the list file's own directory (when the list is local). */
+static int parse_list(const char *text, const char *base_dir, name_list *out, tokfs_err *err)
+{
+    const char *line = text;
+    while (*line) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        const char *start = line;
+        while (len && (*start == ' ' || *start == '\t' || *start == '\r')) {
+            start++;
+            len--;
+        }
+        while (len && (start[len - 1] == ' ' || start[len - 1] == '\t' || start[len - 1] == '\r'))
+            len--;
+        if (len && start[0] != '#') {
+            char entry[PATH_MAX];
+            if (len >= sizeof entry)
+                return tokfs_err_set(err, ENAMETOOLONG, "list entry too long: %.60s...", start);
+            memcpy(entry, start, len);
+            entry[len] = '\0';
+            if (strchr(entry, '\t'))
+                return tokfs_err_set(err, EINVAL, "list entry contains a tab: %s", entry);
+            char resolved[PATH_MAX];
+            if (!tokfs_url_is_http(entry) && strncmp(entry, "file://", 7) != 0 &&
+                entry[0] != '/') {
+                if (snprintf(resolved, sizeof resolved, "%s/%s", base_dir, entry) >=
+                    (int)sizeof resolved)
+                    return tokfs_err_set(err, ENAMETOOLONG, "list entry path too long: %s", entry);
+            } else {
+                snprintf(resolved, sizeof resolved, "%s", entry);
+            }
+            int rc = name_list_add(out, resolved);
+            if (rc)
+                return rc;
+        }
+        line = eol ? eol + 1 : line + strlen(line);
+    }
+    return 0;
+}
+
+static int list_sources(const char *source, tokfs_fetcher *fetcher, name_list *out,
+                        tokfs_err *err)
+{
+    if (source[0] == '@') {
+        const char *list = source + 1;
+        char *text = NULL;
+        size_t len = 0;
+        int rc = tokfs_fetch_small(fetcher, list, LIST_FILE_MAX_BYTES, &text, &len, err);
+        if (rc)
+            return rc;
+        /* Relative entries are relative to where the list is: its directory, or its URL's. */
+        char base_dir[PATH_MAX] = ".";
+        snprintf(base_dir, sizeof base_dir, "%s", list);
+        const char *scheme = strstr(base_dir, "://");
+        const char *path_start = scheme ? strchr(scheme + 3, '/') : base_dir;
+        char *slash = strrchr(base_dir, '/');
+        if (slash && path_start && slash >= path_start)
+            *slash = '\0';
+        else if (!scheme)
+            snprintf(base_dir, sizeof base_dir, ".");
+        rc = parse_list(text, base_dir, out, err);
+        free(text);
+        if (rc == 0 && out->count == 0)
+            rc = tokfs_err_set(err, ENOENT, "list %s names no sources: add one URL or path per line",
+                               list);
+        return rc;
+    }
+    if (!tokfs_url_is_http(source) && strncmp(source, "file://", 7) != 0) {
+        struct stat st;
+        if (stat(source, &st) != 0)
+            return tokfs_err_set(err, errno, "cannot open SOURCE %s: %s", source, strerror(errno));
+        if (S_ISDIR(st.st_mode))
+            return list_directory(source, out, err);
+    }
+    return name_list_add(out, source);
+}
+
+/* ---- cutting ---------------------------------------------------------------------------- */
+
+typedef struct piece_list {
+    tokfs_piece *items;
+    uint32_t count, cap;
+} piece_list;
+
+static int piece_add(piece_list *l, tokfs_piece p)
+{
+    if (l->count == l->cap) {
+        uint32_t cap = l->cap ? l->cap * 2 : 64;
+        tokfs_piece *grown = realloc(l->items, cap * sizeof *grown);
+        if (!grown)
+            return -ENOMEM;
+        l->items = grown;
+        l->cap = cap;
+    }
+    l->items[l->count++] = p;
+    return 0;
+}
+
+int tokfs_plan_cut(tokfs_plan *plan, const tokfs_config *cfg, double bytes_per_token,
+                   tokfs_err *err)
+{
+    double target_d = (double)cfg->shard_size * bytes_per_token;
+    int64_t target = target_d < 1 ? 1 : target_d > 9e18 ? INT64_MAX / 2 : (int64_t)target_d;
+    piece_list pieces = {0};
+    int rc = 0;
+
+    /* The piece being filled: open when acc > 0 or it has a start. */
+    tokfs_piece cur = {0};
+    int open = 0;
+    int64_t acc = 0;
+
+    for (uint32_t s = 0; s < plan->nsources && rc == 0; s++) {
+        const tokfs_source *src = &plan->sources[s];
+        int64_t size = src->info.size;
+        /* A source can be cut only where a record can start anywhere: JSONL with ranges. */
+        int cuttable = src->format == TOKFS_FORMAT_JSONL && src->info.accepts_ranges && size > 0;
+        int64_t weight = size >= 0 ? size : target; /* unknown size: assume one shard's worth */
+        int64_t off = 0;
+
+        if (open && acc > 0 && !cuttable && acc + weight > target) {
+            /* Closing before a whole source that would overflow keeps shards near target. */
+            cur.end = plan->sources[cur.last_source].info.size;
+            rc = piece_add(&pieces, cur);
+            open = 0;
+            acc = 0;
+        }
+        while (rc == 0) {
+            if (!open) {
+                cur = (tokfs_piece){.first_source = s, .begin = off};
+                open = 1;
+                acc = 0;
+            }
+            cur.last_source = s;
+            int64_t remaining = weight - off;
+            int64_t room = target - acc;
+            /* A tail under a quarter shard stays with this piece: tiny pieces tend to hold no
+             * record start at all (an empty shard), and a shard a bit over target is harmless. */
+            if (remaining <= room + target / 4 || !cuttable) {
+                acc += remaining;
+                cur.source_bytes += remaining;
+                cur.end = size >= 0 ? size : -1;
+                if (acc >= target) {
+                    rc = piece_add(&pieces, cur);
+                    open = 0;
+                }
+                break;
+            }
+            /* Cut this source at off + room; the rest starts a new piece. */
+            cur.end = off + room;
+            cur.source_bytes += room;
+            rc = piece_add(&pieces, cur);
+            open = 0;
+            off += room;
+        }
+    }
+    if (rc == 0 && open)
+        rc = piece_add(&pieces, cur);
+    if (rc) {
+        free(pieces.items);
+        return rc == -ENOMEM ? tokfs_err_set(err, ENOMEM, "out of memory while planning") : rc;
+    }
+    if (pieces.count == 0) {
+        free(pieces.items);
+        return tokfs_err_set(err, ENOENT, "SOURCE %s holds no data", cfg->source);
+    }
+    if (pieces.count <= cfg->val_shards) {
+        uint32_t n = pieces.count;
+        free(pieces.items);
+        return tokfs_err_set(err, EINVAL,
+                             "the corpus makes %u shard(s) of about %" PRIu64
+                             " tokens, and val_shards=%u would leave no train shard: lower "
+                             "shard_size or val_shards",
+                             n, cfg->shard_size, cfg->val_shards);
+    }
+    if (cfg->has_shuffle_seed) {
+        /* Fisher-Yates with a seeded SplitMix64: the same seed gives the same order anywhere. */
+        uint64_t state = cfg->shuffle_seed;
+        for (uint32_t i = pieces.count - 1; i > 0; i--) {
+            uint32_t j = (uint32_t)(tokfs_splitmix64(&state) % ((uint64_t)i + 1));
+            tokfs_piece t = pieces.items[i];
+            pieces.items[i] = pieces.items[j];
+            pieces.items[j] = t;
+        }
+    }
+    free(plan->pieces);
+    plan->pieces = pieces.items;
+    plan->npieces = pieces.count;
+    plan->nval = cfg->val_shards;
+    plan->ntrain = pieces.count - cfg->val_shards;
+    return 0;
+}
+
+int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetcher *fetcher,
+                     tokfs_plan *plan, tokfs_err *err)
+{
+    memset(plan, 0, sizeof *plan);
+    plan->id = tokfs_plan_identity(cfg);
+    name_list names = {0};
+    int rc = list_sources(cfg->source, fetcher, &names, err);
+    if (rc == 0 && !(plan->sources = calloc(names.count, sizeof *plan->sources)))
+        rc = tokfs_err_set(err, ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < names.count; i++) {
+        tokfs_source *src = &plan->sources[i];
+        const char *name = names.names[i];
+        char redacted[1024];
+        tokfs_url_redact(name, redacted, sizeof redacted);
+        src->format = tokfs_format_from_name(name);
+        if (!src->format) {
+            rc = tokfs_err_set(err, EINVAL,
+                               "unsupported source %s: tokfs reads .txt, .jsonl and .ndjson files",
+                               redacted);
+            break;
+        }
+        char abs_path[PATH_MAX];
+        if (!tokfs_url_is_http(name) && strncmp(name, "file://", 7) != 0 && name[0] != '/') {
+            if (!realpath(name, abs_path)) {
+                rc = tokfs_err_set(err, errno, "cannot open source %s: %s", name,
+                                   strerror(errno));
+                break;
+            }
+            name = abs_path;
+        }
+        if (!(src->url = strdup(name))) {
+            rc = tokfs_err_set(err, ENOMEM, "out of memory");
+            break;
+        }
+        plan->nsources++;
+        rc = tokfs_fetch_stat(fetcher, src->url, &src->info, err);
+    }
+    name_list_free(&names);
+    if (rc == 0)
+        rc = tokfs_plan_cut(plan, cfg, bytes_per_token, err);
+    if (rc)
+        tokfs_plan_free(plan);
+    return rc;
+}
+
+void tokfs_plan_free(tokfs_plan *plan)
+{
+    for (uint32_t i = 0; i < plan->nsources; i++)
+        free(plan->sources[i].url);
+    free(plan->sources);
+    free(plan->pieces);
+    memset(plan, 0, sizeof *plan);
+}
+
+/* ---- persistence ------------------------------------------------------------------------ */
+
+int tokfs_plan_save(const tokfs_plan *plan, const char *path, tokfs_err *err)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return tokfs_err_set(err, errno, "cannot write %s: %s", tmp, strerror(errno));
+    fprintf(f, "tokfs-plan\t1\t%016" PRIx64 "\n", plan->id);
+    for (uint32_t i = 0; i < plan->nsources; i++) {
+        const tokfs_source *s = &plan->sources[i];
+        fprintf(f, "source\t%d\t%" PRId64 "\t%d\t%s\t%s\t%s\n", s->format, s->info.size,
+                s->info.accepts_ranges, s->info.etag, s->info.last_modified, s->url);
+    }
+    for (uint32_t i = 0; i < plan->npieces; i++) {
+        const tokfs_piece *p = &plan->pieces[i];
+        fprintf(f, "piece\t%u\t%u\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", p->first_source,
+                p->last_source, p->begin, p->end, p->source_bytes);
+    }
+    fprintf(f, "split\t%u\t%u\nend\n", plan->ntrain, plan->nval);
+    int rc = 0;
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        rc = tokfs_err_set(err, errno, "cannot write %s: %s", tmp, strerror(errno));
+    if (fclose(f) != 0 && rc == 0)
+        rc = tokfs_err_set(err, errno, "cannot write %s: %s", tmp, strerror(errno));
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = tokfs_err_set(err, errno, "cannot rename %s: %s", tmp, strerror(errno));
+    if (rc)
+        unlink(tmp);
+    return rc;
+}
+
+/* Split line in place at tabs into at most max fields (the last keeps any further tabs). */
+static int split_tabs(char *line, char **fields, int max)
+{
+    int n = 0;
+    fields[n++] = line;
+    for (char *p = line; *p && n < max; p++) {
+        if (*p == '\t') {
+            *p = '\0';
+            fields[n++] = p + 1;
+        }
+    }
+    return n;
+}
+
+static int parse_i64(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+int tokfs_plan_load(tokfs_plan *plan, const char *path, uint64_t expect_id, tokfs_err *err)
+{
+    memset(plan, 0, sizeof *plan);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT ? -ENOENT
+                               : tokfs_err_set(err, errno, "cannot read %s: %s", path,
+                                               strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int rc = 0, saw_header = 0, saw_end = 0;
+    uint32_t source_cap = 0, piece_cap = 0;
+    while (rc == 0 && (len = getline(&line, &cap, f)) > 0) {
+        if (line[len - 1] == '\n')
+            line[--len] = '\0';
+        char *fld[8];
+        int n = split_tabs(line, fld, 7);
+        if (!saw_header) {
+            uint64_t id;
+            if (n != 3 || strcmp(fld[0], "tokfs-plan") != 0 || strcmp(fld[1], "1") != 0 ||
+                sscanf(fld[2], "%" SCNx64, &id) != 1 || id != expect_id)
+                rc = -EINVAL;
+            saw_header = 1;
+            plan->id = expect_id;
+        } else if (strcmp(fld[0], "source") == 0 && n == 7) {
+            if (plan->nsources == source_cap) {
+                source_cap = source_cap ? source_cap * 2 : 16;
+                tokfs_source *grown = realloc(plan->sources, source_cap * sizeof *grown);
+                if (!grown) { rc = -ENOMEM; break; }
+                plan->sources = grown;
+            }
+            tokfs_source *s = &plan->sources[plan->nsources];
+            memset(s, 0, sizeof *s);
+            int64_t format, ranges;
+            if (parse_i64(fld[1], &format) || parse_i64(fld[2], &s->info.size) ||
+                parse_i64(fld[3], &ranges) || strlen(fld[4]) >= sizeof s->info.etag ||
+                strlen(fld[5]) >= sizeof s->info.last_modified) {
+                rc = -EINVAL;
+                break;
+            }
+            s->format = (int)format;
+            s->info.accepts_ranges = (int)ranges;
+            strcpy(s->info.etag, fld[4]);
+            strcpy(s->info.last_modified, fld[5]);
+            if (!(s->url = strdup(fld[6]))) { rc = -ENOMEM; break; }
+            plan->nsources++;
+        } else if (strcmp(fld[0], "piece") == 0 && n == 6) {
+            if (plan->npieces == piece_cap) {
+                piece_cap = piece_cap ? piece_cap * 2 : 64;
+                tokfs_piece *grown = realloc(plan->pieces, piece_cap * sizeof *grown);
+                if (!grown) { rc = -ENOMEM; break; }
+                plan->pieces = grown;
+            }
+            tokfs_piece *p = &plan->pieces[plan->npieces];
+            int64_t first, last;
+            if (parse_i64(fld[1], &first) || parse_i64(fld[2], &last) ||
+                parse_i64(fld[3], &p->begin) || parse_i64(fld[4], &p->end) ||
+                parse_i64(fld[5], &p->source_bytes) || first < 0 || last < first ||
+                last >= plan->nsources) {
+                rc = -EINVAL;
+                break;
+            }
+            p->first_source = (uint32_t)first;
+            p->last_source = (uint32_t)last;
+            plan->npieces++;
+        } else if (strcmp(fld[0], "split") == 0 && n == 3) {
+            int64_t ntrain = 0, nval = 0;
+            if (parse_i64(fld[1], &ntrain) || parse_i64(fld[2], &nval) || ntrain < 0 || nval < 0)
+                rc = -EINVAL;
+            plan->ntrain = (uint32_t)ntrain;
+            plan->nval = (uint32_t)nval;
+        } else if (strcmp(fld[0], "end") == 0) {
+            saw_end = 1;
+        } else {
+            rc = -EINVAL;
+        }
+    }
+    free(line);
+    fclose(f);
+    if (rc == 0 && (!saw_end || plan->npieces == 0 || plan->ntrain + plan->nval != plan->npieces))
+        rc = -EINVAL;
+    if (rc) {
+        tokfs_plan_free(plan);
+        if (rc == -EINVAL)
+            tokfs_err_set(err, EINVAL, "saved plan %s is damaged or stale; it will be rebuilt",
+                          path);
+    }
+    return rc;
+}

@@ -1,0 +1,72 @@
+/* tokfs — the plan: which sources exist and how they are cut into shards.
+ *
+ * The plan is a pure function of the source listing (names, sizes, validators) and the options
+ * that shape content. It is computed once at the first mount, saved in the cache dir, and reused
+ * by every later mount with the same SOURCE and options without touching the network. */
+#ifndef TOKFS_PLAN_H
+#define TOKFS_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "error.h"
+#include "fetch.h"
+
+enum tokfs_format {
+    TOKFS_FORMAT_TXT = 1,   /* the whole file is one document */
+    TOKFS_FORMAT_JSONL = 2, /* one JSON object per line; document = member text_field */
+};
+
+typedef struct tokfs_source {
+    char *url;               /* as listed: URL or absolute local path */
+    tokfs_object_info info;  /* size and validators at plan time */
+    int format;              /* enum tokfs_format */
+} tokfs_source;
+
+/* One piece = one shard. It covers the source bytes from (first_source, begin) up to
+ * (last_source, end): every source strictly between is whole. A JSONL record belongs to the piece
+ * in which its first byte lies, so a source cut at any byte offset still gives every record to
+ * exactly one piece. */
+typedef struct tokfs_piece {
+    uint32_t first_source, last_source;
+    int64_t begin;           /* offset in first_source */
+    int64_t end;             /* offset in last_source, exclusive (its size when whole) */
+    int64_t source_bytes;    /* bytes covered, for estimates */
+} tokfs_piece;
+
+typedef struct tokfs_plan {
+    tokfs_source *sources;
+    uint32_t nsources;
+    tokfs_piece *pieces;     /* in shard order: train pieces, then val pieces */
+    uint32_t npieces;
+    uint32_t ntrain;         /* pieces[0..ntrain) are train, the rest val */
+    uint32_t nval;
+    uint64_t id;             /* identity of (SOURCE, content options): names the plan dir */
+} tokfs_plan;
+
+/* The identity of a plan: hash of SOURCE and every option that changes shard content. */
+uint64_t tokfs_plan_identity(const tokfs_config *cfg);
+
+/* List the sources named by cfg->source (one file or URL, a local directory, or @LIST), stat
+ * each one, and cut them into pieces. Network and disk errors name the source. */
+int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetcher *fetcher,
+                     tokfs_plan *plan, tokfs_err *err);
+
+/* Cut already-listed sources into pieces (no I/O; used by tokfs_plan_build, exposed for tests).
+ * Takes ownership of nothing; fills plan->pieces/npieces/ntrain/nval. */
+int tokfs_plan_cut(tokfs_plan *plan, const tokfs_config *cfg, double bytes_per_token,
+                   tokfs_err *err);
+
+/* Save to / load from path (a small tab-separated text file, written to a temp file, fsync'd and
+ * renamed). load returns -ENOENT when there is no saved plan, -EINVAL when it is damaged or was
+ * made for another identity. */
+int tokfs_plan_save(const tokfs_plan *plan, const char *path, tokfs_err *err);
+int tokfs_plan_load(tokfs_plan *plan, const char *path, uint64_t expect_id, tokfs_err *err);
+
+void tokfs_plan_free(tokfs_plan *plan);
+
+/* Format of a file name from its extension, or 0 when tokfs does not read it. */
+int tokfs_format_from_name(const char *name);
+
+#endif

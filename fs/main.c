@@ -1,0 +1,317 @@
+/* tokfs — the program: parse the command line once into a tokfs_config, plan the corpus, mount,
+ * daemonize, serve.
+ *
+ *   tokfs SOURCE MOUNTPOINT [-o OPT[,OPT...]] [-f] [-d]
+ *
+ * Everything that can fail because of what the user typed or where SOURCE points fails here,
+ * before anything is mounted, with a one-line message and exit status 1. */
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fetch.h"
+#include "log.h"
+#include "tokenizer.h"
+#include "tokfs_fs.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: tokfs SOURCE MOUNTPOINT -o cache_size=SIZE[,OPT...] [-f] [-d]\n"
+            "       tokfs --help | --version\n"
+            "\n"
+            "Mount a text corpus as pre-tokenized shards: MOUNTPOINT/train/shard_NNNNN.bin,\n"
+            "MOUNTPOINT/val/shard_NNNNN.bin (flat little-endian token ids), made on first read\n"
+            "and kept in a disk cache that never exceeds cache_size.\n"
+            "\n"
+            "SOURCE: an http://, https:// or file:// URL or a local path of a .txt, .jsonl or\n"
+            ".ndjson file; a local directory (every such file below it, by path); or @LIST, a\n"
+            "local file or URL naming one source per line.\n"
+            "\n"
+            "  -f                  stay in the foreground (log to stderr)\n"
+            "  -d                  foreground with FUSE debug output\n"
+            "  -o OPT[,OPT...]     options:\n"
+            "%s"
+            "  also accepted: the generic mount options ro, rw (mounted read-only anyway), dev,\n"
+            "  nodev, suid, nosuid, exec, noexec, atime, noatime, relatime, async, sync, auto,\n"
+            "  noauto, user, nouser, _netdev, nofail, defaults; and the FUSE options allow_other,\n"
+            "  allow_root, default_permissions, auto_unmount, fsname=, subtype=.\n"
+            "\n"
+            "Unmount with: fusermount3 -u MOUNTPOINT\n",
+            tokfs_options_help);
+}
+
+/* Mount options that only make sense to mount(8): accepted and ignored (the mount is always
+ * read-only, nodev and nosuid as FUSE makes it). */
+static int is_ignored_mount_option(const char *key)
+{
+    static const char *const names[] = {
+        "ro", "rw", "dev", "nodev", "suid", "nosuid", "exec", "noexec", "atime", "noatime",
+        "nodiratime", "relatime", "strictatime", "async", "sync", "dirsync", "auto", "noauto",
+        "user", "nouser", "users", "_netdev", "nofail", "defaults", NULL};
+    for (size_t i = 0; names[i]; i++)
+        if (strcmp(key, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* FUSE options handed through to libfuse as they are. */
+static int is_fuse_option(const char *key)
+{
+    static const char *const names[] = {"allow_other", "allow_root", "default_permissions",
+                                        "auto_unmount", "fsname", "subtype", NULL};
+    for (size_t i = 0; names[i]; i++)
+        if (strcmp(key, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+typedef struct cmdline {
+    const char *positional[2];
+    int npositional;
+    int show_help, show_version;
+    char fuse_opts[4096]; /* comma-separated options for libfuse */
+} cmdline;
+
+static int apply_option_list(tokfs_config *cfg, cmdline *cl, const char *list, tokfs_err *err)
+{
+    char *copy = strdup(list);
+    if (!copy)
+        return tokfs_err_set(err, ENOMEM, "out of memory");
+    int rc = 0;
+    char *save = NULL;
+    for (char *opt = strtok_r(copy, ",", &save); opt && rc == 0; opt = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(opt, '=');
+        if (eq)
+            *eq = '\0';
+        const char *value = eq ? eq + 1 : NULL;
+        rc = tokfs_config_set(cfg, opt, value, err);
+        if (rc != -ENOENT)
+            continue;
+        rc = 0;
+        if (is_ignored_mount_option(opt))
+            continue;
+        if (is_fuse_option(opt)) {
+            size_t used = strlen(cl->fuse_opts);
+            snprintf(cl->fuse_opts + used, sizeof cl->fuse_opts - used, ",%s%s%s", opt,
+                     value ? "=" : "", value ? value : "");
+            continue;
+        }
+        rc = tokfs_err_set(err, EINVAL, "unknown option %s: see tokfs --help for the options",
+                           opt);
+    }
+    free(copy);
+    return rc;
+}
+
+static int parse_command_line(int argc, char **argv, tokfs_config *cfg, cmdline *cl,
+                              tokfs_err *err)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            cl->show_help = 1;
+        } else if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0) {
+            cl->show_version = 1;
+        } else if (strcmp(arg, "-f") == 0) {
+            cfg->foreground = 1;
+        } else if (strcmp(arg, "-d") == 0) {
+            cfg->foreground = 1;
+            cfg->debug = 1;
+        } else if (strcmp(arg, "-o") == 0 || strncmp(arg, "-o", 2) == 0) {
+            const char *list = arg[2] ? arg + 2 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!list)
+                return tokfs_err_set(err, EINVAL, "-o needs a list of options");
+            int rc = apply_option_list(cfg, cl, list, err);
+            if (rc)
+                return rc;
+        } else if (arg[0] == '-' && arg[1]) {
+            return tokfs_err_set(err, EINVAL, "unknown flag %s: see tokfs --help", arg);
+        } else if (cl->npositional < 2) {
+            cl->positional[cl->npositional++] = arg;
+        } else {
+            return tokfs_err_set(err, EINVAL,
+                                 "unexpected argument %s: give SOURCE and MOUNTPOINT only", arg);
+        }
+    }
+    return 0;
+}
+
+/* SOURCE in the form the plan identity uses: local paths made absolute, so the same corpus named
+ * from another directory reuses the same cache. */
+static int resolve_source(const char *given, char **out, tokfs_err *err)
+{
+    const char *path = given[0] == '@' ? given + 1 : given;
+    if (tokfs_url_is_http(path) || strncmp(path, "file://", 7) == 0) {
+        *out = strdup(given);
+        return *out ? 0 : -ENOMEM;
+    }
+    char abs_path[PATH_MAX];
+    if (!realpath(path, abs_path))
+        return tokfs_err_set(err, errno, "cannot open SOURCE %s: %s", path, strerror(errno));
+    size_t len = strlen(abs_path) + 2;
+    if (!(*out = malloc(len)))
+        return -ENOMEM;
+    snprintf(*out, len, "%s%s", given[0] == '@' ? "@" : "", abs_path);
+    return 0;
+}
+
+static int check_mountpoint(const char *given, char **out, tokfs_err *err)
+{
+    if (strncmp(given, "/dev/fd/", 8) == 0) { /* mount.fuse3 with drop_privileges */
+        *out = strdup(given);
+        return *out ? 0 : -ENOMEM;
+    }
+    char abs_path[PATH_MAX];
+    struct stat st;
+    if (!realpath(given, abs_path) || stat(abs_path, &st) != 0)
+        return tokfs_err_set(err, ENOENT, "mountpoint %s does not exist: create it with mkdir -p %s",
+                             given, given);
+    if (!S_ISDIR(st.st_mode))
+        return tokfs_err_set(err, ENOTDIR, "mountpoint %s is not a directory", given);
+    DIR *dir = opendir(abs_path);
+    if (!dir)
+        return tokfs_err_set(err, errno, "cannot open mountpoint %s: %s", given, strerror(errno));
+    struct dirent *e;
+    int empty = 1;
+    while ((e = readdir(dir)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            empty = 0;
+    closedir(dir);
+    if (!empty)
+        return tokfs_err_set(err, ENOTEMPTY,
+                             "mountpoint %s is not empty (or is already mounted): pick an empty "
+                             "directory, or unmount it with fusermount3 -u %s",
+                             given, given);
+    *out = strdup(abs_path);
+    return *out ? 0 : -ENOMEM;
+}
+
+static int serve(tokfs_config *cfg, const char *fuse_opts, tokfs_cache *cache)
+{
+    tokfs_fs fs = {.cache = cache, .uid = getuid(), .gid = getgid()};
+    clock_gettime(CLOCK_REALTIME, &fs.mtime);
+
+    char opts[4352];
+    snprintf(opts, sizeof opts, "-oro,fsname=tokfs,subtype=tokfs%s", fuse_opts);
+    char *fuse_argv[4] = {"tokfs", opts, NULL, NULL};
+    int fuse_argc = 2;
+    if (cfg->debug)
+        fuse_argv[fuse_argc++] = "-d";
+    struct fuse_args args = FUSE_ARGS_INIT(fuse_argc, fuse_argv);
+
+    struct fuse_session *se = fuse_session_new(&args, &tokfs_fs_ops, sizeof tokfs_fs_ops, &fs);
+    if (!se) {
+        fprintf(stderr, "tokfs: cannot start a FUSE session (bad FUSE option in -o?)\n");
+        return 1;
+    }
+    int status = 1;
+    if (fuse_set_signal_handlers(se) != 0) {
+        fprintf(stderr, "tokfs: cannot install signal handlers\n");
+    } else if (fuse_session_mount(se, cfg->mountpoint) != 0) {
+        fprintf(stderr, "tokfs: cannot mount at %s: is /dev/fuse available and fusermount3 "
+                        "installed?\n", cfg->mountpoint);
+        fuse_remove_signal_handlers(se);
+    } else {
+        FILE *log_out = NULL;
+        if (cfg->log_file && !(log_out = fopen(cfg->log_file, "a")))
+            fprintf(stderr, "tokfs: cannot open log_file %s: %s; logging to syslog\n",
+                    cfg->log_file, strerror(errno));
+        /* Returns in the child once it is ready; the parent exits 0 then. */
+        if (fuse_daemonize(cfg->foreground) != 0) {
+            fuse_session_unmount(se);
+        } else {
+            tokfs_log_setup(log_out ? log_out : (cfg->foreground ? stderr : NULL),
+                            !log_out && !cfg->foreground, cfg->debug);
+            tokfs_err err = {{0}};
+            if (tokfs_cache_start(cache, &err) != 0) {
+                tokfs_log(TOKFS_LOG_ERROR, "%s", err.msg);
+            } else {
+                tokfs_log(TOKFS_LOG_INFO, "serving %u train and %u val shards at %s",
+                          tokfs_cache_train_shards(cache), tokfs_cache_val_shards(cache),
+                          cfg->mountpoint);
+                struct fuse_loop_config *loop = fuse_loop_cfg_create();
+                fuse_loop_cfg_set_max_threads(loop, 64);
+                status = fuse_session_loop_mt(se, loop) == 0 ? 0 : 1;
+                fuse_loop_cfg_destroy(loop);
+            }
+            /* Stop the workers first: they answer parked requests before the session goes. */
+            tokfs_cache_close(cache);
+            cache = NULL;
+            fuse_session_unmount(se);
+            tokfs_log(TOKFS_LOG_INFO, "unmounted %s", cfg->mountpoint);
+        }
+        fuse_remove_signal_handlers(se);
+        if (log_out)
+            fclose(log_out);
+    }
+    fuse_session_destroy(se);
+    fuse_opt_free_args(&args);
+    tokfs_cache_close(cache);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    tokfs_config cfg;
+    tokfs_err err = {{0}};
+    cmdline cl = {0};
+    int rc = tokfs_config_init(&cfg, getenv("XDG_CACHE_HOME"), getenv("HOME"), &err);
+    if (rc == 0)
+        rc = parse_command_line(argc, argv, &cfg, &cl, &err);
+    if (rc == 0 && cl.show_help) {
+        usage(stdout);
+        tokfs_config_free(&cfg);
+        return 0;
+    }
+    if (rc == 0 && cl.show_version) {
+        printf("tokfs %s (libfuse %d.%d, %s)\n", TOKFS_VERSION, FUSE_MAJOR_VERSION,
+               FUSE_MINOR_VERSION, curl_version());
+        tokfs_config_free(&cfg);
+        return 0;
+    }
+    if (rc == 0 && cl.npositional < 2)
+        rc = tokfs_err_set(&err, EINVAL,
+                           "missing %s: usage: tokfs SOURCE MOUNTPOINT -o cache_size=SIZE",
+                           cl.npositional ? "MOUNTPOINT" : "SOURCE and MOUNTPOINT");
+    if (rc == 0)
+        rc = tokfs_config_finish(&cfg, &err);
+    if (rc == 0)
+        rc = resolve_source(cl.positional[0], &cfg.source, &err);
+    if (rc == 0)
+        rc = check_mountpoint(cl.positional[1], &cfg.mountpoint, &err);
+    if (rc) {
+        fprintf(stderr, "tokfs: %s\n", err.msg[0] ? err.msg : strerror(-rc));
+        tokfs_config_free(&cfg);
+        return 1;
+    }
+    if (cfg.insecure)
+        fprintf(stderr, "tokfs: WARNING: insecure: TLS certificates are NOT verified; anyone on "
+                        "the network path can change the corpus\n");
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    tokfs_log_setup(stderr, 0, cfg.debug);
+    tokfs_tokenizer *tok = NULL;
+    tokfs_cache *cache = NULL;
+    rc = tokfs_tokenizer_open(cfg.tokenizer, &tok, &err);
+    if (rc == 0)
+        rc = tokfs_cache_open(&cfg, tok, &cache, &err);
+    int status;
+    if (rc) {
+        fprintf(stderr, "tokfs: %s\n", err.msg[0] ? err.msg : strerror(-rc));
+        status = 1;
+    } else {
+        status = serve(&cfg, cl.fuse_opts, cache);
+    }
+    tokfs_tokenizer_close(tok);
+    curl_global_cleanup();
+    tokfs_config_free(&cfg);
+    return status;
+}

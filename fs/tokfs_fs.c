@@ -1,0 +1,487 @@
+/* FUSE low-level handlers. The tree is fixed at mount:
+ *
+ *   /                         ino 1
+ *   /train/                   ino 2      shard_NNNNN.bin  ino SHARD_INO_BASE + plan index
+ *   /val/                     ino 3
+ *   /dataset_metadata.json    ino 4      rendered on open (direct_io: its size changes)
+ *   /.tokfs/                  ino 5
+ *   /.tokfs/status.json       ino 6
+ *
+ * Inodes never go away, so lookup counts need no bookkeeping (forget is a no-op). A request
+ * that needs a shard not yet made is handed to the cache with a callback and answered later by
+ * the worker that makes it; this thread returns at once to serve other requests. */
+#include "tokfs_fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+enum {
+    INO_ROOT = FUSE_ROOT_ID,
+    INO_TRAIN = 2,
+    INO_VAL = 3,
+    INO_METADATA = 4,
+    INO_DOTDIR = 5,
+    INO_STATUS = 6,
+    SHARD_INO_BASE = 16,
+};
+
+#define SHARD_TIMEOUT_S 86400.0 /* shard content and size never change once known */
+
+static tokfs_fs *fs_of(fuse_req_t req) { return fuse_req_userdata(req); }
+
+static int is_shard_ino(tokfs_fs *fs, fuse_ino_t ino, uint32_t *index)
+{
+    if (ino < SHARD_INO_BASE || ino - SHARD_INO_BASE >= tokfs_cache_plan(fs->cache)->npieces)
+        return 0;
+    *index = (uint32_t)(ino - SHARD_INO_BASE);
+    return 1;
+}
+
+static void fill_dir(tokfs_fs *fs, fuse_ino_t ino, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    st->st_ino = ino;
+    st->st_mode = S_IFDIR | 0555;
+    st->st_nlink = 2;
+    st->st_uid = fs->uid;
+    st->st_gid = fs->gid;
+    st->st_mtim = st->st_ctim = st->st_atim = fs->mtime;
+}
+
+static void fill_file(tokfs_fs *fs, fuse_ino_t ino, uint64_t size, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    st->st_ino = ino;
+    st->st_mode = S_IFREG | 0444;
+    st->st_nlink = 1;
+    st->st_size = (off_t)size;
+    st->st_blksize = 1 << 20;
+    st->st_blocks = (blkcnt_t)((size + 511) / 512);
+    st->st_uid = fs->uid;
+    st->st_gid = fs->gid;
+    st->st_mtim = st->st_ctim = st->st_atim = fs->mtime;
+}
+
+/* Size of a rendered JSON document right now. */
+static uint64_t rendered_size(tokfs_fs *fs, fuse_ino_t ino)
+{
+    size_t len = 0;
+    char *text = ino == INO_METADATA ? tokfs_cache_render_metadata(fs->cache, &len)
+                                     : tokfs_cache_render_status(fs->cache, &len);
+    free(text);
+    return len;
+}
+
+/* Attributes of a non-shard inode; 0 or ENOENT. */
+static int fixed_attr(tokfs_fs *fs, fuse_ino_t ino, struct stat *st)
+{
+    switch (ino) {
+    case INO_ROOT:
+    case INO_TRAIN:
+    case INO_VAL:
+    case INO_DOTDIR:
+        fill_dir(fs, ino, st);
+        return 0;
+    case INO_METADATA:
+    case INO_STATUS:
+        fill_file(fs, ino, rendered_size(fs, ino), st);
+        return 0;
+    default:
+        return ENOENT;
+    }
+}
+
+/* ---- shards whose size may not be known yet --------------------------------------------- */
+
+typedef struct size_request {
+    fuse_req_t req;
+    tokfs_fs *fs;
+    fuse_ino_t ino;
+    int want_entry; /* 1: answer a lookup, 0: a getattr */
+} size_request;
+
+static void reply_shard_attr(fuse_req_t req, tokfs_fs *fs, fuse_ino_t ino, uint64_t size,
+                             int want_entry)
+{
+    if (want_entry) {
+        struct fuse_entry_param e = {0};
+        e.ino = ino;
+        e.generation = 1;
+        e.attr_timeout = SHARD_TIMEOUT_S;
+        e.entry_timeout = SHARD_TIMEOUT_S;
+        fill_file(fs, ino, size, &e.attr);
+        fuse_reply_entry(req, &e);
+    } else {
+        struct stat st;
+        fill_file(fs, ino, size, &st);
+        fuse_reply_attr(req, &st, SHARD_TIMEOUT_S);
+    }
+}
+
+static void size_ready(void *arg, int status, uint64_t size, tokfs_backing *backing)
+{
+    size_request *r = arg;
+    (void)backing;
+    if (status)
+        fuse_reply_err(r->req, -status);
+    else
+        reply_shard_attr(r->req, r->fs, r->ino, size, r->want_entry);
+    free(r);
+}
+
+/* Answer with the shard's size, making the shard first when its size is not known yet. */
+static void shard_attr(fuse_req_t req, tokfs_fs *fs, uint32_t index, int want_entry)
+{
+    fuse_ino_t ino = SHARD_INO_BASE + index;
+    uint64_t size;
+    if (tokfs_cache_known_size(fs->cache, index, &size) == 0) {
+        reply_shard_attr(req, fs, ino, size, want_entry);
+        return;
+    }
+    size_request *r = malloc(sizeof *r);
+    if (!r) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    *r = (size_request){.req = req, .fs = fs, .ino = ino, .want_entry = want_entry};
+    tokfs_cache_get(fs->cache, index, 0, 0, size_ready, r);
+}
+
+/* "shard_00042.bin" → 42, only in the exact form readdir shows. */
+static int parse_shard_name(const char *name, uint32_t *n)
+{
+    unsigned value;
+    int consumed = 0;
+    if (sscanf(name, "shard_%u.bin%n", &value, &consumed) != 1 || name[consumed] != '\0')
+        return -1;
+    char canonical[32];
+    snprintf(canonical, sizeof canonical, "shard_%05u.bin", value);
+    if (strcmp(canonical, name) != 0)
+        return -1;
+    *n = value;
+    return 0;
+}
+
+/* ---- handlers --------------------------------------------------------------------------- */
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    (void)userdata;
+    if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+        conn->want |= FUSE_CAP_SPLICE_WRITE;
+    /* Readers stream whole shards: let many read-ahead requests be in flight at once. */
+    conn->max_background = 64;
+    conn->congestion_threshold = 48;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    tokfs_fs *fs = fs_of(req);
+    fuse_ino_t ino = 0;
+    if (parent == INO_ROOT) {
+        if (strcmp(name, "train") == 0)
+            ino = INO_TRAIN;
+        else if (strcmp(name, "val") == 0)
+            ino = INO_VAL;
+        else if (strcmp(name, "dataset_metadata.json") == 0)
+            ino = INO_METADATA;
+        else if (strcmp(name, ".tokfs") == 0)
+            ino = INO_DOTDIR;
+    } else if (parent == INO_DOTDIR) {
+        if (strcmp(name, "status.json") == 0)
+            ino = INO_STATUS;
+    } else if (parent == INO_TRAIN || parent == INO_VAL) {
+        uint32_t n;
+        int64_t index;
+        if (parse_shard_name(name, &n) == 0 &&
+            (index = tokfs_cache_shard_index(fs->cache, parent == INO_VAL, n)) >= 0) {
+            shard_attr(req, fs, (uint32_t)index, 1);
+            return;
+        }
+    }
+    if (!ino) {
+        struct fuse_entry_param e = {0}; /* negative entry, cached: the tree never changes */
+        e.entry_timeout = SHARD_TIMEOUT_S;
+        fuse_reply_entry(req, &e);
+        return;
+    }
+    struct fuse_entry_param e = {0};
+    e.ino = ino;
+    e.generation = 1;
+    int dynamic = ino == INO_METADATA || ino == INO_STATUS;
+    e.attr_timeout = dynamic ? 0 : SHARD_TIMEOUT_S;
+    e.entry_timeout = SHARD_TIMEOUT_S;
+    fixed_attr(fs, ino, &e.attr);
+    fuse_reply_entry(req, &e);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    tokfs_fs *fs = fs_of(req);
+    uint32_t index;
+    if (is_shard_ino(fs, ino, &index)) {
+        shard_attr(req, fs, index, 0);
+        return;
+    }
+    struct stat st;
+    int rc = fixed_attr(fs, ino, &st);
+    if (rc)
+        fuse_reply_err(req, rc);
+    else
+        fuse_reply_attr(req, &st, ino == INO_METADATA || ino == INO_STATUS ? 0 : SHARD_TIMEOUT_S);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+    (void)fi;
+    tokfs_fs *fs = fs_of(req);
+    /* Entry k of the listing (0 ".", 1 ".."); returns 0 past the end. */
+    struct { const char *name; fuse_ino_t ino; int dir; } fixed[4];
+    uint32_t nfixed = 0, nshards = 0;
+    int split = -1;
+    switch (ino) {
+    case INO_ROOT:
+        fixed[nfixed++] = (typeof(fixed[0])){"train", INO_TRAIN, 1};
+        fixed[nfixed++] = (typeof(fixed[0])){"val", INO_VAL, 1};
+        fixed[nfixed++] = (typeof(fixed[0])){"dataset_metadata.json", INO_METADATA, 0};
+        fixed[nfixed++] = (typeof(fixed[0])){".tokfs", INO_DOTDIR, 1};
+        break;
+    case INO_DOTDIR:
+        fixed[nfixed++] = (typeof(fixed[0])){"status.json", INO_STATUS, 0};
+        break;
+    case INO_TRAIN:
+        split = 0;
+        nshards = tokfs_cache_train_shards(fs->cache);
+        break;
+    case INO_VAL:
+        split = 1;
+        nshards = tokfs_cache_val_shards(fs->cache);
+        break;
+    default:
+        fuse_reply_err(req, ENOTDIR);
+        return;
+    }
+    char *buf = malloc(size);
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    size_t used = 0;
+    uint64_t total = 2 + (uint64_t)nfixed + nshards;
+    for (uint64_t k = (uint64_t)off; k < total; k++) {
+        struct stat st = {0};
+        char name[32];
+        const char *entry_name;
+        if (k < 2) {
+            entry_name = k == 0 ? "." : "..";
+            st.st_ino = ino;
+            st.st_mode = S_IFDIR;
+        } else if (k - 2 < nfixed) {
+            entry_name = fixed[k - 2].name;
+            st.st_ino = fixed[k - 2].ino;
+            st.st_mode = fixed[k - 2].dir ? S_IFDIR : S_IFREG;
+        } else {
+            uint32_t n = (uint32_t)(k - 2 - nfixed);
+            snprintf(name, sizeof name, "shard_%05u.bin", n);
+            entry_name = name;
+            st.st_ino = SHARD_INO_BASE + (fuse_ino_t)tokfs_cache_shard_index(fs->cache, split, n);
+            st.st_mode = S_IFREG;
+        }
+        size_t need = fuse_add_direntry(req, buf + used, size - used, entry_name, &st,
+                                        (off_t)(k + 1));
+        if (need > size - used)
+            break;
+        used += need;
+    }
+    fuse_reply_buf(req, buf, used);
+    free(buf);
+}
+
+/* An open dynamic document: its text as rendered at open time. */
+typedef struct open_doc {
+    char *text;
+    size_t len;
+} open_doc;
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    tokfs_fs *fs = fs_of(req);
+    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    uint32_t index;
+    if (is_shard_ino(fs, ino, &index)) {
+        fi->keep_cache = 1; /* trainers re-open every batch; content never changes */
+        fi->fh = 0;
+        fuse_reply_open(req, fi);
+        return;
+    }
+    if (ino != INO_METADATA && ino != INO_STATUS) {
+        fuse_reply_err(req, ino <= INO_STATUS ? EISDIR : ENOENT);
+        return;
+    }
+    open_doc *doc = malloc(sizeof *doc);
+    if (!doc) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    doc->text = ino == INO_METADATA ? tokfs_cache_render_metadata(fs->cache, &doc->len)
+                                    : tokfs_cache_render_status(fs->cache, &doc->len);
+    if (!doc->text) {
+        free(doc);
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    fi->fh = (uint64_t)(uintptr_t)doc;
+    fi->direct_io = 1; /* its size changes between opens: never cache it */
+    fuse_reply_open(req, fi);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    open_doc *doc = (open_doc *)(uintptr_t)fi->fh;
+    if (doc) {
+        free(doc->text);
+        free(doc);
+    }
+    fuse_reply_err(req, 0);
+}
+
+typedef struct read_request {
+    fuse_req_t req;
+    tokfs_fs *fs;
+    off_t off;
+    size_t size;
+} read_request;
+
+static void read_ready(void *arg, int status, uint64_t shard_size, tokfs_backing *backing)
+{
+    read_request *r = arg;
+    if (status) {
+        fuse_reply_err(r->req, -status);
+    } else if ((uint64_t)r->off >= shard_size) {
+        fuse_reply_buf(r->req, NULL, 0);
+    } else {
+        size_t size = r->size;
+        if ((uint64_t)r->off + size > shard_size)
+            size = (size_t)(shard_size - (uint64_t)r->off);
+        struct fuse_bufvec bufv = FUSE_BUFVEC_INIT(size);
+        bufv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+        bufv.buf[0].fd = tokfs_backing_fd(backing);
+        bufv.buf[0].pos = r->off;
+        fuse_reply_data(r->req, &bufv, FUSE_BUF_SPLICE_MOVE);
+    }
+    tokfs_cache_release(r->fs->cache, backing);
+    free(r);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+    tokfs_fs *fs = fs_of(req);
+    uint32_t index;
+    if (is_shard_ino(fs, ino, &index)) {
+        read_request *r = malloc(sizeof *r);
+        if (!r) {
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        *r = (read_request){.req = req, .fs = fs, .off = off, .size = size};
+        tokfs_cache_get(fs->cache, index, 1, 1, read_ready, r);
+        return;
+    }
+    open_doc *doc = (open_doc *)(uintptr_t)fi->fh;
+    if (!doc) {
+        fuse_reply_err(req, EISDIR);
+        return;
+    }
+    if ((uint64_t)off >= doc->len)
+        fuse_reply_buf(req, NULL, 0);
+    else
+        fuse_reply_buf(req, doc->text + off,
+                       (uint64_t)off + size > doc->len ? doc->len - (size_t)off : size);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    (void)ino;
+    tokfs_fs *fs = fs_of(req);
+    uint64_t used, cap;
+    tokfs_cache_usage(fs->cache, &used, &cap);
+    struct statvfs st = {0};
+    st.f_bsize = st.f_frsize = 4096;
+    st.f_blocks = cap / 4096;
+    st.f_bfree = st.f_bavail = cap > used ? (cap - used) / 4096 : 0;
+    st.f_namemax = 255;
+    fuse_reply_statfs(req, &st);
+}
+
+/* Everything that would change the tree: read-only. */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+    (void)ino; (void)attr; (void)to_set; (void)fi;
+    fuse_reply_err(req, EROFS);
+}
+static void op_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, dev_t d)
+{
+    (void)p; (void)n; (void)m; (void)d;
+    fuse_reply_err(req, EROFS);
+}
+static void op_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m)
+{
+    (void)p; (void)n; (void)m;
+    fuse_reply_err(req, EROFS);
+}
+static void op_unlink(fuse_req_t req, fuse_ino_t p, const char *n)
+{
+    (void)p; (void)n;
+    fuse_reply_err(req, EROFS);
+}
+static void op_rename(fuse_req_t req, fuse_ino_t p, const char *n, fuse_ino_t np, const char *nn,
+                      unsigned int flags)
+{
+    (void)p; (void)n; (void)np; (void)nn; (void)flags;
+    fuse_reply_err(req, EROFS);
+}
+static void op_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
+                      struct fuse_file_info *fi)
+{
+    (void)p; (void)n; (void)m; (void)fi;
+    fuse_reply_err(req, EROFS);
+}
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    (void)ino; (void)buf; (void)size; (void)off; (void)fi;
+    fuse_reply_err(req, EROFS);
+}
+
+const struct fuse_lowlevel_ops tokfs_fs_ops = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .getattr = op_getattr,
+    .readdir = op_readdir,
+    .open = op_open,
+    .release = op_release,
+    .read = op_read,
+    .statfs = op_statfs,
+    .setattr = op_setattr,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_unlink,
+    .rename = op_rename,
+    .create = op_create,
+    .write = op_write,
+};

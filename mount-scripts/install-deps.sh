@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install everything tokfs needs to build and test, from Debian's packages only.
+# Idempotent and non-interactive; run as root on Debian bookworm. Skips apt when all is present.
+set -euo pipefail
+packages=(
+  build-essential cmake pkg-config
+  libfuse3-dev fuse3
+  libcurl4-openssl-dev libzstd-dev zlib1g-dev
+  nginx-light
+  python3 python3-numpy
+  ca-certificates
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# nginx-light's postinst may start a system nginx on port 80; tests start their own on a free port
+# and never need it, so stop it only if systemd/service started it (not ours to kill by name).
+[ -e /dev/fuse ] || { echo "install-deps: /dev/fuse is missing: load the fuse module (modprobe fuse)" >&2; exit 1; }
+echo "install-deps: all dependencies present"

@@ -1,0 +1,98 @@
+# tokfs integration-test helpers. Source after setting nothing; uses $TOKFS (the binary) and
+# $TOKFS_SOURCE_DIR, which ctest sets. Every test:
+#   source "$TOKFS_SOURCE_DIR/tests/lib/testlib.sh"
+#   tk_setup                       # temp dir $TK_TMP, cleanup trap on EXIT
+#   tk_mount SOURCE MNT OPTS       # foreground daemon in the background; waits until mounted
+#   tk_umount MNT
+# Cleanup runs even when the test fails: unmounts what it mounted, kills the daemons it started
+# (by PID, never by name), stops nginx, removes the temp dir.
+
+set -euo pipefail
+: "${TOKFS_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${TOKFS_BUILD_DIR:=$TOKFS_SOURCE_DIR/build}"
+: "${TOKFS:=$TOKFS_BUILD_DIR/tokfs}"
+PY=/usr/bin/python3
+CORPUS_PY="$TOKFS_SOURCE_DIR/tests/lib/corpus.py"
+source "$TOKFS_SOURCE_DIR/tests/lib/nginx.sh"
+
+TK_MOUNTS=()
+declare -A TK_PIDS=()
+
+tk_log() { echo "[$(date +%T)] $*" >&2; }
+tk_fail() { echo "FAIL: $*" >&2; exit 1; }
+
+tk_cleanup() {
+    local rc=$?
+    set +e
+    local m
+    for m in "${TK_MOUNTS[@]}"; do
+        mountpoint -q "$m" 2>/dev/null && { fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null; }
+    done
+    local pid
+    for pid in "${TK_PIDS[@]}"; do
+        kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    nginx_stop
+    if [ $rc -ne 0 ] && [ -n "${TK_TMP:-}" ]; then
+        for f in "$TK_TMP"/*.log; do
+            [ -f "$f" ] && { echo "--- $f (last 30 lines)" >&2; tail -n 30 "$f" >&2; }
+        done
+    fi
+    [ -n "${TK_TMP:-}" ] && rm -rf "$TK_TMP"
+    exit $rc
+}
+
+tk_setup() {
+    [ -x "$TOKFS" ] || tk_fail "tokfs binary not found at $TOKFS: build first"
+    TK_TMP=$(mktemp -d /tmp/tokfs-test.XXXXXX)
+    trap tk_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+# tk_mount SOURCE MNT OPTS [LOGNAME]: run tokfs -f in the background, wait until mounted.
+tk_mount() {
+    local src=$1 mnt=$2 opts=$3 name=${4:-tokfs}
+    mkdir -p "$mnt"
+    TK_MOUNTS+=("$mnt")
+    "$TOKFS" "$src" "$mnt" -o "$opts" -f >>"$TK_TMP/$name.log" 2>&1 &
+    local pid=$!
+    TK_PIDS[$mnt]=$pid
+    local i
+    for i in $(seq 1 300); do
+        mountpoint -q "$mnt" && return 0
+        kill -0 "$pid" 2>/dev/null || { wait "$pid"; tk_fail "tokfs exited before mounting (see $name.log): $(tail -n 3 "$TK_TMP/$name.log")"; }
+        sleep 0.1
+    done
+    tk_fail "tokfs did not mount $mnt within 30 s"
+}
+
+tk_umount() {
+    local mnt=$1
+    fusermount3 -u "$mnt"
+    local pid=${TK_PIDS[$mnt]:-}
+    if [ -n "$pid" ]; then
+        local i
+        for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && tk_fail "tokfs (pid $pid) did not exit after unmount"
+        wait "$pid" || tk_fail "tokfs exited with status $? after unmount"
+        unset "TK_PIDS[$mnt]"
+    fi
+}
+
+# Kill the daemon serving MNT with SIGKILL and clear the dead mount.
+tk_kill9() {
+    local mnt=$1 pid=${TK_PIDS[$1]}
+    kill -9 "$pid"
+    wait "$pid" 2>/dev/null || true
+    unset "TK_PIDS[$mnt]"
+    fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt"
+}
+
+# Value of a top-level number in MNT/.tokfs/status.json.
+tk_status() {
+    "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1/.tokfs/status.json" "$2"
+}
+
+# Count of GET requests in nginx's access log.
+tk_gets() { nginx_log_count '^GET ' || true; }
