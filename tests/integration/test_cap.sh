@@ -17,10 +17,14 @@ shard_size=$(( corpus_tokens / 20 ))
 tk_log "corpus $corpus_tokens tokens, cache_size $cap bytes, shard_size $shard_size tokens"
 tk_mount "@$NGINX_URL/list.txt" "$mnt" "cache_size=$cap,cache_dir=$cache,shard_size=$shard_size,workers=2,prefetch=1"
 
-"$PY" - "$mnt" "$cache" "$cap" "$corpus/expected.u16" <<'PY'
+"$PY" - "$mnt" "$cache" "$cap" "$corpus/expected.u16" "${TK_PIDS[$mnt]}" <<'PY'
 import glob, os, random, subprocess, sys, threading, time
 import numpy as np
-mnt, cache, cap, expected_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+mnt, cache, cap, expected_path, daemon = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+def rss_kib():
+    for line in open("/proc/%s/status" % daemon):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
 expected = np.fromfile(expected_path, dtype=np.uint16)
 
 peak = [0, 0]  # peak du, samples
@@ -58,7 +62,17 @@ def read_all(order):
     return np.concatenate([got[i] for i in range(len(names)) if len(got[i])])
 rng = random.Random(3)
 first = read_all(rng.sample(range(len(names)), len(names)))
+rss_first = rss_kib()
 second = read_all(rng.sample(range(len(names)), len(names)))
+# Hold every shard open at once too: memory must not grow with open files either.
+held = [open(os.path.join(mnt, split, f), "rb") for split, f in names for _ in range(4)]
+for fh in held:
+    fh.read(4096)
+rss_second = rss_kib()
+for fh in held:
+    fh.close()
+print("daemon RSS after pass 1: %d KiB, after pass 2 + %d open files: %d KiB" % (rss_first, len(held), rss_second))
+assert rss_second <= rss_first + 8192, "daemon memory grew by %d KiB" % (rss_second - rss_first)
 stop.set()
 sampler.join()
 assert np.array_equal(first, expected), "first pass differs from the expected stream"
