@@ -91,6 +91,22 @@ PY
     cp -p "$TK_TMP/orig.jsonl" "$corpus/part-000.jsonl"
 }
 tk_umount "$mnt"
+tk_log "HTTP error while making a shard: EIO, a log line naming shard and URL, other shards still served, recovery once the source is back"
+rm -rf "$cache"
+tk_mount "@$NGINX_URL/list.txt" "$mnt" "$ok_opts,shard_size=5000,retries=2,timeout=2s,val_shards=0" http404
+# Shard 0 lies inside part-000; the last shard is made of later sources, which go away.
+mv "$corpus/part-001.jsonl" "$TK_TMP/part-001.jsonl.away"
+mv "$corpus/notes.txt" "$TK_TMP/notes.txt.away"
+last=$(ls "$mnt/train" | tail -n1)
+if cat "$mnt/train/$last" >/dev/null 2>"$TK_TMP/404.err"; then tk_fail "a shard whose source is gone was served"; fi
+grep -q "Input/output error" "$TK_TMP/404.err" || tk_fail "expected EIO: $(cat "$TK_TMP/404.err")"
+grep error "$TK_TMP/http404.log" | grep "train/$last" | grep -qE "part-001.jsonl|notes.txt" || tk_fail "log does not name shard and URL: $(cat "$TK_TMP/http404.log")"
+cat "$mnt/train/shard_00000.bin" >/dev/null 2>"$TK_TMP/other.err" || tk_fail "the daemon stopped serving other shards after an error: $(cat "$TK_TMP/other.err")"
+mv "$TK_TMP/part-001.jsonl.away" "$corpus/part-001.jsonl"
+mv "$TK_TMP/notes.txt.away" "$corpus/notes.txt"
+cat "$mnt/train/$last" >/dev/null || tk_fail "after the source came back the shard still fails"
+tk_umount "$mnt"
+
 changed_source_gives_eio checksum 1
 changed_source_gives_eio etag 0
 echo PASS
