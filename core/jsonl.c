@@ -20,6 +20,7 @@
  * deeper than TOKFS_JSONL_MAX_DEPTH is an error (Python allows about 990, its recursion limit).
  */
 #include "jsonl.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <string.h>
@@ -128,30 +129,6 @@ static inline long hex4(const uint8_t *p)
     return value;
 }
 
-static size_t put_utf8(uint8_t *buf, unsigned long cp)
-{
-    if (cp < 0x80) {
-        buf[0] = (uint8_t)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        buf[0] = (uint8_t)(0xC0 | cp >> 6);
-        buf[1] = (uint8_t)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        buf[0] = (uint8_t)(0xE0 | cp >> 12);
-        buf[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-        buf[2] = (uint8_t)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    buf[0] = (uint8_t)(0xF0 | cp >> 18);
-    buf[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
-    buf[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-    buf[3] = (uint8_t)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* Decode the escape at p (p[0] == '\\') into buf (at most 4 bytes, never more than the escape
  * itself), set *nbuf, and set *lone_surrogate when it was an unpaired \uD800..\uDFFF (written
  * as U+FFFD). A high surrogate escape immediately followed by a low one is one code point.
@@ -182,7 +159,7 @@ static const uint8_t *decode_escape(const uint8_t *p, const uint8_t *end, uint8_
             if (low >= 0xDC00 && low <= 0xDFFF) {
                 unsigned long cp = 0x10000 + ((unsigned long)(unit - 0xD800) << 10) +
                                    (unsigned long)(low - 0xDC00);
-                *nbuf = put_utf8(buf, cp);
+                *nbuf = tokfs_utf8_encode(buf, cp);
                 return p + 12;
             }
             /* Not a low surrogate (or not hex): this one stands alone, and the next escape is
@@ -192,7 +169,7 @@ static const uint8_t *decode_escape(const uint8_t *p, const uint8_t *end, uint8_
             *lone_surrogate = 1;
             unit = 0xFFFD;
         }
-        *nbuf = put_utf8(buf, (unsigned long)unit);
+        *nbuf = tokfs_utf8_encode(buf, (unsigned long)unit);
         return p + 6;
     }
     default:

@@ -182,3 +182,27 @@ int tokfs_utf8_valid(const uint8_t *buf, size_t n)
     }
     return 1;
 }
+
+size_t tokfs_utf8_encode(uint8_t *buf, unsigned long cp)
+{
+    if (cp < 0x80) {
+        buf[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        buf[0] = (uint8_t)(0xC0 | cp >> 6);
+        buf[1] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        buf[0] = (uint8_t)(0xE0 | cp >> 12);
+        buf[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+        buf[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    buf[0] = (uint8_t)(0xF0 | cp >> 18);
+    buf[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
+    buf[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+    buf[3] = (uint8_t)(0x80 | (cp & 0x3F));
+    return 4;
+}

@@ -27,4 +27,8 @@ size_t tokfs_utf8_repair(tokfs_utf8_state *st, const uint8_t *in, size_t n, uint
 /* 1 if buf[0..n) is entirely valid UTF-8 (no surrogates, no overlongs, <= U+10FFFF), else 0. */
 int tokfs_utf8_valid(const uint8_t *buf, size_t n);
 
+/* Write code point cp (at most U+10FFFF, not checked) as UTF-8 into buf (room for 4 bytes).
+ * Returns the number of bytes written. */
+size_t tokfs_utf8_encode(uint8_t *buf, unsigned long cp);
+
 #endif
