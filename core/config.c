@@ -226,7 +226,7 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
     } else if (strcmp(key, "timeout") == 0) {
         if (tokfs_parse_duration_ms(value, &u64) || u64 < 100 || u64 > 3600000)
             return tokfs_err_set(err, EINVAL,
-                                 "bad timeout=%s: give a duration from 100ms to 1h, e.g. 30s",
+                                 "bad timeout=%s: give a duration from 100ms to 60m, e.g. 30s",
                                  value);
         cfg->timeout_ms = (uint32_t)u64;
     } else if (strcmp(key, "max_doc_bytes") == 0) {

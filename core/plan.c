@@ -17,10 +17,13 @@
 
 int tokfs_format_from_name(const char *name)
 {
-    const char *slash = strrchr(name, '/');
-    const char *base = slash ? slash + 1 : name;
-    /* Ignore a query string or fragment on URLs. */
-    size_t len = strcspn(base, "?#");
+    /* The name ends where a URL's query or fragment starts (which may itself contain '/'). */
+    size_t name_len = strcspn(name, "?#");
+    const char *base = name;
+    for (size_t i = 0; i < name_len; i++)
+        if (name[i] == '/')
+            base = name + i + 1;
+    size_t len = name_len - (size_t)(base - name);
     struct { const char *ext; int format; } table[] = {
         {".txt", TOKFS_FORMAT_TXT}, {".jsonl", TOKFS_FORMAT_JSONL}, {".ndjson", TOKFS_FORMAT_JSONL},
     };

@@ -205,7 +205,7 @@ static int finish_line(builder *b)
 
 static int append_line_bytes(builder *b, const uint8_t *data, size_t len)
 {
-    if (b->line_oversize)
+    if (!len || b->line_oversize) /* memcpy into a never-grown (NULL) buffer is UB even for 0 */
         return 0;
     if (b->line.len + len > b->cfg->max_doc_bytes) {
         b->line_oversize = 1;

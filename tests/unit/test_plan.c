@@ -13,7 +13,7 @@
  *       source_bytes <= target + target/4 (integer division: the "tail under a quarter" rule),
  *       except for a piece whose only non-empty source is one uncuttable source, which may be of
  *       any size. More precisely, source_bytes > target only when that is the case, or when the
- *       piece ends with a cuttable source taken to its end (the tail rule).
+ *       piece's last non-empty source is cuttable and taken to its end (the tail rule).
  *       A piece that ends inside a source (a cut) has exactly target bytes; a piece that starts
  *       inside a source holds more than target/4 bytes of it; a piece under target that is not
  *       the last is followed by an uncuttable source that would have overflowed it; an
@@ -160,12 +160,14 @@ static void check_invariants(const tokfs_plan *plan, const tokfs_piece *pieces, 
         /* (c) accounting and bounds */
         int64_t sum = 0, nonzero = 0, before = 0;
         int uncuttable_nonzero = 0;
+        uint32_t last_nonzero = p->first_source;
         for (uint32_t s = p->first_source; s <= p->last_source; s++) {
             const tokfs_source *src = &plan->sources[s];
             int64_t c = covered(plan, p, s, target);
             PCHECK(c >= 0);
             if (c > 0) {
                 nonzero++;
+                last_nonzero = s;
                 if (!cuttable(src)) {
                     uncuttable_nonzero++;
                     /* an uncuttable source joins a non-empty piece only if it fits */
@@ -179,8 +181,12 @@ static void check_invariants(const tokfs_plan *plan, const tokfs_piece *pieces, 
         int single_uncuttable = nonzero == 1 && uncuttable_nonzero == 1;
         if (p->source_bytes > target + target / 4)
             PCHECK(single_uncuttable);
+        /* over target: one uncuttable source, or the last non-empty source is cuttable and was
+         * taken to its end (the tail rule) */
         if (p->source_bytes > target)
-            PCHECK(single_uncuttable || (cuttable(last) && p->end == last->info.size));
+            PCHECK(single_uncuttable ||
+                   (cuttable(&plan->sources[last_nonzero]) &&
+                    (last_nonzero < p->last_source || p->end == last->info.size)));
         /* a cut (the piece ends inside its last source) is exactly one target */
         int cut_at_end = last->info.size >= 0 && p->end < last->info.size;
         if (cut_at_end)
@@ -287,6 +293,7 @@ static tokfs_piece *copy_pieces(const tokfs_plan *plan)
 /* ---- tokfs_plan_cut ------------------------------------------------------------------------ */
 
 static unsigned random_cases, shuffle_cases, shuffle_differs, val_refusals, total_pieces;
+static unsigned empty_last_with_data; /* known bug: trailing empty sources make an empty piece */
 
 static void one_random_case(unsigned index)
 {
@@ -320,6 +327,8 @@ static void one_random_case(unsigned index)
     CHECK_EQ_INT(plan.nval, 0);
     CHECK_EQ_INT(plan.ntrain, plan.npieces);
     check_invariants(&plan, plan.pieces, plan.npieces, target);
+    if (plan.npieces > 1 && plan.pieces[plan.npieces - 1].source_bytes == 0)
+        empty_last_with_data++;
 
     uint32_t np = plan.npieces;
     tokfs_piece *base = copy_pieces(&plan);
@@ -442,6 +451,11 @@ static void test_cut_random(void)
     CHECK(shuffle_cases >= 100);
     /* P(a random permutation of >= 6 items is the identity) <= 1/720 */
     CHECK(shuffle_differs + 2 >= shuffle_cases);
+    /* KNOWN BUG (see test_cut_hand): an empty last piece although the corpus has data */
+    KNOWN_BUG_CHECK(empty_last_with_data == 0);
+    if (empty_last_with_data)
+        fprintf(stderr, "  (%u of %u random plans end with an empty piece)\n",
+                empty_last_with_data, random_cases);
 }
 
 /* Two seeds on one plan of many pieces give different orders. */
@@ -614,6 +628,15 @@ static void test_cut_hand(void)
         CHECK_EQ_INT(hand_cut(&plan, hs, 2, 100, 0, 1.0, &err), 0);
         const int64_t want[][5] = {{0, 0, 1, 0, 0}};
         expect_pieces(&plan, want, 1, __LINE__);
+        tokfs_plan_free(&plan);
+    }
+    /* KNOWN BUG: empty sources after a piece that reached its target make an extra, empty last
+     * piece, which is the val split (val_shards=1): val/ gets an empty shard. Expected: the
+     * empty sources join the previous piece, (0,100)-(1,0) = 100 bytes. */
+    {
+        hand_source hs[] = {J(200), T(0)};
+        CHECK_EQ_INT(hand_cut(&plan, hs, 2, 100, 1, 1.0, &err), 0);
+        KNOWN_BUG_CHECK(plan.npieces == 2 && plan.pieces[plan.npieces - 1].source_bytes > 0);
         tokfs_plan_free(&plan);
     }
     /* no sources: -ENOENT */
