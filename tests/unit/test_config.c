@@ -12,17 +12,6 @@
 #include <inttypes.h>
 #include <stdint.h>
 
-static int strict_known_bugs;
-
-#define KNOWN_BUG_CHECK(cond)                                                               \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            fprintf(stderr, "%s:%d: KNOWN BUG still present: %s\n", __FILE__, __LINE__,     \
-                    #cond);                                                                 \
-            if (strict_known_bugs)                                                          \
-                check_failures++;                                                           \
-        }                                                                                   \
-    } while (0)
 
 /* ---- parsers ------------------------------------------------------------------------------ */
 
@@ -538,8 +527,6 @@ static void test_help(void)
 
 int main(void)
 {
-    const char *strict = getenv("TOKFS_TEST_STRICT");
-    strict_known_bugs = strict && strcmp(strict, "1") == 0;
     test_parse_size();
     test_parse_count();
     test_parse_duration();

@@ -38,17 +38,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int strict_known_bugs;
-
-#define KNOWN_BUG_CHECK(cond)                                                               \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            fprintf(stderr, "%s:%d: KNOWN BUG still present: %s\n", __FILE__, __LINE__,     \
-                    #cond);                                                                 \
-            if (strict_known_bugs)                                                          \
-                check_failures++;                                                           \
-        }                                                                                   \
-    } while (0)
 
 /* Our own SplitMix64 (the published constants), for the test's randomness and to recompute the
  * documented shuffle independently of core/hash.c. */
@@ -997,8 +986,6 @@ static void test_format_from_name(void)
 
 int main(void)
 {
-    const char *strict = getenv("TOKFS_TEST_STRICT");
-    strict_known_bugs = strict && strcmp(strict, "1") == 0;
     const char *seed = getenv("TOKFS_TEST_SEED");
     if (seed)
         rng_state = strtoull(seed, NULL, 0);
