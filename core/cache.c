@@ -823,7 +823,13 @@ int tokfs_cache_open(const tokfs_config *cfg, const tokfs_tokenizer *tok, tokfs_
     pthread_cond_init(&c->work_cv, NULL);
     pthread_cond_init(&c->space_cv, NULL);
     snprintf(c->root, sizeof c->root, "%s", cfg->cache_dir);
-    snprintf(c->dir, sizeof c->dir, "%s/plan-%016" PRIx64, c->root, tokfs_plan_identity(cfg));
+    /* The directory also depends on the tokenizer's fingerprint (its vocabulary, pattern and
+     * end-of-text), so a tokenizer file changed under the same path never serves old shards. */
+    uint64_t plan_id = tokfs_plan_identity(cfg);
+    uint64_t dir_id = tok->fingerprint ? tokfs_hash64(&tok->fingerprint, sizeof tok->fingerprint,
+                                                      plan_id)
+                                       : plan_id;
+    snprintf(c->dir, sizeof c->dir, "%s/plan-%016" PRIx64, c->root, dir_id);
 
     int rc = make_dirs(c->root, err);
     if (rc == 0) {
@@ -1162,6 +1168,14 @@ char *tokfs_cache_render_metadata(tokfs_cache *c, size_t *len)
     out_json_string(&o, source);
     out_printf(&o, ",\n  \"tokenizer\": ");
     out_json_string(&o, c->tok->name);
+    out_printf(&o, ",\n  \"tokenizer_kind\": ");
+    out_json_string(&o, c->tok->kind ? c->tok->kind : "unknown");
+    out_printf(&o, ",\n  \"pattern\": ");
+    if (c->cfg->pattern)
+        out_json_string(&o, c->cfg->pattern);
+    else
+        out_printf(&o, "null");
+    out_printf(&o, ",\n  \"tokenizer_fingerprint\": \"%016" PRIx64 "\"", c->tok->fingerprint);
     out_printf(&o,
                ",\n  \"vocab_size\": %u,\n  \"eot_id\": %u,\n  \"dtype\": \"%s\",\n"
                "  \"byte_order\": \"little\",\n  \"header_bytes\": 0,\n"

@@ -10,7 +10,11 @@
 const char tokfs_options_help[] =
     "  cache_size=SIZE     hard cap on the cache dir's disk use, e.g. 512M, 20G (required)\n"
     "  cache_dir=DIR       cache location (default $XDG_CACHE_HOME/tokfs or ~/.cache/tokfs)\n"
-    "  tokenizer=NAME      bytes (default): id = byte value, end-of-text = 256\n"
+    "  tokenizer=NAME      gpt2 (default, embedded), bytes (id = byte value, end-of-text 256),\n"
+    "                      PATH.tiktoken (tiktoken ranks) or PATH to a tokenizer.json\n"
+    "  pattern=NAME        pre-tokenizer of a .tiktoken file: gpt2, cl100k_base, o200k_base,\n"
+    "                      qwen2 (default: from the file name)\n"
+    "  eot=ID|TEXT         end-of-text token after every document (default: the tokenizer's)\n"
     "  shard_size=N        about N tokens per shard, e.g. 10M (default 10M)\n"
     "  val_shards=N        the last N shards of the plan form val/ (default 1)\n"
     "  max_shards=N        expose only the first N train shards (default: all)\n"
@@ -45,7 +49,7 @@ int tokfs_config_init(tokfs_config *cfg, const char *xdg_cache_home, const char 
     cfg->retries = 4;
     cfg->timeout_ms = 30000;
     cfg->max_doc_bytes = 64ull << 20;
-    if (set_string(&cfg->tokenizer, "bytes") || set_string(&cfg->text_field, "text"))
+    if (set_string(&cfg->tokenizer, "gpt2") || set_string(&cfg->text_field, "text"))
         return tokfs_err_set(err, ENOMEM, "out of memory");
 
     char path[4096];
@@ -66,41 +70,90 @@ void tokfs_config_free(tokfs_config *cfg)
     free(cfg->mountpoint);
     free(cfg->cache_dir);
     free(cfg->tokenizer);
+    free(cfg->pattern);
+    free(cfg->eot);
     free(cfg->text_field);
     free(cfg->log_file);
     memset(cfg, 0, sizeof *cfg);
 }
 
-/* Parse "<number>[unit]" where number may have a fraction or exponent. units[] maps a lowercase
- * suffix letter to its multiplier. */
-static int parse_scaled(const char *text, const char *const *suffixes, const double *multipliers,
-                        double *out)
+/* Parse "<digits>[.<digits>][e[+-]<digits>][unit]" exactly, without floating point: the value
+ * times the unit's integer multiplier (bare_mul when there is no unit). units[] lists lowercase
+ * suffixes (matched case-insensitively) and mul[] their multipliers (at most 2^40). The result is
+ * floored when floor_ok, else a value that is not a whole number after scaling is refused.
+ * Refused: signs, spaces, no digits, unknown units, results over UINT64_MAX. */
+static int parse_scaled(const char *text, const char *const *units, const uint64_t *mul,
+                        uint64_t bare_mul, int floor_ok, uint64_t *out)
 {
-    if (!text || !*text || isspace((unsigned char)text[0]) || text[0] == '-' || text[0] == '+')
+    if (!text)
         return -EINVAL;
-    char *end;
-    errno = 0;
-    double value = strtod(text, &end);
-    if (errno || end == text || !isfinite(value) || value < 0)
+    const unsigned char *s = (const unsigned char *)text;
+    const unsigned char *int_digits = s;
+    while (isdigit(*s))
+        s++;
+    size_t nint = (size_t)(s - int_digits);
+    const unsigned char *frac_digits = s;
+    size_t nfrac = 0;
+    if (*s == '.') {
+        frac_digits = ++s;
+        while (isdigit(*s))
+            s++;
+        nfrac = (size_t)(s - frac_digits);
+    }
+    if (nint + nfrac == 0)
         return -EINVAL;
-    if (*end == '\0') {
-        *out = value;
-        return 0;
+    long exp10 = 0;
+    if ((*s == 'e' || *s == 'E') &&
+        (isdigit(s[1]) || ((s[1] == '+' || s[1] == '-') && isdigit(s[2])))) {
+        int negative = s[1] == '-';
+        s += (s[1] == '+' || s[1] == '-') ? 2 : 1;
+        for (; isdigit(*s); s++)
+            if (exp10 < 1000000) /* saturate: beyond this the value overflows or floors to 0 */
+                exp10 = exp10 * 10 + (*s - '0');
+        if (negative)
+            exp10 = -exp10;
     }
-    for (size_t i = 0; suffixes[i]; i++) {
-        if (strcasecmp(end, suffixes[i]) == 0) {
-            *out = value * multipliers[i];
-            return 0;
-        }
+    uint64_t m = 0;
+    if (*s == '\0') {
+        m = bare_mul;
+    } else {
+        for (size_t i = 0; units[i]; i++)
+            if (strcasecmp((const char *)s, units[i]) == 0)
+                m = mul[i];
     }
-    return -EINVAL;
-}
+    if (m == 0)
+        return -EINVAL;
 
-static int to_u64(double value, uint64_t *out)
-{
-    if (value > 1.8e19 || value != floor(value))
+    /* The digits D = int_digits ++ frac_digits with the decimal point after position point
+     * (shifted by the exponent); positions outside D are zeros. */
+    long ndigits = (long)(nint + nfrac);
+    long point = (long)nint + exp10;
+#define DIGIT(i)                                                                             \
+    ((i) < 0 || (i) >= ndigits ? 0                                                           \
+     : (size_t)(i) < nint      ? int_digits[(i)] - '0'                                       \
+                               : frac_digits[(size_t)(i) - nint] - '0')
+    uint64_t whole = 0;
+    for (long i = 0; i < point; i++) {
+        unsigned d = (unsigned)DIGIT(i);
+        if (whole > (UINT64_MAX - d) / 10)
+            return -EINVAL;
+        whole = whole * 10 + d;
+    }
+    /* floor(m * 0.fff...) by long multiplication from the last digit: the carry stays below m
+     * (<= 2^40), so d * m + carry fits easily; a nonzero digit dropped means a fraction. */
+    uint64_t carry = 0;
+    int inexact = 0;
+    for (long i = ndigits - 1; i >= point; i--) {
+        uint64_t t = (uint64_t)DIGIT(i) * m + carry;
+        inexact |= t % 10 != 0;
+        carry = t / 10;
+    }
+#undef DIGIT
+    if (inexact && !floor_ok)
         return -EINVAL;
-    *out = (uint64_t)value;
+    if (whole > (UINT64_MAX - carry) / m)
+        return -EINVAL;
+    *out = whole * m + carry;
     return 0;
 }
 
@@ -108,34 +161,25 @@ int tokfs_parse_size(const char *text, uint64_t *out)
 {
     static const char *const sfx[] = {"b", "k", "kb", "kib", "m", "mb", "mib", "g", "gb", "gib",
                                       "t", "tb", "tib", NULL};
-    static const double mul[] = {1, 0x1p10, 0x1p10, 0x1p10, 0x1p20, 0x1p20, 0x1p20, 0x1p30,
-                                 0x1p30, 0x1p30, 0x1p40, 0x1p40, 0x1p40};
-    double v;
-    if (parse_scaled(text, sfx, mul, &v))
-        return -EINVAL;
-    return to_u64(floor(v), out);
+    static const uint64_t mul[] = {1, 1ull << 10, 1ull << 10, 1ull << 10, 1ull << 20, 1ull << 20,
+                                   1ull << 20, 1ull << 30, 1ull << 30, 1ull << 30, 1ull << 40,
+                                   1ull << 40, 1ull << 40};
+    return parse_scaled(text, sfx, mul, 1, 1, out); /* a fraction of a byte is floored */
 }
 
 int tokfs_parse_count(const char *text, uint64_t *out)
 {
     static const char *const sfx[] = {"k", "m", "g", "b", NULL};
-    static const double mul[] = {1e3, 1e6, 1e9, 1e9};
-    double v;
-    if (parse_scaled(text, sfx, mul, &v))
-        return -EINVAL;
-    return to_u64(v, out);
+    static const uint64_t mul[] = {1000, 1000000, 1000000000, 1000000000};
+    return parse_scaled(text, sfx, mul, 1, 0, out); /* a count must be whole */
 }
 
 int tokfs_parse_duration_ms(const char *text, uint64_t *out)
 {
     static const char *const sfx[] = {"ms", "s", "m", NULL};
-    static const double mul[] = {1, 1000, 60000};
-    double v;
-    if (parse_scaled(text, sfx, mul, &v))
-        return -EINVAL;
-    if (!strpbrk(text, "sSmM"))
-        v *= 1000; /* a bare number is seconds */
-    return to_u64(floor(v), out);
+    static const uint64_t mul[] = {1, 1000, 60000};
+    /* a bare number is seconds; a fraction of a millisecond is floored */
+    return parse_scaled(text, sfx, mul, 1000, 1, out);
 }
 
 static int parse_u32(const char *text, uint32_t min, uint32_t max, uint32_t *out)
@@ -160,7 +204,7 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
     struct { const char *name; } known[] = {
         {"cache_size"}, {"cache_dir"}, {"tokenizer"}, {"shard_size"}, {"val_shards"},
         {"max_shards"}, {"shuffle_seed"}, {"text_field"}, {"workers"}, {"prefetch"},
-        {"retries"}, {"timeout"}, {"max_doc_bytes"}, {"log_file"},
+        {"retries"}, {"timeout"}, {"max_doc_bytes"}, {"log_file"}, {"pattern"}, {"eot"},
     };
     int is_known = 0;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -184,11 +228,14 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
         if (set_string(&cfg->cache_dir, value))
             return -ENOMEM;
     } else if (strcmp(key, "tokenizer") == 0) {
-        if (strcmp(value, "bytes") != 0)
-            return tokfs_err_set(err, EINVAL,
-                                 "unknown tokenizer=%s: this build supports tokenizer=bytes",
-                                 value);
+        /* checked when the tokenizer is opened (it may be a file) */
         if (set_string(&cfg->tokenizer, value))
+            return -ENOMEM;
+    } else if (strcmp(key, "pattern") == 0) {
+        if (set_string(&cfg->pattern, value))
+            return -ENOMEM;
+    } else if (strcmp(key, "eot") == 0) {
+        if (set_string(&cfg->eot, value))
             return -ENOMEM;
     } else if (strcmp(key, "shard_size") == 0) {
         if (tokfs_parse_count(value, &u64) || u64 < 1 || u64 > (1ull << 40))

@@ -12,7 +12,9 @@ typedef struct tokfs_config {
     char *mountpoint;         /* absolute path */
     char *cache_dir;          /* absolute path; default $XDG_CACHE_HOME/tokfs or ~/.cache/tokfs */
     uint64_t cache_size;      /* hard cap in bytes on the cache dir's disk use; 0 = not given */
-    char *tokenizer;          /* "bytes" */
+    char *tokenizer;          /* "gpt2" (default), "bytes", PATH.tiktoken or a tokenizer.json */
+    char *pattern;            /* pre-tokenizer name for a .tiktoken file; NULL = from its name */
+    char *eot;                /* end-of-text id or token text; NULL = the tokenizer's own */
     uint64_t shard_size;      /* about this many tokens per shard */
     uint32_t val_shards;      /* the last N pieces of the plan form val/ */
     uint32_t max_shards;      /* expose at most N train shards; 0 = all */

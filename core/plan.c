@@ -39,9 +39,10 @@ uint64_t tokfs_plan_identity(const tokfs_config *cfg)
 {
     char buf[8192];
     int n = snprintf(buf, sizeof buf,
-                     "plan-v1\nsource=%s\ntokenizer=%s\nshard_size=%" PRIu64 "\nval_shards=%u\n"
+                     "plan-v1\nsource=%s\ntokenizer=%s:%s:%s\nshard_size=%" PRIu64 "\nval_shards=%u\n"
                      "shuffle=%d:%" PRIu64 "\ntext_field=%s\nmax_doc_bytes=%" PRIu64 "\n",
-                     cfg->source, cfg->tokenizer, cfg->shard_size, cfg->val_shards,
+                     cfg->source, cfg->tokenizer, cfg->pattern ? cfg->pattern : "",
+                     cfg->eot ? cfg->eot : "", cfg->shard_size, cfg->val_shards,
                      cfg->has_shuffle_seed, cfg->shuffle_seed, cfg->text_field,
                      cfg->max_doc_bytes);
     if (n < 0 || (size_t)n >= sizeof buf)
@@ -285,6 +286,16 @@ int tokfs_plan_cut(tokfs_plan *plan, const tokfs_config *cfg, double bytes_per_t
             open = 0;
             off += room;
         }
+    }
+    if (rc == 0 && open && cur.source_bytes == 0 && pieces.count > 0) {
+        /* Only empty sources after the last full piece: they join it (an empty last piece would
+         * be an empty val shard). Empty sources anywhere else already open the next piece, and
+         * the previous piece ended at the end of a whole source (a cut leaves a nonempty rest),
+         * so extending it over them keeps "every source strictly between is whole". */
+        tokfs_piece *last = &pieces.items[pieces.count - 1];
+        last->last_source = cur.last_source;
+        last->end = cur.end;
+        open = 0;
     }
     if (rc == 0 && open)
         rc = piece_add(&pieces, cur);

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "fetch.h"
 #include "log.h"
+#include "subcommands.h"
 #include "tokenizer.h"
 #include "tokfs_fs.h"
 
@@ -25,6 +26,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: tokfs SOURCE MOUNTPOINT -o cache_size=SIZE[,OPT...] [-f] [-d]\n"
+            "       tokfs encode [-o tokenizer=...,pattern=...,eot=...] [FILE]\n"
+            "       tokfs decode [-o tokenizer=...] [--shard] [FILE]\n"
             "       tokfs --help | --version\n"
             "\n"
             "Mount a text corpus as pre-tokenized shards: MOUNTPOINT/train/shard_NNNNN.bin,\n"
@@ -260,6 +263,10 @@ static int serve(tokfs_config *cfg, const char *fuse_opts, tokfs_cache *cache)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "encode") == 0)
+        return tokfs_cmd_encode(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "decode") == 0)
+        return tokfs_cmd_decode(argc, argv);
     tokfs_config cfg;
     tokfs_err err = {{0}};
     cmdline cl = {0};
@@ -300,7 +307,7 @@ int main(int argc, char **argv)
     tokfs_log_setup(stderr, 0, cfg.debug);
     tokfs_tokenizer *tok = NULL;
     tokfs_cache *cache = NULL;
-    rc = tokfs_tokenizer_open(cfg.tokenizer, &tok, &err);
+    rc = tokfs_tokenizer_open(cfg.tokenizer, cfg.pattern, cfg.eot, &tok, &err);
     if (rc == 0)
         rc = tokfs_cache_open(&cfg, tok, &cache, &err);
     int status;

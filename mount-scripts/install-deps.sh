@@ -6,10 +6,14 @@ packages=(
   build-essential cmake pkg-config
   libfuse3-dev fuse3
   libcurl4-openssl-dev libzstd-dev zlib1g-dev
+  libpcre2-dev libjansson-dev
   nginx-light
   python3 python3-numpy
   ca-certificates
 )
+# The tokenizer tests use the npm packages tiktoken and tokenizers as references: they need node
+# and npm. The machine image has Node 20; fall back to Debian's nodejs/npm when it does not.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

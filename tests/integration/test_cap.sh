@@ -15,7 +15,7 @@ corpus_tokens=$(( $(stat -c %s "$corpus/expected.u16") / 2 ))
 cap=$(( corpus_tokens * 2 / 6 ))
 shard_size=$(( corpus_tokens / 20 ))
 tk_log "corpus $corpus_tokens tokens, cache_size $cap bytes, shard_size $shard_size tokens"
-tk_mount "@$NGINX_URL/list.txt" "$mnt" "cache_size=$cap,cache_dir=$cache,shard_size=$shard_size,workers=2,prefetch=1"
+tk_mount "@$NGINX_URL/list.txt" "$mnt" "cache_size=$cap,cache_dir=$cache,shard_size=$shard_size,workers=2,prefetch=1,tokenizer=bytes"
 
 "$PY" - "$mnt" "$cache" "$cap" "$corpus/expected.u16" "${TK_PIDS[$mnt]}" <<'PY'
 import glob, os, random, subprocess, sys, threading, time
@@ -94,14 +94,14 @@ du_after=$(du -sB1 "$cache" | cut -f1)
 
 tk_log "remount with a smaller cap trims the cache at start"
 small=$(( cap / 2 ))
-tk_mount "@$NGINX_URL/list.txt" "$mnt" "cache_size=$small,cache_dir=$cache,shard_size=$shard_size"
+tk_mount "@$NGINX_URL/list.txt" "$mnt" "cache_size=$small,cache_dir=$cache,shard_size=$shard_size,tokenizer=bytes"
 du_now=$(du -sB1 "$cache" | cut -f1)
 [ "$du_now" -le "$small" ] || tk_fail "du $du_now over the new cap $small after remount"
 tk_umount "$mnt"
 
 tk_log "cache_size smaller than one shard: ENOSPC naming both sizes, no hang"
 rm -rf "$cache"
-tk_mount "@$NGINX_URL/list.txt" "$mnt" "cache_size=40K,cache_dir=$cache,shard_size=$shard_size" tiny
+tk_mount "@$NGINX_URL/list.txt" "$mnt" "cache_size=40K,cache_dir=$cache,shard_size=$shard_size,tokenizer=bytes" tiny
 if timeout 60 cat "$mnt/train/shard_00000.bin" >/dev/null 2>"$TK_TMP/cat.err"; then
     tk_fail "reading a shard larger than cache_size succeeded"
 fi

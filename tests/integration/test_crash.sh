@@ -14,7 +14,7 @@ corpus=$TK_TMP/corpus
 NGINX_EXTRA_CONF='limit_rate 100k;' nginx_start "$corpus"
 mnt=$TK_TMP/mnt
 cache=$TK_TMP/cache
-opts="cache_size=64M,cache_dir=$cache,shard_size=150000,workers=2,prefetch=2"
+opts="cache_size=64M,cache_dir=$cache,shard_size=150000,workers=2,prefetch=2,tokenizer=bytes"
 
 cached_shards() {
     "$PY" -c 'import json,sys; print(" ".join(s["name"] for s in json.load(open(sys.argv[1]))["shards"] if s["state"]=="cached"))' "$1/.tokfs/status.json"

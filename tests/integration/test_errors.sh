@@ -9,7 +9,7 @@ mnt=$TK_TMP/mnt
 mkdir -p "$mnt"
 TK_MOUNTS+=("$mnt")
 cache=$TK_TMP/cache
-ok_opts="cache_size=16M,cache_dir=$cache"
+ok_opts="cache_size=16M,cache_dir=$cache,tokenizer=bytes"
 
 # expect_refusal "what" EXPECTED_TEXT tokfs-args...
 expect_refusal() {

@@ -10,7 +10,7 @@ corpus=$TK_TMP/corpus
 nginx_start "$corpus"
 mnt=$TK_TMP/mnt
 cache=$TK_TMP/cache
-opts="cache_size=64M,cache_dir=$cache,shard_size=30000,prefetch=0"
+opts="cache_size=64M,cache_dir=$cache,shard_size=30000,prefetch=0,tokenizer=bytes"
 
 tk_log "mount @LIST over HTTP"
 tk_mount "@$NGINX_URL/list.txt" "$mnt" "$opts"

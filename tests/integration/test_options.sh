@@ -9,7 +9,7 @@ corpus=$TK_TMP/corpus
 "$PY" "$CORPUS_PY" make "$corpus" --files 6 --docs-per-file 400 --seed 5
 mnt=$TK_TMP/mnt
 cache=$TK_TMP/cache
-base="cache_size=64M,cache_dir=$cache,shard_size=25000,prefetch=0"
+base="cache_size=64M,cache_dir=$cache,shard_size=25000,prefetch=0,tokenizer=bytes"
 
 tk_log "local directory SOURCE (every .jsonl/.txt below it, by path) gives the expected stream"
 mkdir -p "$TK_TMP/dir/b" "$TK_TMP/dir/a"
@@ -95,7 +95,7 @@ tk_umount "$mnt"
 tk_log "single flight and no head-of-line blocking (slow HTTP source)"
 NGINX_EXTRA_CONF='limit_rate 40k;' nginx_start "$corpus"
 rm -rf "$cache"
-tk_mount "@$NGINX_URL/list.txt" "$mnt" "cache_size=64M,cache_dir=$cache,shard_size=120000,workers=2,prefetch=0" flight
+tk_mount "@$NGINX_URL/list.txt" "$mnt" "cache_size=64M,cache_dir=$cache,shard_size=120000,workers=2,prefetch=0,tokenizer=bytes" flight
 cat "$mnt/train/shard_00001.bin" >/dev/null   # cached now
 gets_before=$(grep -c '^GET /part' "$NGINX_ACCESS_LOG" || true)
 pids=()
@@ -119,7 +119,7 @@ tk_log "fstab path: mount.fuse3 (what mount -t fuse.tokfs runs), then umount"
 # mount(8) resets PATH before running the helper, so fstab needs tokfs installed (cmake --install);
 # here the helper is run the way mount(8) runs it, with the build dir on PATH.
 PATH="$(dirname "$TOKFS"):$PATH" /sbin/mount.fuse3 "$NGINX_URL/part-000.jsonl" "$mnt" -t tokfs \
-    -o "rw,cache_size=64M,cache_dir=$cache-fstab,val_shards=0,noatime,_netdev" \
+    -o "rw,cache_size=64M,cache_dir=$cache-fstab,val_shards=0,tokenizer=bytes,noatime,_netdev" \
     || tk_fail "mount.fuse3 -t tokfs failed"
 TK_MOUNTS+=("$mnt")
 mountpoint -q "$mnt" || tk_fail "mount.fuse3 returned but nothing is mounted"

@@ -1,10 +1,6 @@
 /* Unit tests for core/config.c: the size / count / duration parsers, the defaults of
  * tokfs_config_init, every option of tokfs_config_set (a good and a bad value each), and
- * tokfs_config_finish.
- *
- * A few checks document known bugs in core/config.c (decimal counts and durations that are off
- * by one ulp before rounding). They print "KNOWN BUG" and do not fail the test unless
- * TOKFS_TEST_STRICT=1 is set; once core is fixed they should become plain CHECKs. */
+ * tokfs_config_finish. Numbers are parsed exactly (decimal, no floating point). */
 #include "check.h"
 #include "config.h"
 
@@ -94,10 +90,17 @@ static void test_parse_size(void)
     SIZE_OK("0.9", 0);
     SIZE_OK("1.1K", 1126); /* 1126.4 */
     SIZE_OK("0.3K", 307);  /* 307.2 */
-    /* near the top of uint64: 16000000T = 15625 * 2^50 fits, 16777215T (~2^64) does not */
+    /* near the top of uint64: 16777215T = 2^64 - 2^40 fits, 16777216T = 2^64 does not */
     SIZE_OK("16000000T", 15625ull << 50);
-    SIZE_BAD("16777215T");
+    SIZE_OK("16777215T", 16777215ull << 40);
+    SIZE_BAD("16777216T");
     SIZE_BAD("1e30");
+    SIZE_OK("18446744073709551615", 18446744073709551615ull);
+    SIZE_BAD("18446744073709551616");
+    SIZE_OK("16777215.999999999999999999T", 18446744073709551615ull); /* floored to UINT64_MAX */
+    SIZE_OK("9007199254740993b", 9007199254740993ull); /* 2^53 + 1: not a double */
+    SIZE_OK("0.1G", 107374182);                          /* 107374182.4 */
+    SIZE_OK("0.0000000001K", 0);
 
     SIZE_BAD(NULL);
     SIZE_BAD("");
@@ -153,13 +156,34 @@ static void test_parse_count(void)
     COUNT_BAD("1e20");  /* over uint64 */
     COUNT_BAD("inf");
 
-    /* KNOWN BUG: value * 1e3/1e6/1e9 is computed in binary floating point and the product must
-     * then be exactly whole, so some perfectly whole decimal counts are refused:
-     * 1.001 * 1000 == 1000.9999999999999, 8.2 * 1e6 == 8199999.999999999. */
-    uint64_t v = 0;
-    KNOWN_BUG_CHECK(tokfs_parse_count("1.001k", &v) == 0 && v == 1001);
-    KNOWN_BUG_CHECK(tokfs_parse_count("8.2M", &v) == 0 && v == 8200000);
-    KNOWN_BUG_CHECK(tokfs_parse_count("1.001M", &v) == 0 && v == 1001000);
+    /* exact decimal arithmetic: in binary floating point 1.001 * 1000 == 1000.9999999999999 and
+     * 8.2 * 1e6 == 8199999.999999999, which would refuse these */
+    COUNT_OK("1.001k", 1001);
+    COUNT_OK("8.2M", 8200000);
+    COUNT_OK("1.001M", 1001000);
+    COUNT_OK("0.000000001G", 1);
+    COUNT_OK("1.234567e3k", 1234567);
+    COUNT_BAD("1.23456789e3k"); /* 1234567.89 */
+    COUNT_BAD("1.0000000001G");
+    COUNT_OK("1.10000000000000000000000000000000M", 1100000); /* trailing zeros */
+    COUNT_BAD("1.00000000000000000000000000000001M");
+    COUNT_OK("18446744073709551615", 18446744073709551615ull); /* UINT64_MAX */
+    COUNT_BAD("18446744073709551616");
+    COUNT_OK("18446744073.709551615G", 18446744073709551615ull);
+    COUNT_BAD("18446744073.709551616G");
+    COUNT_OK("9007199254740993", 9007199254740993ull); /* 2^53 + 1: not a double */
+    COUNT_OK("1e+6", 1000000);
+    COUNT_OK("12e-1k", 1200);
+    COUNT_OK(".5k", 500);
+    COUNT_OK("5.", 5);
+    COUNT_OK("0e999999999999", 0);
+    COUNT_BAD("1e999999999999");
+    COUNT_BAD("1e-999999999999");
+    COUNT_BAD(".");
+    COUNT_BAD(".k");
+    COUNT_BAD("1e");
+    COUNT_BAD("1e+");
+    COUNT_BAD("0x10");
 }
 
 static void test_parse_duration(void)
@@ -191,10 +215,13 @@ static void test_parse_duration(void)
     DURATION_BAD("5us");
     DURATION_BAD("abc");
 
-    /* KNOWN BUG: 1.001 * 1000 is 1000.9999999999999, then floored to 1000. */
-    uint64_t v = 0;
-    KNOWN_BUG_CHECK(tokfs_parse_duration_ms("1.001s", &v) == 0 && v == 1001);
-    KNOWN_BUG_CHECK(tokfs_parse_duration_ms("1.001m", &v) == 0 && v == 60060);
+    /* exact decimal arithmetic (in floating point 1.001 * 1000 is 1000.9999999999999, floored
+     * to 1000) */
+    DURATION_OK("1.001s", 1001);
+    DURATION_OK("1.001m", 60060);
+    DURATION_OK("1.001", 1001);
+    DURATION_OK("0.0019s", 1); /* floored */
+    DURATION_OK("0.0001", 0);
 }
 
 /* ---- init / set / finish ------------------------------------------------------------------ */
@@ -214,7 +241,8 @@ static int config_equal(const tokfs_config *a, const tokfs_config *b)
 {
     return same_str(a->source, b->source) && same_str(a->mountpoint, b->mountpoint) &&
            same_str(a->cache_dir, b->cache_dir) && a->cache_size == b->cache_size &&
-           same_str(a->tokenizer, b->tokenizer) && a->shard_size == b->shard_size &&
+           same_str(a->tokenizer, b->tokenizer) && same_str(a->pattern, b->pattern) &&
+           same_str(a->eot, b->eot) && a->shard_size == b->shard_size &&
            a->val_shards == b->val_shards && a->max_shards == b->max_shards &&
            a->has_shuffle_seed == b->has_shuffle_seed && a->shuffle_seed == b->shuffle_seed &&
            same_str(a->text_field, b->text_field) && a->workers == b->workers &&
@@ -232,6 +260,8 @@ static void config_snapshot(tokfs_config *copy, const tokfs_config *cfg)
     copy->mountpoint = cfg->mountpoint ? strdup(cfg->mountpoint) : NULL;
     copy->cache_dir = cfg->cache_dir ? strdup(cfg->cache_dir) : NULL;
     copy->tokenizer = cfg->tokenizer ? strdup(cfg->tokenizer) : NULL;
+    copy->pattern = cfg->pattern ? strdup(cfg->pattern) : NULL;
+    copy->eot = cfg->eot ? strdup(cfg->eot) : NULL;
     copy->text_field = cfg->text_field ? strdup(cfg->text_field) : NULL;
     copy->log_file = cfg->log_file ? strdup(cfg->log_file) : NULL;
 }
@@ -252,7 +282,7 @@ static void test_init_defaults(void)
     CHECK_EQ_INT(cfg.cache_size, 0);
     CHECK_EQ_INT(cfg.has_shuffle_seed, 0);
     CHECK_EQ_INT(cfg.insecure, 0);
-    CHECK(streq(cfg.tokenizer, "bytes"));
+    CHECK(streq(cfg.tokenizer, "gpt2"));
     CHECK(streq(cfg.text_field, "text"));
     CHECK(cfg.source == NULL);
     CHECK(cfg.mountpoint == NULL);
@@ -357,11 +387,18 @@ static void test_set(void)
     SET_BAD("cache_dir", "");
     CHECK(streq(cfg.cache_dir, "/var/cache/x"));
 
+    /* any name or path is taken here; tokfs_tokenizer_open decides (test_tokenizer) */
     SET_OK("tokenizer", "bytes");
     CHECK(streq(cfg.tokenizer, "bytes"));
-    SET_BAD("tokenizer", "gpt2");
-    SET_BAD("tokenizer", "BYTES");
+    SET_OK("tokenizer", "/models/tokenizer.json");
+    CHECK(streq(cfg.tokenizer, "/models/tokenizer.json"));
+    SET_BAD("tokenizer", "");
     SET_BAD("tokenizer", NULL);
+    SET_OK("pattern", "cl100k_base");
+    CHECK(streq(cfg.pattern, "cl100k_base"));
+    SET_OK("eot", "<|endoftext|>");
+    CHECK(streq(cfg.eot, "<|endoftext|>"));
+    SET_BAD("eot", "");
 
     SET_OK("shard_size", "250000");
     CHECK_EQ_INT(cfg.shard_size, 250000);
@@ -516,7 +553,7 @@ static void test_help(void)
     const char *names[] = {"cache_size=", "cache_dir=", "tokenizer=", "shard_size=",
                            "val_shards=", "max_shards=", "shuffle_seed=", "text_field=",
                            "workers=", "prefetch=", "retries=", "timeout=", "max_doc_bytes=",
-                           "log_file=", "insecure"};
+                           "log_file=", "insecure", "pattern=", "eot="};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (!strstr(tokfs_options_help, names[i])) {
             fprintf(stderr, "--help does not list %s\n", names[i]);

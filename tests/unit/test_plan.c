@@ -23,9 +23,10 @@
  *       val_shards; npieces <= val_shards is -EINVAL with a message naming val_shards.
  *   (e) with shuffle_seed the pieces are exactly the documented Fisher-Yates permutation with
  *       SplitMix64 (reimplemented here) of the unshuffled ones; same seed, same order.
+ *   (f) only a corpus of empty sources has a piece covering no bytes (empty sources join a
+ *       piece with data).
  *
- * A few checks document known bugs; they print "KNOWN BUG" and fail only with
- * TOKFS_TEST_STRICT=1. Set TOKFS_TEST_SEED to vary the random cases. */
+ * Set TOKFS_TEST_SEED to vary the random cases. */
 #include "check.h"
 #include "config.h"
 #include "plan.h"
@@ -282,7 +283,7 @@ static tokfs_piece *copy_pieces(const tokfs_plan *plan)
 /* ---- tokfs_plan_cut ------------------------------------------------------------------------ */
 
 static unsigned random_cases, shuffle_cases, shuffle_differs, val_refusals, total_pieces;
-static unsigned empty_last_with_data; /* known bug: trailing empty sources make an empty piece */
+static unsigned empty_piece_with_data; /* plans with data and a piece covering no bytes */
 
 static void one_random_case(unsigned index)
 {
@@ -316,8 +317,14 @@ static void one_random_case(unsigned index)
     CHECK_EQ_INT(plan.nval, 0);
     CHECK_EQ_INT(plan.ntrain, plan.npieces);
     check_invariants(&plan, plan.pieces, plan.npieces, target);
-    if (plan.npieces > 1 && plan.pieces[plan.npieces - 1].source_bytes == 0)
-        empty_last_with_data++;
+    /* Empty sources join a piece with bytes: only a corpus of empty sources (one piece) has a
+     * piece covering no bytes. */
+    for (uint32_t k = 0; plan.npieces > 1 && k < plan.npieces; k++)
+        if (plan.pieces[k].source_bytes == 0) {
+            fprintf(stderr, "%s: piece %u of %u covers no bytes\n", case_desc, k, plan.npieces);
+            empty_piece_with_data++;
+            break;
+        }
 
     uint32_t np = plan.npieces;
     tokfs_piece *base = copy_pieces(&plan);
@@ -440,11 +447,7 @@ static void test_cut_random(void)
     CHECK(shuffle_cases >= 100);
     /* P(a random permutation of >= 6 items is the identity) <= 1/720 */
     CHECK(shuffle_differs + 2 >= shuffle_cases);
-    /* KNOWN BUG (see test_cut_hand): an empty last piece although the corpus has data */
-    KNOWN_BUG_CHECK(empty_last_with_data == 0);
-    if (empty_last_with_data)
-        fprintf(stderr, "  (%u of %u random plans end with an empty piece)\n",
-                empty_last_with_data, random_cases);
+    CHECK(empty_piece_with_data == 0);
 }
 
 /* Two seeds on one plan of many pieces give different orders. */
@@ -619,13 +622,23 @@ static void test_cut_hand(void)
         expect_pieces(&plan, want, 1, __LINE__);
         tokfs_plan_free(&plan);
     }
-    /* KNOWN BUG: empty sources after a piece that reached its target make an extra, empty last
-     * piece, which is the val split (val_shards=1): val/ gets an empty shard. Expected: the
-     * empty sources join the previous piece, (0,100)-(1,0) = 100 bytes. */
+    /* empty sources after a piece that reached its target join that piece (no empty last
+     * piece, which would be an empty val/ shard with val_shards=1) */
     {
         hand_source hs[] = {J(200), T(0)};
         CHECK_EQ_INT(hand_cut(&plan, hs, 2, 100, 1, 1.0, &err), 0);
-        KNOWN_BUG_CHECK(plan.npieces == 2 && plan.pieces[plan.npieces - 1].source_bytes > 0);
+        const int64_t want[][5] = {{0, 0, 0, 100, 100}, {0, 100, 1, 0, 100}};
+        expect_pieces(&plan, want, 2, __LINE__);
+        CHECK_EQ_INT(plan.ntrain, 1);
+        CHECK_EQ_INT(plan.nval, 1);
+        tokfs_plan_free(&plan);
+    }
+    /* an empty source in the middle opens the next piece; several at the end join the last */
+    {
+        hand_source hs[] = {T(100), J(0), T(100), J(0), T(0)};
+        CHECK_EQ_INT(hand_cut(&plan, hs, 5, 100, 1, 1.0, &err), 0);
+        const int64_t want[][5] = {{0, 0, 0, 100, 100}, {1, 0, 4, 0, 100}};
+        expect_pieces(&plan, want, 2, __LINE__);
         tokfs_plan_free(&plan);
     }
     /* no sources: -ENOENT */
@@ -908,7 +921,11 @@ static void test_identity(void)
     CHECK(tokfs_plan_identity(&c) != id); DONE();
     FRESH(); free(c.source); c.source = strdup("@/data/corpus");
     CHECK(tokfs_plan_identity(&c) != id); DONE();
-    FRESH(); free(c.tokenizer); c.tokenizer = strdup("gpt2");
+    FRESH(); free(c.tokenizer); c.tokenizer = strdup("bytes");
+    CHECK(tokfs_plan_identity(&c) != id); DONE();
+    FRESH(); c.pattern = strdup("cl100k_base");
+    CHECK(tokfs_plan_identity(&c) != id); DONE();
+    FRESH(); c.eot = strdup("0");
     CHECK(tokfs_plan_identity(&c) != id); DONE();
     FRESH(); c.shard_size++;
     CHECK(tokfs_plan_identity(&c) != id); DONE();
@@ -976,12 +993,10 @@ static void test_format_from_name(void)
     CHECK_EQ_INT(tokfs_format_from_name("https://h/get?name=a.jsonl"), 0);
     CHECK_EQ_INT(tokfs_format_from_name("https://h/a.bin?x=.jsonl"), 0);
     CHECK_EQ_INT(tokfs_format_from_name(""), 0);
-    /* KNOWN BUG: the base name is taken after the last '/' of the whole URL, so a '/' inside the
-     * query string (legal unencoded, e.g. X-Amz-Credential=AKIA/20240101/...) hides the
-     * extension: the source is refused as unsupported. */
-    KNOWN_BUG_CHECK(tokfs_format_from_name("https://h/a.jsonl?cred=AK/2024/s3") ==
-                    TOKFS_FORMAT_JSONL);
-    KNOWN_BUG_CHECK(tokfs_format_from_name("https://h/a.txt#sec/1") == TOKFS_FORMAT_TXT);
+    /* a '/' inside the query string (legal unencoded, e.g. X-Amz-Credential=AKIA/20240101/...)
+     * or the fragment does not hide the extension of the path */
+    CHECK(tokfs_format_from_name("https://h/a.jsonl?cred=AK/2024/s3") == TOKFS_FORMAT_JSONL);
+    CHECK(tokfs_format_from_name("https://h/a.txt#sec/1") == TOKFS_FORMAT_TXT);
 }
 
 int main(void)

@@ -1431,7 +1431,7 @@ int main(void)
     ev.fetcher = tokfs_fetcher_new(&fcfg); /* local files only: no curl_global_init needed */
     tokfs_err err = {""};
     CHECK(ev.out_fd >= 0 && ev.fetcher);
-    CHECK_EQ_INT(tokfs_tokenizer_open("bytes", &ev.tok, &err), 0);
+    CHECK_EQ_INT(tokfs_tokenizer_open("bytes", NULL, NULL, &ev.tok, &err), 0);
     if (ev.out_fd < 0 || !ev.fetcher || !ev.tok)
         CHECK_DONE();
     CHECK_EQ_INT(tokfs_tokenizer_id_bytes(ev.tok), 2);
