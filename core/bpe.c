@@ -37,6 +37,16 @@ typedef struct tok_ent {
     uint32_t id;
 } tok_ent;
 
+/* A vocabulary hash slot. key = vocab_key(bytes): a token of at most 7 bytes is its own key
+ * (the bytes, and the length in the top byte), so most probes compare one word and touch nothing
+ * else; a longer token's key is 0xFF in the top byte and 56 bits of its hash, confirmed with a
+ * memcmp against the stored bytes. */
+typedef struct vocab_slot {
+    uint64_t key;
+    uint32_t ent1; /* entry index + 1; 0 = empty */
+    uint32_t id;
+} vocab_slot;
+
 typedef struct pair_slot {
     uint64_t key; /* left id << 32 | right id; 0 = empty (id pairs (0,0) are stored +1-shifted) */
     uint32_t priority;
@@ -51,7 +61,7 @@ struct tokfs_bpe {
     size_t bytes_len, bytes_cap;
     tok_ent *ents;           /* tokens in insertion order */
     size_t count, ents_cap;
-    uint64_t *slots;         /* hash of bytes: (hash >> 32) << 32 | (entry index + 1) */
+    vocab_slot *slots;       /* open addressing on vocab_key() */
     size_t nslots;           /* power of two */
     uint32_t *by_id;         /* id → entry index + 1 (0: no such id) */
     uint32_t id_limit;       /* largest id + 1 */
@@ -87,6 +97,16 @@ static inline uint64_t hash_bytes(const uint8_t *p, size_t n)
     return mix64(h ^ w);
 }
 
+static inline uint64_t vocab_key(const uint8_t *p, size_t n)
+{
+    if (n <= 7) {
+        uint64_t w = 0;
+        memcpy(&w, p, n);
+        return w | ((uint64_t)n << 56);
+    }
+    return (hash_bytes(p, n) >> 8) | (0xFFull << 56);
+}
+
 static atomic_uint_fast64_t next_serial = 1;
 
 tokfs_bpe *tokfs_bpe_create(tokfs_bpe_rules rules, size_t expected_tokens)
@@ -97,7 +117,7 @@ tokfs_bpe *tokfs_bpe_create(tokfs_bpe_rules rules, size_t expected_tokens)
     b->rules = rules;
     b->serial = atomic_fetch_add(&next_serial, 1);
     size_t slots = 1024;
-    while (slots < expected_tokens * 2)
+    while (slots < expected_tokens * 2 && slots < (1u << 20))
         slots *= 2;
     b->slots = calloc(slots, sizeof *b->slots);
     if (!b->slots) {
@@ -120,18 +140,19 @@ void tokfs_bpe_destroy(tokfs_bpe *b)
     free(b);
 }
 
-static int64_t lookup_hashed(const tokfs_bpe *b, const uint8_t *p, size_t n, uint64_t h)
+static int64_t lookup_key(const tokfs_bpe *b, const uint8_t *p, size_t n, uint64_t key)
 {
     size_t mask = b->nslots - 1;
-    uint64_t tag = h >> 32;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        uint64_t s = b->slots[i];
-        if (!s)
+    for (size_t i = mix64(key) & mask;; i = (i + 1) & mask) {
+        const vocab_slot *s = &b->slots[i];
+        if (!s->ent1)
             return -1;
-        if ((s >> 32) == tag) {
-            const tok_ent *e = &b->ents[(uint32_t)s - 1];
+        if (s->key == key) {
+            if (n <= 7)
+                return s->id;
+            const tok_ent *e = &b->ents[s->ent1 - 1];
             if (e->len == n && memcmp(b->bytes + e->off, p, n) == 0)
-                return e->id;
+                return s->id;
         }
     }
 }
@@ -140,22 +161,27 @@ int64_t tokfs_bpe_lookup(const tokfs_bpe *b, const uint8_t *bytes, size_t len)
 {
     if (len == 0 || len > b->max_token_len)
         return -1;
-    return lookup_hashed(b, bytes, len, hash_bytes(bytes, len));
+    return lookup_key(b, bytes, len, vocab_key(bytes, len));
+}
+
+static void slot_insert(vocab_slot *slots, size_t nslots, uint64_t key, uint32_t ent1,
+                        uint32_t id)
+{
+    size_t i = mix64(key) & (nslots - 1);
+    while (slots[i].ent1)
+        i = (i + 1) & (nslots - 1);
+    slots[i] = (vocab_slot){.key = key, .ent1 = ent1, .id = id};
 }
 
 static int grow_slots(tokfs_bpe *b)
 {
     size_t nslots = b->nslots * 2;
-    uint64_t *slots = calloc(nslots, sizeof *slots);
+    vocab_slot *slots = calloc(nslots, sizeof *slots);
     if (!slots)
         return -ENOMEM;
     for (size_t k = 0; k < b->count; k++) {
         const tok_ent *e = &b->ents[k];
-        uint64_t h = hash_bytes(b->bytes + e->off, e->len);
-        size_t i = h & (nslots - 1);
-        while (slots[i])
-            i = (i + 1) & (nslots - 1);
-        slots[i] = ((h >> 32) << 32) | (k + 1);
+        slot_insert(slots, nslots, vocab_key(b->bytes + e->off, e->len), (uint32_t)k + 1, e->id);
     }
     free(b->slots);
     b->slots = slots;
@@ -168,11 +194,11 @@ int tokfs_bpe_add_token(tokfs_bpe *b, const uint8_t *bytes, size_t len, uint32_t
 {
     if (len == 0 || len > 65536 || id > 0x7fffffffu)
         return tokfs_err_set(err, EINVAL, "token id %u: empty, too long or id too large", id);
-    uint64_t h = hash_bytes(bytes, len);
+    uint64_t key = vocab_key(bytes, len);
     uint32_t saved_max = b->max_token_len;
     if (len > b->max_token_len)
         b->max_token_len = (uint32_t)len;
-    int64_t old = lookup_hashed(b, bytes, len, h);
+    int64_t old = lookup_key(b, bytes, len, key);
     if (old >= 0) {
         b->max_token_len = saved_max;
         return tokfs_err_set(err, EEXIST, "ids %lld and %u are the same token",
@@ -203,11 +229,7 @@ int tokfs_bpe_add_token(tokfs_bpe *b, const uint8_t *bytes, size_t len, uint32_t
     memcpy(b->bytes + b->bytes_len, bytes, len);
     b->ents[b->count] = (tok_ent){.off = (uint32_t)b->bytes_len, .len = (uint32_t)len, .id = id};
     b->bytes_len += len;
-    size_t mask = b->nslots - 1;
-    size_t i = h & mask;
-    while (b->slots[i])
-        i = (i + 1) & mask;
-    b->slots[i] = ((h >> 32) << 32) | (b->count + 1);
+    slot_insert(b->slots, b->nslots, key, (uint32_t)b->count + 1, id);
     b->count++;
     if (id + 1 > b->id_limit)
         b->id_limit = id + 1;
@@ -288,6 +310,23 @@ int tokfs_bpe_add_merge(tokfs_bpe *b, const uint8_t *left, size_t llen, const ui
 int tokfs_bpe_finish(tokfs_bpe *b, int whole_piece_first, tokfs_err *err)
 {
     b->whole_piece_first = whole_piece_first;
+    /* Re-size the table to the final count (load <= 1/2): the smaller it is, the more of it
+     * stays in the CPU cache. */
+    size_t want = 1024;
+    while (want < b->count * 2)
+        want *= 2;
+    if (want < b->nslots) {
+        vocab_slot *slots = calloc(want, sizeof *slots);
+        if (!slots)
+            return -ENOMEM;
+        for (size_t k = 0; k < b->count; k++) {
+            const tok_ent *e = &b->ents[k];
+            slot_insert(slots, want, vocab_key(b->bytes + e->off, e->len), (uint32_t)k + 1, e->id);
+        }
+        free(b->slots);
+        b->slots = slots;
+        b->nslots = want;
+    }
     for (int c = 0; c < 256; c++) {
         uint8_t byte = (uint8_t)c;
         int64_t id = tokfs_bpe_lookup(b, &byte, 1);
@@ -327,7 +366,7 @@ uint32_t tokfs_bpe_id_limit(const tokfs_bpe *b) { return b->id_limit; }
 size_t tokfs_bpe_memory(const tokfs_bpe *b)
 {
     return sizeof *b + b->bytes_cap + b->ents_cap * sizeof(tok_ent) +
-           b->nslots * sizeof(uint64_t) + (size_t)b->id_limit * sizeof(uint32_t) +
+           b->nslots * sizeof(vocab_slot) + (size_t)b->id_limit * sizeof(uint32_t) +
            b->pair_slots * sizeof(pair_slot);
 }
 
@@ -518,7 +557,6 @@ done:
 
 #define CACHE_SLOTS 32768        /* power of two */
 #define CACHE_ARENA (4u << 20)   /* bytes of keys + ids; full → start over */
-#define CACHE_MAX_PIECE 256
 
 typedef struct cache_slot {
     uint64_t hash;
@@ -527,8 +565,19 @@ typedef struct cache_slot {
     uint16_t nids;
 } cache_slot;
 
+/* Direct-mapped cache of short pieces (<= 7 bytes, whose key is exact) that encode to one
+ * token: small enough to stay in the CPU cache, it answers most pieces of real text without
+ * touching the vocabulary's table. */
+#define FRONT_SLOTS 8192 /* power of two */
+
+typedef struct front_slot {
+    uint64_t key;
+    uint32_t id;
+} front_slot;
+
 typedef struct piece_cache {
     uint64_t owner; /* serial of the vocabulary the entries belong to */
+    front_slot front[FRONT_SLOTS];
     size_t used, entries;
     cache_slot slots[CACHE_SLOTS];
     uint8_t arena[CACHE_ARENA];
@@ -556,6 +605,7 @@ static piece_cache *thread_cache(const tokfs_bpe *b)
     }
     if (c->owner != b->serial) {
         memset(c->slots, 0, sizeof c->slots);
+        memset(c->front, 0, sizeof c->front); /* key 0 never occurs: a key holds its length */
         c->used = c->entries = 0;
         c->owner = b->serial;
     }
@@ -570,30 +620,35 @@ int tokfs_bpe_encode_piece(const tokfs_bpe *b, const uint8_t *piece, size_t len,
         out->ids[out->len++] = b->byte_id[piece[0]];
         return 0;
     }
-    uint64_t h = 0;
-    if (len <= b->max_token_len) {
-        h = hash_bytes(piece, len);
-        if (b->whole_piece_first) {
-            int64_t id = lookup_hashed(b, piece, len, h);
-            if (id >= 0) {
-                if (tokfs_ids_reserve(out, 1))
-                    return -ENOMEM;
-                out->ids[out->len++] = (uint32_t)id;
-                return 0;
-            }
+    uint64_t h = vocab_key(piece, len);
+    piece_cache *c = len <= SMALL_PIECE ? thread_cache(b) : NULL;
+    front_slot *f = NULL;
+    if (c && len <= 7) {
+        f = &c->front[(h * 0x9E3779B97F4A7C15ull) >> 51];
+        if (f->key == h) {
+            if (tokfs_ids_reserve(out, 1))
+                return -ENOMEM;
+            out->ids[out->len++] = f->id;
+            return 0;
+        }
+    }
+    if (len <= b->max_token_len && b->whole_piece_first) {
+        int64_t id = lookup_key(b, piece, len, h);
+        if (id >= 0) {
+            if (tokfs_ids_reserve(out, 1))
+                return -ENOMEM;
+            out->ids[out->len++] = (uint32_t)id;
+            if (f)
+                *f = (front_slot){.key = h, .id = (uint32_t)id};
+            return 0;
         }
     }
     if (len > SMALL_PIECE)
         return merge_large(b, piece, len, out);
-    if (len > CACHE_MAX_PIECE)
-        return merge_small(b, piece, len, out);
-    if (!h)
-        h = hash_bytes(piece, len);
-    piece_cache *c = thread_cache(b);
     if (!c)
         return merge_small(b, piece, len, out);
     size_t mask = CACHE_SLOTS - 1, i;
-    for (i = h & mask; c->slots[i].klen; i = (i + 1) & mask) {
+    for (i = mix64(h) & mask; c->slots[i].klen; i = (i + 1) & mask) {
         const cache_slot *s = &c->slots[i];
         if (s->hash == h && s->klen == len && memcmp(c->arena + s->off, piece, len) == 0) {
             if (tokfs_ids_reserve(out, s->nids))
@@ -608,10 +663,14 @@ int tokfs_bpe_encode_piece(const tokfs_bpe *b, const uint8_t *piece, size_t len,
     if (rc)
         return rc;
     size_t nids = out->len - before, need = len + nids * sizeof(uint32_t);
+    if (f && nids == 1) {
+        *f = (front_slot){.key = h, .id = out->ids[before]};
+        return 0;
+    }
     if (c->entries * 4 >= CACHE_SLOTS * 3 || c->used + need > CACHE_ARENA) {
         memset(c->slots, 0, sizeof c->slots); /* full: start over (simple, and cheap enough) */
         c->used = c->entries = 0;
-        for (i = h & mask; c->slots[i].klen; i = (i + 1) & mask)
+        for (i = mix64(h) & mask; c->slots[i].klen; i = (i + 1) & mask)
             ;
     }
     memcpy(c->arena + c->used, piece, len);

@@ -8,6 +8,7 @@
 
 #include "hash.h"
 #include "jsonl.h"
+#include "tokpool.h"
 #include "utf8.h"
 
 #define WRITE_BUFFER_BYTES (1u << 20)
@@ -47,6 +48,7 @@ typedef struct builder {
     const tokfs_tokenizer *tok;
     const tokfs_config *cfg;
     const tokfs_build_output *out;
+    tokfs_tokpool *pool;  /* text tokenizers: documents are encoded on cfg->workers threads */
     tokfs_build_stats *stats;
     tokfs_err *err;
     unsigned id_bytes;
@@ -182,9 +184,14 @@ static int handle_line(builder *b, const uint8_t *line, size_t len)
         note_skip(b, "malformed JSON line");
         return 0;
     }
-    rc = encode_text(b, b->doc.data, doc_len);
-    if (rc == 0)
-        rc = end_document(b);
+    if (b->pool) {
+        b->stats->documents++;
+        rc = tokfs_tokpool_add(b->pool, b->doc.data, doc_len);
+    } else {
+        rc = encode_text(b, b->doc.data, doc_len);
+        if (rc == 0)
+            rc = end_document(b);
+    }
     buf_shrink(&b->doc);
     return rc;
 }
@@ -347,10 +354,14 @@ static int build_txt(builder *b, tokfs_fetcher *fetcher, const tokfs_source *src
                            &b->stats->fetched_bytes, b->err);
     if (rc == 0 && b->txt_failed)
         note_skip(b, "document larger than max_doc_bytes");
-    else if (rc == 0)
+    else if (rc == 0 && b->pool) {
+        b->stats->documents++;
+        rc = tokfs_tokpool_add(b->pool, b->doc.data, b->doc.len);
+    } else if (rc == 0) {
         rc = encode_text(b, b->doc.data, b->doc.len);
-    if (rc == 0 && !b->txt_failed)
-        rc = end_document(b);
+        if (rc == 0)
+            rc = end_document(b);
+    }
     b->doc.len = 0;
     buf_shrink(&b->doc);
     return rc;
@@ -375,6 +386,10 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
         return tokfs_err_set(err, ENOMEM, "out of memory");
 
     int rc = 0;
+    if (tok->text_based) {
+        tokfs_id_sink sink = {put_ids, &b};
+        rc = tokfs_tokpool_start(tok, cfg->workers, &sink, &b.pool);
+    }
     for (uint32_t s = piece->first_source; rc == 0 && s <= piece->last_source; s++) {
         const tokfs_source *src = &plan->sources[s];
         int64_t begin = s == piece->first_source ? piece->begin : 0;
@@ -384,6 +399,9 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
         else
             rc = build_txt(&b, fetcher, src);
     }
+    if (rc == 0 && b.pool)
+        rc = tokfs_tokpool_finish(b.pool);
+    tokfs_tokpool_free(b.pool);
     if (rc == 0)
         rc = flush_output(&b);
     stats->checksum = tokfs_hash_final(&b.hash);

@@ -113,15 +113,28 @@ static int print_ids(void *ctx, const uint32_t *ids, size_t n)
         if (!o->first)
             o->buf[o->len++] = ' ';
         o->first = 0;
+        /* two digits at a time, right to left */
+        static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                    "25262728293031323334353637383940414243444546474849"
+                                    "50515253545556575859606162636465666768697071727374"
+                                    "75767778798081828384858687888990919293949596979899";
         char digits[12];
-        int k = 0;
+        int k = 12;
         uint32_t v = ids[i];
-        do {
-            digits[k++] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v);
-        while (k)
-            o->buf[o->len++] = digits[--k];
+        while (v >= 100) {
+            unsigned r = v % 100;
+            v /= 100;
+            digits[--k] = pairs[2 * r + 1];
+            digits[--k] = pairs[2 * r];
+        }
+        if (v >= 10) {
+            digits[--k] = pairs[2 * v + 1];
+            digits[--k] = pairs[2 * v];
+        } else {
+            digits[--k] = (char)('0' + v);
+        }
+        memcpy(o->buf + o->len, digits + k, (size_t)(12 - k));
+        o->len += (size_t)(12 - k);
     }
     return 0;
 }

@@ -6,6 +6,9 @@
       DIR/expected.u16: the concatenation, in source order, of every document's bytes
       followed by 256 (tokenizer=bytes). With --bad, some lines are malformed or lack the
       field; they are left out of expected.u16 and counted in DIR/expected_skipped.
+      DIR/expected_docs.json: the documents as text tokenizers see them (a JSON array of
+      strings, in source order): invalid UTF-8 decoded with errors='replace', lone surrogates
+      as U+FFFD. tests/tokref/encode_docs.js turns it into the expected ids of a BPE tokenizer.
 
   corpus.py verify MOUNT EXPECTED.u16
       Reads every train shard then every val shard of MOUNT with numpy.memmap (as trainers
@@ -41,6 +44,7 @@ def make(root, files, docs_per_file, seed, bad):
     rng = random.Random(seed)
     os.makedirs(root, exist_ok=True)
     expected = []
+    docs = []
     skipped = 0
     names = []
     for f in range(files):
@@ -58,10 +62,20 @@ def make(root, files, docs_per_file, seed, bad):
                 lines.append(json.dumps({"meta": doc}).encode())
                 skipped += 1
                 continue
+            if roll > 0.995:
+                # raw invalid UTF-8 inside the string, and a lone surrogate escape
+                raw = b"bad \xff\xfe \xed\xa0\x80 bytes \xe2\x82 end"
+                lines.append(b'{"text": "' + raw + b' \\ud800 lone"}')
+                text_bytes = raw + b" \xef\xbf\xbd lone"  # the escape decodes to U+FFFD
+                expected.extend(text_bytes)
+                expected.append(256)
+                docs.append(text_bytes.decode("utf-8", "replace"))
+                continue
             record = {"id": "%d-%d" % (f, d), "text": doc, "meta": {"text": "nested, not the field"}}
             lines.append(json.dumps(record, ensure_ascii=rng.random() < 0.5).encode("utf-8"))
             expected.extend(doc.encode("utf-8"))
             expected.append(256)
+            docs.append(doc)
         data = b"\n".join(lines)
         if f % 2 == 0:
             data += b"\n"  # odd files end without a newline: the last line still counts
@@ -74,9 +88,12 @@ def make(root, files, docs_per_file, seed, bad):
     names.append("notes.txt")
     expected.extend(notes)
     expected.append(256)
+    docs.append(notes.decode("utf-8", "replace"))
     with open(os.path.join(root, "list.txt"), "w") as out:
         out.write("# tokfs test corpus\n\n" + "\n".join(names) + "\n")
     np.array(expected, dtype=np.uint16).tofile(os.path.join(root, "expected.u16"))
+    with open(os.path.join(root, "expected_docs.json"), "w") as out:
+        json.dump(docs, out, ensure_ascii=True)
     with open(os.path.join(root, "expected_skipped"), "w") as out:
         out.write("%d\n" % skipped)
     print("corpus: %d files, %d tokens, %d bad lines" % (len(names), len(expected), skipped))

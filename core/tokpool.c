@@ -1,0 +1,269 @@
+#include "tokpool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bpe.h"
+#include "utf8.h"
+
+enum { SLOT_EMPTY, SLOT_READY, SLOT_BUSY, SLOT_DONE };
+
+typedef struct slot {
+    int state;
+    int rc;
+    uint8_t *text; /* documents back to back */
+    size_t text_len, text_cap;
+    size_t *ends;  /* end offset of each document in text */
+    size_t ndocs, ends_cap;
+    tokfs_ids ids;
+} slot;
+
+struct tokfs_tokpool {
+    const tokfs_tokenizer *tok;
+    tokfs_id_sink sink;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv; /* a slot became READY, or stop */
+    pthread_cond_t done_cv; /* a slot became DONE */
+    int stop;
+    unsigned nthreads;
+    pthread_t *threads;
+    unsigned nslots;
+    slot *slots;
+    uint64_t head; /* oldest slot not yet handed to the sink */
+    uint64_t tail; /* slot being filled */
+    int error;     /* first error seen (sticky) */
+};
+
+static int ids_put(void *ctx, const uint32_t *ids, size_t n)
+{
+    tokfs_ids *v = ctx;
+    if (tokfs_ids_reserve(v, n))
+        return -ENOMEM;
+    memcpy(v->ids + v->len, ids, n * sizeof *ids);
+    v->len += n;
+    return 0;
+}
+
+/* Encode every document of a slot into s->ids; runs on a pool thread without the lock. */
+static int encode_slot(const tokfs_tokenizer *tok, slot *s, uint8_t **repair, size_t *repair_cap)
+{
+    tokfs_id_sink sink = {ids_put, &s->ids};
+    s->ids.len = 0;
+    size_t start = 0;
+    for (size_t d = 0; d < s->ndocs; d++) {
+        const uint8_t *text = s->text + start;
+        size_t len = s->ends[d] - start;
+        start = s->ends[d];
+        if (tok->text_based && !tokfs_utf8_valid(text, len)) {
+            size_t need = TOKFS_UTF8_OUT_MAX(len);
+            if (need > *repair_cap) {
+                free(*repair);
+                *repair_cap = 0;
+                if (!(*repair = malloc(need)))
+                    return -ENOMEM;
+                *repair_cap = need;
+            }
+            tokfs_utf8_state st = {0};
+            len = tokfs_utf8_repair(&st, text, len, *repair, 1);
+            text = *repair;
+        }
+        int rc = tok->encode(tok, text, len, &sink);
+        if (rc)
+            return rc;
+        uint32_t eot = tok->eot_id;
+        if ((rc = ids_put(&s->ids, &eot, 1)))
+            return rc;
+    }
+    return 0;
+}
+
+static void *pool_thread(void *arg)
+{
+    tokfs_tokpool *p = arg;
+    uint8_t *repair = NULL;
+    size_t repair_cap = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        slot *s = NULL;
+        for (uint64_t k = p->head; k < p->tail + 1 && !s; k++) {
+            slot *c = &p->slots[k % p->nslots];
+            if (c->state == SLOT_READY)
+                s = c;
+        }
+        if (!s) {
+            if (p->stop)
+                break;
+            pthread_cond_wait(&p->work_cv, &p->mu);
+            continue;
+        }
+        s->state = SLOT_BUSY;
+        pthread_mutex_unlock(&p->mu);
+        int rc = encode_slot(p->tok, s, &repair, &repair_cap);
+        if (repair_cap > (4u << 20)) { /* give back a buffer grown for one large document */
+            free(repair);
+            repair = NULL;
+            repair_cap = 0;
+        }
+        pthread_mutex_lock(&p->mu);
+        s->rc = rc;
+        s->state = SLOT_DONE;
+        pthread_cond_broadcast(&p->done_cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    free(repair);
+    return NULL;
+}
+
+int tokfs_tokpool_start(const tokfs_tokenizer *tok, unsigned threads, const tokfs_id_sink *sink,
+                        tokfs_tokpool **out)
+{
+    if (threads < 1)
+        threads = 1;
+    tokfs_tokpool *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->tok = tok;
+    p->sink = *sink;
+    p->nslots = 2 * threads + 1;
+    p->slots = calloc(p->nslots, sizeof *p->slots);
+    p->threads = calloc(threads, sizeof *p->threads);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work_cv, NULL);
+    pthread_cond_init(&p->done_cv, NULL);
+    if (!p->slots || !p->threads) {
+        tokfs_tokpool_free(p);
+        return -ENOMEM;
+    }
+    for (unsigned i = 0; i < threads; i++) {
+        if (pthread_create(&p->threads[i], NULL, pool_thread, p)) {
+            tokfs_tokpool_free(p);
+            return -EAGAIN;
+        }
+        p->nthreads++;
+    }
+    *out = p;
+    return 0;
+}
+
+/* Wait for the oldest slot, hand its ids to the sink, and empty it. Called with the lock. */
+static int drain_oldest(tokfs_tokpool *p)
+{
+    slot *s = &p->slots[p->head % p->nslots];
+    while (s->state != SLOT_DONE)
+        pthread_cond_wait(&p->done_cv, &p->mu);
+    int rc = s->rc;
+    if (!rc && !p->error) {
+        pthread_mutex_unlock(&p->mu); /* the sink writes to disk: not under the lock */
+        rc = p->sink.put(p->sink.ctx, s->ids.ids, s->ids.len);
+        pthread_mutex_lock(&p->mu);
+    }
+    if (rc && !p->error)
+        p->error = rc;
+    s->state = SLOT_EMPTY;
+    s->text_len = s->ndocs = 0;
+    s->ids.len = 0;
+    if (s->text_cap > 2 * TOKFS_TOKPOOL_BATCH) {
+        free(s->text);
+        s->text = NULL;
+        s->text_cap = 0;
+    }
+    if (s->ids.cap > TOKFS_TOKPOOL_BATCH)
+        tokfs_ids_free(&s->ids);
+    p->head++;
+    return p->error;
+}
+
+/* Hand the slot being filled to the threads; make sure the next one is free. With the lock. */
+static int submit_tail(tokfs_tokpool *p)
+{
+    slot *s = &p->slots[p->tail % p->nslots];
+    if (!s->ndocs)
+        return p->error;
+    s->state = SLOT_READY;
+    s->rc = 0;
+    p->tail++;
+    pthread_cond_signal(&p->work_cv);
+    if (p->tail - p->head >= p->nslots)
+        return drain_oldest(p);
+    return p->error;
+}
+
+int tokfs_tokpool_add(tokfs_tokpool *p, const uint8_t *doc, size_t len)
+{
+    pthread_mutex_lock(&p->mu);
+    int rc = p->error;
+    slot *s = &p->slots[p->tail % p->nslots];
+    if (!rc && s->ndocs && s->text_len + len > TOKFS_TOKPOOL_BATCH) {
+        rc = submit_tail(p);
+        s = &p->slots[p->tail % p->nslots];
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (rc)
+        return rc;
+    /* the tail slot belongs to this thread until it is submitted */
+    if (s->text_len + len > s->text_cap) {
+        size_t cap = s->text_cap ? s->text_cap : 65536;
+        while (cap < s->text_len + len)
+            cap *= 2;
+        uint8_t *grown = realloc(s->text, cap);
+        if (!grown)
+            return -ENOMEM;
+        s->text = grown;
+        s->text_cap = cap;
+    }
+    if (s->ndocs == s->ends_cap) {
+        size_t cap = s->ends_cap ? s->ends_cap * 2 : 256;
+        size_t *grown = realloc(s->ends, cap * sizeof *grown);
+        if (!grown)
+            return -ENOMEM;
+        s->ends = grown;
+        s->ends_cap = cap;
+    }
+    if (len)
+        memcpy(s->text + s->text_len, doc, len);
+    s->text_len += len;
+    s->ends[s->ndocs++] = s->text_len;
+    return 0;
+}
+
+int tokfs_tokpool_finish(tokfs_tokpool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int rc = submit_tail(p);
+    while (p->head < p->tail) {
+        int r = drain_oldest(p);
+        if (!rc)
+            rc = r;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+void tokfs_tokpool_free(tokfs_tokpool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->work_cv);
+    /* slots still READY are left to the threads, which finish what they hold and exit */
+    for (unsigned k = 0; k < p->nslots && p->slots; k++)
+        if (p->slots[k].state == SLOT_READY)
+            p->slots[k].state = SLOT_EMPTY;
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    for (unsigned k = 0; k < p->nslots && p->slots; k++) {
+        free(p->slots[k].text);
+        free(p->slots[k].ends);
+        tokfs_ids_free(&p->slots[k].ids);
+    }
+    free(p->slots);
+    free(p->threads);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->work_cv);
+    pthread_cond_destroy(&p->done_cv);
+    free(p);
+}
