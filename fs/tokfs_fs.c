@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,11 +306,23 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     free(buf);
 }
 
-/* An open dynamic document: its text as rendered at open time. */
+/* An open dynamic document: its text as rendered at open time. One reference for the open file
+ * and one per read while it replies: the kernel sends RELEASE only after the read's reply has
+ * been written, but that thread may still be inside fuse_reply_buf (and ASan checks writev's
+ * buffer after the syscall), so the last one to let go frees it. */
 typedef struct open_doc {
     char *text;
     size_t len;
+    atomic_int refs;
 } open_doc;
+
+static void doc_unref(open_doc *doc)
+{
+    if (atomic_fetch_sub(&doc->refs, 1) == 1) {
+        free(doc->text);
+        free(doc);
+    }
+}
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -341,6 +354,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, ENOMEM);
         return;
     }
+    atomic_init(&doc->refs, 1);
     fi->fh = (uint64_t)(uintptr_t)doc;
     fi->direct_io = 1; /* its size changes between opens: never cache it */
     fuse_reply_open(req, fi);
@@ -350,10 +364,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
     (void)ino;
     open_doc *doc = (open_doc *)(uintptr_t)fi->fh;
-    if (doc) {
-        free(doc->text);
-        free(doc);
-    }
+    if (doc)
+        doc_unref(doc);
     fuse_reply_err(req, 0);
 }
 
@@ -405,11 +417,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_err(req, EISDIR);
         return;
     }
+    atomic_fetch_add(&doc->refs, 1);
     if ((uint64_t)off >= doc->len)
         fuse_reply_buf(req, NULL, 0);
     else
         fuse_reply_buf(req, doc->text + off,
                        (uint64_t)off + size > doc->len ? doc->len - (size_t)off : size);
+    doc_unref(doc);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)

@@ -37,19 +37,6 @@ static int check_failures;
         }                                                                                    \
     } while (0)
 
-/* A check for a bug known to be open: reported always, a failure only with TOKFS_TEST_STRICT=1
- * (turn it into a plain CHECK once the bug is fixed). */
-#define KNOWN_BUG_CHECK(cond)                                                              \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            const char *check_strict_ = getenv("TOKFS_TEST_STRICT");                       \
-            fprintf(stderr, "%s:%d: KNOWN BUG still present: %s\n", __FILE__, __LINE__,    \
-                    #cond);                                                                \
-            if (check_strict_ && strcmp(check_strict_, "1") == 0)                          \
-                check_failures++;                                                          \
-        }                                                                                  \
-    } while (0)
-
 #define CHECK_DONE()                                                                  \
     do {                                                                              \
         if (check_failures) {                                                         \
