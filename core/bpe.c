@@ -681,3 +681,13 @@ int tokfs_bpe_encode_piece(const tokfs_bpe *b, const uint8_t *piece, size_t len,
     c->entries++;
     return 0;
 }
+
+int tokfs_bpe_merge_only(const tokfs_bpe *b, const uint8_t *piece, size_t len, int large,
+                         tokfs_ids *out)
+{
+    if (len == 0)
+        return 0;
+    if (!large && len > SMALL_PIECE)
+        return -EINVAL;
+    return large ? merge_large(b, piece, len, out) : merge_small(b, piece, len, out);
+}

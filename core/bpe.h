@@ -64,6 +64,11 @@ uint32_t tokfs_bpe_id_limit(const tokfs_bpe *b);
 /* Append the ids of one piece (pre-tokenizer output, len >= 1) to out. 0 or -ENOMEM. */
 int tokfs_bpe_encode_piece(const tokfs_bpe *b, const uint8_t *piece, size_t len, tokfs_ids *out);
 
+/* For tests: merge a piece with the array scan (large = 0; at most 128 bytes) or with the heap
+ * (large = 1), with no whole-piece lookup and no cache. The two must always agree. */
+int tokfs_bpe_merge_only(const tokfs_bpe *b, const uint8_t *piece, size_t len, int large,
+                         tokfs_ids *out);
+
 /* Approximate heap bytes held by the vocabulary and merge tables. */
 size_t tokfs_bpe_memory(const tokfs_bpe *b);
 
