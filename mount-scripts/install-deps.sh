@@ -7,6 +7,7 @@ packages=(
   libfuse3-dev fuse3
   libcurl4-openssl-dev libzstd-dev zlib1g-dev
   libpcre2-dev libjansson-dev
+  clang libclang-rt-14-dev
   nginx-light
   python3 python3-numpy
   ca-certificates

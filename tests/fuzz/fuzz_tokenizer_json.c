@@ -1,0 +1,38 @@
+/* The tokenizer.json loader on arbitrary files; when one loads, encode a short text and check
+ * the ids are below the vocabulary size. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fuzz_util.h"
+#include "tok_bpe.h"
+
+static int check_ids(void *ctx, const uint32_t *ids, size_t n)
+{
+    const tokfs_tokenizer *tok = ctx;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] >= tok->vocab_size)
+            abort();
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char path[64];
+    int fd = fuzz_file(data, size, path, sizeof path);
+    if (fd < 0)
+        return 0;
+    tokfs_tokenizer *tok = NULL;
+    tokfs_err err;
+    if (tokfs_tok_hf_open(path, NULL, NULL, &tok, &err) == 0) {
+        static const char text[] = "Hello, world! 123 \xe6\x97\xa5\xe6\x9c\xac  x";
+        tokfs_id_sink sink = {check_ids, tok};
+        if (tok->encode(tok, (const uint8_t *)text, sizeof text - 1, &sink))
+            abort();
+        tokfs_tokenizer_close(tok);
+    } else if (!err.msg[0]) {
+        abort();
+    }
+    close(fd);
+    return 0;
+}
