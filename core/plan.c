@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "log.h"
 
 #define LIST_FILE_MAX_BYTES (64u << 20)
 
@@ -24,13 +25,30 @@ int tokfs_format_from_name(const char *name)
         if (name[i] == '/')
             base = name + i + 1;
     size_t len = name_len - (size_t)(base - name);
-    struct { const char *ext; int format; } table[] = {
-        {".txt", TOKFS_FORMAT_TXT}, {".jsonl", TOKFS_FORMAT_JSONL}, {".ndjson", TOKFS_FORMAT_JSONL},
+    /* A compression suffix wraps the format's own: "part-0.jsonl.zst", "x.json.gz". */
+    struct { const char *ext; int codec; } codecs[] = {
+        {".zst", TOKFS_CODEC_ZSTD}, {".gz", TOKFS_CODEC_GZIP},
+    };
+    int codec = TOKFS_CODEC_NONE;
+    for (size_t i = 0; i < sizeof codecs / sizeof codecs[0]; i++) {
+        size_t elen = strlen(codecs[i].ext);
+        if (len > elen && strncasecmp(base + len - elen, codecs[i].ext, elen) == 0) {
+            codec = codecs[i].codec;
+            len -= elen;
+            break;
+        }
+    }
+    /* ".json" only compressed (Dolma's .json.gz are JSON lines): a bare .json is usually one
+     * JSON document (or a dataset's metadata file next to its data). */
+    struct { const char *ext; int format; int compressed_only; } table[] = {
+        {".txt", TOKFS_FORMAT_TXT, 0}, {".jsonl", TOKFS_FORMAT_JSONL, 0},
+        {".ndjson", TOKFS_FORMAT_JSONL, 0}, {".json", TOKFS_FORMAT_JSONL, 1},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         size_t elen = strlen(table[i].ext);
-        if (len > elen && strncasecmp(base + len - elen, table[i].ext, elen) == 0)
-            return table[i].format;
+        if (len > elen && strncasecmp(base + len - elen, table[i].ext, elen) == 0 &&
+            (codec != TOKFS_CODEC_NONE || !table[i].compressed_only))
+            return table[i].format | codec << TOKFS_FORMAT_CODEC_SHIFT;
     }
     return 0;
 }
@@ -124,7 +142,8 @@ static int list_directory(const char *root, name_list *out, tokfs_err *err)
     name_list_free(&pending);
     if (rc == 0 && out->count == 0)
         rc = tokfs_err_set(err, ENOENT,
-                           "no .txt, .jsonl or .ndjson files below %s: point SOURCE at a corpus",
+                           "no .txt, .jsonl or .ndjson files (or .zst/.gz of them) below %s: "
+                           "point SOURCE at a corpus",
                            root);
     if (rc == 0)
         qsort(out->names, out->count, sizeof *out->names, cmp_names);
@@ -230,11 +249,66 @@ static int piece_add(piece_list *l, tokfs_piece p)
     return 0;
 }
 
+/* Target (decompressed) source bytes per piece. */
+static int64_t piece_target(const tokfs_config *cfg, double bytes_per_token)
+{
+    double target_d = (double)cfg->shard_size * bytes_per_token;
+    return target_d < 1 ? 1 : target_d > 9e18 ? INT64_MAX / 2 : (int64_t)target_d;
+}
+
+/* Estimated decompressed bytes of a compressed source of size bytes. */
+static int64_t expanded_size(int64_t size)
+{
+    double e = (double)size * TOKFS_COMPRESSED_EXPANSION;
+    return e > 9e18 ? INT64_MAX / 4 : (int64_t)e;
+}
+
+/* A seekable .jsonl.zst with several frames, cut only at frame boundaries, weighed by the exact
+ * decompressed sizes of its seek table (same rules as byte cuts: close a piece once it reaches
+ * target, but keep a tail under a quarter piece). */
+static int seekable_source(const tokfs_source *src)
+{
+    const tokfs_seek_table *t = src->frames;
+    return t && t->nframes > 1 && tokfs_format_kind(src->format) == TOKFS_FORMAT_JSONL &&
+           tokfs_format_codec(src->format) == TOKFS_CODEC_ZSTD && src->info.accepts_ranges &&
+           src->info.size > 0 && t->c_start[t->nframes] <= src->info.size;
+}
+
+static int cut_frames(piece_list *pieces, tokfs_piece *cur, int *open, int64_t *acc, uint32_t s,
+                      const tokfs_source *src, int64_t target)
+{
+    const tokfs_seek_table *t = src->frames;
+    int64_t total = t->d_start[t->nframes];
+    for (uint32_t f = 0; f < t->nframes; f++) {
+        if (!*open) {
+            *cur = (tokfs_piece){.first_source = s, .begin = t->c_start[f]};
+            *open = 1;
+            *acc = 0;
+        }
+        cur->last_source = s;
+        int64_t d = t->d_start[f + 1] - t->d_start[f];
+        *acc += d;
+        cur->source_bytes += d;
+        if (f + 1 < t->nframes && *acc >= target && total - t->d_start[f + 1] > target / 4) {
+            cur->end = t->c_start[f + 1];
+            int rc = piece_add(pieces, *cur);
+            if (rc)
+                return rc;
+            *open = 0;
+        }
+    }
+    cur->end = src->info.size; /* the last piece takes the rest: the seek table frame too */
+    if (*acc >= target) {
+        *open = 0;
+        return piece_add(pieces, *cur);
+    }
+    return 0;
+}
+
 int tokfs_plan_cut(tokfs_plan *plan, const tokfs_config *cfg, double bytes_per_token,
                    tokfs_err *err)
 {
-    double target_d = (double)cfg->shard_size * bytes_per_token;
-    int64_t target = target_d < 1 ? 1 : target_d > 9e18 ? INT64_MAX / 2 : (int64_t)target_d;
+    int64_t target = piece_target(cfg, bytes_per_token);
     piece_list pieces = {0};
     int rc = 0;
 
@@ -246,9 +320,15 @@ int tokfs_plan_cut(tokfs_plan *plan, const tokfs_config *cfg, double bytes_per_t
     for (uint32_t s = 0; s < plan->nsources && rc == 0; s++) {
         const tokfs_source *src = &plan->sources[s];
         int64_t size = src->info.size;
-        /* A source can be cut only where a record can start anywhere: JSONL with ranges. */
+        if (seekable_source(src)) {
+            rc = cut_frames(&pieces, &cur, &open, &acc, s, src, target);
+            continue;
+        }
+        /* A source can be cut only where a record can start anywhere: uncompressed JSONL with
+         * ranges. Any other compressed source is whole, weighed by its estimated expansion. */
         int cuttable = src->format == TOKFS_FORMAT_JSONL && src->info.accepts_ranges && size > 0;
-        int64_t weight = size >= 0 ? size : target; /* unknown size: assume one shard's worth */
+        int64_t weight = size < 0 ? target /* unknown size: assume one shard's worth */
+                       : tokfs_format_codec(src->format) ? expanded_size(size) : size;
         int64_t off = 0;
 
         if (open && acc > 0 && !cuttable && acc + weight > target) {
@@ -334,6 +414,48 @@ int tokfs_plan_cut(tokfs_plan *plan, const tokfs_config *cfg, double bytes_per_t
     return 0;
 }
 
+static void free_frames(tokfs_source *src)
+{
+    if (src->frames) {
+        tokfs_seek_table_free(src->frames);
+        free(src->frames);
+        src->frames = NULL;
+    }
+}
+
+/* A .jsonl.zst large enough to be cut (were it plain JSONL) may be in the seekable format: read
+ * its seek table (a range request for the end of the file, the only content fetched at plan
+ * time). Without one, or with a damaged one, it stays whole. */
+static int read_frames(const tokfs_config *cfg, double bytes_per_token, tokfs_fetcher *fetcher,
+                       tokfs_source *src, tokfs_err *err)
+{
+    int64_t target = piece_target(cfg, bytes_per_token);
+    if (tokfs_format_kind(src->format) != TOKFS_FORMAT_JSONL ||
+        tokfs_format_codec(src->format) != TOKFS_CODEC_ZSTD || !src->info.accepts_ranges ||
+        src->info.size <= 0 || expanded_size(src->info.size) <= target + target / 4)
+        return 0;
+    tokfs_seek_table *t = calloc(1, sizeof *t);
+    if (!t)
+        return tokfs_err_set(err, ENOMEM, "out of memory");
+    tokfs_err table_err = {{0}};
+    int rc = tokfs_seek_table_read(fetcher, src->url, &src->info, t, NULL, &table_err);
+    if (rc == 0 && t->nframes > 1) {
+        src->frames = t;
+        return 0;
+    }
+    tokfs_seek_table_free(t);
+    free(t);
+    if (rc == -EINVAL || rc == -EAGAIN) {
+        char redacted[1024];
+        tokfs_url_redact(src->url, redacted, sizeof redacted);
+        tokfs_log(TOKFS_LOG_WARN, "%s: %s; the file is read whole", redacted, table_err.msg);
+        return 0;
+    }
+    if (rc)
+        return tokfs_err_set(err, -rc, "%s", table_err.msg);
+    return 0;
+}
+
 int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetcher *fetcher,
                      tokfs_plan *plan, tokfs_err *err)
 {
@@ -351,7 +473,8 @@ int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetc
         src->format = tokfs_format_from_name(name);
         if (!src->format) {
             rc = tokfs_err_set(err, EINVAL,
-                               "unsupported source %s: tokfs reads .txt, .jsonl and .ndjson files",
+                               "unsupported source %s: tokfs reads .txt, .jsonl and .ndjson files, "
+                               "and those or .json (JSON lines) compressed as .zst or .gz",
                                redacted);
             break;
         }
@@ -370,10 +493,14 @@ int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetc
         }
         plan->nsources++;
         rc = tokfs_fetch_stat(fetcher, src->url, &src->info, err);
+        if (rc == 0)
+            rc = read_frames(cfg, bytes_per_token, fetcher, src, err);
     }
     name_list_free(&names);
     if (rc == 0)
         rc = tokfs_plan_cut(plan, cfg, bytes_per_token, err);
+    for (uint32_t i = 0; i < plan->nsources; i++) /* the pieces hold what is needed of them */
+        free_frames(&plan->sources[i]);
     if (rc)
         tokfs_plan_free(plan);
     return rc;
@@ -381,8 +508,10 @@ int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetc
 
 void tokfs_plan_free(tokfs_plan *plan)
 {
-    for (uint32_t i = 0; i < plan->nsources; i++)
+    for (uint32_t i = 0; i < plan->nsources; i++) {
         free(plan->sources[i].url);
+        free_frames(&plan->sources[i]);
+    }
     free(plan->sources);
     free(plan->pieces);
     memset(plan, 0, sizeof *plan);
@@ -394,9 +523,15 @@ int tokfs_plan_save(const tokfs_plan *plan, const char *path, tokfs_err *err)
 {
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return tokfs_err_set(err, errno, "cannot write %s: %s", tmp, strerror(errno));
+    /* 0600 like every file of the cache: the plan holds source URLs */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return tokfs_err_set(err, e, "cannot write %s: %s", tmp, strerror(e));
+    }
     fprintf(f, "tokfs-plan\t1\t%016" PRIx64 "\n", plan->id);
     for (uint32_t i = 0; i < plan->nsources; i++) {
         const tokfs_source *s = &plan->sources[i];

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "decompress.h"
 #include "error.h"
 #include "fetch.h"
 
@@ -18,21 +19,34 @@ enum tokfs_format {
     TOKFS_FORMAT_JSONL = 2, /* one JSON object per line; document = member text_field */
 };
 
+/* A source's format is its kind (enum tokfs_format) plus, for a compressed file, its codec
+ * (enum tokfs_codec) shifted by TOKFS_FORMAT_CODEC_SHIFT: "x.jsonl.zst" is
+ * TOKFS_FORMAT_JSONL | TOKFS_CODEC_ZSTD << 8. Uncompressed formats keep their old values. */
+#define TOKFS_FORMAT_CODEC_SHIFT 8
+static inline int tokfs_format_kind(int format) { return format & 0xff; }
+static inline int tokfs_format_codec(int format) { return format >> TOKFS_FORMAT_CODEC_SHIFT; }
+
 typedef struct tokfs_source {
     char *url;               /* as listed: URL or absolute local path */
     tokfs_object_info info;  /* size and validators at plan time */
-    int format;              /* enum tokfs_format */
+    int format;              /* kind | codec << TOKFS_FORMAT_CODEC_SHIFT */
+    /* A seekable .jsonl.zst's frames, read at plan time to cut it at frame boundaries (only
+     * while planning, not saved: the pieces are). NULL otherwise. Freed by tokfs_plan_free. */
+    tokfs_seek_table *frames;
 } tokfs_source;
 
 /* One piece = one shard. It covers the source bytes from (first_source, begin) up to
  * (last_source, end): every source strictly between is whole. A JSONL record belongs to the piece
  * in which its first byte lies, so a source cut at any byte offset still gives every record to
- * exactly one piece. */
+ * exactly one piece. Compressed sources are whole, except a seekable .jsonl.zst, which is cut only
+ * at frame boundaries (begin and end are compressed offsets where frames start); its records
+ * belong to the piece in which their first decompressed byte lies. */
 typedef struct tokfs_piece {
     uint32_t first_source, last_source;
     int64_t begin;           /* offset in first_source */
     int64_t end;             /* offset in last_source, exclusive (its size when whole) */
-    int64_t source_bytes;    /* bytes covered, for estimates */
+    int64_t source_bytes;    /* bytes covered, for estimates (compressed sources: the estimated
+                              * decompressed bytes) */
 } tokfs_piece;
 
 typedef struct tokfs_plan {
@@ -66,7 +80,8 @@ int tokfs_plan_load(tokfs_plan *plan, const char *path, uint64_t expect_id, tokf
 
 void tokfs_plan_free(tokfs_plan *plan);
 
-/* Format of a file name from its extension, or 0 when tokfs does not read it. */
+/* Format of a file name from its extension, or 0 when tokfs does not read it: .txt, .jsonl,
+ * .ndjson, and those or .json (JSON lines) followed by .zst or .gz. */
 int tokfs_format_from_name(const char *name);
 
 #endif

@@ -1,11 +1,13 @@
 #include "shard_build.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "decompress.h"
 #include "hash.h"
 #include "jsonl.h"
 #include "tokpool.h"
@@ -75,6 +77,21 @@ typedef struct builder {
 
     /* TXT streaming. */
     int txt_failed;
+
+    /* Compressed sources: the decoder sits between the fetch and the record logic above, which
+     * then works in decompressed offsets (pos, line_start, seg_end). */
+    int compressed;         /* offsets in messages are decompressed offsets */
+    int kind;               /* TOKFS_FORMAT_JSONL or TOKFS_FORMAT_TXT */
+    tokfs_decoder *dec;
+    tokfs_err dec_err;      /* corrupt or truncated data, or frames not where the plan cut */
+    int dec_failed;         /* dec_err holds the reason of the failure */
+    int dec_stopped;        /* the record logic stopped the decoder (done, or too large) */
+    int64_t cut_begin;      /* seekable .jsonl.zst: compressed offset where the piece's frames
+                             * start (0: the source's start) */
+    int64_t cut_end;        /* ... where the next piece's frames start (-1: the source's end) */
+    int in_head;            /* decoding frames before cut_begin: only their last byte matters */
+    int64_t head_bytes;
+    uint8_t head_last;
 } builder;
 
 static int flush_output(builder *b)
@@ -132,8 +149,8 @@ static void note_skip(builder *b, const char *why)
     if (!b->stats->first_skip[0]) {
         char redacted[512];
         tokfs_url_redact(b->url, redacted, sizeof redacted);
-        snprintf(b->stats->first_skip, sizeof b->stats->first_skip, "%s (%s at byte %lld)", why,
-                 redacted, (long long)b->line_start);
+        snprintf(b->stats->first_skip, sizeof b->stats->first_skip, "%s (%s at %sbyte %lld)", why,
+                 redacted, b->compressed ? "decompressed " : "", (long long)b->line_start);
     }
 }
 
@@ -274,6 +291,7 @@ static int build_jsonl_segment(builder *b, tokfs_fetcher *fetcher, const tokfs_s
     if (end >= 0 && size >= 0 && end >= size)
         end = -1; /* through the end of the source */
     b->url = src->url;
+    b->compressed = 0;
     b->pos = begin > 0 ? begin - 1 : 0;
     b->line_start = begin;
     b->seg_end = end;
@@ -334,9 +352,28 @@ static int txt_buffer_chunk(void *ctx, const uint8_t *data, size_t len)
     return 0;
 }
 
+/* The document gathered by txt_buffer_chunk (after a fetch that returned rc). */
+static int finish_txt(builder *b, int rc)
+{
+    if (rc == 0 && b->txt_failed)
+        note_skip(b, "document larger than max_doc_bytes");
+    else if (rc == 0 && b->pool) {
+        b->stats->documents++;
+        rc = tokfs_tokpool_add(b->pool, b->doc.data, b->doc.len);
+    } else if (rc == 0) {
+        rc = encode_text(b, b->doc.data, b->doc.len);
+        if (rc == 0)
+            rc = end_document(b);
+    }
+    b->doc.len = 0;
+    buf_shrink(&b->doc);
+    return rc;
+}
+
 static int build_txt(builder *b, tokfs_fetcher *fetcher, const tokfs_source *src)
 {
     b->url = src->url;
+    b->compressed = 0;
     b->line_start = 0;
     if (src->info.size >= 0 && (uint64_t)src->info.size > b->cfg->max_doc_bytes) {
         note_skip(b, "document larger than max_doc_bytes");
@@ -352,19 +389,201 @@ static int build_txt(builder *b, tokfs_fetcher *fetcher, const tokfs_source *src
     b->txt_failed = 0;
     rc = tokfs_fetch_range(fetcher, src->url, &src->info, 0, -1, txt_buffer_chunk, b,
                            &b->stats->fetched_bytes, b->err);
-    if (rc == 0 && b->txt_failed)
-        note_skip(b, "document larger than max_doc_bytes");
-    else if (rc == 0 && b->pool) {
-        b->stats->documents++;
-        rc = tokfs_tokpool_add(b->pool, b->doc.data, b->doc.len);
-    } else if (rc == 0) {
-        rc = encode_text(b, b->doc.data, b->doc.len);
-        if (rc == 0)
-            rc = end_document(b);
+    return finish_txt(b, rc);
+}
+
+/* ---- compressed sources ----------------------------------------------------------------- */
+
+static int boundary_error(builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int boundary_error(builder *b, const char *fmt, ...)
+{
+    char redacted[512], what[256];
+    tokfs_url_redact(b->url, redacted, sizeof redacted);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    b->dec_failed = 1;
+    return tokfs_err_set(&b->dec_err, EIO, "%s: %s; the plan does not match the file", redacted,
+                         what);
+}
+
+/* Decompressed bytes, in order. */
+static int decoded_data(void *ctx, const uint8_t *data, size_t len)
+{
+    builder *b = ctx;
+    if (b->in_head) {
+        b->head_bytes += (int64_t)len;
+        b->head_last = data[len - 1];
+        b->pos += (int64_t)len;
+        return 0;
     }
-    b->doc.len = 0;
-    buf_shrink(&b->doc);
+    return b->kind == TOKFS_FORMAT_JSONL ? jsonl_chunk(b, data, len)
+                                         : txt_buffer_chunk(b, data, len);
+}
+
+/* A frame (or gzip member) ended at compressed offset end, its output delivered. For a cut
+ * .jsonl.zst, the frames before cut_begin only tell whether the piece's first decompressed byte
+ * starts a record (the byte before it is a newline), as begin - 1 does for plain JSONL; at
+ * cut_end the decompressed offset of the cut becomes known (seg_end). */
+static int decoded_frame_end(void *ctx, int64_t end)
+{
+    builder *b = ctx;
+    if (b->in_head) {
+        if (end < b->cut_begin)
+            return 0;
+        if (end > b->cut_begin)
+            return boundary_error(b, "a frame ends at compressed byte %lld, across the cut at %lld",
+                                  (long long)end, (long long)b->cut_begin);
+        if (b->head_bytes == 0)
+            return boundary_error(b, "the frames before compressed byte %lld hold no data, unlike "
+                                  "the seek table says", (long long)end);
+        b->in_head = 0;
+        b->skipping_head = b->head_last != '\n';
+        b->line_start = b->pos;
+        return 0;
+    }
+    if (b->cut_end >= 0 && b->seg_end == INT64_MAX) {
+        if (end < b->cut_end)
+            return 0;
+        if (end > b->cut_end)
+            return boundary_error(b, "a frame ends at compressed byte %lld, across the cut at %lld",
+                                  (long long)end, (long long)b->cut_end);
+        b->seg_end = b->pos;
+        if (!b->skipping_head && b->line_start >= b->seg_end) {
+            b->segment_done = 1;
+            return 1; /* the next record belongs to the next piece */
+        }
+    }
+    return 0;
+}
+
+static int compressed_chunk(void *ctx, const uint8_t *data, size_t len)
+{
+    builder *b = ctx;
+    if (cancelled(b))
+        return -ECANCELED;
+    int rc = tokfs_decoder_feed(b->dec, data, len, &b->dec_err);
+    if (rc < 0 && b->dec_err.msg[0])
+        b->dec_failed = 1;
+    if (rc == 1)
+        b->dec_stopped = 1;
     return rc;
+}
+
+/* Where a cut .jsonl.zst piece starting at compressed offset begin must start decoding: the last
+ * frame before it that holds data (its last byte says whether a record starts at begin). */
+static int find_head(builder *b, tokfs_fetcher *fetcher, const tokfs_source *src, int64_t begin,
+                     int64_t *from)
+{
+    tokfs_seek_table t;
+    int rc = tokfs_seek_table_read(fetcher, src->url, &src->info, &t, &b->stats->fetched_bytes,
+                                   b->err);
+    if (rc == -EINVAL)
+        return boundary_error(b, "%s", b->err->msg);
+    if (rc)
+        return rc;
+    uint32_t i = 1;
+    while (i < t.nframes && t.c_start[i] < begin)
+        i++;
+    if (i >= t.nframes || t.c_start[i] != begin) {
+        tokfs_seek_table_free(&t);
+        return boundary_error(b, "no frame starts at compressed byte %lld in the seek table",
+                              (long long)begin);
+    }
+    int64_t k = (int64_t)i - 1;
+    while (k >= 0 && t.d_start[k + 1] == t.d_start[k])
+        k--;
+    *from = begin;
+    b->pos = t.d_start[i];
+    if (k >= 0) {
+        *from = t.c_start[k];
+        b->pos = t.d_start[k];
+        b->in_head = 1;
+    }
+    b->line_start = b->pos;
+    tokfs_seek_table_free(&t);
+    return 0;
+}
+
+/* A .zst or .gz source: decompressed while fetched (fixed buffers), records as for plain files.
+ * Whole (begin 0, end -1), or for a seekable .jsonl.zst the records starting in the frames
+ * [begin, end). */
+static int build_compressed(builder *b, tokfs_fetcher *fetcher, const tokfs_source *src,
+                            int64_t begin, int64_t end)
+{
+    int kind = tokfs_format_kind(src->format), codec = tokfs_format_codec(src->format);
+    int64_t size = src->info.size;
+    if (end >= 0 && size >= 0 && end >= size)
+        end = -1;
+    b->url = src->url;
+    char what[512];
+    tokfs_url_redact(src->url, what, sizeof what);
+    if ((begin > 0 || end >= 0) && !(kind == TOKFS_FORMAT_JSONL && codec == TOKFS_CODEC_ZSTD))
+        return tokfs_err_set(b->err, EINVAL,
+                             "%s: the plan cuts this compressed source at bytes %lld-%lld, but "
+                             "only a seekable .jsonl.zst can be cut",
+                             what, (long long)begin, (long long)end);
+    b->compressed = 1;
+    b->kind = kind;
+    b->pos = b->line_start = 0;
+    b->seg_end = end >= 0 ? INT64_MAX : -1; /* known at the frame boundary end */
+    b->skipping_head = b->segment_done = 0;
+    b->line.len = 0;
+    b->line_oversize = 0;
+    b->doc.len = 0;
+    b->txt_failed = 0;
+    b->cut_begin = begin;
+    b->cut_end = end;
+    b->in_head = 0;
+    b->head_bytes = 0;
+    b->dec_failed = b->dec_stopped = 0;
+    tokfs_err_clear(&b->dec_err);
+
+    int64_t from = 0;
+    int rc = begin > 0 ? find_head(b, fetcher, src, begin, &from) : 0;
+    tokfs_decoder_sink sink = {decoded_data, decoded_frame_end, b};
+    if (rc == 0 && (rc = tokfs_decoder_new(codec, from, what, &sink, &b->dec)))
+        rc = tokfs_err_set(b->err, -rc, "%s: cannot start the decoder: %s", what, strerror(-rc));
+    /* As for plain JSONL: past a cut, fetch a little, then growing windows until the record that
+     * started before the cut ends. */
+    int64_t window_end = end < 0 ? -1 : end + LOOKAHEAD_BYTES, grow = 1 << 20, cpos = from;
+    while (rc == 0) {
+        if (window_end >= 0 && size >= 0 && window_end >= size)
+            window_end = -1;
+        rc = tokfs_fetch_range(fetcher, src->url, &src->info, cpos, window_end, compressed_chunk,
+                               b, &b->stats->fetched_bytes, b->err);
+        if (rc || b->dec_stopped)
+            break;
+        cpos = tokfs_decoder_offset(b->dec);
+        if (window_end < 0 || cpos < window_end)
+            break; /* reached the end of the source */
+        window_end += grow;
+        grow *= 2;
+    }
+    if (rc == 0 && !b->dec_stopped) {
+        /* End of the source: it must not end inside a frame or member. */
+        rc = tokfs_decoder_finish(b->dec, &b->dec_err);
+        if (rc)
+            b->dec_failed = 1;
+        else if (b->in_head || b->seg_end == INT64_MAX)
+            rc = boundary_error(b, "the file ends at compressed byte %lld, before the cut at %lld",
+                                (long long)tokfs_decoder_offset(b->dec),
+                                (long long)(b->in_head ? begin : end));
+    }
+    tokfs_decoder_free(b->dec);
+    b->dec = NULL;
+    if (rc && b->dec_failed) /* the fetcher only knows that its consumer stopped */
+        rc = tokfs_err_set(b->err, EIO, "%s", b->dec_err.msg);
+    if (kind == TOKFS_FORMAT_TXT)
+        return finish_txt(b, rc);
+    if (rc)
+        return rc;
+    /* End of source: a last line without a newline still counts. */
+    if (!b->segment_done && !b->skipping_head && (b->line.len || b->line_oversize) &&
+        (b->seg_end < 0 || b->line_start < b->seg_end))
+        return finish_line(b);
+    return 0;
 }
 
 /* ---- the piece -------------------------------------------------------------------------- */
@@ -394,7 +613,9 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
         const tokfs_source *src = &plan->sources[s];
         int64_t begin = s == piece->first_source ? piece->begin : 0;
         int64_t end = s == piece->last_source ? piece->end : -1;
-        if (src->format == TOKFS_FORMAT_JSONL)
+        if (tokfs_format_codec(src->format))
+            rc = build_compressed(&b, fetcher, src, begin, end);
+        else if (src->format == TOKFS_FORMAT_JSONL)
             rc = build_jsonl_segment(&b, fetcher, src, begin, end);
         else
             rc = build_txt(&b, fetcher, src);

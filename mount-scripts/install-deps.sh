@@ -6,10 +6,12 @@ packages=(
   build-essential cmake pkg-config
   libfuse3-dev fuse3
   libcurl4-openssl-dev libzstd-dev zlib1g-dev
+  libsnappy-dev liblz4-dev
   libpcre2-dev libjansson-dev
   clang libclang-rt-14-dev
   nginx-light
   python3 python3-numpy
+  zstd  # the zstd CLI writes .zst test fixtures (tests/lib/corpus.py --compressed)
   ca-certificates
 )
 # The tokenizer tests use the npm packages tiktoken and tokenizers as references: they need node

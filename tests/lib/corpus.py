@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Test corpora for tokfs and the token stream they must give.
 
-  corpus.py make DIR [--files N] [--docs-per-file N] [--seed S] [--bad]
+  corpus.py make DIR [--files N] [--docs-per-file N] [--seed S] [--bad] [--compressed]
       Writes DIR/part-NNN.jsonl (plus DIR/notes.txt), DIR/list.txt naming them, and
       DIR/expected.u16: the concatenation, in source order, of every document's bytes
       followed by 256 (tokenizer=bytes). With --bad, some lines are malformed or lack the
@@ -9,6 +9,14 @@
       DIR/expected_docs.json: the documents as text tokenizers see them (a JSON array of
       strings, in source order): invalid UTF-8 decoded with errors='replace', lone surrogates
       as U+FFFD. tests/tokref/encode_docs.js turns it into the expected ids of a BPE tokenizer.
+      With --compressed, the same documents (so the same expected files) go into compressed
+      containers, by file index modulo 6: 0 plain part-000.jsonl; 1 part-001.jsonl.zst of
+      several frames cut inside lines, plus a 0-byte frame and a skippable frame (no seek
+      table); 2 part-002.json.gz of several members cut inside lines plus an empty member;
+      3 part-003.jsonl.zst in zstd's seekable format (frames of about 6 KB, seek table at the
+      end); 4 part-004.ndjson.gz; 5 part-005.jsonl.zst, one frame; notes.txt.gz of two members.
+      zstd frames are written by the zstd CLI (Debian package zstd), gzip members by Python's
+      gzip module. DIR/frames.json lists each .zst file's frame offsets.
 
   corpus.py verify MOUNT EXPECTED.u16
       Reads every train shard then every val shard of MOUNT with numpy.memmap (as trainers
@@ -16,9 +24,12 @@
 
 Runs with Debian's /usr/bin/python3 and python3-numpy only."""
 import glob
+import gzip
 import json
 import os
 import random
+import struct
+import subprocess
 import sys
 
 import numpy as np
@@ -40,8 +51,71 @@ def make_doc(rng):
     return " ".join(parts)
 
 
-def make(root, files, docs_per_file, seed, bad):
+def zstd_frame(data, level=3):
+    """One zstd frame of data, written by the zstd CLI (checksum on, its default)."""
+    return subprocess.run(["zstd", "-q", "-c", "-%d" % level], input=data,
+                          stdout=subprocess.PIPE, check=True).stdout
+
+
+def cut_points(crng, data, n):
+    """n sorted cut offsets inside data (some mid-line, some at line starts)."""
+    cuts = set()
+    for _ in range(n):
+        at = crng.randrange(1, max(2, len(data)))
+        if crng.random() < 0.3:
+            nl = data.find(b"\n", at)
+            at = nl + 1 if nl >= 0 else at
+        cuts.add(min(at, len(data)))
+    return sorted(cuts)
+
+
+def split_at(data, cuts):
+    out, prev = [], 0
+    for c in cuts + [len(data)]:
+        out.append(data[prev:c])
+        prev = c
+    return out
+
+
+def compressed_variant(crng, f, name, data, frames_info):
+    """(file name, bytes) of data in file f's container (see --compressed)."""
+    kind = f % 6
+    if kind == 1:
+        frames = [zstd_frame(c) for c in split_at(data, cut_points(crng, data, 5))]
+        frames.insert(2, zstd_frame(b""))  # a 0-byte frame
+        frames.insert(1, struct.pack("<II", 0x184D2A53, 5) + b"skip!")  # a skippable frame
+        out = name + ".zst"
+    elif kind == 2:
+        members = [gzip.compress(c, mtime=0) for c in split_at(data, cut_points(crng, data, 3))]
+        members.insert(1, gzip.compress(b"", mtime=0))  # an empty member
+        return name[:-len(".jsonl")] + ".json.gz", b"".join(members)
+    elif kind == 3:
+        # zstd seekable format: frames, then a skippable frame holding the seek table.
+        chunks = split_at(data, list(range(6000, len(data), 6000)))
+        frames = [zstd_frame(c) for c in chunks]
+        table = b"".join(struct.pack("<II", len(fr), len(c)) for fr, c in zip(frames, chunks))
+        table += struct.pack("<IB", len(frames), 0) + struct.pack("<I", 0x8F92EAB1)
+        frames.append(struct.pack("<II", 0x184D2A5E, len(table)) + table)
+        out = name + ".zst"
+    elif kind == 4:
+        return name[:-len(".jsonl")] + ".ndjson.gz", gzip.compress(data, mtime=0)
+    elif kind == 5:
+        frames = [zstd_frame(data, 19)]
+        out = name + ".zst"
+    else:
+        return name, data
+    offsets, pos = [], 0
+    for fr in frames:
+        offsets.append(pos)
+        pos += len(fr)
+    frames_info[out] = offsets
+    return out, b"".join(frames)
+
+
+def make(root, files, docs_per_file, seed, bad, compressed=False):
     rng = random.Random(seed)
+    crng = random.Random(seed * 7919 + 17)  # containers only: documents stay the same
+    frames_info = {}
     os.makedirs(root, exist_ok=True)
     expected = []
     docs = []
@@ -79,13 +153,23 @@ def make(root, files, docs_per_file, seed, bad):
         data = b"\n".join(lines)
         if f % 2 == 0:
             data += b"\n"  # odd files end without a newline: the last line still counts
+        if compressed:
+            names[-1], data = compressed_variant(crng, f, name, data, frames_info)
+            name = names[-1]
         with open(os.path.join(root, name), "wb") as out:
             out.write(data)
     # A .txt source is one document, bytes kept as they are (invalid UTF-8 included).
     notes = b"notes: plain text file\nwith two lines and invalid \xff\xfe bytes\n"
-    with open(os.path.join(root, "notes.txt"), "wb") as out:
-        out.write(notes)
-    names.append("notes.txt")
+    if compressed:
+        with open(os.path.join(root, "notes.txt.gz"), "wb") as out:
+            out.write(gzip.compress(notes[:20], mtime=0) + gzip.compress(notes[20:], mtime=0))
+        names.append("notes.txt.gz")
+        with open(os.path.join(root, "frames.json"), "w") as out:
+            json.dump(frames_info, out)
+    else:
+        with open(os.path.join(root, "notes.txt"), "wb") as out:
+            out.write(notes)
+        names.append("notes.txt")
     expected.extend(notes)
     expected.append(256)
     docs.append(notes.decode("utf-8", "replace"))
@@ -132,7 +216,8 @@ def main(argv):
         for i, a in enumerate(args):
             if a in opts:
                 opts[a] = int(args[i + 1])
-        make(root, opts["--files"], opts["--docs-per-file"], opts["--seed"], bad)
+        make(root, opts["--files"], opts["--docs-per-file"], opts["--seed"], bad,
+             "--compressed" in args)
         return 0
     if len(argv) == 4 and argv[1] == "verify":
         return verify(argv[2], argv[3])

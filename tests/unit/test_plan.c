@@ -983,7 +983,23 @@ static void test_format_from_name(void)
     CHECK_EQ_INT(tokfs_format_from_name("https://h/p/a.ndjson?"), TOKFS_FORMAT_JSONL);
     CHECK_EQ_INT(tokfs_format_from_name("file:///d/a.txt"), TOKFS_FORMAT_TXT);
     CHECK_EQ_INT(tokfs_format_from_name("a.json"), 0);
-    CHECK_EQ_INT(tokfs_format_from_name("a.jsonl.gz"), 0);
+    /* compressed: .zst / .gz around .txt, .jsonl, .ndjson, and .json (JSON lines) */
+    CHECK_EQ_INT(tokfs_format_from_name("a.jsonl.gz"), TOKFS_FORMAT_JSONL | TOKFS_CODEC_GZIP << 8);
+    CHECK_EQ_INT(tokfs_format_from_name("/d/part-0.jsonl.zst"),
+                 TOKFS_FORMAT_JSONL | TOKFS_CODEC_ZSTD << 8);
+    CHECK_EQ_INT(tokfs_format_from_name("https://h/x.json.gz?sig=1"),
+                 TOKFS_FORMAT_JSONL | TOKFS_CODEC_GZIP << 8);
+    CHECK_EQ_INT(tokfs_format_from_name("x.JSON.ZST"), TOKFS_FORMAT_JSONL | TOKFS_CODEC_ZSTD << 8);
+    CHECK_EQ_INT(tokfs_format_from_name("x.ndjson.zst"), TOKFS_FORMAT_JSONL | TOKFS_CODEC_ZSTD << 8);
+    CHECK_EQ_INT(tokfs_format_from_name("notes.txt.gz"), TOKFS_FORMAT_TXT | TOKFS_CODEC_GZIP << 8);
+    CHECK_EQ_INT(tokfs_format_kind(tokfs_format_from_name("n.txt.zst")), TOKFS_FORMAT_TXT);
+    CHECK_EQ_INT(tokfs_format_codec(tokfs_format_from_name("n.txt.zst")), TOKFS_CODEC_ZSTD);
+    CHECK_EQ_INT(tokfs_format_from_name("a.jsonl.bz2"), 0);
+    CHECK_EQ_INT(tokfs_format_from_name("a.gz"), 0);
+    CHECK_EQ_INT(tokfs_format_from_name(".jsonl.gz"), 0);
+    CHECK_EQ_INT(tokfs_format_from_name("a.md.zst"), 0);
+    CHECK_EQ_INT(tokfs_format_from_name("a.jsonl.gz.zst"), 0);
+    CHECK_EQ_INT(tokfs_format_from_name("a.zst.jsonl"), TOKFS_FORMAT_JSONL);
     CHECK_EQ_INT(tokfs_format_from_name("a.jsonlx"), 0);
     CHECK_EQ_INT(tokfs_format_from_name("a.md"), 0);
     CHECK_EQ_INT(tokfs_format_from_name("jsonl"), 0);

@@ -820,9 +820,9 @@ static const char *const names_jsonl[] = {
     "sub/m.jsonl", "z z.jsonl", "0.jsonl", "sub/0.jsonl",
 };
 static const char *const names_txt[] = {"t.txt", "sub/u.txt", "a/T.TXT", "zz.txt"};
-/* Never read in directory mode: hidden, or not .txt/.jsonl/.ndjson. */
+/* Never read in directory mode: hidden, or not .txt/.jsonl/.ndjson (nor .zst/.gz of them). */
 static const char *const names_decoy[] = {".hidden.jsonl", ".cache/h.jsonl", "sub/.x.txt",
-                                          "notes.md", "data.json", "a/raw.jsonl.gz"};
+                                          "notes.md", "data.json", "a/raw.jsonl.bz2"};
 
 static void make_corpus(corpus *c, const env *ev, const char *field, const scale *sc,
                         int list_mode)
