@@ -376,17 +376,48 @@ size_t tokfs_bpe_memory(const tokfs_bpe *b)
 
 /* Priority and merged id of the adjacent parts piece[ls..mid) and piece[mid..re) with ids
  * lid, rid. NO_PAIR when they do not merge. */
-static inline uint32_t pair_priority(const tokfs_bpe *b, const uint8_t *piece, size_t ls,
-                                     size_t re, uint32_t lid, uint32_t rid, uint32_t *merged)
+/* A per-thread memo of recent pair lookups, (left id, right id) → priority and merged id
+ * (NO_PAIR included): merging a piece asks about the same pairs again and again, and most of
+ * them are not tokens — a miss that would otherwise walk the vocabulary table. */
+#define MEMO_SLOTS 16384 /* power of two */
+
+typedef struct pair_memo {
+    uint32_t left, right, priority, merged;
+} pair_memo;
+
+static uint32_t pair_lookup(const tokfs_bpe *b, const uint8_t *piece, size_t ls, size_t re,
+                            uint32_t lid, uint32_t rid, uint32_t *merged);
+
+/* With a memo (NULL: none). */
+static inline uint32_t pair_priority_m(const tokfs_bpe *b, pair_memo *memo, const uint8_t *piece,
+                                       size_t ls, size_t re, uint32_t lid, uint32_t rid,
+                                       uint32_t *merged)
+{
+    if (!memo)
+        return pair_lookup(b, piece, ls, re, lid, rid, merged);
+    pair_memo *m = &memo[(((uint64_t)lid << 32 | rid) * 0x9E3779B97F4A7C15ull) >> 50];
+    if (m->left == lid && m->right == rid) {
+        *merged = m->merged;
+        return m->priority;
+    }
+    uint32_t pr = pair_lookup(b, piece, ls, re, lid, rid, merged);
+    *m = (pair_memo){.left = lid, .right = rid, .priority = pr, .merged = *merged};
+    return pr;
+}
+
+static uint32_t pair_lookup(const tokfs_bpe *b, const uint8_t *piece, size_t ls, size_t re,
+                            uint32_t lid, uint32_t rid, uint32_t *merged)
 {
     if (b->rules == TOKFS_BPE_RANKS) {
         int64_t id = tokfs_bpe_lookup(b, piece + ls, re - ls);
+        *merged = 0;
         if (id < 0)
             return NO_PAIR;
         *merged = (uint32_t)id;
         return (uint32_t)id;
     }
     const pair_slot *s = pair_find(b, pair_key(lid, rid));
+    *merged = 0;
     if (!s)
         return NO_PAIR;
     *merged = s->merged;
@@ -397,7 +428,8 @@ static inline uint32_t pair_priority(const tokfs_bpe *b, const uint8_t *piece, s
 
 /* Pieces up to SMALL_PIECE bytes: arrays, a scan for the lowest pair per merge (tiktoken's way;
  * faster than a heap at this size). */
-static int merge_small(const tokfs_bpe *b, const uint8_t *p, size_t n, tokfs_ids *out)
+static int merge_small(const tokfs_bpe *b, pair_memo *memo, const uint8_t *p, size_t n,
+                       tokfs_ids *out)
 {
     uint32_t start[SMALL_PIECE + 1], id[SMALL_PIECE], prio[SMALL_PIECE], merged[SMALL_PIECE];
     size_t m = n;
@@ -407,7 +439,7 @@ static int merge_small(const tokfs_bpe *b, const uint8_t *p, size_t n, tokfs_ids
     }
     start[n] = (uint32_t)n;
     for (size_t k = 0; k + 1 < m; k++)
-        prio[k] = pair_priority(b, p, start[k], start[k + 2], id[k], id[k + 1], &merged[k]);
+        prio[k] = pair_priority_m(b, memo, p, start[k], start[k + 2], id[k], id[k + 1], &merged[k]);
     while (m > 1) {
         size_t best = 0;
         uint32_t best_prio = NO_PAIR;
@@ -426,10 +458,10 @@ static int merge_small(const tokfs_bpe *b, const uint8_t *p, size_t n, tokfs_ids
         memmove(&merged[best + 1], &merged[best + 2], (m - best - 2) * sizeof merged[0]);
         m--;
         if (best + 1 < m)
-            prio[best] = pair_priority(b, p, start[best], start[best + 2], id[best], id[best + 1],
+            prio[best] = pair_priority_m(b, memo, p, start[best], start[best + 2], id[best], id[best + 1],
                                        &merged[best]);
         if (best > 0)
-            prio[best - 1] = pair_priority(b, p, start[best - 1], start[best + 1], id[best - 1],
+            prio[best - 1] = pair_priority_m(b, memo, p, start[best - 1], start[best + 1], id[best - 1],
                                            id[best], &merged[best - 1]);
     }
     if (tokfs_ids_reserve(out, m))
@@ -492,7 +524,8 @@ static uint64_t heap_pop(heap64 *h)
 #define DEAD UINT32_MAX
 
 /* Long pieces: parts are linked by start byte; O(n log n). */
-static int merge_large(const tokfs_bpe *b, const uint8_t *p, size_t n, tokfs_ids *out)
+static int merge_large(const tokfs_bpe *b, pair_memo *memo, const uint8_t *p, size_t n,
+                       tokfs_ids *out)
 {
     int rc = -ENOMEM;
     uint32_t *next = malloc(n * sizeof *next), *prev = malloc(n * sizeof *prev),
@@ -507,7 +540,7 @@ static int merge_large(const tokfs_bpe *b, const uint8_t *p, size_t n, tokfs_ids
     }
     uint32_t merged = 0;
     for (size_t i = 0; i + 1 < n; i++) {
-        uint32_t pr = pair_priority(b, p, i, i + 2, id[i], id[i + 1], &merged);
+        uint32_t pr = pair_priority_m(b, memo, p, i, i + 2, id[i], id[i + 1], &merged);
         if (pr != NO_PAIR && heap_push(&h, ((uint64_t)pr << 32) | i))
             goto done;
     }
@@ -517,7 +550,7 @@ static int merge_large(const tokfs_bpe *b, const uint8_t *p, size_t n, tokfs_ids
         if (id[i] == DEAD || next[i] >= n)
             continue;
         uint32_t j = next[i];
-        if (pair_priority(b, p, i, next[j], id[i], id[j], &merged) != pr)
+        if (pair_priority_m(b, memo, p, i, next[j], id[i], id[j], &merged) != pr)
             continue; /* stale */
         id[i] = merged;
         id[j] = DEAD;
@@ -526,13 +559,13 @@ static int merge_large(const tokfs_bpe *b, const uint8_t *p, size_t n, tokfs_ids
             prev[next[i]] = i;
         if (i > 0) {
             uint32_t k = prev[i];
-            uint32_t kp = pair_priority(b, p, k, next[i], id[k], id[i], &merged);
+            uint32_t kp = pair_priority_m(b, memo, p, k, next[i], id[k], id[i], &merged);
             if (kp != NO_PAIR && heap_push(&h, ((uint64_t)kp << 32) | k))
                 goto done;
         }
         if (next[i] < n) {
             uint32_t r = next[i];
-            uint32_t rp = pair_priority(b, p, i, next[r], id[i], id[r], &merged);
+            uint32_t rp = pair_priority_m(b, memo, p, i, next[r], id[i], id[r], &merged);
             if (rp != NO_PAIR && heap_push(&h, ((uint64_t)rp << 32) | i))
                 goto done;
         }
@@ -575,9 +608,18 @@ typedef struct front_slot {
     uint32_t id;
 } front_slot;
 
+/* The same for pieces of 8..15 bytes: the first 8 bytes, then the rest with the length in the
+ * top byte — two words, still an exact key. */
+typedef struct front2_slot {
+    uint64_t k0, k1;
+    uint32_t id;
+} front2_slot;
+
 typedef struct piece_cache {
     uint64_t owner; /* serial of the vocabulary the entries belong to */
     front_slot front[FRONT_SLOTS];
+    front2_slot front2[FRONT_SLOTS];
+    pair_memo memo[MEMO_SLOTS];
     size_t used, entries;
     cache_slot slots[CACHE_SLOTS];
     uint8_t arena[CACHE_ARENA];
@@ -606,6 +648,8 @@ static piece_cache *thread_cache(const tokfs_bpe *b)
     if (c->owner != b->serial) {
         memset(c->slots, 0, sizeof c->slots);
         memset(c->front, 0, sizeof c->front); /* key 0 never occurs: a key holds its length */
+        memset(c->front2, 0, sizeof c->front2);
+        memset(c->memo, 0xFF, sizeof c->memo); /* no id is 0xFFFFFFFF */
         c->used = c->entries = 0;
         c->owner = b->serial;
     }
@@ -623,12 +667,25 @@ int tokfs_bpe_encode_piece(const tokfs_bpe *b, const uint8_t *piece, size_t len,
     uint64_t h = vocab_key(piece, len);
     piece_cache *c = len <= SMALL_PIECE ? thread_cache(b) : NULL;
     front_slot *f = NULL;
+    front2_slot *f2 = NULL;
+    uint64_t k0 = 0, k1 = 0;
     if (c && len <= 7) {
         f = &c->front[(h * 0x9E3779B97F4A7C15ull) >> 51];
         if (f->key == h) {
             if (tokfs_ids_reserve(out, 1))
                 return -ENOMEM;
             out->ids[out->len++] = f->id;
+            return 0;
+        }
+    } else if (c && len <= 15) {
+        memcpy(&k0, piece, 8);
+        memcpy(&k1, piece + 8, len - 8);
+        k1 |= (uint64_t)len << 56;
+        f2 = &c->front2[((k0 ^ (k1 * 0xbf58476d1ce4e5b9ull)) * 0x9E3779B97F4A7C15ull) >> 51];
+        if (f2->k0 == k0 && f2->k1 == k1) {
+            if (tokfs_ids_reserve(out, 1))
+                return -ENOMEM;
+            out->ids[out->len++] = f2->id;
             return 0;
         }
     }
@@ -640,13 +697,15 @@ int tokfs_bpe_encode_piece(const tokfs_bpe *b, const uint8_t *piece, size_t len,
             out->ids[out->len++] = (uint32_t)id;
             if (f)
                 *f = (front_slot){.key = h, .id = (uint32_t)id};
+            else if (f2)
+                *f2 = (front2_slot){.k0 = k0, .k1 = k1, .id = (uint32_t)id};
             return 0;
         }
     }
     if (len > SMALL_PIECE)
-        return merge_large(b, piece, len, out);
+        return merge_large(b, NULL, piece, len, out);
     if (!c)
-        return merge_small(b, piece, len, out);
+        return merge_small(b, NULL, piece, len, out);
     size_t mask = CACHE_SLOTS - 1, i;
     for (i = mix64(h) & mask; c->slots[i].klen; i = (i + 1) & mask) {
         const cache_slot *s = &c->slots[i];
@@ -659,12 +718,16 @@ int tokfs_bpe_encode_piece(const tokfs_bpe *b, const uint8_t *piece, size_t len,
         }
     }
     size_t before = out->len;
-    int rc = merge_small(b, piece, len, out);
+    int rc = merge_small(b, c->memo, piece, len, out);
     if (rc)
         return rc;
     size_t nids = out->len - before, need = len + nids * sizeof(uint32_t);
     if (f && nids == 1) {
         *f = (front_slot){.key = h, .id = out->ids[before]};
+        return 0;
+    }
+    if (f2 && nids == 1) {
+        *f2 = (front2_slot){.k0 = k0, .k1 = k1, .id = out->ids[before]};
         return 0;
     }
     if (c->entries * 4 >= CACHE_SLOTS * 3 || c->used + need > CACHE_ARENA) {
@@ -689,5 +752,5 @@ int tokfs_bpe_merge_only(const tokfs_bpe *b, const uint8_t *piece, size_t len, i
         return 0;
     if (!large && len > SMALL_PIECE)
         return -EINVAL;
-    return large ? merge_large(b, piece, len, out) : merge_small(b, piece, len, out);
+    return large ? merge_large(b, NULL, piece, len, out) : merge_small(b, NULL, piece, len, out);
 }
