@@ -29,16 +29,30 @@ expected = np.fromfile(expected_path, dtype=np.uint16)
 
 peak = [0, 0]  # peak du, samples
 stop = threading.Event()
-def du(path):
-    """What du -sB1 counts: allocated blocks of every entry, the directory itself included."""
-    total = os.lstat(path).st_blocks * 512
+def du(path, seen=None):
+    """What du -sB1 counts: allocated blocks of every entry, the directory itself included,
+    each inode once. A walk is not a snapshot: a shard renamed from tmp/ into shards/ while we
+    walk would be seen twice, and one evicted from shards/ after we counted it could be counted
+    together with a temp file that only grew after the eviction. So, like tokfs's own order of
+    events (evict, then write into tmp/, then rename into shards/), walk tmp/ before the rest and
+    count inodes once: the sum is then never more than what was on disk at one moment."""
+    seen = set() if seen is None else seen
+    st = os.lstat(path)
+    total = st.st_blocks * 512
+    seen.add((st.st_dev, st.st_ino))
     try:
-        entries = list(os.scandir(path))
+        entries = sorted(os.scandir(path), key=lambda e: e.name != "tmp")
     except FileNotFoundError:
         return 0
     for e in entries:
         try:
-            total += du(e.path) if e.is_dir(follow_symlinks=False) else e.stat(follow_symlinks=False).st_blocks * 512
+            if e.is_dir(follow_symlinks=False):
+                total += du(e.path, seen)
+                continue
+            est = e.stat(follow_symlinks=False)
+            if (est.st_dev, est.st_ino) not in seen:
+                seen.add((est.st_dev, est.st_ino))
+                total += est.st_blocks * 512
         except FileNotFoundError:
             pass  # evicted or renamed while we looked
     return total
