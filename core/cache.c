@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "hf.h"
 #include "log.h"
 #include "shard_build.h"
 
@@ -102,6 +103,7 @@ struct tokfs_cache {
 
     /* Counters for status.json. */
     uint64_t hits, misses, evictions, fetched_bytes, skipped_records, builds, failures;
+    char last_failure[TOKFS_ERR_MSG_MAX]; /* the log line of the last failed build ("" none) */
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -208,6 +210,18 @@ static uint32_t record_check(const catalog_record *r)
     return (uint32_t)tokfs_hash64(r, offsetof(catalog_record, check), 0xCA7A10Full);
 }
 
+/* Allocate every record's blocks now: a sparse catalog would grow a block at a time as records
+ * are written, past the metadata size measured at start (breaking the cap), and a record could
+ * then fail on a full disk. Filesystems without fallocate keep the sparse file. */
+static int catalog_allocate(tokfs_cache *c, const char *path, off_t size, tokfs_err *err)
+{
+    int rc = posix_fallocate(c->catalog_fd, 0, size);
+    if (rc == 0 || rc == EOPNOTSUPP || rc == EINVAL)
+        return 0;
+    return tokfs_err_set(err, rc, "cannot allocate %s (%lld bytes): %s", path, (long long)size,
+                         strerror(rc));
+}
+
 static int catalog_open(tokfs_cache *c, tokfs_err *err)
 {
     char path[PATH_MAX + 16];
@@ -240,14 +254,14 @@ static int catalog_open(tokfs_cache *c, tokfs_err *err)
                 c->shards[i].checksum = r.checksum;
             }
         }
-        return 0;
+        return catalog_allocate(c, path, want_size, err);
     }
     /* New, or made for something else: start empty (counts are re-learned on demand). */
     if (ftruncate(c->catalog_fd, 0) != 0 || ftruncate(c->catalog_fd, want_size) != 0 ||
         pwrite(c->catalog_fd, header, sizeof header, 0) != (ssize_t)sizeof header ||
         fsync(c->catalog_fd) != 0)
         return tokfs_err_set(err, errno, "cannot write %s: %s", path, strerror(errno));
-    return 0;
+    return catalog_allocate(c, path, want_size, err);
 }
 
 static int catalog_store(tokfs_cache *c, uint32_t i, uint64_t tokens, uint64_t checksum)
@@ -475,6 +489,8 @@ typedef struct build_job {
     tokfs_cache *c;
     uint32_t shard;
     uint64_t reserved;   /* budget bytes held for this build's temp file */
+    int over_cap;        /* the shard alone does not fit under cache_size (-ENOSPC from us, not
+                          * from the disk) */
     char message[TOKFS_ERR_MSG_MAX];
 } build_job;
 
@@ -507,6 +523,7 @@ static int reserve_locked(build_job *job, uint64_t want)
                      " (%" PRIu64 " of it for metadata): raise cache_size or lower shard_size",
                      name, want, c->cap,
                      c->fixed_bytes);
+            job->over_cap = 1;
             return -ENOSPC;
         }
         if (c->blocked_builds == others)
@@ -546,8 +563,29 @@ static tokfs_fetcher *worker_fetcher(const tokfs_config *cfg)
         .timeout_ms = (int)cfg->timeout_ms,
         .backoff_base_ms = 200,
         .insecure = cfg->insecure,
+        /* HF_TOKEN goes to the hub's origin only (curl also drops it on redirects elsewhere) */
+        .bearer_token = cfg->hf_token,
+        .bearer_origin = cfg->hf_endpoint ? cfg->hf_endpoint : TOKFS_HF_DEFAULT_ENDPOINT,
     };
     return tokfs_fetcher_new(&fc);
+}
+
+/* Give the unnamed temp file fd its name in shards/ (a stale file of that name, which nothing
+ * serves, is replaced). 0 or -1 with errno. */
+static int link_into_place(tokfs_cache *c, int fd, uint32_t i)
+{
+    char name[32], proc[64];
+    snprintf(name, sizeof name, "%06u.bin", i);
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (linkat(AT_FDCWD, proc, c->shards_dir_fd, name, AT_SYMLINK_FOLLOW) == 0)
+            return 0;
+        if (errno == ENOENT && linkat(fd, "", c->shards_dir_fd, name, AT_EMPTY_PATH) == 0)
+            return 0; /* no /proc: needs CAP_DAC_READ_SEARCH */
+        if (errno != EEXIST || unlinkat(c->shards_dir_fd, name, 0) != 0)
+            return -1;
+    }
+    return -1;
 }
 
 /* Make shard job->shard: temp file, build, verify, record, rename. Returns 0 with *backing_out
@@ -559,14 +597,26 @@ static int build_one(build_job *job, tokfs_fetcher *fetcher, tokfs_backing **bac
     uint32_t i = job->shard;
     char name[64], tmp_path[PATH_MAX + 64], final_path[PATH_MAX + 32];
     tokfs_cache_shard_name(c, i, name, sizeof name);
-    snprintf(tmp_path, sizeof tmp_path, "%s/tmp/%06u.XXXXXX", c->dir, i);
     shard_path(c, i, final_path, sizeof final_path);
 
-    int fd = mkostemp(tmp_path, O_CLOEXEC);
+    /* The temp file has no name (O_TMPFILE) until it is complete: `du` of the cache dir never
+     * sees it twice (in tmp/, then renamed into shards/ while du walks the tree) and a kill -9
+     * leaves nothing behind. Without O_TMPFILE: a named temp file in tmp/, renamed. */
+    int anonymous = 1;
+    snprintf(tmp_path, sizeof tmp_path, "%s/tmp", c->dir);
+    int fd = open(tmp_path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd < 0) {
+        anonymous = 0;
+        snprintf(tmp_path, sizeof tmp_path, "%s/tmp/%06u.XXXXXX", c->dir, i);
+        fd = mkostemp(tmp_path, O_CLOEXEC);
+    } else {
+        snprintf(tmp_path, sizeof tmp_path, "%s/tmp/(unnamed %06u)", c->dir, i);
+    }
+    if (fd < 0) {
+        int e = errno;
         snprintf(job->message, sizeof job->message, "%s: cannot create temp file %s: %s", name,
-                 tmp_path, strerror(errno));
-        return -EIO;
+                 tmp_path, strerror(e));
+        return e == ENOSPC || e == EDQUOT ? -e : -EIO;
     }
     fchmod(fd, 0600);
     tokfs_build_output out = {.fd = fd, .reserve = reserve_for_build, .reserve_ctx = job,
@@ -613,11 +663,13 @@ static int build_one(build_job *job, tokfs_fetcher *fetcher, tokfs_backing **bac
                                    strerror(-crc));
         }
     }
-    if (rc == 0 && (rename(tmp_path, final_path) != 0 || fsync(c->shards_dir_fd) != 0))
+    if (rc == 0 && ((anonymous ? link_into_place(c, fd, i) : rename(tmp_path, final_path)) != 0 ||
+                    fsync(c->shards_dir_fd) != 0))
         rc = tokfs_err_set(&err, errno, "cannot move %s into place: %s", tmp_path,
                            strerror(errno));
     if (rc) {
-        unlink(tmp_path);
+        if (!anonymous)
+            unlink(tmp_path);
         close(fd);
         if (!job->message[0])
             snprintf(job->message, sizeof job->message, "%s: %s", name,
@@ -694,6 +746,60 @@ static int pick_job(tokfs_cache *c, uint32_t *out)
     return 0;
 }
 
+/* Shard i's build failed because the disk is full (not the cap). Evict least recently read
+ * shards until the disk should have room for it, if evicting can give enough: returns 1 (try
+ * again). Else fills message (naming the free space, the shard's size and cache_size) and
+ * returns 0. `written`: bytes it had written when the disk refused more. c->mu held. */
+static int disk_full_make_room(tokfs_cache *c, uint32_t i, uint64_t written, char *message,
+                               size_t message_size)
+{
+    shard *s = &c->shards[i];
+    struct statvfs vfs;
+    uint64_t free_bytes = statvfs(c->root, &vfs) == 0 ? (uint64_t)vfs.f_bavail * vfs.f_frsize : 0;
+    /* What it needs: its exact size when known, else at least what it had written (an estimate
+     * from the source bytes is a target for evicting, not a reason to refuse). */
+    uint64_t need = written + c->block, target = need;
+    if (s->tokens >= 0)
+        need = target = round_up((uint64_t)s->tokens * c->id_bytes, c->block) + 2 * c->block;
+    else {
+        uint64_t estimate = (uint64_t)((double)c->plan.pieces[i].source_bytes /
+                                       c->tok->bytes_per_token * c->id_bytes);
+        if (round_up(estimate, c->block) + 2 * c->block > target)
+            target = round_up(estimate, c->block) + 2 * c->block;
+    }
+    uint64_t evictable = 0;
+    for (size_t k = 0; k < c->nforeign; k++)
+        evictable += c->foreign[k].bytes;
+    for (uint32_t k = 0; k < c->plan.npieces; k++)
+        if (k != i && c->shards[k].state == SHARD_CACHED)
+            evictable += c->shards[k].disk_bytes;
+    char name[64];
+    tokfs_cache_shard_name(c, i, name, sizeof name);
+    if (free_bytes + evictable >= need) {
+        unsigned evicted = 0;
+        while (free_bytes < target) {
+            uint64_t before = c->data_bytes;
+            if (!evict_one(c, i))
+                break;
+            free_bytes += before - c->data_bytes;
+            evicted++;
+        }
+        if (evicted) {
+            tokfs_log(TOKFS_LOG_WARN,
+                      "%s: the disk holding cache_dir %s is full before cache_size (%" PRIu64
+                      ") is reached: evicted %u shard(s) to make room, trying again",
+                      name, c->root, c->cap, evicted);
+            return 1;
+        }
+    }
+    snprintf(message, message_size,
+             "%s: the disk holding cache_dir %s is full: %" PRIu64 " bytes free (%" PRIu64
+             " more in cached shards), the shard needs about %" PRIu64 " bytes, below "
+             "cache_size %" PRIu64 ": free disk space or lower cache_size",
+             name, c->root, free_bytes, evictable, need, c->cap);
+    return 0;
+}
+
 static void *worker_main(void *arg)
 {
     tokfs_cache *c = arg;
@@ -756,8 +862,22 @@ static void *worker_main(void *arg)
             pthread_mutex_lock(&c->mu);
             continue;
         }
+        uint64_t written = job.reserved; /* about as much as was written before it failed */
         release_reservation_locked(&job);
         s->state = SHARD_REMOTE;
+        if ((rc == -ENOSPC || rc == -EDQUOT) && !job.over_cap && !c->stopping) {
+            /* The disk filled up below cache_size (other files on it, or a disk smaller than
+             * the cap): make room by evicting, as if the cap were lower, when that can help. */
+            if (!s->waiters)
+                continue; /* a prefetch: drop it quietly */
+            if (disk_full_make_room(c, i, written, job.message, sizeof job.message)) {
+                s->queued = QUEUED_DEMAND;
+                queue_push(&c->demand_q, i);
+                pthread_cond_signal(&c->work_cv);
+                continue;
+            }
+            rc = -ENOSPC;
+        }
         if ((rc == -EAGAIN || rc == -ECANCELED) && !c->stopping) {
             if (s->waiters) {
                 /* Someone needs it: retry once another build has finished and freed room. */
@@ -772,6 +892,8 @@ static void *worker_main(void *arg)
         c->failures++;
         s->last_error = rc == -ENOSPC ? ENOSPC : EIO;
         s->demand = 0;
+        if (!c->stopping)
+            snprintf(c->last_failure, sizeof c->last_failure, "%s", job.message);
         tokfs_backing **refs;
         waiter *list = take_waiters(c, i, &refs);
         pthread_mutex_unlock(&c->mu);
@@ -1210,9 +1332,15 @@ char *tokfs_cache_render_status(tokfs_cache *c, size_t *len)
                ",\n  \"misses\": %" PRIu64 ",\n  \"evictions\": %" PRIu64
                ",\n  \"materializations\": %" PRIu64 ",\n  \"failures\": %" PRIu64
                ",\n  \"bytes_fetched\": %" PRIu64 ",\n  \"records_skipped\": %" PRIu64
-               ",\n  \"shards\": [\n",
+               ",\n  \"last_error\": ",
                c->fixed_bytes + c->data_bytes, c->cap, c->fixed_bytes, c->hits, c->misses,
                c->evictions, c->builds, c->failures, c->fetched_bytes, c->skipped_records);
+    /* The last failed build's message (it names the shard, and the URL or the sizes). */
+    if (c->last_failure[0])
+        out_json_string(&o, c->last_failure);
+    else
+        out_printf(&o, "null");
+    out_printf(&o, ",\n  \"shards\": [\n");
     uint32_t exposed = c->exposed_train + c->plan.nval;
     for (uint32_t k = 0; k < exposed; k++) {
         uint32_t i = k < c->exposed_train ? k : c->plan.ntrain + (k - c->exposed_train);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parquet.h"
+
 const char tokfs_options_help[] =
     "  cache_size=SIZE     hard cap on the cache dir's disk use, e.g. 512M, 20G (required)\n"
     "  cache_dir=DIR       cache location (default $XDG_CACHE_HOME/tokfs or ~/.cache/tokfs)\n"
@@ -19,7 +21,10 @@ const char tokfs_options_help[] =
     "  val_shards=N        the last N shards of the plan form val/ (default 1)\n"
     "  max_shards=N        expose only the first N train shards (default: all)\n"
     "  shuffle_seed=N      permute the pieces before numbering (default: source order)\n"
-    "  text_field=NAME     JSONL member holding the document (default text)\n"
+    "  text_field=NAME     JSONL member or Parquet column holding the document\n"
+    "                      (default text)\n"
+    "  filter=COL=V[|V...] Parquet only: keep the rows whose string column COL equals one\n"
+    "                      of the values, e.g. filter=language=Python|Go\n"
     "  workers=N           materialization threads (default 2)\n"
     "  prefetch=N          shards to make ahead of a reader when they fit (default 1)\n"
     "  retries=N           extra attempts per HTTP request (default 4)\n"
@@ -73,7 +78,12 @@ void tokfs_config_free(tokfs_config *cfg)
     free(cfg->pattern);
     free(cfg->eot);
     free(cfg->text_field);
+    free(cfg->filter);
     free(cfg->log_file);
+    free(cfg->hf_endpoint);
+    if (cfg->hf_token)
+        explicit_bzero(cfg->hf_token, strlen(cfg->hf_token));
+    free(cfg->hf_token);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -205,6 +215,7 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
         {"cache_size"}, {"cache_dir"}, {"tokenizer"}, {"shard_size"}, {"val_shards"},
         {"max_shards"}, {"shuffle_seed"}, {"text_field"}, {"workers"}, {"prefetch"},
         {"retries"}, {"timeout"}, {"max_doc_bytes"}, {"log_file"}, {"pattern"}, {"eot"},
+        {"filter"},
     };
     int is_known = 0;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -260,6 +271,16 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
         cfg->has_shuffle_seed = 1;
     } else if (strcmp(key, "text_field") == 0) {
         if (set_string(&cfg->text_field, value))
+            return -ENOMEM;
+    } else if (strcmp(key, "filter") == 0) {
+        tokfs_pq_filter f;
+        tokfs_err ferr = {{0}};
+        if (tokfs_pq_filter_parse(value, &f, &ferr))
+            return tokfs_err_set(err, EINVAL,
+                                 "bad filter=%s: give COLUMN=VALUE or COLUMN=VALUE|VALUE... (%s)",
+                                 value, ferr.msg);
+        tokfs_pq_filter_free(&f);
+        if (set_string(&cfg->filter, value))
             return -ENOMEM;
     } else if (strcmp(key, "workers") == 0) {
         if (parse_u32(value, 1, 256, &cfg->workers))

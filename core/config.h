@@ -20,7 +20,8 @@ typedef struct tokfs_config {
     uint32_t max_shards;      /* expose at most N train shards; 0 = all */
     int has_shuffle_seed;     /* 1 when shuffle_seed was given */
     uint64_t shuffle_seed;    /* permutes pieces before numbering */
-    char *text_field;         /* JSONL member holding the document */
+    char *text_field;         /* JSONL member / Parquet column holding the document */
+    char *filter;             /* Parquet row filter "COLUMN=VALUE[|VALUE...]"; NULL = none */
     uint32_t workers;         /* materialization threads */
     uint32_t prefetch;        /* shards ahead to materialize after a read, when they fit */
     uint32_t retries;         /* extra attempts per HTTP request */
@@ -28,6 +29,9 @@ typedef struct tokfs_config {
     uint64_t max_doc_bytes;   /* a record (JSON line, .txt file) larger than this is skipped */
     char *log_file;           /* log here instead of stderr/syslog; NULL = default */
     int insecure;             /* skip TLS verification (warned about loudly) */
+    char *hf_endpoint;        /* Hugging Face hub URL ($HF_ENDPOINT); NULL = huggingface.co */
+    char *hf_token;           /* $HF_TOKEN: sent as a bearer token to hf_endpoint's origin only;
+                               * never logged, saved or shown; NULL = none */
     int foreground;           /* -f */
     int debug;                /* -d */
 } tokfs_config;

@@ -43,6 +43,7 @@
 struct tokfs_fetcher {
     tokfs_fetch_config cfg;   /* our copy; cfg.bearer_token is not used after _new */
     char *auth_header;        /* "Authorization: Bearer <token>", or NULL; wiped on free */
+    char *auth_origin;        /* "scheme://authority" the header may go to; NULL = anywhere */
     CURL *curl;               /* created on first HTTP use, then reused for keep-alive */
     uint64_t rng;             /* xorshift64 state for backoff jitter (per fetcher: no locking) */
     uint8_t *local_buf;       /* LOCAL_CHUNK_SIZE bytes, allocated on first local read */
@@ -245,6 +246,24 @@ static int resolve_source(const char *url, char *path, size_t path_size, tokfs_e
     return SOURCE_LOCAL;
 }
 
+/* Length of the "scheme://authority" origin at the start of url (the authority ends at the
+ * first '/', '?' or '#'), or 0 when url has no scheme. */
+static size_t origin_len(const char *url)
+{
+    size_t prefix = scheme_prefix_len(url);
+    return prefix ? prefix + strcspn(url + prefix, "/?#") : 0;
+}
+
+/* 1 when the bearer token may be sent to url: no origin restriction, or url's origin is the
+ * configured one (case-insensitive; "host" and "host:443" count as different: no token). */
+static int auth_allowed(const tokfs_fetcher *f, const char *url)
+{
+    if (!f->auth_origin)
+        return 1;
+    size_t n = origin_len(url);
+    return n > 0 && n == strlen(f->auth_origin) && strncasecmp(url, f->auth_origin, n) == 0;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Fetcher */
 
@@ -285,7 +304,19 @@ tokfs_fetcher *tokfs_fetcher_new(const tokfs_fetch_config *cfg)
             return NULL;
         }
         snprintf(f->auth_header, size, "Authorization: Bearer %s", cfg->bearer_token);
+        if (cfg->bearer_origin) {
+            /* An origin that cannot match any URL (no scheme) sends the token nowhere. */
+            size_t n = origin_len(cfg->bearer_origin);
+            f->auth_origin = n ? strndup(cfg->bearer_origin, n) : strdup("-");
+            if (!f->auth_origin) {
+                explicit_bzero(f->auth_header, strlen(f->auth_header));
+                free(f->auth_header);
+                free(f);
+                return NULL;
+            }
+        }
     }
+    f->cfg.bearer_origin = NULL;
 
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -294,6 +325,19 @@ tokfs_fetcher *tokfs_fetcher_new(const tokfs_fetch_config *cfg)
     if (f->rng == 0)
         f->rng = 0x9e3779b97f4a7c15u;
     return f;
+}
+
+tokfs_fetcher *tokfs_fetcher_dup(const tokfs_fetcher *f)
+{
+    tokfs_fetcher *d = tokfs_fetcher_new(&f->cfg); /* cfg holds no token: copied below */
+    if (!d)
+        return NULL;
+    if ((f->auth_header && !(d->auth_header = strdup(f->auth_header))) ||
+        (f->auth_origin && !(d->auth_origin = strdup(f->auth_origin)))) {
+        tokfs_fetcher_free(d);
+        return NULL;
+    }
+    return d;
 }
 
 void tokfs_fetcher_free(tokfs_fetcher *f)
@@ -306,6 +350,7 @@ void tokfs_fetcher_free(tokfs_fetcher *f)
         explicit_bzero(f->auth_header, strlen(f->auth_header));
         free(f->auth_header);
     }
+    free(f->auth_origin);
     free(f->local_buf);
     free(f);
 }
@@ -486,12 +531,46 @@ typedef struct http_reply {
     int accept_ranges;           /* Accept-Ranges: bytes */
     char etag[160];              /* as sent, maybe W/; "" when absent or too long to keep */
     char last_modified[64];
+    /* One more header the caller wants (tokfs_fetch_small_header): kept across resets. */
+    const char *capture_name;    /* NULL = none */
+    char *capture_value;         /* capture_size bytes; "" until the header arrives */
+    size_t capture_size;
 } http_reply;
 
 static void reply_reset(http_reply *r)
 {
+    const char *capture_name = r->capture_name;
+    char *capture_value = r->capture_value;
+    size_t capture_size = r->capture_size;
     memset(r, 0, sizeof *r);
     r->content_length = r->range_first = r->range_last = r->range_total = -1;
+    r->capture_name = capture_name;
+    r->capture_value = capture_value;
+    r->capture_size = capture_size;
+    if (capture_value && capture_size)
+        capture_value[0] = '\0'; /* only the final response's header counts */
+}
+
+/* If the header line data[0..len) is "NAME: value" for the captured name, keep the value. A
+ * repeated header is joined with ", " (RFC 9110 allows it); a value that does not fit whole is
+ * dropped, never cut. Works on the raw line: a wanted header (a Link with a long cursor) may be
+ * longer than the fixed line buffer of on_header. */
+static void capture_header(http_reply *r, const char *data, size_t len)
+{
+    size_t name_len = strlen(r->capture_name);
+    if (len <= name_len || data[name_len] != ':' || strncasecmp(data, r->capture_name, name_len))
+        return;
+    const char *v = data + name_len + 1, *end = data + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    size_t n = (size_t)(end - v), used = strlen(r->capture_value), sep = used ? 2 : 0;
+    if (used + sep + n >= r->capture_size)
+        return;
+    memcpy(r->capture_value + used, ", ", sep);
+    memcpy(r->capture_value + used + sep, v, n);
+    r->capture_value[used + sep + n] = '\0';
 }
 
 /* Parse a non-negative decimal at *s, advancing *s. -1 when there is none or it overflows. */
@@ -551,7 +630,9 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *userp)
     http_reply *r = userp;
     size_t len = size * nitems;
     char line[1024];
-    if (len >= sizeof line) /* no header we care about is this long */
+    if (r->capture_name && r->capture_size && r->status >= 200 && !r->headers_done)
+        capture_header(r, data, len);
+    if (len >= sizeof line) /* no other header we care about is this long */
         return len;
     memcpy(line, data, len);
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
@@ -701,12 +782,13 @@ static int http_setup(tokfs_fetcher *f, const char *url, struct curl_slist *head
     return 0;
 }
 
-/* Build the request headers: the bearer token, plus `extra` (may be NULL). */
-static int build_headers(tokfs_fetcher *f, const char *extra, struct curl_slist **out,
-                         tokfs_err *err, const char *what)
+/* Build the request headers: the bearer token (only if url is of its origin), plus `extra` (may
+ * be NULL). */
+static int build_headers(tokfs_fetcher *f, const char *url, const char *extra,
+                         struct curl_slist **out, tokfs_err *err, const char *what)
 {
     struct curl_slist *list = NULL, *grown;
-    if (f->auth_header) {
+    if (f->auth_header && auth_allowed(f, url)) {
         if (!(grown = curl_slist_append(list, f->auth_header)))
             goto oom;
         list = grown;
@@ -855,13 +937,13 @@ static int http_stat(tokfs_fetcher *f, const char *url, tokfs_object_info *out, 
     tokfs_url_redact(url, safe_url, sizeof safe_url);
 
     struct curl_slist *headers = NULL;
-    int rc = build_headers(f, NULL, &headers, err, safe_url);
+    int rc = build_headers(f, url, NULL, &headers, err, safe_url);
     if (rc < 0)
         return rc;
 
     int use_get = 0; /* set once the server refused HEAD */
     int failures = 0;
-    http_reply reply;
+    http_reply reply = {0}; /* zeroed: reply_reset keeps its capture fields */
     for (;;) {
         probe_state probe = {&reply, 0};
         snprintf(what, sizeof what, "%s %s", use_get ? "GET" : "HEAD", safe_url);
@@ -1089,7 +1171,8 @@ static enum attempt_outcome http_range_once(tokfs_fetcher *f, const char *url, r
                  x->expect->last_modified);
 
     struct curl_slist *headers = NULL;
-    *rc = build_headers(f, precondition[0] ? precondition : NULL, &headers, x->err, x->what);
+    *rc = build_headers(f, url, precondition[0] ? precondition : NULL, &headers, x->err,
+                        x->what);
     if (*rc < 0)
         return ATTEMPT_FINAL;
     *rc = http_setup(f, url, headers, range_write, x, &x->reply, x->err, x->what);
@@ -1184,9 +1267,10 @@ static int http_range(tokfs_fetcher *f, const char *url, range_xfer *x)
     }
 }
 
-int tokfs_fetch_range(tokfs_fetcher *f, const char *url, const tokfs_object_info *expect,
-                      int64_t begin, int64_t end, tokfs_fetch_cb cb, void *ctx,
-                      uint64_t *fetched, tokfs_err *err)
+/* tokfs_fetch_range, also capturing one response header into capture (see http_reply). */
+static int fetch_range(tokfs_fetcher *f, const char *url, const tokfs_object_info *expect,
+                       int64_t begin, int64_t end, tokfs_fetch_cb cb, void *ctx,
+                       uint64_t *fetched, const http_reply *capture, tokfs_err *err)
 {
     char path[PATH_MAX];
     tokfs_err_clear(err);
@@ -1217,7 +1301,19 @@ int tokfs_fetch_range(tokfs_fetcher *f, const char *url, const tokfs_object_info
         .expect = expect, .end = end, .cb = cb, .ctx = ctx, .fetched = fetched,
         .what = what, .err = err, .next = begin,
     };
+    if (capture) {
+        x.reply.capture_name = capture->capture_name;
+        x.reply.capture_value = capture->capture_value;
+        x.reply.capture_size = capture->capture_size;
+    }
     return http_range(f, url, &x);
+}
+
+int tokfs_fetch_range(tokfs_fetcher *f, const char *url, const tokfs_object_info *expect,
+                      int64_t begin, int64_t end, tokfs_fetch_cb cb, void *ctx,
+                      uint64_t *fetched, tokfs_err *err)
+{
+    return fetch_range(f, url, expect, begin, end, cb, ctx, fetched, NULL, err);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1248,19 +1344,29 @@ static int small_append(void *ctx, const uint8_t *data, size_t len)
     return 0;
 }
 
-int tokfs_fetch_small(tokfs_fetcher *f, const char *url, size_t max_bytes, char **out,
-                      size_t *out_len, tokfs_err *err)
+int tokfs_fetch_small_header(tokfs_fetcher *f, const char *url, size_t max_bytes, char **out,
+                             size_t *out_len, const char *header, char *header_value,
+                             size_t header_size, tokfs_err *err)
 {
     tokfs_err_clear(err);
+    if (header_value && header_size)
+        header_value[0] = '\0';
     if (!out)
         return tokfs_err_set(err, EINVAL, "tokfs_fetch_small: no output");
     *out = NULL;
     if (out_len)
         *out_len = 0;
 
+    http_reply capture = {0};
+    if (header && header_value && header_size) {
+        capture.capture_name = header;
+        capture.capture_value = header_value;
+        capture.capture_size = header_size;
+    }
     /* The streaming reader already retries and resumes; collect its chunks with a cap. */
     small_buf b = {.max = max_bytes};
-    int rc = tokfs_fetch_range(f, url, NULL, 0, -1, small_append, &b, NULL, err);
+    int rc = fetch_range(f, url, NULL, 0, -1, small_append, &b, NULL,
+                         capture.capture_name ? &capture : NULL, err);
     if (rc == -EFBIG) {
         char safe_url[SAFE_URL_MAX];
         tokfs_url_redact(url, safe_url, sizeof safe_url);
@@ -1279,4 +1385,10 @@ int tokfs_fetch_small(tokfs_fetcher *f, const char *url, size_t max_bytes, char 
     if (out_len)
         *out_len = b.len;
     return 0;
+}
+
+int tokfs_fetch_small(tokfs_fetcher *f, const char *url, size_t max_bytes, char **out,
+                      size_t *out_len, tokfs_err *err)
+{
+    return tokfs_fetch_small_header(f, url, max_bytes, out, out_len, NULL, NULL, 0, err);
 }

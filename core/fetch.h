@@ -26,6 +26,9 @@ typedef struct tokfs_fetch_config {
     int backoff_base_ms;      /* first retry delay; doubles each retry, with jitter */
     int insecure;             /* 1 disables TLS verification (off by default) */
     const char *bearer_token; /* sent as "Authorization: Bearer ..." when not NULL; never logged */
+    const char *bearer_origin; /* when not NULL, the token goes only to URLs of this origin
+                                * ("scheme://host[:port]", any path after it ignored; compared
+                                * case-insensitively, ports as written); NULL = to every URL */
 } tokfs_fetch_config;
 
 /* A fetcher holds one connection (a CURL easy handle) for reuse. Not thread-safe: one per
@@ -36,6 +39,9 @@ typedef struct tokfs_fetcher tokfs_fetcher;
  * 3 retries, 30 s timeout, 200 ms backoff. Returns NULL only when out of memory. */
 tokfs_fetcher *tokfs_fetcher_new(const tokfs_fetch_config *cfg);
 void tokfs_fetcher_free(tokfs_fetcher *f);
+/* A new fetcher with f's configuration (its bearer token and origin too) and its own connection,
+ * for another thread. NULL when out of memory. */
+tokfs_fetcher *tokfs_fetcher_dup(const tokfs_fetcher *f);
 
 /* Learn size, validators and range support of `url` without fetching content (HEAD for HTTP,
  * stat for files). Returns 0, -ENOENT (404/410 or no such file), -EACCES (401/403) or -EIO
@@ -70,6 +76,13 @@ int tokfs_fetch_range(tokfs_fetcher *f, const char *url, const tokfs_object_info
  * objects larger than max_bytes (-EFBIG). Caller frees *out. */
 int tokfs_fetch_small(tokfs_fetcher *f, const char *url, size_t max_bytes, char **out,
                       size_t *out_len, tokfs_err *err);
+
+/* As tokfs_fetch_small, and copies the value of the response header `header` (case-insensitive
+ * name, e.g. "Link") of the final response (after redirects) to header_value: "" when absent, or
+ * when longer than header_size - 1 (never cut). Local sources have no headers. */
+int tokfs_fetch_small_header(tokfs_fetcher *f, const char *url, size_t max_bytes, char **out,
+                             size_t *out_len, const char *header, char *header_value,
+                             size_t header_size, tokfs_err *err);
 
 /* 1 if s is an http:// or https:// URL. */
 int tokfs_url_is_http(const char *s);

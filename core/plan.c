@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,10 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "hf.h"
 #include "log.h"
+#include "parquet.h"
+#include "pq_source.h"
 
 #define LIST_FILE_MAX_BYTES (64u << 20)
 
@@ -50,6 +54,9 @@ int tokfs_format_from_name(const char *name)
             (codec != TOKFS_CODEC_NONE || !table[i].compressed_only))
             return table[i].format | codec << TOKFS_FORMAT_CODEC_SHIFT;
     }
+    /* Parquet compresses inside (per column chunk): a .parquet.gz is not read. */
+    if (codec == TOKFS_CODEC_NONE && len > 8 && strncasecmp(base + len - 8, ".parquet", 8) == 0)
+        return TOKFS_FORMAT_PARQUET;
     return 0;
 }
 
@@ -63,6 +70,14 @@ uint64_t tokfs_plan_identity(const tokfs_config *cfg)
                      cfg->eot ? cfg->eot : "", cfg->shard_size, cfg->val_shards,
                      cfg->has_shuffle_seed, cfg->shuffle_seed, cfg->text_field,
                      cfg->max_doc_bytes);
+    char hub[1024]; /* another hub (HF_ENDPOINT) is another corpus */
+    if (n >= 0 && (size_t)n < sizeof buf && tokfs_hf_is_source(cfg->source)) {
+        if (tokfs_hf_endpoint(cfg, hub, sizeof hub, NULL) != 0)
+            snprintf(hub, sizeof hub, "%s", cfg->hf_endpoint);
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "hf_endpoint=%s\n", hub);
+    }
+    if (n >= 0 && (size_t)n < sizeof buf && cfg->filter) /* absent: older plans keep their id */
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "filter=%s\n", cfg->filter);
     if (n < 0 || (size_t)n >= sizeof buf)
         n = (int)sizeof buf - 1;
     return tokfs_hash64(buf, (size_t)n, 0x746f6b6673ull);
@@ -142,8 +157,8 @@ static int list_directory(const char *root, name_list *out, tokfs_err *err)
     name_list_free(&pending);
     if (rc == 0 && out->count == 0)
         rc = tokfs_err_set(err, ENOENT,
-                           "no .txt, .jsonl or .ndjson files (or .zst/.gz of them) below %s: "
-                           "point SOURCE at a corpus",
+                           "no .txt, .jsonl, .ndjson (or .zst/.gz of them) or .parquet files "
+                           "below %s: point SOURCE at a corpus",
                            root);
     if (rc == 0)
         qsort(out->names, out->count, sizeof *out->names, cmp_names);
@@ -305,6 +320,78 @@ static int cut_frames(piece_list *pieces, tokfs_piece *cur, int *open, int64_t *
     return 0;
 }
 
+static int parquet_source(const tokfs_source *src)
+{
+    return tokfs_format_kind(src->format) == TOKFS_FORMAT_PARQUET;
+}
+
+/* Where a whole source ends, in the units of tokfs_piece's end: its size, or for Parquet its row
+ * group count. */
+static int64_t source_end(const tokfs_source *src)
+{
+    return parquet_source(src) ? (int64_t)src->pq_row_groups : src->info.size;
+}
+
+/* Estimated text bytes of row group rg of a Parquet source: from its footer while planning, else
+ * (a plan cut from a listing alone, as in tests) an even share of the file. */
+static int64_t rg_weight(const tokfs_source *src, uint32_t rg)
+{
+    if (src->pq_rg_bytes)
+        return src->pq_rg_bytes[rg] > 0 ? src->pq_rg_bytes[rg] : 0;
+    return src->info.size > 0 ? src->info.size / src->pq_row_groups : 0;
+}
+
+/* A Parquet source: runs of consecutive row groups, never splitting one. A file of at most a
+ * piece's worth that would overflow the open piece starts the next one (as a whole source would,
+ * so a small file is read by one shard: one footer fetch); a larger one fills the open piece and
+ * is cut between row groups by the rules of byte cuts (close once a piece reaches target, keep a
+ * tail under a quarter piece). */
+static int cut_row_groups(piece_list *pieces, tokfs_piece *cur, int *open, int64_t *acc,
+                          uint32_t s, const tokfs_source *src, int64_t target)
+{
+    uint32_t n = src->pq_row_groups;
+    int64_t total = 0;
+    for (uint32_t g = 0; g < n; g++)
+        total += rg_weight(src, g);
+    if (*open && *acc > 0 && total <= target && *acc + total > target) {
+        int rc = piece_add(pieces, *cur);
+        if (rc)
+            return rc;
+        *open = 0;
+    }
+    if (!*open) {
+        *cur = (tokfs_piece){.first_source = s, .begin = 0};
+        *open = 1;
+        *acc = 0;
+    }
+    cur->last_source = s;
+    int64_t done = 0;
+    for (uint32_t g = 0; g < n; g++) {
+        if (!*open) {
+            *cur = (tokfs_piece){.first_source = s, .last_source = s, .begin = g};
+            *open = 1;
+            *acc = 0;
+        }
+        int64_t w = rg_weight(src, g);
+        *acc += w;
+        cur->source_bytes += w;
+        done += w;
+        if (g + 1 < n && *acc >= target && total - done > target / 4) {
+            cur->end = g + 1;
+            int rc = piece_add(pieces, *cur);
+            if (rc)
+                return rc;
+            *open = 0;
+        }
+    }
+    cur->end = n;
+    if (*acc >= target) {
+        *open = 0;
+        return piece_add(pieces, *cur);
+    }
+    return 0;
+}
+
 int tokfs_plan_cut(tokfs_plan *plan, const tokfs_config *cfg, double bytes_per_token,
                    tokfs_err *err)
 {
@@ -324,6 +411,10 @@ int tokfs_plan_cut(tokfs_plan *plan, const tokfs_config *cfg, double bytes_per_t
             rc = cut_frames(&pieces, &cur, &open, &acc, s, src, target);
             continue;
         }
+        if (parquet_source(src)) {
+            rc = cut_row_groups(&pieces, &cur, &open, &acc, s, src, target);
+            continue;
+        }
         /* A source can be cut only where a record can start anywhere: uncompressed JSONL with
          * ranges. Any other compressed source is whole, weighed by its estimated expansion. */
         int cuttable = src->format == TOKFS_FORMAT_JSONL && src->info.accepts_ranges && size > 0;
@@ -333,7 +424,7 @@ int tokfs_plan_cut(tokfs_plan *plan, const tokfs_config *cfg, double bytes_per_t
 
         if (open && acc > 0 && !cuttable && acc + weight > target) {
             /* Closing before a whole source that would overflow keeps shards near target. */
-            cur.end = plan->sources[cur.last_source].info.size;
+            cur.end = source_end(&plan->sources[cur.last_source]);
             rc = piece_add(&pieces, cur);
             open = 0;
             acc = 0;
@@ -421,6 +512,46 @@ static void free_frames(tokfs_source *src)
         free(src->frames);
         src->frames = NULL;
     }
+    free(src->pq_rg_bytes); /* planning-only too */
+    src->pq_rg_bytes = NULL;
+}
+
+/* A Parquet source: read its footer (range requests for the end of the file: the only content
+ * fetched at plan time) for its row groups, their text sizes and where the footer starts. A file
+ * without the text column (or the filter column) is refused here, at mount, by name. */
+static int read_row_groups(const tokfs_config *cfg, const char *filter_column,
+                           tokfs_fetcher *fetcher, tokfs_source *src, tokfs_err *err)
+{
+    tokfs_pq_meta *m = NULL;
+    int rc = tokfs_pq_fetch_meta(fetcher, src->url, &src->info, 0, cfg->text_field, filter_column,
+                                 &m, NULL, err);
+    if (rc)
+        return rc;
+    if (m->n_row_groups > UINT32_MAX / 2) {
+        char redacted[1024];
+        tokfs_url_redact(src->url, redacted, sizeof redacted);
+        tokfs_pq_meta_free(m);
+        return tokfs_err_set(err, EFBIG, "%s: too many row groups", redacted);
+    }
+    src->pq_row_groups = (uint32_t)m->n_row_groups;
+    src->pq_footer_start = (int64_t)m->footer_start;
+    if (m->n_row_groups &&
+        !(src->pq_rg_bytes = calloc(m->n_row_groups, sizeof *src->pq_rg_bytes))) {
+        tokfs_pq_meta_free(m);
+        return tokfs_err_set(err, ENOMEM, "out of memory");
+    }
+    for (size_t g = 0; g < m->n_row_groups; g++)
+        src->pq_rg_bytes[g] = tokfs_pq_rg_text_bytes(&m->row_groups[g]);
+    tokfs_pq_meta_free(m);
+    if (!src->info.accepts_ranges) {
+        char redacted[1024];
+        tokfs_url_redact(src->url, redacted, sizeof redacted);
+        tokfs_log(TOKFS_LOG_WARN,
+                  "%s: the server does not announce range support; if it ignores ranges, each "
+                  "column chunk read downloads the file up to that chunk",
+                  redacted);
+    }
+    return 0;
 }
 
 /* A .jsonl.zst large enough to be cut (were it plain JSONL) may be in the seekable format: read
@@ -456,13 +587,122 @@ static int read_frames(const tokfs_config *cfg, double bytes_per_token, tokfs_fe
     return 0;
 }
 
+/* Footers are read on up to FOOTER_THREADS connections at once: a corpus of a thousand files on
+ * a CDN is a thousand round trips (two with a redirect). */
+#define FOOTER_THREADS 8
+
+typedef struct footer_pass {
+    const tokfs_config *cfg;
+    const char *filter_column;
+    tokfs_plan *plan;
+    pthread_mutex_t mu;
+    uint32_t next;        /* next source to look at */
+    uint32_t failed_at;   /* the lowest failing source so far (valid when failed_rc) */
+    int failed_rc;
+    tokfs_err failed_err;
+} footer_pass;
+
+typedef struct footer_worker {
+    footer_pass *pass;
+    tokfs_fetcher *fetcher;
+} footer_worker;
+
+static void *footer_worker_main(void *arg)
+{
+    footer_worker *w = arg;
+    footer_pass *p = w->pass;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        uint32_t i = p->next;
+        while (i < p->plan->nsources && !parquet_source(&p->plan->sources[i]))
+            i++;
+        p->next = i + 1;
+        /* after a failure, only sources before it: the error reported is the first source's */
+        int stop = i >= p->plan->nsources || (p->failed_rc && i >= p->failed_at);
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            return NULL;
+        tokfs_err e = {{0}};
+        int rc = read_row_groups(p->cfg, p->filter_column, w->fetcher, &p->plan->sources[i], &e);
+        if (rc) {
+            pthread_mutex_lock(&p->mu);
+            if (!p->failed_rc || i < p->failed_at) {
+                p->failed_at = i;
+                p->failed_rc = rc;
+                p->failed_err = e;
+            }
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+/* read_row_groups for every Parquet source of the plan, in parallel. */
+static int read_footers(const tokfs_config *cfg, const char *filter_column,
+                        tokfs_fetcher *fetcher, tokfs_plan *plan, tokfs_err *err)
+{
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < plan->nsources; i++)
+        count += parquet_source(&plan->sources[i]);
+    if (!count)
+        return 0;
+    footer_pass pass = {.cfg = cfg, .filter_column = filter_column, .plan = plan,
+                        .mu = PTHREAD_MUTEX_INITIALIZER};
+    footer_worker workers[FOOTER_THREADS];
+    pthread_t threads[FOOTER_THREADS];
+    uint32_t n = count < FOOTER_THREADS ? count : FOOTER_THREADS, started = 0;
+    workers[0] = (footer_worker){&pass, fetcher};
+    for (uint32_t t = 1; t < n; t++) {
+        workers[t] = (footer_worker){&pass, tokfs_fetcher_dup(fetcher)};
+        if (!workers[t].fetcher ||
+            pthread_create(&threads[t], NULL, footer_worker_main, &workers[t]) != 0) {
+            tokfs_fetcher_free(workers[t].fetcher);
+            break;
+        }
+        started = t;
+    }
+    footer_worker_main(&workers[0]);
+    for (uint32_t t = 1; t <= started; t++) {
+        pthread_join(threads[t], NULL);
+        tokfs_fetcher_free(workers[t].fetcher);
+    }
+    pthread_mutex_destroy(&pass.mu);
+    if (pass.failed_rc) {
+        if (err)
+            *err = pass.failed_err;
+        return pass.failed_rc;
+    }
+    return 0;
+}
+
 int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetcher *fetcher,
                      tokfs_plan *plan, tokfs_err *err)
 {
     memset(plan, 0, sizeof *plan);
     plan->id = tokfs_plan_identity(cfg);
+    /* filter= names a Parquet column (checked against each footer below) */
+    tokfs_pq_filter filter = {0};
+    if (cfg->filter) {
+        int frc = tokfs_pq_filter_parse(cfg->filter, &filter, err);
+        if (frc == 0 && strcmp(filter.column, cfg->text_field) == 0)
+            frc = tokfs_err_set(err, EINVAL,
+                                "filter=%s: the filter column must differ from text_field=%s",
+                                cfg->filter, cfg->text_field);
+        if (frc) {
+            tokfs_pq_filter_free(&filter);
+            return frc;
+        }
+    }
     name_list names = {0};
-    int rc = list_sources(cfg->source, fetcher, &names, err);
+    /* hf:// listings give every file's size: no HEAD per file (see hf.h for why that is safe). */
+    tokfs_hf_listing hub = {0};
+    int rc;
+    if (tokfs_hf_is_source(cfg->source)) {
+        rc = tokfs_hf_list(cfg, fetcher, &hub, err);
+        names = (name_list){.names = hub.urls, .count = hub.count, .cap = hub.count};
+        hub.urls = NULL;
+    } else {
+        rc = list_sources(cfg->source, fetcher, &names, err);
+    }
     if (rc == 0 && !(plan->sources = calloc(names.count, sizeof *plan->sources)))
         rc = tokfs_err_set(err, ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < names.count; i++) {
@@ -474,8 +714,16 @@ int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetc
         if (!src->format) {
             rc = tokfs_err_set(err, EINVAL,
                                "unsupported source %s: tokfs reads .txt, .jsonl and .ndjson files, "
-                               "and those or .json (JSON lines) compressed as .zst or .gz",
+                               "those or .json (JSON lines) compressed as .zst or .gz, and "
+                               ".parquet files",
                                redacted);
+            break;
+        }
+        if (cfg->filter && tokfs_format_kind(src->format) != TOKFS_FORMAT_PARQUET) {
+            rc = tokfs_err_set(err, EINVAL,
+                               "filter=%s selects Parquet rows by a column, but source %s is not "
+                               "a Parquet file: drop filter= or list only .parquet sources",
+                               cfg->filter, redacted);
             break;
         }
         char abs_path[PATH_MAX];
@@ -492,11 +740,18 @@ int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetc
             break;
         }
         plan->nsources++;
-        rc = tokfs_fetch_stat(fetcher, src->url, &src->info, err);
+        if (hub.sizes)
+            src->info = (tokfs_object_info){.size = hub.sizes[i], .accepts_ranges = 1};
+        else
+            rc = tokfs_fetch_stat(fetcher, src->url, &src->info, err);
         if (rc == 0)
             rc = read_frames(cfg, bytes_per_token, fetcher, src, err);
     }
+    if (rc == 0)
+        rc = read_footers(cfg, cfg->filter ? filter.column : NULL, fetcher, plan, err);
+    tokfs_pq_filter_free(&filter);
     name_list_free(&names);
+    tokfs_hf_listing_free(&hub);
     if (rc == 0)
         rc = tokfs_plan_cut(plan, cfg, bytes_per_token, err);
     for (uint32_t i = 0; i < plan->nsources; i++) /* the pieces hold what is needed of them */
@@ -537,6 +792,12 @@ int tokfs_plan_save(const tokfs_plan *plan, const char *path, tokfs_err *err)
         const tokfs_source *s = &plan->sources[i];
         fprintf(f, "source\t%d\t%" PRId64 "\t%d\t%s\t%s\t%s\n", s->format, s->info.size,
                 s->info.accepts_ranges, s->info.etag, s->info.last_modified, s->url);
+    }
+    for (uint32_t i = 0; i < plan->nsources; i++) {
+        const tokfs_source *s = &plan->sources[i];
+        if (tokfs_format_kind(s->format) == TOKFS_FORMAT_PARQUET)
+            fprintf(f, "parquet\t%u\t%u\t%" PRId64 "\n", i, s->pq_row_groups,
+                    s->pq_footer_start > 0 ? s->pq_footer_start : 0);
     }
     for (uint32_t i = 0; i < plan->npieces; i++) {
         const tokfs_piece *p = &plan->pieces[i];
@@ -647,6 +908,20 @@ int tokfs_plan_load(tokfs_plan *plan, const char *path, uint64_t expect_id, tokf
             p->first_source = (uint32_t)first;
             p->last_source = (uint32_t)last;
             plan->npieces++;
+        } else if (strcmp(fld[0], "parquet") == 0 && n == 4) {
+            /* after the sources: row groups and footer offset of a Parquet source */
+            int64_t idx, groups, footer;
+            if (parse_i64(fld[1], &idx) || parse_i64(fld[2], &groups) ||
+                parse_i64(fld[3], &footer) || idx < 0 || idx >= plan->nsources ||
+                groups < 0 || groups > UINT32_MAX / 2 || footer < 0 ||
+                tokfs_format_kind(plan->sources[idx].format) != TOKFS_FORMAT_PARQUET ||
+                plan->sources[idx].pq_footer_start != 0 || plan->npieces != 0 ||
+                (plan->sources[idx].info.size >= 0 && footer > plan->sources[idx].info.size)) {
+                rc = -EINVAL;
+                break;
+            }
+            plan->sources[idx].pq_row_groups = (uint32_t)groups;
+            plan->sources[idx].pq_footer_start = footer > 0 ? footer : -1;
         } else if (strcmp(fld[0], "split") == 0 && n == 3) {
             int64_t ntrain = 0, nval = 0;
             if (parse_i64(fld[1], &ntrain) || parse_i64(fld[2], &nval) || ntrain < 0 || nval < 0)
@@ -663,6 +938,20 @@ int tokfs_plan_load(tokfs_plan *plan, const char *path, uint64_t expect_id, tokf
     fclose(f);
     if (rc == 0 && (!saw_end || plan->npieces == 0 || plan->ntrain + plan->nval != plan->npieces))
         rc = -EINVAL;
+    /* Every Parquet source has its line, and pieces cut it between its row groups. */
+    for (uint32_t i = 0; rc == 0 && i < plan->nsources; i++)
+        if (tokfs_format_kind(plan->sources[i].format) == TOKFS_FORMAT_PARQUET &&
+            plan->sources[i].pq_footer_start == 0)
+            rc = -EINVAL;
+    for (uint32_t i = 0; rc == 0 && i < plan->npieces; i++) {
+        const tokfs_piece *p = &plan->pieces[i];
+        const tokfs_source *first = &plan->sources[p->first_source];
+        const tokfs_source *last = &plan->sources[p->last_source];
+        if ((parquet_source(first) && (p->begin < 0 || p->begin > (int64_t)first->pq_row_groups)) ||
+            (parquet_source(last) && (p->end < 0 || p->end > (int64_t)last->pq_row_groups)) ||
+            (p->first_source == p->last_source && parquet_source(first) && p->begin > p->end))
+            rc = -EINVAL;
+    }
     if (rc) {
         tokfs_plan_free(plan);
         if (rc == -EINVAL)

@@ -17,6 +17,7 @@
 enum tokfs_format {
     TOKFS_FORMAT_TXT = 1,   /* the whole file is one document */
     TOKFS_FORMAT_JSONL = 2, /* one JSON object per line; document = member text_field */
+    TOKFS_FORMAT_PARQUET = 3, /* Parquet; document = each non-null value of column text_field */
 };
 
 /* A source's format is its kind (enum tokfs_format) plus, for a compressed file, its codec
@@ -33,6 +34,14 @@ typedef struct tokfs_source {
     /* A seekable .jsonl.zst's frames, read at plan time to cut it at frame boundaries (only
      * while planning, not saved: the pieces are). NULL otherwise. Freed by tokfs_plan_free. */
     tokfs_seek_table *frames;
+    /* Parquet: its row groups and the offset of its footer (saved in the plan, so a build fetches
+     * exactly the footer: one range request; 0 = unknown, then the build reads the file's tail).
+     * A piece's begin/end in a Parquet source are row group indexes [begin, end). */
+    uint32_t pq_row_groups;
+    int64_t pq_footer_start;
+    /* Parquet, while planning only (not saved): estimated text bytes of each row group
+     * (tokfs_pq_rg_text_bytes). NULL otherwise. Freed by tokfs_plan_free. */
+    int64_t *pq_rg_bytes;
 } tokfs_source;
 
 /* One piece = one shard. It covers the source bytes from (first_source, begin) up to
@@ -40,7 +49,9 @@ typedef struct tokfs_source {
  * in which its first byte lies, so a source cut at any byte offset still gives every record to
  * exactly one piece. Compressed sources are whole, except a seekable .jsonl.zst, which is cut only
  * at frame boundaries (begin and end are compressed offsets where frames start); its records
- * belong to the piece in which their first decompressed byte lies. */
+ * belong to the piece in which their first decompressed byte lies. A Parquet source is cut only
+ * between row groups: there begin and end are row group indexes (end = its row group count when
+ * whole). */
 typedef struct tokfs_piece {
     uint32_t first_source, last_source;
     int64_t begin;           /* offset in first_source */
@@ -81,7 +92,7 @@ int tokfs_plan_load(tokfs_plan *plan, const char *path, uint64_t expect_id, tokf
 void tokfs_plan_free(tokfs_plan *plan);
 
 /* Format of a file name from its extension, or 0 when tokfs does not read it: .txt, .jsonl,
- * .ndjson, and those or .json (JSON lines) followed by .zst or .gz. */
+ * .ndjson, and those or .json (JSON lines) followed by .zst or .gz; .parquet. */
 int tokfs_format_from_name(const char *name);
 
 #endif

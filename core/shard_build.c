@@ -10,6 +10,8 @@
 #include "decompress.h"
 #include "hash.h"
 #include "jsonl.h"
+#include "parquet.h"
+#include "pq_source.h"
 #include "tokpool.h"
 #include "utf8.h"
 
@@ -92,6 +94,13 @@ typedef struct builder {
     int in_head;            /* decoding frames before cut_begin: only their last byte matters */
     int64_t head_bytes;
     uint8_t head_last;
+
+    /* Parquet sources: one row group's text column chunk streamed through pq_rg. */
+    tokfs_pq_filter filter; /* filter= (column NULL: none), parsed once per build */
+    tokfs_pq_rg *pq_rg;
+    tokfs_err pq_err;       /* the reader's message (corrupt or unsupported data) */
+    int pq_value_rc;        /* an error of the document path (reserve, encode), returned as is */
+    byte_buf filter_chunk;  /* the filter column's chunk of the current row group */
 } builder;
 
 static int flush_output(builder *b)
@@ -586,6 +595,184 @@ static int build_compressed(builder *b, tokfs_fetcher *fetcher, const tokfs_sour
     return 0;
 }
 
+/* ---- Parquet ---------------------------------------------------------------------------- */
+
+/* A page decompresses to at most this (the reader's page cap); a filter chunk, held whole, too. */
+static size_t pq_page_cap(const tokfs_config *cfg)
+{
+    uint64_t cap = 2 * cfg->max_doc_bytes;
+    if (cap < TOKFS_PQ_MAX_PAGE_DEFAULT)
+        cap = TOKFS_PQ_MAX_PAGE_DEFAULT;
+    return cap > TOKFS_PQ_MAX_PAGE_HARD ? TOKFS_PQ_MAX_PAGE_HARD : (size_t)cap;
+}
+
+/* Each non-null (kept) text value is one document. */
+static int pq_value(void *ctx, const uint8_t *s, size_t len)
+{
+    builder *b = ctx;
+    int rc;
+    if (b->pool) {
+        b->stats->documents++;
+        rc = tokfs_tokpool_add(b->pool, s, len);
+    } else {
+        rc = encode_text(b, s, len);
+        if (rc == 0)
+            rc = end_document(b);
+    }
+    if (rc)
+        b->pq_value_rc = rc;
+    return rc;
+}
+
+static int pq_text_chunk(void *ctx, const uint8_t *data, size_t len)
+{
+    builder *b = ctx;
+    if (cancelled(b))
+        return -ECANCELED;
+    return tokfs_pq_rg_feed(b->pq_rg, data, len, &b->pq_err);
+}
+
+static int pq_filter_chunk(void *ctx, const uint8_t *data, size_t len)
+{
+    builder *b = ctx;
+    if (cancelled(b))
+        return -ECANCELED;
+    if (len > b->filter_chunk.cap - b->filter_chunk.len)
+        return -EIO;
+    memcpy(b->filter_chunk.data + b->filter_chunk.len, data, len);
+    b->filter_chunk.len += len;
+    return 0;
+}
+
+/* 1 when some row of row group g passes the filter, 0 when none does (its text chunk need not be
+ * fetched), or a negative errno (corrupt filter chunk, message in b->pq_err). */
+static int pq_filter_any(builder *b, const tokfs_pq_meta *m, size_t g,
+                         const tokfs_pq_limits *lim)
+{
+    tokfs_pq_col *c = NULL;
+    int rc = tokfs_pq_col_open(&c, &m->filter, &m->row_groups[g].filter, b->filter_chunk.data,
+                               b->filter_chunk.len, lim, &b->pq_err);
+    const uint8_t *s;
+    size_t len;
+    while (rc == 0) {
+        rc = tokfs_pq_col_next(c, &s, &len, &b->pq_err);
+        if (rc == 1 && s && tokfs_pq_filter_match(&b->filter, s, len))
+            break;
+        rc = rc == 1 ? 0 : rc == 0 ? -ENODATA : rc;
+    }
+    tokfs_pq_col_free(c);
+    return rc == 1 ? 1 : rc == -ENODATA ? 0 : rc;
+}
+
+static void note_pq_skip(builder *b, uint64_t count, const char *why, size_t g)
+{
+    if (!count)
+        return;
+    b->stats->skipped_records += count;
+    if (!b->stats->first_skip[0]) {
+        char redacted[512];
+        tokfs_url_redact(b->url, redacted, sizeof redacted);
+        snprintf(b->stats->first_skip, sizeof b->stats->first_skip, "%s (%s, row group %zu)", why,
+                 redacted, g);
+    }
+}
+
+/* Row groups [begin, end) of a Parquet source (end -1: to the last). Fetches the footer (exactly
+ * its bytes, whose offset the plan saved), then per row group only the text column's chunk (and
+ * the filter column's), streamed through the reader into the document path. */
+static int build_parquet(builder *b, tokfs_fetcher *fetcher, const tokfs_source *src,
+                         int64_t begin, int64_t end)
+{
+    b->url = src->url;
+    b->compressed = 0;
+    if (src->pq_row_groups == 0 || (end >= 0 && begin >= end))
+        return 0; /* no row group of it in this piece: not even the footer is needed */
+    char what[1024];
+    tokfs_url_redact(src->url, what, sizeof what);
+    tokfs_pq_meta *m = NULL;
+    int rc = tokfs_pq_fetch_meta(fetcher, src->url, &src->info, src->pq_footer_start,
+                                 b->cfg->text_field, b->filter.column, &m,
+                                 &b->stats->fetched_bytes, b->err);
+    if (rc)
+        return rc; /* err names the URL */
+    if (m->n_row_groups != src->pq_row_groups) {
+        tokfs_pq_meta_free(m);
+        return tokfs_err_set(b->err, EIO,
+                             "%s: the footer lists %zu row groups, the plan %u: the file changed "
+                             "upstream; not served",
+                             what, m->n_row_groups, src->pq_row_groups);
+    }
+    size_t last = end < 0 || (uint64_t)end > m->n_row_groups ? m->n_row_groups : (size_t)end;
+    size_t cap = pq_page_cap(b->cfg);
+    tokfs_pq_limits lim = {.max_page_bytes = cap, .max_value_bytes = b->cfg->max_doc_bytes};
+    tokfs_pq_limits filter_lim = {.max_page_bytes = cap};
+    for (size_t g = begin > 0 ? (size_t)begin : 0; rc == 0 && g < last; g++) {
+        const tokfs_pq_row_group *rg = &m->row_groups[g];
+        tokfs_err_clear(&b->pq_err);
+        b->pq_value_rc = 0;
+        int pq_failed = 0;
+        if (b->filter.column) {
+            uint64_t flen = rg->filter.end - rg->filter.start;
+            if (flen > cap) {
+                rc = tokfs_err_set(b->err, EIO,
+                                   "%s: Parquet column '%s', row group %zu: a chunk of %llu bytes, "
+                                   "over the limit of %zu for a filter column",
+                                   what, m->filter.name, g, (unsigned long long)flen, cap);
+                break;
+            }
+            b->filter_chunk.len = 0;
+            if (buf_reserve(&b->filter_chunk, flen ? (size_t)flen : 1)) {
+                rc = -ENOMEM;
+                break;
+            }
+            rc = tokfs_fetch_range(fetcher, src->url, &src->info, (int64_t)rg->filter.start,
+                                   (int64_t)rg->filter.end, pq_filter_chunk, b,
+                                   &b->stats->fetched_bytes, b->err);
+            if (rc == 0 && b->filter_chunk.len != flen)
+                rc = tokfs_err_set(b->err, EIO, "%s: short read of a Parquet column chunk", what);
+            if (rc)
+                break;
+            int any = pq_filter_any(b, m, g, &filter_lim);
+            if (any == 0)
+                continue; /* no row kept: the text chunk is not fetched */
+            if (any < 0) {
+                rc = any;
+                pq_failed = 1;
+            }
+        }
+        if (rc == 0) {
+            rc = tokfs_pq_rg_open(&b->pq_rg, m, g, b->filter.column ? &b->filter : NULL,
+                                  b->filter_chunk.data, b->filter_chunk.len, &lim, pq_value, b,
+                                  &b->pq_err);
+            pq_failed = rc != 0;
+        }
+        if (rc == 0) {
+            rc = tokfs_fetch_range(fetcher, src->url, &src->info, (int64_t)rg->text.start,
+                                   (int64_t)rg->text.end, pq_text_chunk, b,
+                                   &b->stats->fetched_bytes, b->err);
+            /* The reader's own failures (not the fetch's, nor the document path's) */
+            pq_failed = rc < 0 && b->pq_err.msg[0] && !b->pq_value_rc && rc != -ECANCELED;
+        }
+        tokfs_pq_stats st = {0};
+        if (rc == 0) {
+            rc = tokfs_pq_rg_finish(b->pq_rg, &st, &b->pq_err);
+            pq_failed = rc < 0 && !b->pq_value_rc;
+        }
+        tokfs_pq_rg_free(b->pq_rg);
+        b->pq_rg = NULL;
+        if (rc == 0) {
+            note_pq_skip(b, st.nulls, "null text value", g);
+            note_pq_skip(b, st.too_large, "text value larger than max_doc_bytes", g);
+        } else if (pq_failed) {
+            rc = tokfs_err_set(b->err, EIO, "%s: %s", what,
+                               b->pq_err.msg[0] ? b->pq_err.msg : strerror(-rc));
+        }
+    }
+    buf_shrink(&b->filter_chunk);
+    tokfs_pq_meta_free(m);
+    return rc;
+}
+
 /* ---- the piece -------------------------------------------------------------------------- */
 
 int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_tokenizer *tok,
@@ -605,6 +792,10 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
         return tokfs_err_set(err, ENOMEM, "out of memory");
 
     int rc = 0;
+    if (cfg->filter && (rc = tokfs_pq_filter_parse(cfg->filter, &b.filter, err))) {
+        free(b.wbuf);
+        return rc;
+    }
     if (tok->text_based) {
         tokfs_id_sink sink = {put_ids, &b};
         rc = tokfs_tokpool_start(tok, cfg->workers, &sink, &b.pool);
@@ -613,7 +804,9 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
         const tokfs_source *src = &plan->sources[s];
         int64_t begin = s == piece->first_source ? piece->begin : 0;
         int64_t end = s == piece->last_source ? piece->end : -1;
-        if (tokfs_format_codec(src->format))
+        if (tokfs_format_kind(src->format) == TOKFS_FORMAT_PARQUET)
+            rc = build_parquet(&b, fetcher, src, begin, end);
+        else if (tokfs_format_codec(src->format))
             rc = build_compressed(&b, fetcher, src, begin, end);
         else if (src->format == TOKFS_FORMAT_JSONL)
             rc = build_jsonl_segment(&b, fetcher, src, begin, end);
@@ -632,5 +825,7 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
     free(b.line.data);
     free(b.doc.data);
     free(b.repaired.data);
+    free(b.filter_chunk.data);
+    tokfs_pq_filter_free(&b.filter);
     return rc;
 }

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "fetch.h"
+#include "hf.h"
 #include "log.h"
 #include "subcommands.h"
 #include "tokenizer.h"
@@ -36,8 +37,10 @@ static void usage(FILE *out)
             "\n"
             "SOURCE: an http://, https:// or file:// URL or a local path of a .txt, .jsonl or\n"
             ".ndjson file, or of one compressed as .zst or .gz (.json.zst / .json.gz: JSON\n"
-            "lines); a local directory (every such file below it, by path); or @LIST, a local\n"
-            "file or URL naming one source per line.\n"
+            "lines), or of a .parquet file (column text_field); a local directory (every such file below it, by path); @LIST, a local\n"
+            "file or URL naming one source per line; or a Hugging Face dataset,\n"
+            "hf://datasets/OWNER/NAME[@REVISION]/PATH_OR_GLOB ('*' within a directory, '**'\n"
+            "across them; HF_TOKEN and HF_ENDPOINT from the environment).\n"
             "\n"
             "  -f                  stay in the foreground (log to stderr)\n"
             "  -d                  foreground with FUSE debug output\n"
@@ -153,7 +156,8 @@ static int parse_command_line(int argc, char **argv, tokfs_config *cfg, cmdline 
 static int resolve_source(const char *given, char **out, tokfs_err *err)
 {
     const char *path = given[0] == '@' ? given + 1 : given;
-    if (tokfs_url_is_http(path) || strncmp(path, "file://", 7) == 0) {
+    if (tokfs_url_is_http(path) || strncmp(path, "file://", 7) == 0 ||
+        tokfs_hf_is_source(given)) {
         *out = strdup(given);
         return *out ? 0 : -ENOMEM;
     }
@@ -272,6 +276,11 @@ int main(int argc, char **argv)
     tokfs_err err = {{0}};
     cmdline cl = {0};
     int rc = tokfs_config_init(&cfg, getenv("XDG_CACHE_HOME"), getenv("HOME"), &err);
+    /* The hub's address and token come from the environment, as for huggingface_hub. */
+    const char *hf_endpoint = getenv("HF_ENDPOINT"), *hf_token = getenv("HF_TOKEN");
+    if (rc == 0 && ((hf_endpoint && *hf_endpoint && !(cfg.hf_endpoint = strdup(hf_endpoint))) ||
+                    (hf_token && *hf_token && !(cfg.hf_token = strdup(hf_token)))))
+        rc = tokfs_err_set(&err, ENOMEM, "out of memory");
     if (rc == 0)
         rc = parse_command_line(argc, argv, &cfg, &cl, &err);
     if (rc == 0 && cl.show_help) {

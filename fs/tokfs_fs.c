@@ -136,13 +136,31 @@ static void size_ready(void *arg, int status, uint64_t size, tokfs_backing *back
     free(r);
 }
 
-/* Answer with the shard's size, making the shard first when its size is not known yet. */
+/* Answer with the shard's size, making the shard first when its size is not known yet.
+ *
+ * Except a lookup: the kernel holds the parent directory's lock across a LOOKUP (libfuse 3.14
+ * never asks for FUSE_PARALLEL_DIROPS), so a lookup waiting for a build would hold up every
+ * other first lookup in train/ (one build at a time however many readers open shards, and
+ * none at all while a source stalls). A lookup of a shard of unknown size is answered at once
+ * with attributes that expire at once (attr timeout 0, size 0): the kernel asks getattr, which
+ * takes no directory lock and makes the shard, before stat, read, lseek or anything else that
+ * uses the size. */
 static void shard_attr(fuse_req_t req, tokfs_fs *fs, uint32_t index, int want_entry)
 {
     fuse_ino_t ino = SHARD_INO_BASE + index;
     uint64_t size;
     if (tokfs_cache_known_size(fs->cache, index, &size) == 0) {
         reply_shard_attr(req, fs, ino, size, want_entry);
+        return;
+    }
+    if (want_entry) {
+        struct fuse_entry_param e = {0};
+        e.ino = ino;
+        e.generation = 1;
+        e.attr_timeout = 0;
+        e.entry_timeout = SHARD_TIMEOUT_S;
+        fill_file(fs, ino, 0, &e.attr);
+        fuse_reply_entry(req, &e);
         return;
     }
     size_request *r = malloc(sizeof *r);

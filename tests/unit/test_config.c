@@ -245,7 +245,8 @@ static int config_equal(const tokfs_config *a, const tokfs_config *b)
            same_str(a->eot, b->eot) && a->shard_size == b->shard_size &&
            a->val_shards == b->val_shards && a->max_shards == b->max_shards &&
            a->has_shuffle_seed == b->has_shuffle_seed && a->shuffle_seed == b->shuffle_seed &&
-           same_str(a->text_field, b->text_field) && a->workers == b->workers &&
+           same_str(a->text_field, b->text_field) && same_str(a->filter, b->filter) &&
+           a->workers == b->workers &&
            a->prefetch == b->prefetch && a->retries == b->retries &&
            a->timeout_ms == b->timeout_ms && a->max_doc_bytes == b->max_doc_bytes &&
            same_str(a->log_file, b->log_file) && a->insecure == b->insecure &&
@@ -263,6 +264,7 @@ static void config_snapshot(tokfs_config *copy, const tokfs_config *cfg)
     copy->pattern = cfg->pattern ? strdup(cfg->pattern) : NULL;
     copy->eot = cfg->eot ? strdup(cfg->eot) : NULL;
     copy->text_field = cfg->text_field ? strdup(cfg->text_field) : NULL;
+    copy->filter = cfg->filter ? strdup(cfg->filter) : NULL;
     copy->log_file = cfg->log_file ? strdup(cfg->log_file) : NULL;
 }
 
@@ -455,6 +457,16 @@ static void test_set(void)
     CHECK(streq(cfg.text_field, "with space"));
     SET_BAD("text_field", "");
     SET_BAD("text_field", NULL);
+    CHECK(cfg.filter == NULL);
+    SET_OK("filter", "language=Python");
+    CHECK(streq(cfg.filter, "language=Python"));
+    SET_OK("filter", "language=Python|Go|");
+    CHECK(streq(cfg.filter, "language=Python|Go|"));
+    SET_BAD("filter", "language");
+    SET_BAD("filter", "=Python");
+    SET_BAD("filter", "");
+    SET_BAD("filter", NULL);
+    CHECK(streq(cfg.filter, "language=Python|Go|"));
     CHECK(streq(cfg.text_field, "with space"));
 
     SET_OK("workers", "1");

@@ -937,6 +937,11 @@ static void test_identity(void)
     c.shuffle_seed = 1;
     CHECK(tokfs_plan_identity(&c) != id);
     CHECK(tokfs_plan_identity(&c) != seeded0); DONE();
+    FRESH(); c.filter = strdup("language=Python");
+    CHECK(tokfs_plan_identity(&c) != id);
+    uint64_t filtered = tokfs_plan_identity(&c);
+    free(c.filter); c.filter = strdup("language=Python|Go");
+    CHECK(tokfs_plan_identity(&c) != id && tokfs_plan_identity(&c) != filtered); DONE();
     FRESH(); free(c.text_field); c.text_field = strdup("content");
     CHECK(tokfs_plan_identity(&c) != id); DONE();
     FRESH(); c.max_doc_bytes = 1024;
@@ -1013,6 +1018,198 @@ static void test_format_from_name(void)
      * or the fragment does not hide the extension of the path */
     CHECK(tokfs_format_from_name("https://h/a.jsonl?cred=AK/2024/s3") == TOKFS_FORMAT_JSONL);
     CHECK(tokfs_format_from_name("https://h/a.txt#sec/1") == TOKFS_FORMAT_TXT);
+    /* Parquet: plain .parquet only (it compresses inside) */
+    CHECK_EQ_INT(tokfs_format_from_name("data/train-00000-of-01126.parquet"), TOKFS_FORMAT_PARQUET);
+    CHECK_EQ_INT(tokfs_format_from_name("https://h/x.PARQUET?download=1"), TOKFS_FORMAT_PARQUET);
+    CHECK_EQ_INT(tokfs_format_from_name("x.parquet.gz"), 0);
+    CHECK_EQ_INT(tokfs_format_from_name(".parquet"), 0);
+    CHECK_EQ_INT(tokfs_format_from_name("x.parquetx"), 0);
+}
+
+/* ---- Parquet sources ---------------------------------------------------------------------- */
+
+/* Random lists of Parquet files (row groups of random text sizes, some files empty, some with one
+ * row group) mixed with plain JSONL: every row group lies in exactly one piece, in order (begin /
+ * end of a Parquet source are row group indexes); a row group is never split; a file of at most
+ * target bytes that would overflow a non-empty piece starts a new one (it is never split);
+ * source_bytes is the sum of what the piece covers; a piece cut inside a Parquet file reached
+ * target and leaves more than target/4 behind; plans survive save/load, Parquet lines included. */
+static void test_cut_parquet(void)
+{
+    char dir[] = "/tmp/tokfs-test-plan-pq-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/plan.tsv", dir);
+    unsigned splits = 0, packed = 0;
+    for (unsigned k = 0; k < 300; k++) {
+        tokfs_plan plan = {0};
+        uint32_t n = (uint32_t)rnd_range(1, 12);
+        plan.nsources = n;
+        plan.sources = calloc(n, sizeof *plan.sources);
+        int64_t target = rnd_range(50, 5000);
+        for (uint32_t s = 0; s < n; s++) {
+            tokfs_source *src = &plan.sources[s];
+            char name[64];
+            if (rnd(5) == 0) {
+                snprintf(name, sizeof name, "/c/%02u.jsonl", s);
+                src->format = TOKFS_FORMAT_JSONL;
+                src->info.size = rnd_range(0, 3 * target);
+                src->info.accepts_ranges = 1;
+            } else {
+                snprintf(name, sizeof name, "/c/%02u.parquet", s);
+                src->format = TOKFS_FORMAT_PARQUET;
+                uint32_t groups = rnd(6) == 0 ? 0 : (uint32_t)rnd_range(1, rnd(2) ? 3 : 40);
+                src->pq_row_groups = groups;
+                src->pq_footer_start = 1000 + (int64_t)rnd(100);
+                src->info.size = src->pq_footer_start + 200;
+                src->pq_rg_bytes = groups ? calloc(groups, sizeof(int64_t)) : NULL;
+                for (uint32_t g = 0; g < groups; g++)
+                    src->pq_rg_bytes[g] = rnd(8) == 0 ? 0 : rnd_range(1, target * 3 / 2);
+            }
+            src->url = strdup(name);
+        }
+        tokfs_config cfg;
+        tokfs_err err = {""};
+        tokfs_config_init(&cfg, NULL, "/h", &err);
+        cfg.source = strdup("/c");
+        cfg.shard_size = (uint64_t)target;
+        cfg.val_shards = 0;
+        int rc = tokfs_plan_cut(&plan, &cfg, 1.0, &err);
+        CHECK_EQ_INT(rc, 0);
+        if (rc == 0) {
+            /* walk: (source, position) advances piece by piece */
+            uint32_t s = 0;
+            int64_t pos = 0;
+            for (uint32_t i = 0; i < plan.npieces; i++) {
+                const tokfs_piece *p = &plan.pieces[i];
+                CHECK_EQ_INT(p->first_source, s);
+                CHECK_EQ_INT(p->begin, pos);
+                int64_t bytes = 0;
+                for (uint32_t t = p->first_source; t <= p->last_source; t++) {
+                    const tokfs_source *src = &plan.sources[t];
+                    int pq = src->format == TOKFS_FORMAT_PARQUET;
+                    int64_t whole = pq ? (int64_t)src->pq_row_groups : src->info.size;
+                    int64_t b = t == p->first_source ? p->begin : 0;
+                    int64_t e = t == p->last_source ? p->end : whole;
+                    CHECK(0 <= b && b <= e && e <= whole);
+                    if (pq) {
+                        int64_t all = 0, mine = 0;
+                        for (int64_t g = 0; g < whole; g++) {
+                            all += src->pq_rg_bytes[g];
+                            if (g >= b && g < e)
+                                mine += src->pq_rg_bytes[g];
+                        }
+                        bytes += mine;
+                        if (all <= target)
+                            CHECK(b == 0 && e == whole); /* a small file is never split */
+                        if (e < whole) {
+                            splits++;
+                            CHECK(all > mine); /* what is left holds text */
+                        }
+                        if (t > p->first_source && all <= target && all > 0)
+                            packed++;
+                    } else {
+                        bytes += e - b;
+                    }
+                }
+                CHECK_EQ_INT(p->source_bytes, bytes);
+                const tokfs_source *last = &plan.sources[p->last_source];
+                int64_t last_whole = last->format == TOKFS_FORMAT_PARQUET
+                                         ? (int64_t)last->pq_row_groups : last->info.size;
+                if (p->end < last_whole) {
+                    CHECK(p->source_bytes >= target); /* a cut closes a full piece */
+                    s = p->last_source;
+                    pos = p->end;
+                } else {
+                    s = p->last_source + 1;
+                    pos = 0;
+                }
+            }
+            CHECK_EQ_INT(s, n);
+            /* save / load keeps the Parquet fields (not the planning-only sizes) */
+            plan.id = 0x1234;
+            CHECK_EQ_INT(tokfs_plan_save(&plan, path, &err), 0);
+            tokfs_plan loaded;
+            CHECK_EQ_INT(tokfs_plan_load(&loaded, path, 0x1234, &err), 0);
+            CHECK(plans_equal(&plan, &loaded));
+            for (uint32_t t = 0; t < n && loaded.nsources == n; t++) {
+                CHECK_EQ_INT(loaded.sources[t].pq_row_groups, plan.sources[t].pq_row_groups);
+                if (plan.sources[t].format == TOKFS_FORMAT_PARQUET)
+                    CHECK_EQ_INT(loaded.sources[t].pq_footer_start, plan.sources[t].pq_footer_start);
+                CHECK(loaded.sources[t].pq_rg_bytes == NULL);
+            }
+            tokfs_plan_free(&loaded);
+        }
+        free(cfg.source);
+        cfg.source = NULL;
+        tokfs_config_free(&cfg);
+        tokfs_plan_free(&plan);
+    }
+    CHECK(splits > 20);
+    CHECK(packed > 20);
+    printf("test_plan: 300 Parquet plans, %u cuts between row groups, %u small files packed\n",
+           splits, packed);
+
+    /* hand case: target 100; a: 3 row groups of 60 (cut after 2), b: 30 (joins a's rest),
+     * c: 90 (would overflow the open piece: starts its own), d: empty */
+    tokfs_plan plan = {0};
+    int64_t a_bytes[] = {60, 60, 60}, b_bytes[] = {30}, c_bytes[] = {50, 40};
+    struct { const char *url; uint32_t groups; int64_t *bytes; } hs[] = {
+        {"/a.parquet", 3, a_bytes}, {"/b.parquet", 1, b_bytes}, {"/c.parquet", 2, c_bytes},
+        {"/d.parquet", 0, NULL},
+    };
+    plan.nsources = 4;
+    plan.sources = calloc(4, sizeof *plan.sources);
+    for (uint32_t t = 0; t < 4; t++) {
+        plan.sources[t].url = strdup(hs[t].url);
+        plan.sources[t].format = TOKFS_FORMAT_PARQUET;
+        plan.sources[t].info.size = 5000;
+        plan.sources[t].pq_row_groups = hs[t].groups;
+        plan.sources[t].pq_footer_start = 4000;
+        if (hs[t].groups) {
+            plan.sources[t].pq_rg_bytes = malloc(hs[t].groups * sizeof(int64_t));
+            memcpy(plan.sources[t].pq_rg_bytes, hs[t].bytes, hs[t].groups * sizeof(int64_t));
+        }
+    }
+    tokfs_config cfg;
+    tokfs_err err = {""};
+    tokfs_config_init(&cfg, NULL, "/h", &err);
+    cfg.source = strdup("/");
+    cfg.shard_size = 100;
+    cfg.val_shards = 1;
+    CHECK_EQ_INT(tokfs_plan_cut(&plan, &cfg, 1.0, &err), 0);
+    const int64_t want[][5] = {{0, 0, 0, 2, 120}, {0, 1, 2, 1, 90}, {2, 3, 0, 0, 90}};
+    CHECK_EQ_INT(plan.npieces, 3);
+    for (uint32_t i = 0; i < plan.npieces && i < 3; i++) {
+        const tokfs_piece *p = &plan.pieces[i];
+        CHECK(p->first_source == want[i][0] && p->last_source == want[i][1] &&
+              p->begin == want[i][2] && p->end == want[i][3] && p->source_bytes == want[i][4]);
+    }
+    /* damaged Parquet lines are refused (the plan is then made again) */
+    plan.id = 7;
+    CHECK_EQ_INT(tokfs_plan_save(&plan, path, &err), 0);
+    char *text = read_text(path);
+    CHECK(text && strstr(text, "parquet\t0\t3\t4000\n"));
+    char other[PATH_MAX];
+    snprintf(other, sizeof other, "%s/damaged.tsv", dir);
+    write_edited(other, text, "parquet\t0\t3\t4000\n", "");
+    expect_damaged(other, 7, "a Parquet source without its line");
+    write_edited(other, text, "parquet\t0\t3\t", "parquet\t0\t1\t");
+    expect_damaged(other, 7, "a piece past the row groups");
+    write_edited(other, text, "parquet\t3\t0\t4000", "parquet\t4\t0\t4000");
+    expect_damaged(other, 7, "a Parquet line for no source");
+    write_edited(other, text, "parquet\t1\t1\t4000", "parquet\t1\t1\t9000");
+    expect_damaged(other, 7, "a footer past the end of the file");
+    write_edited(other, text, "parquet\t1\t1\t4000\n", "parquet\t1\t1\t4000\nparquet\t1\t1\t4000\n");
+    expect_damaged(other, 7, "a Parquet line twice");
+    free(text);
+    unlink(other);
+    unlink(path);
+    rmdir(dir);
+    free(cfg.source);
+    cfg.source = NULL;
+    tokfs_config_free(&cfg);
+    tokfs_plan_free(&plan);
 }
 
 int main(void)
@@ -1029,5 +1226,6 @@ int main(void)
     test_cut_random();
     test_cut_seeds_differ();
     test_save_load();
+    test_cut_parquet();
     CHECK_DONE();
 }
