@@ -886,8 +886,18 @@ static int judge_exchange(tokfs_fetcher *f, const char *url, const char *what, C
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
+    case CURLE_WEIRD_SERVER_REPLY:
         snprintf(why, why_size, "%s", detail);
         return 1;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        /* A server that sent more body than its Content-Length leaves bytes on a kept-alive
+         * connection; curl reads them as the next reply ("Received HTTP/0.9 when not
+         * allowed") and drops the connection: a fresh one will do. */
+        if (strstr(detail, "HTTP/0.9")) {
+            snprintf(why, why_size, "%s", detail);
+            return 1;
+        }
+        return tokfs_err_set(err, EIO, "%s: %s", what, detail);
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
         return tokfs_err_set(err, EIO,
