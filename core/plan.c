@@ -206,6 +206,22 @@ static int parse_list(const char *text, const char *base_dir, name_list *out, to
     return 0;
 }
 
+int tokfs_plan_parse_list(const char *text, const char *base_dir, char ***entries,
+                          size_t *count, tokfs_err *err)
+{
+    name_list l = {0};
+    int rc = parse_list(text, base_dir, &l, err);
+    if (rc) {
+        for (size_t i = 0; i < l.count; i++)
+            free(l.names[i]);
+        free(l.names);
+        return rc;
+    }
+    *entries = l.names;
+    *count = l.count;
+    return 0;
+}
+
 static int list_sources(const char *source, tokfs_fetcher *fetcher, name_list *out,
                         tokfs_err *err)
 {

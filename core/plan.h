@@ -95,4 +95,10 @@ void tokfs_plan_free(tokfs_plan *plan);
  * .ndjson, and those or .json (JSON lines) followed by .zst or .gz; .parquet. */
 int tokfs_format_from_name(const char *name);
 
+/* The entries of an @LIST file's text: one URL or path per line, '#' comments and blank lines
+ * ignored, surrounding blanks trimmed; relative local paths resolved against base_dir. The
+ * caller frees each entry and the array. 0, or -ENAMETOOLONG / -EINVAL naming the entry. */
+int tokfs_plan_parse_list(const char *text, const char *base_dir, char ***entries,
+                          size_t *count, tokfs_err *err);
+
 #endif
