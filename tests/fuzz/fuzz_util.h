@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -24,6 +25,17 @@ static inline int fuzz_file(const uint8_t *data, size_t size, char *path, size_t
     }
     snprintf(path, path_size, "/proc/self/fd/%d", fd);
     return fd;
+}
+
+/* An id sink (ctx: the tokenizer) that aborts on an id outside the vocabulary. */
+#include "tokenizer.h"
+static inline int fuzz_check_ids(void *ctx, const uint32_t *ids, size_t n)
+{
+    const tokfs_tokenizer *tok = ctx;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] >= tok->vocab_size)
+            abort();
+    return 0;
 }
 
 #endif

@@ -47,24 +47,11 @@ tokref_install() {
         echo "tokref: node and npm are needed for the reference tokenizers (apt-get install nodejs npm)" >&2
         return 1
     fi
-    mkdir -p "$dir"
-    (
-        flock 9
-        if [ -f "$dir/.installed" ] && cmp -s "$TOKREF/package-lock.json" "$dir/package-lock.json" &&
-            [ -d "$dir/node_modules/tiktoken" ] && [ -d "$dir/node_modules/tokenizers" ]; then
-            exit 0
-        fi
-        tokref_log "npm ci (tiktoken, tokenizers) into $dir"
-        rm -f "$dir/.installed"
-        cp "$TOKREF/package.json" "$TOKREF/package-lock.json" "$dir/"
-        # npm may warn about a "nodedir" user config on this machine: harmless.
-        if ! (cd "$dir" && npm ci --no-audit --no-fund) >"$dir/npm.log" 2>&1; then
-            cat "$dir/npm.log" >&2
-            echo "tokref: npm ci failed in $dir" >&2
-            exit 1
-        fi
-        touch "$dir/.installed"
-    ) 9>"$dir.lock" || return 1
+    # the same npm ci, reuse and lock as the Parquet fixtures' packages (tests/lib/npm_install.sh)
+    bash "$TOKFS_SOURCE_DIR/tests/lib/npm_install.sh" "$TOKREF" "$dir" >/dev/null || {
+        echo "tokref: npm ci failed in $dir" >&2
+        return 1
+    }
     export NODE_PATH=$dir/node_modules
 }
 
