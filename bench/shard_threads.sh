@@ -2,16 +2,21 @@
 # bench/shard_threads.sh — how much faster one shard is made with more tokenizer threads.
 #
 # Builds a JSONL corpus of prose and code (about --mb MB, from text files every Debian machine
-# has: licenses, C headers, Python's standard library), mounts it as ONE shard (shard_size larger
-# than the corpus, a local file source, so no network), and times the first read of that shard —
-# fetch, JSON decode, tokenize, write — with workers=1 and workers=N (default: nproc). Each
-# configuration runs --runs times on a fresh cache; the best time counts. Prints a markdown table
-# with MB/s and the speed-up. Cleans up (unmounts in a trap, temp dir under the build dir).
+# has: licenses, C headers, Python's standard library; documents from 1 KB to several MB), then
+#  1. the tokenizing alone: build/tokpool_bench (bench/tokpool_bench.c) feeds the documents,
+#     decoded in memory beforehand, through core/tokpool.c on 1 and N threads (runs
+#     interleaved, best of --runs, ids checked equal);
+#  2. the whole shard: mounts the corpus as ONE shard (shard_size larger than the corpus, a
+#     local file source, so no network) and times the first read of that shard — read, JSON
+#     decode, tokenize, write — with workers=1 and workers=N, --runs times each on a fresh cache,
+#     the best time counting.
+# N defaults to nproc. Prints markdown tables with MB/s and the speed-ups. Cleans up (unmounts
+# in a trap, temp dir under the build dir). Run it on an otherwise idle machine.
 #
-#   bash bench/shard_threads.sh [--build DIR] [--tokenizer gpt2] [--mb 40] [--runs 3] [--workers N]
+#   bash bench/shard_threads.sh [--build DIR] [--tokenizer gpt2] [--mb 40] [--runs 5] [--workers N]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-build=$here/build tokenizer=gpt2 mb=40 runs=3 workers=$(nproc)
+build=$here/build tokenizer=gpt2 mb=40 runs=5 workers=$(nproc)
 while [ $# -gt 0 ]; do
   case $1 in
     --build) build=$(cd "$2" && pwd); shift 2 ;;
@@ -19,7 +24,7 @@ while [ $# -gt 0 ]; do
     --mb) mb=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "shard_threads.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -55,6 +60,13 @@ with open(out, "w") as f:
 print("corpus: %.1f MB, %d documents" % (total / 1e6, docs), file=sys.stderr)
 PY
 size=$(stat -c %s "$work/corpus.jsonl")
+
+echo
+echo "Tokenizing alone (bench/tokpool_bench.c, core/tokpool.c):"
+echo
+"$build/tokpool_bench" --tokenizer "$tokenizer" --runs "$runs" --threads "1,$workers" "$work/corpus.jsonl"
+echo
+echo "The whole shard through the mount:"
 
 time_one() { # workers -> seconds for the first read of the only shard
   local w=$1 best=""

@@ -81,29 +81,40 @@ static inline uint64_t mix64(uint64_t h)
     return h;
 }
 
+static inline uint32_t load32_le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* p[0..n) (n <= 8) as a little-endian word, upper bytes 0 — what memcpy into a zeroed word
+ * gives on x86, without a call to memcpy for a length it does not know: two overlapping 4-byte
+ * loads, or three single bytes. */
+static inline uint64_t load_le(const uint8_t *p, size_t n)
+{
+    if (n >= 4)
+        return load32_le(p) | (uint64_t)load32_le(p + n - 4) << (8 * (n - 4));
+    if (n == 0)
+        return 0;
+    return (uint64_t)p[0] | (uint64_t)p[n / 2] << (8 * (n / 2)) |
+           (uint64_t)p[n - 1] << (8 * (n - 1));
+}
+
 static inline uint64_t hash_bytes(const uint8_t *p, size_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xff51afd7ed558ccdull);
     while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h = (h ^ load_le(p, 8)) * 0xbf58476d1ce4e5b9ull;
         h ^= h >> 27;
         p += 8;
         n -= 8;
     }
-    uint64_t w = 0;
-    memcpy(&w, p, n);
-    return mix64(h ^ w);
+    return mix64(h ^ load_le(p, n));
 }
 
 static inline uint64_t vocab_key(const uint8_t *p, size_t n)
 {
-    if (n <= 7) {
-        uint64_t w = 0;
-        memcpy(&w, p, n);
-        return w | ((uint64_t)n << 56);
-    }
+    if (n <= 7)
+        return load_le(p, n) | ((uint64_t)n << 56);
     return (hash_bytes(p, n) >> 8) | (0xFFull << 56);
 }
 
@@ -598,24 +609,29 @@ typedef struct cache_slot {
     uint16_t nids;
 } cache_slot;
 
-/* Direct-mapped cache of short pieces (<= 7 bytes, whose key is exact) that encode to one
- * token: small enough to stay in the CPU cache, it answers most pieces of real text without
- * touching the vocabulary's table. */
-#define FRONT_SLOTS 8192 /* power of two */
+/* Direct-mapped caches of short pieces, small enough to stay in the CPU cache: they answer
+ * most pieces of real text without touching the vocabulary's table. A slot holds the piece's
+ * one or two ids, or says "more than two" so that the whole-piece lookup (which would miss) is
+ * skipped and the piece goes straight to the big cache below.
+ *   front:  pieces of 2..7 bytes, keyed by vocab_key (exact: it holds the bytes and length);
+ *   front2: pieces of 8..15 bytes: the first 8 bytes, then the rest with the length in the top
+ *           byte — two words, still an exact key. */
+#define FRONT_BITS 15
+#define FRONT_SLOTS (1u << FRONT_BITS)
+#define FRONT_NONE UINT32_MAX /* id1 of a one-token piece */
+#define FRONT_MORE UINT32_MAX /* id0 of a piece of more than two tokens */
 
 typedef struct front_slot {
     uint64_t key;
-    uint32_t id;
+    uint32_t id0, id1;
 } front_slot;
 
-/* The same for pieces of 8..15 bytes: the first 8 bytes, then the rest with the length in the
- * top byte — two words, still an exact key. */
 typedef struct front2_slot {
     uint64_t k0, k1;
-    uint32_t id;
+    uint32_t id0, id1;
 } front2_slot;
 
-typedef struct piece_cache {
+struct tokfs_bpe_cache {
     uint64_t owner; /* serial of the vocabulary the entries belong to */
     front_slot front[FRONT_SLOTS];
     front2_slot front2[FRONT_SLOTS];
@@ -623,7 +639,7 @@ typedef struct piece_cache {
     size_t used, entries;
     cache_slot slots[CACHE_SLOTS];
     uint8_t arena[CACHE_ARENA];
-} piece_cache;
+};
 
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
@@ -631,10 +647,10 @@ static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 static void cache_free(void *c) { free(c); }
 static void cache_key_init(void) { pthread_key_create(&cache_key, cache_free); }
 
-static piece_cache *thread_cache(const tokfs_bpe *b)
+tokfs_bpe_cache *tokfs_bpe_thread_cache(const tokfs_bpe *b)
 {
     pthread_once(&cache_once, cache_key_init);
-    piece_cache *c = pthread_getspecific(cache_key);
+    tokfs_bpe_cache *c = pthread_getspecific(cache_key);
     if (!c) {
         c = malloc(sizeof *c);
         if (!c)
@@ -656,7 +672,26 @@ static piece_cache *thread_cache(const tokfs_bpe *b)
     return c;
 }
 
-int tokfs_bpe_encode_piece(const tokfs_bpe *b, const uint8_t *piece, size_t len, tokfs_ids *out)
+/* Append a front slot's one or two ids. */
+static inline int front_put(uint32_t id0, uint32_t id1, tokfs_ids *out)
+{
+    if (tokfs_ids_reserve(out, 2))
+        return -ENOMEM;
+    out->ids[out->len++] = id0;
+    if (id1 != FRONT_NONE)
+        out->ids[out->len++] = id1;
+    return 0;
+}
+
+/* The front slot values for ids[0..n). */
+static inline void front_values(const uint32_t *ids, size_t n, uint32_t *id0, uint32_t *id1)
+{
+    *id0 = n <= 2 ? ids[0] : FRONT_MORE;
+    *id1 = n == 2 ? ids[1] : FRONT_NONE;
+}
+
+int tokfs_bpe_encode_piece(const tokfs_bpe *b, tokfs_bpe_cache *c, const uint8_t *piece,
+                           size_t len, tokfs_ids *out)
 {
     if (len == 1) {
         if (tokfs_ids_reserve(out, 1))
@@ -665,40 +700,40 @@ int tokfs_bpe_encode_piece(const tokfs_bpe *b, const uint8_t *piece, size_t len,
         return 0;
     }
     uint64_t h = vocab_key(piece, len);
-    piece_cache *c = len <= SMALL_PIECE ? thread_cache(b) : NULL;
+    if (len > SMALL_PIECE)
+        c = NULL;
     front_slot *f = NULL;
     front2_slot *f2 = NULL;
     uint64_t k0 = 0, k1 = 0;
+    int more = 0; /* known to be more than two tokens: no whole-piece lookup */
     if (c && len <= 7) {
-        f = &c->front[(h * 0x9E3779B97F4A7C15ull) >> 51];
+        f = &c->front[(h * 0x9E3779B97F4A7C15ull) >> (64 - FRONT_BITS)];
         if (f->key == h) {
-            if (tokfs_ids_reserve(out, 1))
-                return -ENOMEM;
-            out->ids[out->len++] = f->id;
-            return 0;
+            if (f->id0 != FRONT_MORE)
+                return front_put(f->id0, f->id1, out);
+            more = 1;
         }
     } else if (c && len <= 15) {
-        memcpy(&k0, piece, 8);
-        memcpy(&k1, piece + 8, len - 8);
-        k1 |= (uint64_t)len << 56;
-        f2 = &c->front2[((k0 ^ (k1 * 0xbf58476d1ce4e5b9ull)) * 0x9E3779B97F4A7C15ull) >> 51];
+        k0 = load_le(piece, 8);
+        k1 = load_le(piece + 8, len - 8) | (uint64_t)len << 56;
+        f2 = &c->front2[((k0 ^ (k1 * 0xbf58476d1ce4e5b9ull)) * 0x9E3779B97F4A7C15ull) >>
+                        (64 - FRONT_BITS)];
         if (f2->k0 == k0 && f2->k1 == k1) {
-            if (tokfs_ids_reserve(out, 1))
-                return -ENOMEM;
-            out->ids[out->len++] = f2->id;
-            return 0;
+            if (f2->id0 != FRONT_MORE)
+                return front_put(f2->id0, f2->id1, out);
+            more = 1;
         }
     }
-    if (len <= b->max_token_len && b->whole_piece_first) {
+    if (!more && len <= b->max_token_len && b->whole_piece_first) {
         int64_t id = lookup_key(b, piece, len, h);
         if (id >= 0) {
             if (tokfs_ids_reserve(out, 1))
                 return -ENOMEM;
             out->ids[out->len++] = (uint32_t)id;
             if (f)
-                *f = (front_slot){.key = h, .id = (uint32_t)id};
+                *f = (front_slot){.key = h, .id0 = (uint32_t)id, .id1 = FRONT_NONE};
             else if (f2)
-                *f2 = (front2_slot){.k0 = k0, .k1 = k1, .id = (uint32_t)id};
+                *f2 = (front2_slot){.k0 = k0, .k1 = k1, .id0 = (uint32_t)id, .id1 = FRONT_NONE};
             return 0;
         }
     }
@@ -722,14 +757,14 @@ int tokfs_bpe_encode_piece(const tokfs_bpe *b, const uint8_t *piece, size_t len,
     if (rc)
         return rc;
     size_t nids = out->len - before, need = len + nids * sizeof(uint32_t);
-    if (f && nids == 1) {
-        *f = (front_slot){.key = h, .id = out->ids[before]};
-        return 0;
-    }
-    if (f2 && nids == 1) {
-        *f2 = (front2_slot){.k0 = k0, .k1 = k1, .id = out->ids[before]};
-        return 0;
-    }
+    uint32_t id0, id1;
+    front_values(out->ids + before, nids, &id0, &id1);
+    if (f)
+        *f = (front_slot){.key = h, .id0 = id0, .id1 = id1};
+    else if (f2)
+        *f2 = (front2_slot){.k0 = k0, .k1 = k1, .id0 = id0, .id1 = id1};
+    if (nids <= 2 && (f || f2))
+        return 0; /* the front slot holds it */
     if (c->entries * 4 >= CACHE_SLOTS * 3 || c->used + need > CACHE_ARENA) {
         memset(c->slots, 0, sizeof c->slots); /* full: start over (simple, and cheap enough) */
         c->used = c->entries = 0;

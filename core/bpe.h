@@ -61,8 +61,18 @@ const uint8_t *tokfs_bpe_token(const tokfs_bpe *b, uint32_t id, size_t *len);
 size_t tokfs_bpe_count(const tokfs_bpe *b);
 uint32_t tokfs_bpe_id_limit(const tokfs_bpe *b);
 
-/* Append the ids of one piece (pre-tokenizer output, len >= 1) to out. 0 or -ENOMEM. */
-int tokfs_bpe_encode_piece(const tokfs_bpe *b, const uint8_t *piece, size_t len, tokfs_ids *out);
+/* A thread's cache of recent pieces and pair lookups (a few MB), in front of the merge loop. */
+typedef struct tokfs_bpe_cache tokfs_bpe_cache;
+
+/* The calling thread's cache, ready for b (emptied when it last served another vocabulary);
+ * made on first use and freed when the thread exits. NULL when out of memory: encoding then
+ * works uncached. Fetch it once per text, not per piece, and use it on this thread only. */
+tokfs_bpe_cache *tokfs_bpe_thread_cache(const tokfs_bpe *b);
+
+/* Append the ids of one piece (pre-tokenizer output, len >= 1) to out, using cache (from
+ * tokfs_bpe_thread_cache(b) on this thread, or NULL). 0 or -ENOMEM. */
+int tokfs_bpe_encode_piece(const tokfs_bpe *b, tokfs_bpe_cache *cache, const uint8_t *piece,
+                           size_t len, tokfs_ids *out);
 
 /* For tests: merge a piece with the array scan (large = 0; at most 128 bytes) or with the heap
  * (large = 1), with no whole-piece lookup and no cache. The two must always agree. */

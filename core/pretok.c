@@ -461,3 +461,19 @@ int tokfs_pretok_split(const tokfs_pretok *p, const uint8_t *text, size_t len,
     }
     return 0;
 }
+
+size_t tokfs_pretok_cut(const tokfs_pretok *p, const uint8_t *text, size_t len, size_t from)
+{
+    if (p->kind == TOKFS_PATTERN_REGEX)
+        return len;
+    for (size_t i = from ? from : 1; i + 1 < len; i++) {
+        const uint8_t *space = memchr(text + i, ' ', len - 1 - i);
+        if (!space)
+            break;
+        i = (size_t)(space - text);
+        uint8_t before = text[i - 1], after = text[i + 1] | 0x20;
+        if (before > ' ' && before < 0x7F && after >= 'a' && after <= 'z')
+            return i;
+    }
+    return len;
+}

@@ -53,4 +53,14 @@ typedef int (*tokfs_piece_fn)(void *ctx, const uint8_t *piece, size_t len);
 int tokfs_pretok_split(const tokfs_pretok *p, const uint8_t *text, size_t len,
                        tokfs_piece_fn emit, void *ctx);
 
+/* The first position i >= from (and > 0) where text[0..len) may be cut in two so that the
+ * pieces of text[0..i) followed by those of text[i..len) are exactly the pieces of the whole,
+ * or len when there is none. Only the hand-written patterns know such places (a general regex
+ * never cuts): a space after printable ASCII other than space and before an ASCII letter, as
+ * in "end. The" or "x = a". Every known pattern ends a piece there — the piece before is a
+ * letter, number or punctuation run that a space stops, and the next starts with " ?letters"
+ * — and no alternative looks back, while the only one that looks ahead, \s+(?!\S), concerns
+ * a whitespace run, never the last piece before the cut (see docs/design.md). */
+size_t tokfs_pretok_cut(const tokfs_pretok *p, const uint8_t *text, size_t len, size_t from);
+
 #endif

@@ -21,6 +21,7 @@ const uint8_t *tokfs_gpt2_ranks(size_t *len); /* tok_gpt2_data.c */
 typedef struct enc_ctx {
     const tok_bpe *t;
     const tokfs_id_sink *sink;
+    tokfs_bpe_cache *cache; /* this thread's, fetched once per text */
     tokfs_ids ids;
     uint8_t *scratch[TOK_MAX_STAGES]; /* a piece with the prefix space added, per stage */
     size_t scratch_cap[TOK_MAX_STAGES];
@@ -52,7 +53,7 @@ static int run_stage(enc_ctx *c, int s, const uint8_t *p, size_t n)
 {
     const tok_bpe *t = c->t;
     if (s == t->nstages) {
-        int rc = tokfs_bpe_encode_piece(t->bpe, p, n, &c->ids);
+        int rc = tokfs_bpe_encode_piece(t->bpe, c->cache, p, n, &c->ids);
         if (rc)
             return rc;
         return c->ids.len >= FLUSH_IDS ? flush_ids(c) : 0;
@@ -97,7 +98,7 @@ static int bpe_encode(const tokfs_tokenizer *tok, const uint8_t *text, size_t le
                       const tokfs_id_sink *sink)
 {
     const tok_bpe *t = (const tok_bpe *)tok;
-    enc_ctx c = {.t = t, .sink = sink};
+    enc_ctx c = {.t = t, .sink = sink, .cache = tokfs_bpe_thread_cache(t->bpe)};
     int rc = 0;
     size_t seg = 0;
     if (t->nadded) { /* leftmost-longest added tokens cut the text into segments */
@@ -123,6 +124,23 @@ static int bpe_encode(const tokfs_tokenizer *tok, const uint8_t *text, size_t le
     for (int s = 0; s < TOK_MAX_STAGES; s++)
         free(c.scratch[s]);
     return rc;
+}
+
+/* Where the first stage that splits the text can cut it (tokfs_pretok_cut). A stage that adds
+ * a prefix space to the text, or added tokens matched in it, would see the two halves
+ * differently: then never. */
+static size_t bpe_cut(const tokfs_tokenizer *tok, const uint8_t *text, size_t len, size_t from)
+{
+    const tok_bpe *t = (const tok_bpe *)tok;
+    if (t->nadded)
+        return len;
+    for (int s = 0; s < t->nstages; s++) {
+        if (t->stages[s].prefix_space)
+            return len;
+        if (t->stages[s].has_regex)
+            return tokfs_pretok_cut(&t->stages[s].re, text, len, from);
+    }
+    return len; /* the whole text is one piece */
 }
 
 static const uint8_t *bpe_token_bytes(const tokfs_tokenizer *tok, uint32_t id, size_t *len)
@@ -159,6 +177,7 @@ tok_bpe *tokfs_tok_bpe_new(const char *name, const char *kind)
     t->base.bytes_per_token = 4.0; /* English prose and code average 3.5..4.5 bytes per token */
     t->base.encode = bpe_encode;
     t->base.token_bytes = bpe_token_bytes;
+    t->base.cut = bpe_cut;
     t->base.destroy = bpe_destroy;
     return t;
 }

@@ -33,6 +33,10 @@ struct tokfs_tokenizer {
     /* Encode bytes (a whole document, or a chunk of one when streamable) into sink. */
     int (*encode)(const tokfs_tokenizer *tok, const uint8_t *text, size_t len,
                   const tokfs_id_sink *sink);
+    /* NULL, or: the first position i >= from where a document may be split into text[0..i)
+     * and text[i..len), each encoded on its own, with exactly the ids of the whole (len when
+     * there is none). Lets one long document be tokenized on several threads. */
+    size_t (*cut)(const tokfs_tokenizer *tok, const uint8_t *text, size_t len, size_t from);
     /* The bytes of token id (NULL for an id with no bytes, such as a special token). */
     const uint8_t *(*token_bytes)(const tokfs_tokenizer *tok, uint32_t id, size_t *len);
     void (*destroy)(tokfs_tokenizer *tok);

@@ -10,13 +10,19 @@
 
 enum { SLOT_EMPTY, SLOT_READY, SLOT_BUSY, SLOT_DONE };
 
+/* A document, or part of one that tok->cut allows to encode on its own. */
+typedef struct part {
+    size_t end; /* end offset in the slot's text */
+    int eot;    /* 1: the last part of its document, followed by the end-of-text id */
+} part;
+
 typedef struct slot {
     int state;
     int rc;
-    uint8_t *text; /* documents back to back */
+    uint8_t *text; /* parts back to back */
     size_t text_len, text_cap;
-    size_t *ends;  /* end offset of each document in text */
-    size_t ndocs, ends_cap;
+    part *parts;
+    size_t nparts, parts_cap;
     tokfs_ids ids;
 } slot;
 
@@ -46,16 +52,17 @@ static int ids_put(void *ctx, const uint32_t *ids, size_t n)
     return 0;
 }
 
-/* Encode every document of a slot into s->ids; runs on a pool thread without the lock. */
+/* Encode every part of a slot into s->ids; runs on a pool thread without the lock. Parts are
+ * cut at ASCII bytes, so repairing each part's UTF-8 on its own gives the same text. */
 static int encode_slot(const tokfs_tokenizer *tok, slot *s, uint8_t **repair, size_t *repair_cap)
 {
     tokfs_id_sink sink = {ids_put, &s->ids};
     s->ids.len = 0;
     size_t start = 0;
-    for (size_t d = 0; d < s->ndocs; d++) {
+    for (size_t d = 0; d < s->nparts; d++) {
         const uint8_t *text = s->text + start;
-        size_t len = s->ends[d] - start;
-        start = s->ends[d];
+        size_t len = s->parts[d].end - start;
+        start = s->parts[d].end;
         if (tok->text_based && !tokfs_utf8_valid(text, len)) {
             size_t need = TOKFS_UTF8_OUT_MAX(len);
             if (need > *repair_cap) {
@@ -72,6 +79,8 @@ static int encode_slot(const tokfs_tokenizer *tok, slot *s, uint8_t **repair, si
         int rc = tok->encode(tok, text, len, &sink);
         if (rc)
             return rc;
+        if (!s->parts[d].eot)
+            continue;
         uint32_t eot = tok->eot_id;
         if ((rc = ids_put(&s->ids, &eot, 1)))
             return rc;
@@ -162,7 +171,7 @@ static int drain_oldest(tokfs_tokpool *p)
     if (rc && !p->error)
         p->error = rc;
     s->state = SLOT_EMPTY;
-    s->text_len = s->ndocs = 0;
+    s->text_len = s->nparts = 0;
     s->ids.len = 0;
     if (s->text_cap > 2 * TOKFS_TOKPOOL_BATCH) {
         free(s->text);
@@ -179,7 +188,7 @@ static int drain_oldest(tokfs_tokpool *p)
 static int submit_tail(tokfs_tokpool *p)
 {
     slot *s = &p->slots[p->tail % p->nslots];
-    if (!s->ndocs)
+    if (!s->nparts)
         return p->error;
     s->state = SLOT_READY;
     s->rc = 0;
@@ -190,12 +199,14 @@ static int submit_tail(tokfs_tokpool *p)
     return p->error;
 }
 
-int tokfs_tokpool_add(tokfs_tokpool *p, const uint8_t *doc, size_t len)
+/* Append text as one part to the slot being filled, handing that slot to the threads first
+ * when the part would take it past the batch size. */
+static int add_part(tokfs_tokpool *p, const uint8_t *text, size_t len, int eot)
 {
     pthread_mutex_lock(&p->mu);
     int rc = p->error;
     slot *s = &p->slots[p->tail % p->nslots];
-    if (!rc && s->ndocs && s->text_len + len > TOKFS_TOKPOOL_BATCH) {
+    if (!rc && s->nparts && s->text_len + len > TOKFS_TOKPOOL_BATCH) {
         rc = submit_tail(p);
         s = &p->slots[p->tail % p->nslots];
     }
@@ -213,19 +224,36 @@ int tokfs_tokpool_add(tokfs_tokpool *p, const uint8_t *doc, size_t len)
         s->text = grown;
         s->text_cap = cap;
     }
-    if (s->ndocs == s->ends_cap) {
-        size_t cap = s->ends_cap ? s->ends_cap * 2 : 256;
-        size_t *grown = realloc(s->ends, cap * sizeof *grown);
+    if (s->nparts == s->parts_cap) {
+        size_t cap = s->parts_cap ? s->parts_cap * 2 : 256;
+        part *grown = realloc(s->parts, cap * sizeof *grown);
         if (!grown)
             return -ENOMEM;
-        s->ends = grown;
-        s->ends_cap = cap;
+        s->parts = grown;
+        s->parts_cap = cap;
     }
     if (len)
-        memcpy(s->text + s->text_len, doc, len);
+        memcpy(s->text + s->text_len, text, len);
     s->text_len += len;
-    s->ends[s->ndocs++] = s->text_len;
+    s->parts[s->nparts++] = (part){.end = s->text_len, .eot = eot};
     return 0;
+}
+
+int tokfs_tokpool_add(tokfs_tokpool *p, const uint8_t *doc, size_t len)
+{
+    /* A document longer than a batch is cut where the tokenizer allows, into parts of about a
+     * batch, so that it is encoded on all threads instead of holding up the others on one. */
+    size_t start = 0;
+    while (p->tok->cut && len - start > TOKFS_TOKPOOL_BATCH + TOKFS_TOKPOOL_BATCH / 2) {
+        size_t cut = p->tok->cut(p->tok, doc, len, start + TOKFS_TOKPOOL_BATCH);
+        if (cut >= len)
+            break;
+        int rc = add_part(p, doc + start, cut - start, 0);
+        if (rc)
+            return rc;
+        start = cut;
+    }
+    return add_part(p, doc + start, len - start, 1);
 }
 
 int tokfs_tokpool_finish(tokfs_tokpool *p)
@@ -257,7 +285,7 @@ void tokfs_tokpool_free(tokfs_tokpool *p)
         pthread_join(p->threads[i], NULL);
     for (unsigned k = 0; k < p->nslots && p->slots; k++) {
         free(p->slots[k].text);
-        free(p->slots[k].ends);
+        free(p->slots[k].parts);
         tokfs_ids_free(&p->slots[k].ids);
     }
     free(p->slots);

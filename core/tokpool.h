@@ -3,8 +3,11 @@
  * The shard builder hands documents over one by one; they are packed into batches of about
  * TOKFS_TOKPOOL_BATCH bytes, the batches are encoded by `threads` threads, and the ids (each
  * document followed by the end-of-text id) come back to the builder's sink in the order the
- * documents were added. Memory is bounded: a few batches in flight (a batch grows beyond the
- * target only to hold one document larger than it). */
+ * documents were added. A document longer than 1.5 batches is cut into parts of about a batch
+ * where the tokenizer allows (tokenizer->cut: the parts encode to the ids of the whole), so that
+ * it is spread over the threads too; without such a place it stays one part. Memory is bounded:
+ * a few batches in flight (a batch grows beyond the target only to hold one part larger than
+ * it). */
 #ifndef TOKFS_TOKPOOL_H
 #define TOKFS_TOKPOOL_H
 
@@ -13,7 +16,7 @@
 
 #include "tokenizer.h"
 
-#define TOKFS_TOKPOOL_BATCH (1u << 20)
+#define TOKFS_TOKPOOL_BATCH (1u << 18)
 
 typedef struct tokfs_tokpool tokfs_tokpool;
 

@@ -101,41 +101,62 @@ typedef struct out_buf {
     int first;
 } out_buf;
 
+/* "0000".."9999": an id is printed as at most three 4-digit groups copied from here. */
+static char digit_groups[10000][4];
+
+static void digit_groups_init(void)
+{
+    for (int v = 0; v < 10000; v++) {
+        digit_groups[v][0] = (char)('0' + v / 1000);
+        digit_groups[v][1] = (char)('0' + v / 100 % 10);
+        digit_groups[v][2] = (char)('0' + v / 10 % 10);
+        digit_groups[v][3] = (char)('0' + v % 10);
+    }
+}
+
+/* Write v's decimal digits at p (room for 16 bytes; bytes after the digits may be
+ * overwritten); returns how many. Below 10^8 (every real id) without a branch: both 4-digit
+ * groups side by side in one little-endian word, shifted right past the leading zeros. */
+static inline size_t put_decimal(char *p, uint32_t v)
+{
+    if (v >= 100000000) {
+        size_t n = put_decimal(p, v / 10000);
+        memcpy(p + n, digit_groups[v % 10000], 4);
+        return n + 4;
+    }
+    uint64_t hi = 0, lo = 0;
+    memcpy(&hi, digit_groups[v / 10000], 4);
+    memcpy(&lo, digit_groups[v % 10000], 4);
+    size_t digits = (size_t)1 + (v >= 10) + (v >= 100) + (v >= 1000) + (v >= 10000) +
+                    (v >= 100000) + (v >= 1000000) + (v >= 10000000);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t word = (hi | lo << 32) >> (8 * (8 - digits));
+    memcpy(p, &word, 8);
+#else
+    char both[8];
+    memcpy(both, &hi, 4);
+    memcpy(both + 4, &lo, 4);
+    memcpy(p, both + 8 - digits, digits);
+#endif
+    return digits;
+}
+
 static int print_ids(void *ctx, const uint32_t *ids, size_t n)
 {
     out_buf *o = ctx;
+    size_t len = o->len;
     for (size_t i = 0; i < n; i++) {
-        if (o->len > sizeof o->buf - 16) {
-            if (fwrite(o->buf, 1, o->len, stdout) != o->len)
+        if (len > sizeof o->buf - 24) {
+            if (fwrite(o->buf, 1, len, stdout) != len)
                 return -EIO;
-            o->len = 0;
+            len = 0;
         }
-        if (!o->first)
-            o->buf[o->len++] = ' ';
+        o->buf[len] = ' ';
+        len += !o->first;
         o->first = 0;
-        /* two digits at a time, right to left */
-        static const char pairs[] = "00010203040506070809101112131415161718192021222324"
-                                    "25262728293031323334353637383940414243444546474849"
-                                    "50515253545556575859606162636465666768697071727374"
-                                    "75767778798081828384858687888990919293949596979899";
-        char digits[12];
-        int k = 12;
-        uint32_t v = ids[i];
-        while (v >= 100) {
-            unsigned r = v % 100;
-            v /= 100;
-            digits[--k] = pairs[2 * r + 1];
-            digits[--k] = pairs[2 * r];
-        }
-        if (v >= 10) {
-            digits[--k] = pairs[2 * v + 1];
-            digits[--k] = pairs[2 * v];
-        } else {
-            digits[--k] = (char)('0' + v);
-        }
-        memcpy(o->buf + o->len, digits + k, (size_t)(12 - k));
-        o->len += (size_t)(12 - k);
+        len += put_decimal(o->buf + len, ids[i]);
     }
+    o->len = len;
     return 0;
 }
 
@@ -177,6 +198,7 @@ int tokfs_cmd_encode(int argc, char **argv)
     }
     static out_buf o;
     o.first = 1;
+    digit_groups_init();
     if (!rc) {
         tokfs_id_sink sink = {print_ids, &o};
         rc = tok->encode(tok, input, len, &sink);

@@ -1,7 +1,8 @@
 /* The whole text path on arbitrary bytes, for each built-in pattern: UTF-8 repair, the
- * hand-written pre-tokenizers, BPE (scan, heap and caches). Property: decoding the ids gives the
- * repaired text back exactly, and every id is below the vocabulary size. The first byte picks
- * the pattern. */
+ * hand-written pre-tokenizers, BPE (scan, heap and caches). Properties: decoding the ids gives
+ * the repaired text back exactly, and every id is below the vocabulary size; cutting the raw
+ * bytes at every place tok->cut gives and encoding the repaired parts one by one gives exactly
+ * the ids of the whole (what core/tokpool.c relies on). The first byte picks the pattern. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +54,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (off != n)
         abort();
+
+    tokfs_ids parts = {0};
+    tokfs_id_sink part_sink = {collect, &parts};
+    uint8_t *part = malloc(TOKFS_UTF8_OUT_MAX(size) + 1);
+    for (size_t start = 0; start < size;) {
+        size_t cut = tok->cut(tok, data, size, start + 1);
+        if (cut < start + 1 || cut > size)
+            abort();
+        tokfs_utf8_state pst = {0};
+        size_t pn = tokfs_utf8_repair(&pst, data + start, cut - start, part, 1);
+        if (tok->encode(tok, part, pn, &part_sink))
+            abort();
+        start = cut;
+    }
+    if (parts.len != ids.len ||
+        (ids.len && memcmp(parts.ids, ids.ids, ids.len * sizeof *ids.ids) != 0))
+        abort(); /* a cut changed the ids */
+    free(part);
+    tokfs_ids_free(&parts);
     tokfs_ids_free(&ids);
     free(text);
     return 0;

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Test corpora for tokfs and the token stream they must give.
 
-  corpus.py make DIR [--files N] [--docs-per-file N] [--seed S] [--bad] [--compressed]
+  corpus.py make DIR [--files N] [--docs-per-file N] [--seed S] [--bad] [--compressed] [--big]
       Writes DIR/part-NNN.jsonl (plus DIR/notes.txt), DIR/list.txt naming them, and
       DIR/expected.u16: the concatenation, in source order, of every document's bytes
       followed by 256 (tokenizer=bytes). With --bad, some lines are malformed or lack the
@@ -17,6 +17,10 @@
       end); 4 part-004.ndjson.gz; 5 part-005.jsonl.zst, one frame; notes.txt.gz of two members.
       zstd frames are written by the zstd CLI (Debian package zstd), gzip members by Python's
       gzip module. DIR/frames.json lists each .zst file's frame offsets.
+      With --big, the last part file also holds three documents of about 1.2 MB (words,
+      Unicode, CR/LF, one with raw invalid UTF-8 and a lone surrogate escape every so often,
+      one with no space at all): longer than a tokenizing batch, so tokfs cuts them to encode
+      their parts on several threads.
 
   corpus.py verify MOUNT EXPECTED.u16
       Reads every train shard then every val shard of MOUNT with numpy.memmap (as trainers
@@ -112,7 +116,28 @@ def compressed_variant(crng, f, name, data, frames_info):
     return out, b"".join(frames)
 
 
-def make(root, files, docs_per_file, seed, bad, compressed=False):
+def big_doc_lines(rng):
+    """(JSONL line, document bytes) of the --big documents."""
+    out = []
+    words = " ".join(make_doc(rng) for _ in range(4000))
+    while len(words) < 1200000:
+        words += " " + make_doc(rng)
+    out.append((json.dumps({"text": words}, ensure_ascii=False).encode("utf-8"),
+                words.encode("utf-8")))
+    body, text = b"", b""
+    while len(text) < 1200000:
+        chunk = make_doc(rng) + " "
+        esc = json.dumps(chunk, ensure_ascii=False)[1:-1].encode("utf-8")
+        body += esc + b"\xff bad \xe2\x82 \\ud800 "
+        text += chunk.encode("utf-8") + b"\xff bad \xe2\x82 \xef\xbf\xbd "
+    out.append((b'{"text": "' + body + b'"}', text))
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEF0123456789+/="
+    blob = "".join(rng.choice(alphabet) for _ in range(1100000))
+    out.append((json.dumps({"text": blob}).encode(), blob.encode()))
+    return out
+
+
+def make(root, files, docs_per_file, seed, bad, compressed=False, big=False):
     rng = random.Random(seed)
     crng = random.Random(seed * 7919 + 17)  # containers only: documents stay the same
     frames_info = {}
@@ -125,7 +150,14 @@ def make(root, files, docs_per_file, seed, bad, compressed=False):
         name = "part-%03d.jsonl" % f
         names.append(name)
         lines = []
+        bigs = big_doc_lines(random.Random(seed + 99)) if big and f == files - 1 else []
         for d in range(rng.randint(docs_per_file // 2, docs_per_file)):
+            if bigs and d % 5 == 1:  # small documents before, between and after them
+                line, text_bytes = bigs.pop(0)
+                lines.append(line)
+                expected.extend(text_bytes)
+                expected.append(256)
+                docs.append(text_bytes.decode("utf-8", "replace"))
             doc = make_doc(rng)
             roll = rng.random()
             if bad and roll < 0.01:
@@ -217,7 +249,7 @@ def main(argv):
             if a in opts:
                 opts[a] = int(args[i + 1])
         make(root, opts["--files"], opts["--docs-per-file"], opts["--seed"], bad,
-             "--compressed" in args)
+             "--compressed" in args, "--big" in args)
         return 0
     if len(argv) == 4 and argv[1] == "verify":
         return verify(argv[2], argv[3])

@@ -134,14 +134,29 @@ static void test_bpe_merge_order(void)
     CHECK_EQ_INT(tokfs_bpe_add_token(b, (const uint8_t *)"ab", 2, 302, &err), -EEXIST);
     CHECK_EQ_INT(tokfs_bpe_finish(b, 1, &err), 0);
     tokfs_ids out = {0};
-    CHECK_EQ_INT(tokfs_bpe_encode_piece(b, (const uint8_t *)"abc", 3, &out), 0);
-    CHECK(out.len == 2 && out.ids[0] == 'a' && out.ids[1] == 256); /* bc before ab */
-    out.len = 0;
-    CHECK_EQ_INT(tokfs_bpe_encode_piece(b, (const uint8_t *)"aaa", 3, &out), 0);
-    CHECK(out.len == 2 && out.ids[0] == 301 && out.ids[1] == 'a'); /* leftmost on ties */
-    out.len = 0;
-    CHECK_EQ_INT(tokfs_bpe_encode_piece(b, (const uint8_t *)"ab", 2, &out), 0);
-    CHECK(out.len == 1 && out.ids[0] == 300); /* whole piece */
+    /* uncached, then cached twice (the second time from the front slots) */
+    for (int round = 0; round < 3; round++) {
+        tokfs_bpe_cache *cache = round ? tokfs_bpe_thread_cache(b) : NULL;
+        out.len = 0;
+        CHECK_EQ_INT(tokfs_bpe_encode_piece(b, cache, (const uint8_t *)"abc", 3, &out), 0);
+        CHECK(out.len == 2 && out.ids[0] == 'a' && out.ids[1] == 256); /* bc before ab */
+        out.len = 0;
+        CHECK_EQ_INT(tokfs_bpe_encode_piece(b, cache, (const uint8_t *)"aaa", 3, &out), 0);
+        CHECK(out.len == 2 && out.ids[0] == 301 && out.ids[1] == 'a'); /* leftmost on ties */
+        out.len = 0;
+        CHECK_EQ_INT(tokfs_bpe_encode_piece(b, cache, (const uint8_t *)"ab", 2, &out), 0);
+        CHECK(out.len == 1 && out.ids[0] == 300); /* whole piece */
+        out.len = 0; /* three tokens (more than a front slot holds), short and 8..15 bytes */
+        CHECK_EQ_INT(tokfs_bpe_encode_piece(b, cache, (const uint8_t *)"xyz", 3, &out), 0);
+        CHECK(out.len == 3 && out.ids[0] == 'x' && out.ids[2] == 'z');
+        out.len = 0;
+        CHECK_EQ_INT(tokfs_bpe_encode_piece(b, cache, (const uint8_t *)"aaaabcxyzab", 11, &out), 0);
+        CHECK(out.len == 7 && out.ids[0] == 301 && out.ids[1] == 301 && out.ids[2] == 256 &&
+              out.ids[6] == 300);
+        out.len = 0;
+        CHECK_EQ_INT(tokfs_bpe_encode_piece(b, cache, (const uint8_t *)"aaaaaaaaab", 10, &out), 0);
+        CHECK(out.len == 5 && out.ids[3] == 301 && out.ids[4] == 300);
+    }
     tokfs_ids_free(&out);
     tokfs_bpe_destroy(b);
 
