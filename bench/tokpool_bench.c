@@ -103,7 +103,7 @@ static int run_once(const tokfs_tokenizer *tok, unsigned threads, const corpus *
     tokfs_id_sink sink = {fold_put, &f};
     tokfs_tokpool *pool;
     double t0 = now();
-    int rc = tokfs_tokpool_start(tok, threads, &sink, &pool);
+    int rc = tokfs_tokpool_start(tok, threads, &sink, NULL, &pool);
     if (rc)
         return rc;
     size_t start = 0;

@@ -616,7 +616,7 @@ typedef struct cache_slot {
  *   front:  pieces of 2..7 bytes, keyed by vocab_key (exact: it holds the bytes and length);
  *   front2: pieces of 8..15 bytes: the first 8 bytes, then the rest with the length in the top
  *           byte — two words, still an exact key. */
-#define FRONT_BITS 15
+#define FRONT_BITS 14
 #define FRONT_SLOTS (1u << FRONT_BITS)
 #define FRONT_NONE UINT32_MAX /* id1 of a one-token piece */
 #define FRONT_MORE UINT32_MAX /* id0 of a piece of more than two tokens */

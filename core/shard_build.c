@@ -52,7 +52,7 @@ typedef struct builder {
     const tokfs_tokenizer *tok;
     const tokfs_config *cfg;
     const tokfs_build_output *out;
-    tokfs_tokpool *pool;  /* text tokenizers: documents are encoded on cfg->workers threads */
+    tokfs_tokpool *pool;  /* every document is encoded there, on cfg->workers threads */
     tokfs_build_stats *stats;
     tokfs_err *err;
     unsigned id_bytes;
@@ -65,11 +65,13 @@ typedef struct builder {
 
     /* Documents. */
     byte_buf line;      /* JSONL: the current line */
-    byte_buf doc;       /* decoded document / repaired text */
-    byte_buf repaired;  /* UTF-8 repair output for text tokenizers */
+    byte_buf doc;       /* a decoded document (a line too long for the pool to decode) */
     int line_oversize;  /* the current line passed max_doc_bytes: skip to its end */
 
     /* JSONL segment walk. */
+    const tokfs_source *src; /* the source being read (records in the pool point to it) */
+    const tokfs_source *first_skip_src; /* where stats->first_skip is (NULL: none yet) */
+    int64_t first_skip_offset;
     const char *url;
     int64_t pos;            /* source offset of the next byte the callback receives */
     int64_t line_start;     /* source offset where the current line starts */
@@ -82,7 +84,6 @@ typedef struct builder {
 
     /* Compressed sources: the decoder sits between the fetch and the record logic above, which
      * then works in decompressed offsets (pos, line_start, seg_end). */
-    int compressed;         /* offsets in messages are decompressed offsets */
     int kind;               /* TOKFS_FORMAT_JSONL or TOKFS_FORMAT_TXT */
     tokfs_decoder *dec;
     tokfs_err dec_err;      /* corrupt or truncated data, or frames not where the plan cut */
@@ -152,72 +153,94 @@ static int put_ids(void *ctx, const uint32_t *ids, size_t n)
     return 0;
 }
 
+/* Count `count` skipped records of src at offset (a decompressed byte offset for compressed
+ * sources, a row group for Parquet) and keep the message of the first one in source order.
+ * Records decoded on pool threads are noted when their batch is written, after skips the
+ * builder noted itself: the order kept is the plan's (source, then offset), not the calls'. */
+static void note_skips(builder *b, uint64_t count, const char *why, const tokfs_source *src,
+                       int64_t offset)
+{
+    if (!count)
+        return;
+    b->stats->skipped_records += count;
+    if (b->first_skip_src && (src > b->first_skip_src ||
+                              (src == b->first_skip_src && offset >= b->first_skip_offset)))
+        return;
+    b->first_skip_src = src;
+    b->first_skip_offset = offset;
+    char redacted[512];
+    tokfs_url_redact(src->url, redacted, sizeof redacted);
+    if (tokfs_format_kind(src->format) == TOKFS_FORMAT_PARQUET)
+        snprintf(b->stats->first_skip, sizeof b->stats->first_skip, "%s (%s, row group %lld)",
+                 why, redacted, (long long)offset);
+    else
+        snprintf(b->stats->first_skip, sizeof b->stats->first_skip, "%s (%s at %sbyte %lld)",
+                 why, redacted, tokfs_format_codec(src->format) ? "decompressed " : "",
+                 (long long)offset);
+}
+
+/* A record of the current source, starting at line_start, is skipped. */
 static void note_skip(builder *b, const char *why)
 {
-    b->stats->skipped_records++;
-    if (!b->stats->first_skip[0]) {
-        char redacted[512];
-        tokfs_url_redact(b->url, redacted, sizeof redacted);
-        snprintf(b->stats->first_skip, sizeof b->stats->first_skip, "%s (%s at %sbyte %lld)", why,
-                 redacted, b->compressed ? "decompressed " : "", (long long)b->line_start);
-    }
-}
-
-/* Encode text (a whole document or, for streamable tokenizers, part of one). */
-static int encode_text(builder *b, const uint8_t *text, size_t len)
-{
-    tokfs_id_sink sink = {put_ids, b};
-    if (!b->tok->text_based)
-        return b->tok->encode(b->tok, text, len, &sink);
-    if (tokfs_utf8_valid(text, len))
-        return b->tok->encode(b->tok, text, len, &sink);
-    tokfs_utf8_state st = {0};
-    if (buf_reserve(&b->repaired, TOKFS_UTF8_OUT_MAX(len)))
-        return -ENOMEM;
-    size_t n = tokfs_utf8_repair(&st, text, len, b->repaired.data, 1);
-    int rc = b->tok->encode(b->tok, b->repaired.data, n, &sink);
-    buf_shrink(&b->repaired);
-    return rc;
-}
-
-static int end_document(builder *b)
-{
-    uint32_t eot = b->tok->eot_id;
-    b->stats->documents++;
-    return put_ids(b, &eot, 1);
+    note_skips(b, 1, why, b->src, b->line_start);
 }
 
 /* ---- JSONL ------------------------------------------------------------------------------ */
 
+/* What a JSONL line is: a document, or why it is not one. */
+enum { LINE_DOCUMENT = 0, LINE_BLANK, LINE_NO_FIELD, LINE_NOT_STRING, LINE_MALFORMED };
+
+static const char *const LINE_SKIP_WHY[] = {
+    [LINE_NO_FIELD] = "record without the text_field member",
+    [LINE_NOT_STRING] = "text_field member is not a string",
+    [LINE_MALFORMED] = "malformed JSON line",
+};
+
+/* Decode a line's text member into out (room for len bytes): LINE_DOCUMENT or why not. Runs on
+ * the builder's thread or, for lines handed to the pool as records, on a pool thread. */
+static int decode_line(const void *ctx, const uint8_t *line, size_t len, uint8_t *out,
+                       size_t *out_len)
+{
+    const char *field = ctx;
+    int rc = tokfs_jsonl_field(line, len, field, strlen(field), out, out_len);
+    switch (rc) {
+    case 0: return LINE_DOCUMENT;
+    case -ENODATA: return LINE_BLANK; /* not a record */
+    case -ENOENT: return LINE_NO_FIELD;
+    case -EDOM: return LINE_NOT_STRING;
+    default: return LINE_MALFORMED;
+    }
+}
+
+/* A line decoded on a pool thread, in line order. */
+static int line_done(void *ctx, int what, int64_t line_start, const void *src_ptr)
+{
+    builder *b = ctx;
+    const tokfs_source *src = src_ptr;
+    if (what == LINE_DOCUMENT)
+        b->stats->documents++;
+    else if (what != LINE_BLANK)
+        note_skips(b, 1, LINE_SKIP_WHY[what], src, line_start);
+    return 0;
+}
+
 static int handle_line(builder *b, const uint8_t *line, size_t len)
 {
+    /* A line is decoded on a pool thread — unless it is longer than a batch: decoded here, its
+     * document can be cut across the threads. */
+    if (len <= TOKFS_TOKPOOL_BATCH)
+        return tokfs_tokpool_add_record(b->pool, line, len, b->line_start, b->src);
     if (buf_reserve(&b->doc, len + 1))
         return -ENOMEM;
     size_t doc_len = 0;
-    int rc = tokfs_jsonl_field(line, len, b->cfg->text_field, strlen(b->cfg->text_field),
-                               b->doc.data, &doc_len);
-    if (rc == -ENODATA)
-        return 0; /* blank line: not a record */
-    if (rc == -ENOENT) {
-        note_skip(b, "record without the text_field member");
+    int what = decode_line(b->cfg->text_field, line, len, b->doc.data, &doc_len);
+    if (what != LINE_DOCUMENT) {
+        if (what != LINE_BLANK)
+            note_skip(b, LINE_SKIP_WHY[what]);
         return 0;
     }
-    if (rc == -EDOM) {
-        note_skip(b, "text_field member is not a string");
-        return 0;
-    }
-    if (rc) {
-        note_skip(b, "malformed JSON line");
-        return 0;
-    }
-    if (b->pool) {
-        b->stats->documents++;
-        rc = tokfs_tokpool_add(b->pool, b->doc.data, doc_len);
-    } else {
-        rc = encode_text(b, b->doc.data, doc_len);
-        if (rc == 0)
-            rc = end_document(b);
-    }
+    b->stats->documents++;
+    int rc = tokfs_tokpool_add(b->pool, b->doc.data, doc_len);
     buf_shrink(&b->doc);
     return rc;
 }
@@ -299,8 +322,8 @@ static int build_jsonl_segment(builder *b, tokfs_fetcher *fetcher, const tokfs_s
     int64_t size = src->info.size;
     if (end >= 0 && size >= 0 && end >= size)
         end = -1; /* through the end of the source */
+    b->src = src;
     b->url = src->url;
-    b->compressed = 0;
     b->pos = begin > 0 ? begin - 1 : 0;
     b->line_start = begin;
     b->seg_end = end;
@@ -336,15 +359,6 @@ static int build_jsonl_segment(builder *b, tokfs_fetcher *fetcher, const tokfs_s
 
 /* ---- TXT -------------------------------------------------------------------------------- */
 
-static int txt_stream_chunk(void *ctx, const uint8_t *data, size_t len)
-{
-    builder *b = ctx;
-    if (cancelled(b))
-        return -ECANCELED;
-    tokfs_id_sink sink = {put_ids, b};
-    return b->tok->encode(b->tok, data, len, &sink);
-}
-
 static int txt_buffer_chunk(void *ctx, const uint8_t *data, size_t len)
 {
     builder *b = ctx;
@@ -366,13 +380,9 @@ static int finish_txt(builder *b, int rc)
 {
     if (rc == 0 && b->txt_failed)
         note_skip(b, "document larger than max_doc_bytes");
-    else if (rc == 0 && b->pool) {
+    else if (rc == 0) {
         b->stats->documents++;
         rc = tokfs_tokpool_add(b->pool, b->doc.data, b->doc.len);
-    } else if (rc == 0) {
-        rc = encode_text(b, b->doc.data, b->doc.len);
-        if (rc == 0)
-            rc = end_document(b);
     }
     b->doc.len = 0;
     buf_shrink(&b->doc);
@@ -381,22 +391,16 @@ static int finish_txt(builder *b, int rc)
 
 static int build_txt(builder *b, tokfs_fetcher *fetcher, const tokfs_source *src)
 {
+    b->src = src;
     b->url = src->url;
-    b->compressed = 0;
     b->line_start = 0;
     if (src->info.size >= 0 && (uint64_t)src->info.size > b->cfg->max_doc_bytes) {
         note_skip(b, "document larger than max_doc_bytes");
         return 0;
     }
-    int rc;
-    if (b->tok->streamable && !b->tok->text_based) {
-        rc = tokfs_fetch_range(fetcher, src->url, &src->info, 0, -1, txt_stream_chunk, b,
-                               &b->stats->fetched_bytes, b->err);
-        return rc ? rc : end_document(b);
-    }
     b->doc.len = 0;
     b->txt_failed = 0;
-    rc = tokfs_fetch_range(fetcher, src->url, &src->info, 0, -1, txt_buffer_chunk, b,
+    int rc = tokfs_fetch_range(fetcher, src->url, &src->info, 0, -1, txt_buffer_chunk, b,
                            &b->stats->fetched_bytes, b->err);
     return finish_txt(b, rc);
 }
@@ -525,6 +529,7 @@ static int build_compressed(builder *b, tokfs_fetcher *fetcher, const tokfs_sour
     int64_t size = src->info.size;
     if (end >= 0 && size >= 0 && end >= size)
         end = -1;
+    b->src = src;
     b->url = src->url;
     char what[512];
     tokfs_url_redact(src->url, what, sizeof what);
@@ -533,7 +538,6 @@ static int build_compressed(builder *b, tokfs_fetcher *fetcher, const tokfs_sour
                              "%s: the plan cuts this compressed source at bytes %lld-%lld, but "
                              "only a seekable .jsonl.zst can be cut",
                              what, (long long)begin, (long long)end);
-    b->compressed = 1;
     b->kind = kind;
     b->pos = b->line_start = 0;
     b->seg_end = end >= 0 ? INT64_MAX : -1; /* known at the frame boundary end */
@@ -610,15 +614,8 @@ static size_t pq_page_cap(const tokfs_config *cfg)
 static int pq_value(void *ctx, const uint8_t *s, size_t len)
 {
     builder *b = ctx;
-    int rc;
-    if (b->pool) {
-        b->stats->documents++;
-        rc = tokfs_tokpool_add(b->pool, s, len);
-    } else {
-        rc = encode_text(b, s, len);
-        if (rc == 0)
-            rc = end_document(b);
-    }
+    b->stats->documents++;
+    int rc = tokfs_tokpool_add(b->pool, s, len);
     if (rc)
         b->pq_value_rc = rc;
     return rc;
@@ -664,27 +661,14 @@ static int pq_filter_any(builder *b, const tokfs_pq_meta *m, size_t g,
     return rc == 1 ? 1 : rc == -ENODATA ? 0 : rc;
 }
 
-static void note_pq_skip(builder *b, uint64_t count, const char *why, size_t g)
-{
-    if (!count)
-        return;
-    b->stats->skipped_records += count;
-    if (!b->stats->first_skip[0]) {
-        char redacted[512];
-        tokfs_url_redact(b->url, redacted, sizeof redacted);
-        snprintf(b->stats->first_skip, sizeof b->stats->first_skip, "%s (%s, row group %zu)", why,
-                 redacted, g);
-    }
-}
-
 /* Row groups [begin, end) of a Parquet source (end -1: to the last). Fetches the footer (exactly
  * its bytes, whose offset the plan saved), then per row group only the text column's chunk (and
  * the filter column's), streamed through the reader into the document path. */
 static int build_parquet(builder *b, tokfs_fetcher *fetcher, const tokfs_source *src,
                          int64_t begin, int64_t end)
 {
+    b->src = src;
     b->url = src->url;
-    b->compressed = 0;
     if (src->pq_row_groups == 0 || (end >= 0 && begin >= end))
         return 0; /* no row group of it in this piece: not even the footer is needed */
     char what[1024];
@@ -761,8 +745,9 @@ static int build_parquet(builder *b, tokfs_fetcher *fetcher, const tokfs_source 
         tokfs_pq_rg_free(b->pq_rg);
         b->pq_rg = NULL;
         if (rc == 0) {
-            note_pq_skip(b, st.nulls, "null text value", g);
-            note_pq_skip(b, st.too_large, "text value larger than max_doc_bytes", g);
+            note_skips(b, st.nulls, "null text value", src, (int64_t)g);
+            note_skips(b, st.too_large, "text value larger than max_doc_bytes", src,
+                       (int64_t)g);
         } else if (pq_failed) {
             rc = tokfs_err_set(b->err, EIO, "%s: %s", what,
                                b->pq_err.msg[0] ? b->pq_err.msg : strerror(-rc));
@@ -796,10 +781,12 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
         free(b.wbuf);
         return rc;
     }
-    if (tok->text_based) {
-        tokfs_id_sink sink = {put_ids, &b};
-        rc = tokfs_tokpool_start(tok, cfg->workers, &sink, &b.pool);
-    }
+    /* Every document goes through the pool (also tokenizer=bytes: one path, and its JSON
+     * decoding runs on the threads too). */
+    tokfs_id_sink sink = {put_ids, &b};
+    tokfs_tokpool_records records = {decode_line, cfg->text_field, line_done, &b};
+    if (rc == 0)
+        rc = tokfs_tokpool_start(tok, cfg->workers, &sink, &records, &b.pool);
     for (uint32_t s = piece->first_source; rc == 0 && s <= piece->last_source; s++) {
         const tokfs_source *src = &plan->sources[s];
         int64_t begin = s == piece->first_source ? piece->begin : 0;
@@ -813,7 +800,7 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
         else
             rc = build_txt(&b, fetcher, src);
     }
-    if (rc == 0 && b.pool)
+    if (rc == 0)
         rc = tokfs_tokpool_finish(b.pool);
     tokfs_tokpool_free(b.pool);
     if (rc == 0)
@@ -824,7 +811,6 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
     free(b.wbuf);
     free(b.line.data);
     free(b.doc.data);
-    free(b.repaired.data);
     free(b.filter_chunk.data);
     tokfs_pq_filter_free(&b.filter);
     return rc;

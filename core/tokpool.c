@@ -10,10 +10,14 @@
 
 enum { SLOT_EMPTY, SLOT_READY, SLOT_BUSY, SLOT_DONE };
 
-/* A document, or part of one that tok->cut allows to encode on its own. */
+/* A document, a part of one that tok->cut allows to encode on its own, or a record. */
 typedef struct part {
-    size_t end; /* end offset in the slot's text */
-    int eot;    /* 1: the last part of its document, followed by the end-of-text id */
+    size_t end;          /* end offset in the slot's text */
+    uint8_t eot;         /* 1: the last part of its document, followed by the end-of-text id */
+    uint8_t record;      /* 1: a record, decoded into a document first */
+    int reason;          /* a record: 0 when it was a document, else why it was skipped */
+    int64_t tag;         /* a record's tag and tag_ptr, for records.done */
+    const void *tag_ptr;
 } part;
 
 typedef struct slot {
@@ -29,6 +33,7 @@ typedef struct slot {
 struct tokfs_tokpool {
     const tokfs_tokenizer *tok;
     tokfs_id_sink sink;
+    tokfs_tokpool_records records;
     pthread_mutex_t mu;
     pthread_cond_t work_cv; /* a slot became READY, or stop */
     pthread_cond_t done_cv; /* a slot became DONE */
@@ -52,34 +57,58 @@ static int ids_put(void *ctx, const uint32_t *ids, size_t n)
     return 0;
 }
 
+/* A pool thread's buffers: a decoded record, and repaired UTF-8. */
+typedef struct thread_bufs {
+    uint8_t *decoded, *repair;
+    size_t decoded_cap, repair_cap;
+} thread_bufs;
+
+static int grow(uint8_t **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    free(*buf);
+    *cap = 0;
+    if (!(*buf = malloc(need)))
+        return -ENOMEM;
+    *cap = need;
+    return 0;
+}
+
 /* Encode every part of a slot into s->ids; runs on a pool thread without the lock. Parts are
  * cut at ASCII bytes, so repairing each part's UTF-8 on its own gives the same text. */
-static int encode_slot(const tokfs_tokenizer *tok, slot *s, uint8_t **repair, size_t *repair_cap)
+static int encode_slot(const tokfs_tokpool *p, slot *s, thread_bufs *tb)
 {
+    const tokfs_tokenizer *tok = p->tok;
     tokfs_id_sink sink = {ids_put, &s->ids};
     s->ids.len = 0;
     size_t start = 0;
     for (size_t d = 0; d < s->nparts; d++) {
+        part *pt = &s->parts[d];
         const uint8_t *text = s->text + start;
-        size_t len = s->parts[d].end - start;
-        start = s->parts[d].end;
+        size_t len = pt->end - start;
+        start = pt->end;
+        if (pt->record) {
+            if (grow(&tb->decoded, &tb->decoded_cap, len ? len : 1))
+                return -ENOMEM;
+            size_t doc_len = 0;
+            pt->reason = p->records.decode(p->records.decode_ctx, text, len, tb->decoded, &doc_len);
+            if (pt->reason)
+                continue;
+            text = tb->decoded;
+            len = doc_len;
+        }
         if (tok->text_based && !tokfs_utf8_valid(text, len)) {
-            size_t need = TOKFS_UTF8_OUT_MAX(len);
-            if (need > *repair_cap) {
-                free(*repair);
-                *repair_cap = 0;
-                if (!(*repair = malloc(need)))
-                    return -ENOMEM;
-                *repair_cap = need;
-            }
+            if (grow(&tb->repair, &tb->repair_cap, TOKFS_UTF8_OUT_MAX(len)))
+                return -ENOMEM;
             tokfs_utf8_state st = {0};
-            len = tokfs_utf8_repair(&st, text, len, *repair, 1);
-            text = *repair;
+            len = tokfs_utf8_repair(&st, text, len, tb->repair, 1);
+            text = tb->repair;
         }
         int rc = tok->encode(tok, text, len, &sink);
         if (rc)
             return rc;
-        if (!s->parts[d].eot)
+        if (!pt->eot)
             continue;
         uint32_t eot = tok->eot_id;
         if ((rc = ids_put(&s->ids, &eot, 1)))
@@ -91,8 +120,7 @@ static int encode_slot(const tokfs_tokenizer *tok, slot *s, uint8_t **repair, si
 static void *pool_thread(void *arg)
 {
     tokfs_tokpool *p = arg;
-    uint8_t *repair = NULL;
-    size_t repair_cap = 0;
+    thread_bufs tb = {0};
     pthread_mutex_lock(&p->mu);
     for (;;) {
         slot *s = NULL;
@@ -109,11 +137,16 @@ static void *pool_thread(void *arg)
         }
         s->state = SLOT_BUSY;
         pthread_mutex_unlock(&p->mu);
-        int rc = encode_slot(p->tok, s, &repair, &repair_cap);
-        if (repair_cap > (4u << 20)) { /* give back a buffer grown for one large document */
-            free(repair);
-            repair = NULL;
-            repair_cap = 0;
+        int rc = encode_slot(p, s, &tb);
+        if (tb.repair_cap > (4u << 20)) { /* give back buffers grown for one large document */
+            free(tb.repair);
+            tb.repair = NULL;
+            tb.repair_cap = 0;
+        }
+        if (tb.decoded_cap > (4u << 20)) {
+            free(tb.decoded);
+            tb.decoded = NULL;
+            tb.decoded_cap = 0;
         }
         pthread_mutex_lock(&p->mu);
         s->rc = rc;
@@ -121,12 +154,13 @@ static void *pool_thread(void *arg)
         pthread_cond_broadcast(&p->done_cv);
     }
     pthread_mutex_unlock(&p->mu);
-    free(repair);
+    free(tb.repair);
+    free(tb.decoded);
     return NULL;
 }
 
 int tokfs_tokpool_start(const tokfs_tokenizer *tok, unsigned threads, const tokfs_id_sink *sink,
-                        tokfs_tokpool **out)
+                        const tokfs_tokpool_records *records, tokfs_tokpool **out)
 {
     if (threads < 1)
         threads = 1;
@@ -135,6 +169,8 @@ int tokfs_tokpool_start(const tokfs_tokenizer *tok, unsigned threads, const tokf
         return -ENOMEM;
     p->tok = tok;
     p->sink = *sink;
+    if (records)
+        p->records = *records;
     p->nslots = 2 * threads + 1;
     p->slots = calloc(p->nslots, sizeof *p->slots);
     p->threads = calloc(threads, sizeof *p->threads);
@@ -165,7 +201,12 @@ static int drain_oldest(tokfs_tokpool *p)
     int rc = s->rc;
     if (!rc && !p->error) {
         pthread_mutex_unlock(&p->mu); /* the sink writes to disk: not under the lock */
-        rc = p->sink.put(p->sink.ctx, s->ids.ids, s->ids.len);
+        for (size_t d = 0; d < s->nparts && !rc; d++)
+            if (s->parts[d].record)
+                rc = p->records.done(p->records.done_ctx, s->parts[d].reason, s->parts[d].tag,
+                                     s->parts[d].tag_ptr);
+        if (!rc)
+            rc = p->sink.put(p->sink.ctx, s->ids.ids, s->ids.len);
         pthread_mutex_lock(&p->mu);
     }
     if (rc && !p->error)
@@ -201,7 +242,7 @@ static int submit_tail(tokfs_tokpool *p)
 
 /* Append text as one part to the slot being filled, handing that slot to the threads first
  * when the part would take it past the batch size. */
-static int add_part(tokfs_tokpool *p, const uint8_t *text, size_t len, int eot)
+static int add_part(tokfs_tokpool *p, const uint8_t *text, size_t len, part what)
 {
     pthread_mutex_lock(&p->mu);
     int rc = p->error;
@@ -235,7 +276,8 @@ static int add_part(tokfs_tokpool *p, const uint8_t *text, size_t len, int eot)
     if (len)
         memcpy(s->text + s->text_len, text, len);
     s->text_len += len;
-    s->parts[s->nparts++] = (part){.end = s->text_len, .eot = eot};
+    what.end = s->text_len;
+    s->parts[s->nparts++] = what;
     return 0;
 }
 
@@ -248,12 +290,20 @@ int tokfs_tokpool_add(tokfs_tokpool *p, const uint8_t *doc, size_t len)
         size_t cut = p->tok->cut(p->tok, doc, len, start + TOKFS_TOKPOOL_BATCH);
         if (cut >= len)
             break;
-        int rc = add_part(p, doc + start, cut - start, 0);
+        int rc = add_part(p, doc + start, cut - start, (part){.eot = 0});
         if (rc)
             return rc;
         start = cut;
     }
-    return add_part(p, doc + start, len - start, 1);
+    return add_part(p, doc + start, len - start, (part){.eot = 1});
+}
+
+int tokfs_tokpool_add_record(tokfs_tokpool *p, const uint8_t *rec, size_t len, int64_t tag,
+                             const void *tag_ptr)
+{
+    if (!p->records.decode || !p->records.done)
+        return -EINVAL;
+    return add_part(p, rec, len, (part){.eot = 1, .record = 1, .tag = tag, .tag_ptr = tag_ptr});
 }
 
 int tokfs_tokpool_finish(tokfs_tokpool *p)

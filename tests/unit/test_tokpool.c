@@ -305,7 +305,7 @@ static void test_pool(const char *tokname, const char *eot)
         idvec got = {0};
         tokfs_id_sink sink = {idvec_put, &got};
         tokfs_tokpool *pool;
-        CHECK_EQ_INT(tokfs_tokpool_start(tok, threads, &sink, &pool), 0);
+        CHECK_EQ_INT(tokfs_tokpool_start(tok, threads, &sink, NULL, &pool), 0);
         for (int d = 0; d < NDOCS; d++)
             CHECK_EQ_INT(tokfs_tokpool_add(pool, docs[d], lens[d]), 0);
         CHECK_EQ_INT(tokfs_tokpool_finish(pool), 0);
