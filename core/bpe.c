@@ -390,7 +390,8 @@ size_t tokfs_bpe_memory(const tokfs_bpe *b)
 /* A per-thread memo of recent pair lookups, (left id, right id) → priority and merged id
  * (NO_PAIR included): merging a piece asks about the same pairs again and again, and most of
  * them are not tokens — a miss that would otherwise walk the vocabulary table. */
-#define MEMO_SLOTS 16384 /* power of two */
+#define MEMO_BITS 14
+#define MEMO_SLOTS (1u << MEMO_BITS)
 
 typedef struct pair_memo {
     uint32_t left, right, priority, merged;
@@ -406,7 +407,8 @@ static inline uint32_t pair_priority_m(const tokfs_bpe *b, pair_memo *memo, cons
 {
     if (!memo)
         return pair_lookup(b, piece, ls, re, lid, rid, merged);
-    pair_memo *m = &memo[(((uint64_t)lid << 32 | rid) * 0x9E3779B97F4A7C15ull) >> 50];
+    uint64_t pair = (uint64_t)lid << 32 | rid;
+    pair_memo *m = &memo[(pair * 0x9E3779B97F4A7C15ull) >> (64 - MEMO_BITS)];
     if (m->left == lid && m->right == rid) {
         *merged = m->merged;
         return m->priority;

@@ -173,7 +173,6 @@ tok_bpe *tokfs_tok_bpe_new(const char *name, const char *kind)
     t->base.name = t->name;
     t->base.kind = kind;
     t->base.text_based = 1;
-    t->base.streamable = 0;
     t->base.bytes_per_token = 4.0; /* English prose and code average 3.5..4.5 bytes per token */
     t->base.encode = bpe_encode;
     t->base.token_bytes = bpe_token_bytes;

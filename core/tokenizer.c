@@ -50,7 +50,6 @@ static tokfs_tokenizer bytes_tokenizer = {
     .vocab_size = 257,
     .eot_id = 256,
     .text_based = 0,
-    .streamable = 1,
     .bytes_per_token = 1.0,
     .encode = bytes_encode,
     .token_bytes = bytes_token_bytes,

@@ -1,8 +1,8 @@
 /* tokfs — the tokenizer interface. A tokenizer turns one document's bytes into token ids.
  *
- * The shard builder calls it once per document (or, for a tokenizer that says it can stream,
- * once per chunk of a document) and adds the end-of-text id itself. Tokenizers that work on
- * text (text_based = 1) receive UTF-8 already repaired (invalid sequences → U+FFFD). */
+ * The shard builder's pool (core/tokpool.c) calls it once per document, or per part of a long
+ * document where cut() allows, and adds the end-of-text id itself. Tokenizers that work on text
+ * (text_based = 1) receive UTF-8 already repaired (invalid sequences → U+FFFD). */
 #ifndef TOKFS_TOKENIZER_H
 #define TOKFS_TOKENIZER_H
 
@@ -28,9 +28,8 @@ struct tokfs_tokenizer {
     uint32_t vocab_size;       /* number of ids, end-of-text included */
     uint32_t eot_id;           /* appended after every document */
     int text_based;            /* 1: input must be valid UTF-8 (repaired before encode) */
-    int streamable;            /* 1: a document may be fed in chunks cut anywhere */
     double bytes_per_token;    /* planning estimate of source bytes per token */
-    /* Encode bytes (a whole document, or a chunk of one when streamable) into sink. */
+    /* Encode bytes (a whole document, or a part of one that cut() gave) into sink. */
     int (*encode)(const tokfs_tokenizer *tok, const uint8_t *text, size_t len,
                   const tokfs_id_sink *sink);
     /* NULL, or: the first position i >= from where a document may be split into text[0..i)
