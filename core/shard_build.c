@@ -401,7 +401,7 @@ static int build_txt(builder *b, tokfs_fetcher *fetcher, const tokfs_source *src
     b->doc.len = 0;
     b->txt_failed = 0;
     int rc = tokfs_fetch_range(fetcher, src->url, &src->info, 0, -1, txt_buffer_chunk, b,
-                           &b->stats->fetched_bytes, b->err);
+                               &b->stats->fetched_bytes, b->err);
     return finish_txt(b, rc);
 }
 
