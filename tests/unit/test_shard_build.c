@@ -33,7 +33,8 @@
  * record, cancel (-ECANCELED), a refusing reserve (-ENOSPC) and a source changed after
  * planning (-ESTALE).
  *
- * Set TOKFS_TEST_SEED to vary the cases, TOKFS_TEST_CASES for their number (default 120). */
+ * Set TOKFS_TEST_SEED to vary the cases, TOKFS_TEST_CASES for their number (default 120),
+ * TOKFS_TEST_FIXED=0 to run only the random cases (tests/integration/test_tsan.sh). */
 #include "check.h"
 #include "config.h"
 #include "fetch.h"
@@ -1437,9 +1438,12 @@ int main(void)
     CHECK_EQ_INT(tokfs_tokenizer_id_bytes(ev.tok), 2);
     CHECK_EQ_INT(ev.tok->eot_id, 256);
 
-    test_fixed(&ev);
-    test_max_doc_bytes(&ev);
-    test_huge_record(&ev);
+    const char *fixed = getenv("TOKFS_TEST_FIXED");
+    if (!fixed || strcmp(fixed, "0") != 0) {
+        test_fixed(&ev);
+        test_max_doc_bytes(&ev);
+        test_huge_record(&ev);
+    }
     for (unsigned k = 0; k < ncases && check_failures < 20; k++)
         one_case(&ev, k);
     printf("test_shard_build: %u random corpora, %u plans, %u shards built (%u empty), %u "

@@ -6,7 +6,10 @@
  *   - a general regex, a ByteLevel add_prefix_space stage and added tokens never cut;
  *   - the pool's output (1, 2 and 3 threads) equals encoding each document alone followed by
  *     the end-of-text id, for small documents, documents of several MB with cut places, one
- *     without any, invalid UTF-8 next to cuts, and empty documents. */
+ *     without any, invalid UTF-8 next to cuts, and empty documents.
+ * TOKFS_TEST_POOL_ONLY=1 (tests/integration/test_tsan.sh, under ThreadSanitizer) runs only the
+ * pool, on 20 documents instead of 60, the long ones 600 KB instead of 3 MiB (still cut: over
+ * 1.5 batches). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,6 +272,8 @@ static void encode_alone(const tokfs_tokenizer *tok, uint8_t **docs, const size_
     }
 }
 
+static size_t big_doc_bytes = 3u << 20, ndocs = 60;
+
 static void test_pool(const char *tokname, const char *eot)
 {
     tokfs_tokenizer *tok;
@@ -278,13 +283,12 @@ static void test_pool(const char *tokname, const char *eot)
         check_failures++;
         return;
     }
-    enum { NDOCS = 60 };
-    uint8_t *docs[NDOCS];
-    size_t lens[NDOCS];
-    for (int d = 0; d < NDOCS; d++) {
+    uint8_t *docs[60];
+    size_t lens[60];
+    for (size_t d = 0; d < ndocs; d++) {
         size_t want;
         switch (d % 10) {
-        case 3: want = 3u << 20; break;                       /* several batches */
+        case 3: want = big_doc_bytes; break;                  /* several batches */
         case 7: want = TOKFS_TOKPOOL_BATCH * 2 + 12345; break; /* a few */
         case 9: want = 0; break;                              /* empty */
         default: want = rnd() % 20000; break;
@@ -294,19 +298,19 @@ static void test_pool(const char *tokname, const char *eot)
     }
     /* one long document with no cut place at all: no spaces */
     free(docs[13]);
-    lens[13] = (2u << 20) + 7;
+    lens[13] = big_doc_bytes - big_doc_bytes / 3 + 7;
     docs[13] = malloc(lens[13]);
     for (size_t i = 0; i < lens[13]; i++)
         docs[13][i] = "abcdefghij0123456789+/="[rnd() % 23];
 
     idvec want = {0};
-    encode_alone(tok, docs, lens, NDOCS, &want);
+    encode_alone(tok, docs, lens, ndocs, &want);
     for (unsigned threads = 1; threads <= 3; threads++) {
         idvec got = {0};
         tokfs_id_sink sink = {idvec_put, &got};
         tokfs_tokpool *pool;
         CHECK_EQ_INT(tokfs_tokpool_start(tok, threads, &sink, NULL, &pool), 0);
-        for (int d = 0; d < NDOCS; d++)
+        for (size_t d = 0; d < ndocs; d++)
             CHECK_EQ_INT(tokfs_tokpool_add(pool, docs[d], lens[d]), 0);
         CHECK_EQ_INT(tokfs_tokpool_finish(pool), 0);
         tokfs_tokpool_free(pool);
@@ -318,7 +322,7 @@ static void test_pool(const char *tokname, const char *eot)
         free(got.v);
     }
     free(want.v);
-    for (int d = 0; d < NDOCS; d++)
+    for (size_t d = 0; d < ndocs; d++)
         free(docs[d]);
     tokfs_tokenizer_close(tok);
 }
@@ -329,8 +333,14 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    test_cut_places();
-    test_tokenizer_cut();
+    const char *pool_only = getenv("TOKFS_TEST_POOL_ONLY");
+    if (pool_only && strcmp(pool_only, "1") == 0) {
+        big_doc_bytes = 600000;
+        ndocs = 20;
+    } else {
+        test_cut_places();
+        test_tokenizer_cut();
+    }
     test_pool("gpt2", NULL);
     test_pool(write_hf("prefix.json", "{\"type\":\"ByteLevel\",\"add_prefix_space\":true}", ""),
               "255");
