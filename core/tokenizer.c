@@ -41,6 +41,14 @@ static const uint8_t *bytes_token_bytes(const tokfs_tokenizer *tok, uint32_t id,
     return all + id;
 }
 
+/* One id per byte: a document may be cut anywhere. */
+static size_t bytes_cut(const tokfs_tokenizer *tok, const uint8_t *text, size_t len, size_t from)
+{
+    (void)tok;
+    (void)text;
+    return from < len ? from : len;
+}
+
 static void static_destroy(tokfs_tokenizer *tok) { (void)tok; }
 
 static tokfs_tokenizer bytes_tokenizer = {
@@ -53,6 +61,7 @@ static tokfs_tokenizer bytes_tokenizer = {
     .bytes_per_token = 1.0,
     .encode = bytes_encode,
     .token_bytes = bytes_token_bytes,
+    .cut = bytes_cut,
     .destroy = static_destroy,
 };
 

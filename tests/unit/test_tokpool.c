@@ -3,7 +3,8 @@
  * (tokfs_pretok_cut, tokenizer->cut):
  *   - for every hand-written pattern, on random text full of the pattern's hard cases, the
  *     pieces of the two parts of every cut are exactly the pieces of the whole;
- *   - a general regex, a ByteLevel add_prefix_space stage and added tokens never cut;
+ *   - a general regex, a ByteLevel add_prefix_space stage and added tokens never cut; bytes
+ *     cuts anywhere;
  *   - the pool's output (1, 2 and 3 threads) equals encoding each document alone followed by
  *     the end-of-text id, for small documents, documents of several MB with cut places, one
  *     without any, invalid UTF-8 next to cuts, and empty documents.
@@ -230,9 +231,9 @@ static void test_tokenizer_cut(void)
         check_failures++;
     }
 
-    /* bytes has no cut at all (documents are never split) */
+    /* bytes: one id per byte, any place is a cut place */
     CHECK_EQ_INT(tokfs_tokenizer_open("bytes", NULL, NULL, &tok, &err), 0);
-    CHECK(tok->cut == NULL);
+    CHECK(tok->cut && tok->cut(tok, t, len, 7) == 7 && tok->cut(tok, t, len, len + 3) == len);
     tokfs_tokenizer_close(tok);
 }
 
@@ -255,7 +256,8 @@ static int idvec_put(void *ctx, const uint32_t *ids, size_t n)
     return 0;
 }
 
-/* Each document encoded alone (UTF-8 repaired first) and followed by the end-of-text id. */
+/* Each document encoded alone (UTF-8 repaired first for a text tokenizer) and followed by the
+ * end-of-text id. */
 static void encode_alone(const tokfs_tokenizer *tok, uint8_t **docs, const size_t *lens,
                          size_t ndocs, idvec *out)
 {
@@ -264,8 +266,8 @@ static void encode_alone(const tokfs_tokenizer *tok, uint8_t **docs, const size_
         size_t cap = lens[d] * 3 + 16, n;
         uint8_t *fixed = malloc(cap);
         tokfs_utf8_state st = {0};
-        n = tokfs_utf8_repair(&st, docs[d], lens[d], fixed, 1);
-        CHECK_EQ_INT(tok->encode(tok, fixed, n, &sink), 0);
+        n = tok->text_based ? tokfs_utf8_repair(&st, docs[d], lens[d], fixed, 1) : lens[d];
+        CHECK_EQ_INT(tok->encode(tok, tok->text_based ? fixed : docs[d], n, &sink), 0);
         uint32_t eot = tok->eot_id;
         idvec_put(out, &eot, 1);
         free(fixed);
@@ -342,6 +344,7 @@ int main(void)
         test_tokenizer_cut();
     }
     test_pool("gpt2", NULL);
+    test_pool("bytes", NULL);
     test_pool(write_hf("prefix.json", "{\"type\":\"ByteLevel\",\"add_prefix_space\":true}", ""),
               "255");
     char cmd[600];
