@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hex.h"
+
 #ifndef TOKFS_VERSION
 #define TOKFS_VERSION "unknown"
 #endif
@@ -178,17 +180,6 @@ void tokfs_url_redact(const char *url, char *out, size_t out_size)
     put(&t, rest); /* the fragment, if any */
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 enum source_kind { SOURCE_LOCAL = 1, SOURCE_HTTP = 2 };
 
 /* Decide what `url` names. For a local source, the file system path goes to `path` (file://
@@ -230,7 +221,7 @@ static int resolve_source(const char *url, char *path, size_t path_size, tokfs_e
     for (; *p && *p != '?' && *p != '#'; p++) {
         char c = *p;
         if (c == '%') {
-            int hi = hex_value(p[1]), lo = hi < 0 ? -1 : hex_value(p[2]);
+            int hi = tokfs_hex_value(p[1]), lo = hi < 0 ? -1 : tokfs_hex_value(p[2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return tokfs_err_set(err, EINVAL,
                                      "%s: bad percent-escape in file:// URL (write '%%' as %%25)",

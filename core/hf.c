@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hex.h"
 #include "log.h"
 #include "plan.h"
 
@@ -42,17 +43,6 @@ static int repo_name_ok(const char *s, size_t n)
         if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
             return 0;
     return 1;
-}
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Length of the revision at s (after '@'): up to the next '/', except the slashed refs the hub
@@ -108,8 +98,8 @@ int tokfs_hf_parse(const char *source, tokfs_hf_ref *ref, tokfs_err *err)
         for (size_t i = 0; i < n; i++) {
             char c = p[i];
             if (c == '%') {
-                int hi = i + 2 < n ? hex_digit(p[i + 1]) : -1;
-                int lo = hi < 0 ? -1 : hex_digit(p[i + 2]);
+                int hi = i + 2 < n ? tokfs_hex_value(p[i + 1]) : -1;
+                int lo = hi < 0 ? -1 : tokfs_hex_value(p[i + 2]);
                 if (hi < 0 || lo < 0)
                     return tokfs_err_set(err, EINVAL, "%s: bad percent-escape in the revision",
                                          source);

@@ -20,6 +20,8 @@
  * deeper than TOKFS_JSONL_MAX_DEPTH is an error (Python allows about 990, its recursion limit).
  */
 #include "jsonl.h"
+
+#include "hex.h"
 #include "utf8.h"
 
 #include <errno.h>
@@ -105,23 +107,12 @@ static inline size_t plain_run(const uint8_t *p, const uint8_t *end, uint8_t *ou
     return (size_t)(p - start);
 }
 
-static inline int hex_value(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The code unit of the four hex digits at p (end - p >= 4), or -1. */
 static inline long hex4(const uint8_t *p)
 {
     long value = 0;
     for (int i = 0; i < 4; i++) {
-        int digit = hex_value(p[i]);
+        int digit = tokfs_hex_value(p[i]);
         if (digit < 0)
             return -1;
         value = value << 4 | digit;
