@@ -4,7 +4,7 @@
 # Builds a JSONL corpus of prose and code (about --mb MB, from text files every Debian machine
 # has: licenses, C headers, Python's standard library; documents from 1 KB to several MB), then
 #  1. the tokenizing alone: build/tokpool_bench (bench/tokpool_bench.c) feeds the documents,
-#     decoded in memory beforehand, through core/tokpool.c on 1 and N threads (ids checked
+#     decoded in memory beforehand, through core/tokenize/tokpool.c on 1 and N threads (ids checked
 #     equal), in --runs rounds; for N = 2 each round also runs the one-thread case as two
 #     independent processes side by side (CPU 0 and CPU 1): the machine's own ceiling for two
 #     threads in that minute. Prints each round and the medians;
@@ -72,7 +72,7 @@ pool_secs() { # ARGS... -> best seconds of 3 runs of tokpool_bench ARGS
   "$@" | awk -F'|' '/threads=/{gsub(/ /, "", $3); print $3}'
 }
 echo
-echo "Tokenizing alone (bench/tokpool_bench.c: documents decoded in memory beforehand, through core/tokpool.c):"
+echo "Tokenizing alone (bench/tokpool_bench.c: documents decoded in memory beforehand, through core/tokenize/tokpool.c):"
 echo
 pin=()
 [ "$workers" = 2 ] && command -v taskset >/dev/null && pin=(1)

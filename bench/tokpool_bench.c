@@ -1,7 +1,7 @@
 /* bench/tokpool_bench.c — the tokenizing of one shard on 1..N threads, and nothing else.
  *
  * A shard build is fetch -> JSON decode -> tokenize -> write. bench/shard_threads.sh times all
- * of it through a mount; this program isolates the tokenizing stage (core/tokpool.c, the code a
+ * of it through a mount; this program isolates the tokenizing stage (core/tokenize/tokpool.c, the code a
  * shard build runs), so its speed-up with threads is measured without the builder's own serial
  * work (reading, JSON decoding, writing), which already overlaps a single tokenizer thread.
  *
@@ -22,10 +22,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "error.h"
-#include "jsonl.h"
-#include "tokenizer.h"
-#include "tokpool.h"
+#include "common/error.h"
+#include "decode/jsonl.h"
+#include "tokenize/tokenizer.h"
+#include "tokenize/tokpool.h"
 
 typedef struct corpus {
     uint8_t *text; /* documents back to back */

@@ -15,12 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "fetch.h"
-#include "hf.h"
-#include "log.h"
+#include "common/config.h"
+#include "source/fetch.h"
+#include "source/hf.h"
+#include "common/log.h"
 #include "subcommands.h"
-#include "tokenizer.h"
+#include "tokenize/tokenizer.h"
 #include "tokfs_fs.h"
 
 static void usage(FILE *out)

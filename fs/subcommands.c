@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "common/config.h"
 #include "subcommands.h"
-#include "tokenizer.h"
-#include "utf8.h"
+#include "tokenize/tokenizer.h"
+#include "common/utf8.h"
 
 static int read_all(FILE *f, uint8_t **data, size_t *len)
 {

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "common/log.h"
 
 enum {
     INO_ROOT = FUSE_ROOT_ID,

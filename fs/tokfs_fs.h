@@ -5,7 +5,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
-#include "cache.h"
+#include "cache/cache.h"
 
 typedef struct tokfs_fs {
     tokfs_cache *cache;

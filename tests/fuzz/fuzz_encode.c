@@ -2,13 +2,13 @@
  * hand-written pre-tokenizers, BPE (scan, heap and caches). Properties: decoding the ids gives
  * the repaired text back exactly, and every id is below the vocabulary size; cutting the raw
  * bytes at every place tok->cut gives and encoding the repaired parts one by one gives exactly
- * the ids of the whole (what core/tokpool.c relies on). The first byte picks the pattern. */
+ * the ids of the whole (what core/tokenize/tokpool.c relies on). The first byte picks the pattern. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpe.h"
-#include "tokenizer.h"
-#include "utf8.h"
+#include "tokenize/bpe.h"
+#include "tokenize/tokenizer.h"
+#include "common/utf8.h"
 
 static int collect(void *ctx, const uint32_t *ids, size_t n)
 {

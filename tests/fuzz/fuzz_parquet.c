@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "parquet.h"
+#include "decode/parquet.h"
 
 static volatile size_t keep; /* the values read go somewhere */
 
@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         must_have_message(rc, &err);
         if (rc != 0)
             continue;
-        tokfs_pq_filter flt = {0};
+        tokfs_filter flt = {0};
         char *vals[] = {"Python", ""};
         size_t lens[] = {6, 0};
         flt.column = "lang";

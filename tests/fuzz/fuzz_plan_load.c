@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "fuzz_util.h"
-#include "plan.h"
+#include "plan/plan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "fuzz_util.h"
-#include "tok_bpe.h"
+#include "tokenize/tok_bpe.h"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -28,7 +28,7 @@ static inline int fuzz_file(const uint8_t *data, size_t size, char *path, size_t
 }
 
 /* An id sink (ctx: the tokenizer) that aborts on an id outside the vocabulary. */
-#include "tokenizer.h"
+#include "tokenize/tokenizer.h"
 static inline int fuzz_check_ids(void *ctx, const uint32_t *ids, size_t n)
 {
     const tokfs_tokenizer *tok = ctx;

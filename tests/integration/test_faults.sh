@@ -257,7 +257,7 @@ i = take(multi); fault_survived("short x1", "short", i, [first_src(i)], 1, resum
 i = take(multi); fault_survived("stall x1", "stall", i, [first_src(i)], 1)
 # A body longer than its Content-Length: the extra bytes are never data. They poison the next
 # request on that kept-alive connection (curl: "Received HTTP/0.9 when not allowed"), which
-# core/fetch.c retries on a fresh connection: the reader never notices.
+# core/source/fetch.c retries on a fresh connection: the reader never notices.
 for attempt in range(2):
     i = take(multi)
     since = mark()

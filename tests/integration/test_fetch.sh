@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Integration test of core/fetch.c over real HTTP: a private nginx (tests/lib/nginx.sh) and a
+# Integration test of core/source/fetch.c over real HTTP: a private nginx (tests/lib/nginx.sh) and a
 # small fault-injecting Python server both serve one generated directory; the C test program
 # ($TOKFS_BUILD_DIR/test_fetch, from tests/unit/test_fetch.c) runs its HTTP cases against them,
 # then this script checks from the servers' logs that the requests on the wire were the ones

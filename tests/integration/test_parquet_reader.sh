@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Parquet reader (core/parquet.c) on files written by two independent npm writers:
+# The Parquet reader (core/decode/parquet.c) on files written by two independent npm writers:
 # parquet-wasm (Apache Arrow's Rust writer) and hyparquet-writer (JavaScript), pinned by
 # tests/parquet/package-lock.json and installed with `npm ci` under the build dir. The node script
 # tests/parquet/make_fixtures.mjs writes ~75 files covering every codec (UNCOMPRESSED, SNAPPY,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Data races in the shard's tokenizing pool (core/tokpool.c: pool threads, records decoded on
+# Data races in the shard's tokenizing pool (core/tokenize/tokpool.c: pool threads, records decoded on
 # them, in-order hand-over to the writer) and in a whole shard build around it: the unit tests
 # test_tokpool (its pool part, smaller: 1, 2 and 3 threads against whole-document encoding) and
 # test_shard_build (its random corpora only, workers=2) built with ThreadSanitizer (gcc's, from

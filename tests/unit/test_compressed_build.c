@@ -1,4 +1,4 @@
-/* Property test of compressed sources through core/plan.c and core/shard_build.c: .zst and .gz
+/* Property test of compressed sources through core/plan/plan.c and core/build/shard_build.c: .zst and .gz
  * files listed, planned, and every piece built gives exactly the expected token stream.
  *
  * Each random corpus (an @list in a temp dir) holds a plain .jsonl; a seekable .jsonl.zst (zstd
@@ -21,12 +21,12 @@
  *
  * TOKFS_TEST_SEED varies the corpora, TOKFS_TEST_CASES sets their number (default 25). */
 #include "check.h"
-#include "config.h"
-#include "decompress.h"
-#include "fetch.h"
-#include "plan.h"
-#include "shard_build.h"
-#include "tokenizer.h"
+#include "common/config.h"
+#include "decode/decompress.h"
+#include "source/fetch.h"
+#include "plan/plan.h"
+#include "build/shard_build.h"
+#include "tokenize/tokenizer.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,8 +1,8 @@
-/* Unit tests for core/config.c: the size / count / duration parsers, the defaults of
+/* Unit tests for core/common/config.c: the size / count / duration parsers, the defaults of
  * tokfs_config_init, every option of tokfs_config_set (a good and a bad value each), and
  * tokfs_config_finish. Numbers are parsed exactly (decimal, no floating point). */
 #include "check.h"
-#include "config.h"
+#include "common/config.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -1,4 +1,4 @@
-/* Unit test of core/decompress.c: the streaming zstd / gzip decoder and the zstd seek table.
+/* Unit test of core/decode/decompress.c: the streaming zstd / gzip decoder and the zstd seek table.
  *
  * Streams are written here with libzstd and zlib (the encoders, not our code): zstd frames with
  * and without checksum and content size, empty (0-byte) frames, skippable frames (empty and not),
@@ -18,7 +18,7 @@
  *   - seek tables: parsed with and without checksums, from a short tail (-EAGAIN, need), and
  *     refused when inconsistent; a plain .zst has none; tokfs_seek_table_read on a local file. */
 #include "check.h"
-#include "decompress.h"
+#include "decode/decompress.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* Tests for core/fetch.c.
+/* Tests for core/source/fetch.c.
  *
  * Without environment: URL helpers (redaction), local paths and file:// URLs, in a temp dir.
  * With TOKFS_TEST_HTTP_URL (and TOKFS_TEST_HTTP_ROOT, the directory nginx serves): the HTTP
@@ -6,7 +6,7 @@
  * TOKFS_TEST_FAULT_URL to a small fault-injecting Python server over the same directory.
  * The HTTP base URL may also be given as argv[1]. */
 #include "check.h"
-#include "fetch.h"
+#include "source/fetch.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

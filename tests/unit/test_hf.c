@@ -1,11 +1,11 @@
-/* Unit tests for core/hf.c without network: parsing hf:// sources (good and malformed), the glob
+/* Unit tests for core/source/hf.c without network: parsing hf:// sources (good and malformed), the glob
  * semantics ('*' within a directory, '**' across, a whole '**' segment also matching no
  * directory, classes, escapes), the literal directory of a glob, Link header parsing and
  * resolution, percent-encoding, and the endpoint. tests/integration/test_hf.sh covers listing,
  * pagination, redirects and the token against nginx. */
 #include "check.h"
-#include "config.h"
-#include "hf.h"
+#include "common/config.h"
+#include "source/hf.h"
 
 #include <errno.h>
 #include <string.h>

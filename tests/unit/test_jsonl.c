@@ -1,11 +1,11 @@
-/* Unit tests for core/jsonl.c.
+/* Unit tests for core/decode/jsonl.c.
  *
  * Expected results come from CPython 3.11's json.loads, via tests/unit/gen_cases.py (run it to
  * regenerate the tables and digests below). Where tokfs deliberately differs from Python (raw
  * invalid UTF-8 is copied, lone surrogate escapes become U+FFFD, nesting is capped at
  * TOKFS_JSONL_MAX_DEPTH) the script or the test says so. */
 #include "check.h"
-#include "jsonl.h"
+#include "decode/jsonl.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* Unit tests for core/parquet.c and core/thrift_compact.c.
+/* Unit tests for core/decode/parquet.c and core/decode/thrift_compact.c.
  *
  *   test_parquet                 hand-built files (a small Parquet writer below) and hostile
  *                                inputs: every case that no npm writer can produce, and errors
@@ -15,8 +15,8 @@
  * v2 pages with is_compressed=false under a codec, index and unknown pages, thrift fields of every
  * wire type and the long field-id form, row groups before the schema in the footer. */
 #include "check.h"
-#include "parquet.h"
-#include "thrift_compact.h"
+#include "decode/parquet.h"
+#include "decode/thrift_compact.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -706,7 +706,7 @@ static int meta_of(const uint8_t *f, size_t n, const char *text, const char *fil
 }
 
 /* Read every row group: whole chunks (piece == 0) or fed in pieces of `piece` bytes. */
-static int read_file(const uint8_t *f, size_t n, const char *text, const tokfs_pq_filter *flt,
+static int read_file(const uint8_t *f, size_t n, const char *text, const tokfs_filter *flt,
                      const tokfs_pq_limits *lim, size_t piece, struct strs *out,
                      tokfs_pq_stats *total, tokfs_err *err)
 {
@@ -1040,9 +1040,9 @@ static void test_filter(void)
     struct wb f = {0};
     write_file(&f, cols, 2, ch, 1, &rows, 0);
 
-    tokfs_pq_filter flt;
+    tokfs_filter flt;
     tokfs_err err = {{0}};
-    CHECK_EQ_INT(tokfs_pq_filter_parse("lang=Python|Go|", &flt, &err), 0);
+    CHECK_EQ_INT(tokfs_filter_parse("lang=Python|Go|", &flt, &err), 0);
     CHECK(flt.n_values == 3 && strcmp(flt.column, "lang") == 0 && flt.lens[2] == 0);
     for (size_t piece = 0; piece <= 2; piece++) {
         struct strs got = {0};
@@ -1055,10 +1055,10 @@ static void test_filter(void)
         CHECK_EQ_INT(st.nulls, 1);    /* row 2: Python but null text */
         strs_free(&got);
     }
-    tokfs_pq_filter_free(&flt);
-    CHECK_EQ_INT(tokfs_pq_filter_parse("=x", &flt, &err), -EINVAL);
-    CHECK_EQ_INT(tokfs_pq_filter_parse("lang", &flt, &err), -EINVAL);
-    CHECK_EQ_INT(tokfs_pq_filter_parse("lang=", &flt, &err), 0);
+    tokfs_filter_free(&flt);
+    CHECK_EQ_INT(tokfs_filter_parse("=x", &flt, &err), -EINVAL);
+    CHECK_EQ_INT(tokfs_filter_parse("lang", &flt, &err), -EINVAL);
+    CHECK_EQ_INT(tokfs_filter_parse("lang=", &flt, &err), 0);
     CHECK(flt.n_values == 1 && flt.lens[0] == 0);
     /* the filter column must have been named to the footer parser */
     tokfs_pq_meta *m;
@@ -1069,7 +1069,7 @@ static void test_filter(void)
     /* filter chunk of the wrong length; filter column with fewer rows than the text column */
     CHECK_EQ_INT(meta_of(f.p, f.len, "text", "lang", &m, &err), 0);
     CHECK_EQ_INT(tokfs_pq_rg_open(&r, m, 0, &flt, f.p, 1, NULL, collect_cb, NULL, &err), -EINVAL);
-    tokfs_pq_filter_free(&flt);
+    tokfs_filter_free(&flt);
     tokfs_pq_meta_free(m);
     wb_free(&f);
     wb_free(&ch[0].bytes);
@@ -1701,7 +1701,7 @@ static uint64_t rnd(void)
 
 /* Expected rows [a, b) of a JSON array (null = null). */
 static int json_rows_eq(const struct strs *got, json_t *arr, size_t a, size_t b, int keep_nulls,
-                        json_t *lang, const tokfs_pq_filter *flt, const char *what)
+                        json_t *lang, const tokfs_filter *flt, const char *what)
 {
     size_t j = 0;
     for (size_t i = a; i < b; i++) {
@@ -1709,7 +1709,7 @@ static int json_rows_eq(const struct strs *got, json_t *arr, size_t a, size_t b,
         if (flt) {
             json_t *l = json_array_get(lang, i);
             if (!json_is_string(l) ||
-                !tokfs_pq_filter_match(flt, (const uint8_t *)json_string_value(l),
+                !tokfs_filter_match(flt, (const uint8_t *)json_string_value(l),
                                        json_string_length(l)))
                 continue;
         }
@@ -1738,7 +1738,7 @@ static int json_rows_eq(const struct strs *got, json_t *arr, size_t a, size_t b,
 
 /* Run everything on possibly corrupt bytes: errors are fine, crashes and silent message-less
  * errors are not. */
-static void exercise(const uint8_t *f, size_t n, const tokfs_pq_filter *flt)
+static void exercise(const uint8_t *f, size_t n, const tokfs_filter *flt)
 {
     for (int with_filter = 0; with_filter <= 1; with_filter++) {
         tokfs_pq_meta *m = NULL;
@@ -1782,7 +1782,7 @@ static void exercise(const uint8_t *f, size_t n, const tokfs_pq_filter *flt)
     }
 }
 
-static void mutate_fixture(const uint8_t *f, size_t n, const tokfs_pq_filter *flt, int count)
+static void mutate_fixture(const uint8_t *f, size_t n, const tokfs_filter *flt, int count)
 {
     uint8_t *g = malloc(n ? n : 1);
     uint32_t mlen = n >= 8 ? (uint32_t)f[n - 8] | (uint32_t)f[n - 7] << 8 |
@@ -1838,9 +1838,9 @@ static void test_fixtures(const char *dir)
             strcat(spec, "|");
         strcat(spec, json_string_value(fv));
     }
-    tokfs_pq_filter flt;
+    tokfs_filter flt;
     tokfs_err err = {{0}};
-    CHECK_EQ_INT(tokfs_pq_filter_parse(spec, &flt, &err), 0);
+    CHECK_EQ_INT(tokfs_filter_parse(spec, &flt, &err), 0);
     int mutations = getenv("TOKFS_PQ_MUTATIONS") ? atoi(getenv("TOKFS_PQ_MUTATIONS")) : 60;
     uint32_t codecs = 0, encs = 0, ptypes = 0;
     int n_ok = 0, n_req = 0, n_opt = 0, n_refused = 0, n_sized = 0;
@@ -2030,7 +2030,7 @@ static void test_fixtures(const char *dir)
     CHECK_EQ_INT(encs & want_encs, want_encs);
     CHECK_EQ_INT(ptypes & 0xd, 0xd); /* DATA_PAGE, DICTIONARY_PAGE, DATA_PAGE_V2 */
     CHECK(n_req > 0 && n_opt > 0 && n_refused > 0);
-    tokfs_pq_filter_free(&flt);
+    tokfs_filter_free(&flt);
     json_decref(root);
 }
 

@@ -1,4 +1,4 @@
-/* Unit tests for core/plan.c without network or corpus: tokfs_plan_cut over random source lists
+/* Unit tests for core/plan/plan.c without network or corpus: tokfs_plan_cut over random source lists
  * (invariants below), tokfs_plan_save / tokfs_plan_load, tokfs_plan_identity and
  * tokfs_format_from_name.
  *
@@ -28,8 +28,8 @@
  *
  * Set TOKFS_TEST_SEED to vary the random cases. */
 #include "check.h"
-#include "config.h"
-#include "plan.h"
+#include "common/config.h"
+#include "plan/plan.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -41,7 +41,7 @@
 
 
 /* Our own SplitMix64 (the published constants), for the test's randomness and to recompute the
- * documented shuffle independently of core/hash.c. */
+ * documented shuffle independently of core/common/hash.c. */
 static uint64_t splitmix64(uint64_t *state)
 {
     uint64_t z = (*state += 0x9E3779B97F4A7C15ull);

@@ -1,4 +1,4 @@
-/* Property test of core/shard_build.c (with core/plan.c listing and cutting real files): JSONL
+/* Property test of core/build/shard_build.c (with core/plan/plan.c listing and cutting real files): JSONL
  * cut at arbitrary byte offsets gives every record to exactly one shard.
  *
  * Each random case writes a small corpus to a temp dir: JSONL files of records whose text is
@@ -36,12 +36,12 @@
  * Set TOKFS_TEST_SEED to vary the cases, TOKFS_TEST_CASES for their number (default 120),
  * TOKFS_TEST_FIXED=0 to run only the random cases (tests/integration/test_tsan.sh). */
 #include "check.h"
-#include "config.h"
-#include "fetch.h"
-#include "hash.h"
-#include "plan.h"
-#include "shard_build.h"
-#include "tokenizer.h"
+#include "common/config.h"
+#include "source/fetch.h"
+#include "common/hash.h"
+#include "plan/plan.h"
+#include "build/shard_build.h"
+#include "tokenize/tokenizer.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bpe.h"
+#include "tokenize/bpe.h"
 #include "check.h"
-#include "pretok.h"
-#include "tokenizer.h"
+#include "tokenize/pretok.h"
+#include "tokenize/tokenizer.h"
 
 /* ---- pre-tokenizer ---------------------------------------------------------------------- */
 

@@ -1,4 +1,4 @@
-/* Unit tests of tokenizing one shard on several threads (core/tokpool.c) and of the places
+/* Unit tests of tokenizing one shard on several threads (core/tokenize/tokpool.c) and of the places
  * where a long document may be cut so that its parts are encoded on different threads
  * (tokfs_pretok_cut, tokenizer->cut):
  *   - for every hand-written pattern, on random text full of the pattern's hard cases, the
@@ -17,12 +17,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bpe.h"
+#include "tokenize/bpe.h"
 #include "check.h"
-#include "pretok.h"
-#include "tokenizer.h"
-#include "tokpool.h"
-#include "utf8.h"
+#include "tokenize/pretok.h"
+#include "tokenize/tokenizer.h"
+#include "tokenize/tokpool.h"
+#include "common/utf8.h"
 
 static uint64_t rng_state = 0x706f6f6c74657374ull;
 static uint64_t rnd(void)

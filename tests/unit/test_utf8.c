@@ -1,9 +1,9 @@
-/* Unit tests for core/utf8.c.
+/* Unit tests for core/common/utf8.c.
  *
  * Expected bytes come from CPython 3.11's bytes.decode('utf-8', 'replace'), via
  * tests/unit/gen_cases.py (run it to regenerate the tables and digests below). */
 #include "check.h"
-#include "utf8.h"
+#include "common/utf8.h"
 
 #include <stdint.h>
 

@@ -1,0 +1,41 @@
+/* tokfs — making one shard: fetch a piece's source bytes, split them into documents, tokenize,
+ * and write the ids to a file descriptor. Streaming with bounded buffers: memory depends on
+ * max_doc_bytes, never on the shard's or the corpus's size. */
+#ifndef TOKFS_SHARD_BUILD_H
+#define TOKFS_SHARD_BUILD_H
+
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/error.h"
+#include "source/fetch.h"
+#include "plan/plan.h"
+#include "tokenize/tokenizer.h"
+
+typedef struct tokfs_build_stats {
+    uint64_t tokens;            /* ids written, end-of-text included */
+    uint64_t checksum;          /* tokfs_hash64 of the bytes written */
+    uint64_t documents;         /* documents written */
+    uint64_t fetched_bytes;     /* bytes received from sources */
+    uint64_t skipped_records;   /* malformed lines, missing field, oversized documents */
+    char first_skip[256];       /* why the first skipped record was skipped ("" if none) */
+} tokfs_build_stats;
+
+typedef struct tokfs_build_output {
+    int fd;                     /* an empty file, written sequentially from offset 0 */
+    /* Called before the file grows to new_size bytes, so the cache can keep its hard cap:
+     * returns 0 to go on or a negative errno (-ENOSPC) to stop the build. May be NULL. */
+    int (*reserve)(void *ctx, uint64_t new_size);
+    void *reserve_ctx;
+    /* When *cancel becomes non-zero the build stops with -ECANCELED (unmount). May be NULL. */
+    const volatile int *cancel;
+} tokfs_build_output;
+
+/* Build shard `piece` of plan into out. On failure the file holds garbage: the caller deletes it.
+ * Errors: -ESTALE (a source changed upstream), -EIO (fetch failed), -ENOSPC (reserve refused),
+ * with err naming the source. */
+int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece, const tokfs_tokenizer *tok,
+                      const tokfs_config *cfg, tokfs_fetcher *fetcher,
+                      const tokfs_build_output *out, tokfs_build_stats *stats, tokfs_err *err);
+
+#endif

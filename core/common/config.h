@@ -1,0 +1,63 @@
+/* tokfs — the one configuration struct, parsed once from the command line and passed down.
+ * No other part of tokfs reads options or environment variables on its own. */
+#ifndef TOKFS_CONFIG_H
+#define TOKFS_CONFIG_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+
+typedef struct tokfs_config {
+    char *source;             /* SOURCE as given: URL, path, or @LIST */
+    char *mountpoint;         /* absolute path */
+    char *cache_dir;          /* absolute path; default $XDG_CACHE_HOME/tokfs or ~/.cache/tokfs */
+    uint64_t cache_size;      /* hard cap in bytes on the cache dir's disk use; 0 = not given */
+    char *tokenizer;          /* "gpt2" (default), "bytes", PATH.tiktoken or a tokenizer.json */
+    char *pattern;            /* pre-tokenizer name for a .tiktoken file; NULL = from its name */
+    char *eot;                /* end-of-text id or token text; NULL = the tokenizer's own */
+    uint64_t shard_size;      /* about this many tokens per shard */
+    uint32_t val_shards;      /* the last N pieces of the plan form val/ */
+    uint32_t max_shards;      /* expose at most N train shards; 0 = all */
+    int has_shuffle_seed;     /* 1 when shuffle_seed was given */
+    uint64_t shuffle_seed;    /* permutes pieces before numbering */
+    char *text_field;         /* JSONL member / Parquet column holding the document */
+    char *filter;             /* Parquet row filter "COLUMN=VALUE[|VALUE...]"; NULL = none */
+    uint32_t workers;         /* materialization threads */
+    uint32_t prefetch;        /* shards ahead to materialize after a read, when they fit */
+    uint32_t retries;         /* extra attempts per HTTP request */
+    uint32_t timeout_ms;      /* connect / stall timeout */
+    uint64_t max_doc_bytes;   /* a record (JSON line, .txt file) larger than this is skipped */
+    char *log_file;           /* log here instead of stderr/syslog; NULL = default */
+    int insecure;             /* skip TLS verification (warned about loudly) */
+    char *hf_endpoint;        /* Hugging Face hub URL ($HF_ENDPOINT); NULL = huggingface.co */
+    char *hf_token;           /* $HF_TOKEN: sent as a bearer token to hf_endpoint's origin only;
+                               * never logged, saved or shown; NULL = none */
+    int foreground;           /* -f */
+    int debug;                /* -d */
+} tokfs_config;
+
+/* Fill defaults (everything but source, mountpoint and cache_size). home/xdg may be NULL: the
+ * caller passes the environment in, so this stays a pure function. */
+int tokfs_config_init(tokfs_config *cfg, const char *xdg_cache_home, const char *home,
+                      tokfs_err *err);
+void tokfs_config_free(tokfs_config *cfg);
+
+/* Apply one "key=value" (or bare "key") option. Returns 0, -ENOENT when the key is not a tokfs
+ * option (the caller may hand it to FUSE), or -EINVAL with a message naming the key and the
+ * accepted form. */
+int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokfs_err *err);
+
+/* Check what only makes sense once all options are in (cache_size given, ...). */
+int tokfs_config_finish(tokfs_config *cfg, tokfs_err *err);
+
+/* "512M", "20G", "1.5G", "4096", "10k" → bytes (binary units: K=1024). 0 or -EINVAL. */
+int tokfs_parse_size(const char *text, uint64_t *out);
+/* "10M" tokens, "250000", "1e6" → count (decimal units: K=1000). 0 or -EINVAL. */
+int tokfs_parse_count(const char *text, uint64_t *out);
+/* "30" (seconds), "30s", "500ms", "2m" → milliseconds. 0 or -EINVAL. */
+int tokfs_parse_duration_ms(const char *text, uint64_t *out);
+
+/* The text shown by --help for the options (one line per option). */
+extern const char tokfs_options_help[];
+
+#endif

@@ -1,0 +1,88 @@
+/* tokfs — the plan: which sources exist and how they are cut into shards.
+ *
+ * The plan is a pure function of the source listing (names, sizes, validators) and the options
+ * that shape content. It is computed once at the first mount, saved in the cache dir, and reused
+ * by every later mount with the same SOURCE and options without touching the network. */
+#ifndef TOKFS_PLAN_H
+#define TOKFS_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "decode/decompress.h"
+#include "common/error.h"
+#include "source/fetch.h"
+#include "source/format.h"
+
+typedef struct tokfs_source {
+    char *url;               /* as listed: URL or absolute local path */
+    tokfs_object_info info;  /* size and validators at plan time */
+    int format;              /* kind | codec << TOKFS_FORMAT_CODEC_SHIFT */
+    /* A seekable .jsonl.zst's frames, read at plan time to cut it at frame boundaries (only
+     * while planning, not saved: the pieces are). NULL otherwise. Freed by tokfs_plan_free. */
+    tokfs_seek_table *frames;
+    /* Parquet: its row groups and the offset of its footer (saved in the plan, so a build fetches
+     * exactly the footer: one range request; 0 = unknown, then the build reads the file's tail).
+     * A piece's begin/end in a Parquet source are row group indexes [begin, end). */
+    uint32_t pq_row_groups;
+    int64_t pq_footer_start;
+    /* Parquet, while planning only (not saved): estimated text bytes of each row group
+     * (tokfs_pq_rg_text_bytes). NULL otherwise. Freed by tokfs_plan_free. */
+    int64_t *pq_rg_bytes;
+} tokfs_source;
+
+/* One piece = one shard. It covers the source bytes from (first_source, begin) up to
+ * (last_source, end): every source strictly between is whole. A JSONL record belongs to the piece
+ * in which its first byte lies, so a source cut at any byte offset still gives every record to
+ * exactly one piece. Compressed sources are whole, except a seekable .jsonl.zst, which is cut only
+ * at frame boundaries (begin and end are compressed offsets where frames start); its records
+ * belong to the piece in which their first decompressed byte lies. A Parquet source is cut only
+ * between row groups: there begin and end are row group indexes (end = its row group count when
+ * whole). */
+typedef struct tokfs_piece {
+    uint32_t first_source, last_source;
+    int64_t begin;           /* offset in first_source */
+    int64_t end;             /* offset in last_source, exclusive (its size when whole) */
+    int64_t source_bytes;    /* bytes covered, for estimates (compressed sources: the estimated
+                              * decompressed bytes) */
+} tokfs_piece;
+
+typedef struct tokfs_plan {
+    tokfs_source *sources;
+    uint32_t nsources;
+    tokfs_piece *pieces;     /* in shard order: train pieces, then val pieces */
+    uint32_t npieces;
+    uint32_t ntrain;         /* pieces[0..ntrain) are train, the rest val */
+    uint32_t nval;
+    uint64_t id;             /* identity of (SOURCE, content options): names the plan dir */
+} tokfs_plan;
+
+/* The identity of a plan: hash of SOURCE and every option that changes shard content. */
+uint64_t tokfs_plan_identity(const tokfs_config *cfg);
+
+/* List the sources named by cfg->source (one file or URL, a local directory, or @LIST), stat
+ * each one, and cut them into pieces. Network and disk errors name the source. */
+int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetcher *fetcher,
+                     tokfs_plan *plan, tokfs_err *err);
+
+/* Cut already-listed sources into pieces (no I/O; used by tokfs_plan_build, exposed for tests).
+ * Takes ownership of nothing; fills plan->pieces/npieces/ntrain/nval. */
+int tokfs_plan_cut(tokfs_plan *plan, const tokfs_config *cfg, double bytes_per_token,
+                   tokfs_err *err);
+
+/* Save to / load from path (a small tab-separated text file, written to a temp file, fsync'd and
+ * renamed). load returns -ENOENT when there is no saved plan, -EINVAL when it is damaged or was
+ * made for another identity. */
+int tokfs_plan_save(const tokfs_plan *plan, const char *path, tokfs_err *err);
+int tokfs_plan_load(tokfs_plan *plan, const char *path, uint64_t expect_id, tokfs_err *err);
+
+void tokfs_plan_free(tokfs_plan *plan);
+
+/* The entries of an @LIST file's text: one URL or path per line, '#' comments and blank lines
+ * ignored, surrounding blanks trimmed; relative local paths resolved against base_dir. The
+ * caller frees each entry and the array. 0, or -ENAMETOOLONG / -EINVAL naming the entry. */
+int tokfs_plan_parse_list(const char *text, const char *base_dir, char ***entries,
+                          size_t *count, tokfs_err *err);
+
+#endif

@@ -1,0 +1,481 @@
+/* Pre-tokenizers: the hand-written GPT-2 / cl100k / o200k / Qwen2 patterns and PCRE2 for any
+ * other regex, and the places where a long document may be cut. */
+#include "tokenize/pretok.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "tokenize/unicode.h"
+
+static const char PAT_GPT2[] =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+static const char PAT_CL100K[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char PAT_QWEN2[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char PAT_O200K[] =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+"
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+"
+    "[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/* The same patterns as the tokenizer.json files of GPT-NeoX-style models write them, and the
+ * newer tiktoken (Python >= 0.7) form of cl100k, which differs at the end of the text. */
+static const struct {
+    const char *name;
+    const char *regex;
+    tokfs_pattern kind;
+} KNOWN[] = {
+    {"gpt2", PAT_GPT2, TOKFS_PATTERN_GPT2},
+    {"r50k_base", PAT_GPT2, TOKFS_PATTERN_GPT2},
+    {"p50k_base", PAT_GPT2, TOKFS_PATTERN_GPT2},
+    {"cl100k_base", PAT_CL100K, TOKFS_PATTERN_CL100K},
+    {"o200k_base", PAT_O200K, TOKFS_PATTERN_O200K},
+    {"qwen2", PAT_QWEN2, TOKFS_PATTERN_QWEN2},
+};
+
+const char *tokfs_pattern_regex(tokfs_pattern kind)
+{
+    for (size_t i = 0; i < sizeof KNOWN / sizeof KNOWN[0]; i++)
+        if (KNOWN[i].kind == kind)
+            return KNOWN[i].regex;
+    return NULL;
+}
+
+int tokfs_pattern_from_name(const char *name, tokfs_pattern *out)
+{
+    for (size_t i = 0; i < sizeof KNOWN / sizeof KNOWN[0]; i++)
+        if (strcmp(KNOWN[i].name, name) == 0) {
+            *out = KNOWN[i].kind;
+            return 0;
+        }
+    return -ENOENT;
+}
+
+/* ---- the hand-written matchers ----------------------------------------------------------- */
+
+/* Class bits of the character at t[i] (i < n); its length in *len. */
+static inline unsigned cls_at(const uint8_t *t, size_t n, size_t i, unsigned *len)
+{
+    if (t[i] < 0x80) {
+        *len = 1;
+        return tokfs_uc_stage2[0][t[i]];
+    }
+    return tokfs_uc_class(tokfs_uc_decode(t + i, n - i, len));
+}
+
+static inline int is_other(unsigned c) /* [^\s\p{L}\p{N}] */
+{
+    return !(c & (TOKFS_UC_L | TOKFS_UC_N | TOKFS_UC_WS));
+}
+
+/* End of the run of characters, from i, whose class has a bit of mask. */
+static size_t run_in(const uint8_t *t, size_t n, size_t i, unsigned mask)
+{
+    unsigned len;
+    while (i < n && (cls_at(t, n, i, &len) & mask))
+        i += len;
+    return i;
+}
+
+static size_t run_other(const uint8_t *t, size_t n, size_t i)
+{
+    unsigned len;
+    while (i < n && is_other(cls_at(t, n, i, &len)))
+        i += len;
+    return i;
+}
+
+/* At most max characters of class N from i. */
+static size_t run_digits(const uint8_t *t, size_t n, size_t i, int max)
+{
+    unsigned len;
+    for (int k = 0; k < max && i < n && (cls_at(t, n, i, &len) & TOKFS_UC_N); k++)
+        i += len;
+    return i;
+}
+
+/* The whitespace alternatives, at a whitespace character i:
+ *   [\s*[\r\n]+ when newline_rule]  \s+(?!\S)  \s+
+ * \s*[\r\n]+ ends after the last \r or \n of the run; \s+(?!\S) takes the whole run at the end
+ * of the text, else all but its last character (which stays for the next piece) when the run has
+ * two or more; a single whitespace character before a non-space is \s+. */
+static size_t match_space(const uint8_t *t, size_t n, size_t i, int newline_rule)
+{
+    size_t last_start = i, after_nl = 0, e = i;
+    unsigned len;
+    while (e < n && (cls_at(t, n, e, &len) & TOKFS_UC_WS)) {
+        if (t[e] == '\r' || t[e] == '\n')
+            after_nl = e + 1;
+        last_start = e;
+        e += len;
+    }
+    if (newline_rule && after_nl)
+        return after_nl;
+    if (e == n || last_start == i)
+        return e;
+    return last_start;
+}
+
+/* 's 't 're 've 'm 'll 'd at t[i] == '\'' — case-sensitive for gpt2. 0 when none. */
+static size_t contraction_exact(const uint8_t *t, size_t n, size_t i)
+{
+    if (i + 1 >= n)
+        return 0;
+    uint8_t a = t[i + 1];
+    if (a == 's' || a == 't' || a == 'm' || a == 'd')
+        return i + 2;
+    if (i + 2 < n) {
+        uint8_t b = t[i + 2];
+        if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))
+            return i + 3;
+    }
+    return 0;
+}
+
+/* (?i:'s|'t|'re|'ve|'m|'ll|'d) at t[i] == '\''. Unicode simple case folding adds only U+017F
+ * LATIN SMALL LETTER LONG S (folds to s) to these letters. 0 when none. */
+static size_t contraction_fold(const uint8_t *t, size_t n, size_t i)
+{
+    if (i + 1 >= n)
+        return 0;
+    uint8_t a = t[i + 1] | 0x20; /* ASCII letters to lower case; others never match below */
+    if (t[i + 1] >= 0x80) {
+        if (t[i + 1] == 0xC5 && i + 2 < n && t[i + 2] == 0xBF)
+            return i + 3; /* 'ſ */
+        return 0;
+    }
+    if (a == 's' || a == 't' || a == 'm' || a == 'd')
+        return i + 2;
+    if (i + 2 < n && t[i + 2] < 0x80) {
+        uint8_t b = t[i + 2] | 0x20;
+        if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))
+            return i + 3;
+    }
+    return 0;
+}
+
+static size_t next_gpt2(const uint8_t *t, size_t n, size_t i)
+{
+    unsigned len, len2;
+    if (t[i] == '\'') {
+        size_t e = contraction_exact(t, n, i);
+        if (e)
+            return e;
+    }
+    unsigned c = cls_at(t, n, i, &len);
+    size_t j = i;
+    if (t[i] == ' ' && i + 1 < n) { /* " ?" then a letter, number or other run */
+        c = cls_at(t, n, i + 1, &len2);
+        j = i + 1;
+        if (c & TOKFS_UC_WS) { /* a space before whitespace: the whitespace rules */
+            c = TOKFS_UC_WS;
+            j = i;
+        }
+    }
+    if (c & TOKFS_UC_L)
+        return run_in(t, n, j, TOKFS_UC_L);
+    if (c & TOKFS_UC_N)
+        return run_in(t, n, j, TOKFS_UC_N);
+    if (is_other(c))
+        return run_other(t, n, j);
+    return match_space(t, n, i, 0);
+}
+
+/* cl100k_base (max_digits 3) and qwen2 (max_digits 1). */
+static size_t next_cl100k(const uint8_t *t, size_t n, size_t i, int max_digits)
+{
+    unsigned len, len2;
+    if (t[i] == '\'') {
+        size_t e = contraction_fold(t, n, i);
+        if (e)
+            return e;
+    }
+    unsigned c = cls_at(t, n, i, &len);
+    /* [^\r\n\p{L}\p{N}]?\p{L}+ */
+    if (c & TOKFS_UC_L)
+        return run_in(t, n, i + len, TOKFS_UC_L);
+    if (!(c & TOKFS_UC_N) && t[i] != '\r' && t[i] != '\n' && i + len < n &&
+        (cls_at(t, n, i + len, &len2) & TOKFS_UC_L))
+        return run_in(t, n, i + len, TOKFS_UC_L);
+    /* \p{N}{1,3} */
+    if (c & TOKFS_UC_N)
+        return run_digits(t, n, i, max_digits);
+    /*  ?[^\s\p{L}\p{N}]+[\r\n]* */
+    size_t j = i;
+    if (t[i] == ' ' && i + 1 < n && is_other(cls_at(t, n, i + 1, &len2)))
+        j = i + 1;
+    if (j > i || is_other(c)) {
+        size_t e = run_other(t, n, j);
+        while (e < n && (t[e] == '\r' || t[e] == '\n'))
+            e++;
+        return e;
+    }
+    return match_space(t, n, i, 1);
+}
+
+/* o200k: (?i:'s|'t|'re|'ve|'m|'ll|'d)? after a letter run. */
+static size_t o200k_suffix(const uint8_t *t, size_t n, size_t e)
+{
+    if (e < n && t[e] == '\'') {
+        size_t s = contraction_fold(t, n, e);
+        if (s)
+            return s;
+    }
+    return e;
+}
+
+#define O200K_UPPER (TOKFS_UC_LU | TOKFS_UC_LT | TOKFS_UC_LM | TOKFS_UC_LO | TOKFS_UC_M)
+#define O200K_LOWER (TOKFS_UC_LL | TOKFS_UC_LM | TOKFS_UC_LO | TOKFS_UC_M)
+
+/* [UPPER]*[LOWER]+ from j, with the backtracking of the regex: the greedy UPPER run gives back
+ * characters until a LOWER one can start the LOWER run. Returns the end or 0 on no match. */
+static size_t o200k_upper_star_lower_plus(const uint8_t *t, size_t n, size_t j)
+{
+    unsigned len;
+    size_t last_lower_end = 0, e = j;
+    unsigned c;
+    while (e < n && ((c = cls_at(t, n, e, &len)) & O200K_UPPER)) {
+        if (c & O200K_LOWER)
+            last_lower_end = e + len;
+        e += len;
+    }
+    if (e < n && (cls_at(t, n, e, &len) & O200K_LOWER))
+        return run_in(t, n, e, O200K_LOWER);
+    return last_lower_end; /* the last UPPER-and-LOWER character ends the LOWER run */
+}
+
+/* [UPPER]+[LOWER]* from j, 0 on no match. */
+static size_t o200k_upper_plus_lower_star(const uint8_t *t, size_t n, size_t j)
+{
+    size_t e = run_in(t, n, j, O200K_UPPER);
+    if (e == j)
+        return 0;
+    return run_in(t, n, e, O200K_LOWER);
+}
+
+static size_t next_o200k(const uint8_t *t, size_t n, size_t i)
+{
+    unsigned len, len2;
+    unsigned c = cls_at(t, n, i, &len);
+    int x = !(c & (TOKFS_UC_L | TOKFS_UC_N)) && t[i] != '\r' && t[i] != '\n';
+    size_t e;
+    /* [^\r\n\p{L}\p{N}]?[UPPER]*[LOWER]+(?i:...)? : the optional prefix taken first */
+    if (x && i + len < n && (e = o200k_upper_star_lower_plus(t, n, i + len)))
+        return o200k_suffix(t, n, e);
+    if ((e = o200k_upper_star_lower_plus(t, n, i)))
+        return o200k_suffix(t, n, e);
+    /* [^\r\n\p{L}\p{N}]?[UPPER]+[LOWER]*(?i:...)? */
+    if (x && i + len < n && (e = o200k_upper_plus_lower_star(t, n, i + len)))
+        return o200k_suffix(t, n, e);
+    if ((e = o200k_upper_plus_lower_star(t, n, i)))
+        return o200k_suffix(t, n, e);
+    /* \p{N}{1,3} */
+    if (c & TOKFS_UC_N)
+        return run_digits(t, n, i, 3);
+    /*  ?[^\s\p{L}\p{N}]+[\r\n/]* */
+    size_t j = i;
+    if (t[i] == ' ' && i + 1 < n && is_other(cls_at(t, n, i + 1, &len2)))
+        j = i + 1;
+    if (j > i || is_other(c)) {
+        e = run_other(t, n, j);
+        while (e < n && (t[e] == '\r' || t[e] == '\n' || t[e] == '/'))
+            e++;
+        return e;
+    }
+    return match_space(t, n, i, 1);
+}
+
+/* ---- PCRE2 for other patterns ------------------------------------------------------------ */
+
+/* \s in Rust regex and Oniguruma is the White_Space property; PCRE2's \s (with UCP) also takes
+ * U+180E. Rewrite \s and \S to explicit White_Space sets so the fallback agrees. */
+#define WS_SET "\\t-\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}" \
+               "\\x{202F}\\x{205F}\\x{3000}"
+
+static char *rewrite_spaces(const char *re)
+{
+    size_t n = strlen(re);
+    char *out = malloc(n * 64 + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    int in_class = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (re[i] == '\\' && i + 1 < n) {
+            char c = re[i + 1];
+            if (c == 's') {
+                o += (size_t)sprintf(out + o, in_class ? "%s" : "[%s]", WS_SET);
+                i++;
+                continue;
+            }
+            if (c == 'S' && !in_class) {
+                o += (size_t)sprintf(out + o, "[^%s]", WS_SET);
+                i++;
+                continue;
+            }
+            out[o++] = re[i];
+            out[o++] = re[i + 1];
+            i++;
+            continue;
+        }
+        if (re[i] == '[' && !in_class) {
+            in_class = 1;
+            out[o++] = re[i];
+            if (i + 1 < n && re[i + 1] == '^')
+                out[o++] = re[++i];
+            if (i + 1 < n && re[i + 1] == ']')
+                out[o++] = re[++i]; /* a leading ] is a literal */
+            continue;
+        }
+        if (re[i] == ']' && in_class)
+            in_class = 0;
+        out[o++] = re[i];
+    }
+    out[o] = 0;
+    return out;
+}
+
+int tokfs_pretok_init_regex(tokfs_pretok *p, const char *regex, tokfs_err *err)
+{
+    memset(p, 0, sizeof *p);
+    for (size_t i = 0; i < sizeof KNOWN / sizeof KNOWN[0]; i++)
+        if (strcmp(KNOWN[i].regex, regex) == 0) {
+            p->kind = KNOWN[i].kind;
+            return 0;
+        }
+    if (strstr(regex, "\\S") && strchr(regex, '[')) {
+        /* \S inside a class cannot be rewritten to a White_Space set; refuse rather than risk
+         * PCRE2's slightly different \s. */
+        const char *s = regex;
+        int in_class = 0;
+        for (; *s; s++) {
+            if (*s == '\\' && s[1]) {
+                if (s[1] == 'S' && in_class)
+                    return tokfs_err_set(err, EINVAL,
+                                         "pre-tokenizer regex %s: \\S inside [...] is not "
+                                         "supported; tokfs cannot reproduce it exactly", regex);
+                s++;
+                continue;
+            }
+            if (*s == '[')
+                in_class = 1;
+            else if (*s == ']')
+                in_class = 0;
+        }
+    }
+    char *rewritten = rewrite_spaces(regex);
+    if (!rewritten)
+        return -ENOMEM;
+    int errcode;
+    PCRE2_SIZE erroff;
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)rewritten, PCRE2_ZERO_TERMINATED,
+                                     PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &errcode,
+                                     &erroff, NULL);
+    free(rewritten);
+    if (!code) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(errcode, msg, sizeof msg);
+        return tokfs_err_set(err, EINVAL, "pre-tokenizer regex %s: %s", regex, (char *)msg);
+    }
+    pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* best effort: the interpreter also works */
+    p->kind = TOKFS_PATTERN_REGEX;
+    p->regex = code;
+    return 0;
+}
+
+void tokfs_pretok_init_kind(tokfs_pretok *p, tokfs_pattern kind)
+{
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+}
+
+void tokfs_pretok_free(tokfs_pretok *p)
+{
+    if (p->regex)
+        pcre2_code_free(p->regex);
+    p->regex = NULL;
+}
+
+static int split_regex(const tokfs_pretok *p, const uint8_t *text, size_t len,
+                       tokfs_piece_fn emit, void *ctx)
+{
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(p->regex, NULL);
+    if (!md)
+        return -ENOMEM;
+    size_t pos = 0, gap = 0;
+    int rc = 0;
+    while (pos <= len) {
+        int m = pcre2_match(p->regex, text, len, pos, PCRE2_NO_UTF_CHECK, md, NULL);
+        if (m == PCRE2_ERROR_NOMATCH)
+            break;
+        if (m < 0) {
+            rc = -EIO; /* match limit: refuse rather than cut differently from the reference */
+            break;
+        }
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        size_t s = ov[0], e = ov[1];
+        if (e == s) { /* empty match: not a piece; move on one character */
+            if (s >= len)
+                break;
+            unsigned l;
+            tokfs_uc_decode(text + s, len - s, &l);
+            pos = s + l;
+            continue;
+        }
+        if (s > gap && (rc = emit(ctx, text + gap, s - gap)))
+            break;
+        if ((rc = emit(ctx, text + s, e - s)))
+            break;
+        gap = pos = e;
+    }
+    if (!rc && gap < len)
+        rc = emit(ctx, text + gap, len - gap);
+    pcre2_match_data_free(md);
+    return rc;
+}
+
+int tokfs_pretok_split(const tokfs_pretok *p, const uint8_t *text, size_t len,
+                       tokfs_piece_fn emit, void *ctx)
+{
+    if (p->kind == TOKFS_PATTERN_REGEX)
+        return split_regex(p, text, len, emit, ctx);
+    size_t i = 0;
+    while (i < len) {
+        size_t e;
+        switch (p->kind) {
+        case TOKFS_PATTERN_GPT2: e = next_gpt2(text, len, i); break;
+        case TOKFS_PATTERN_CL100K: e = next_cl100k(text, len, i, 3); break;
+        case TOKFS_PATTERN_QWEN2: e = next_cl100k(text, len, i, 1); break;
+        default: e = next_o200k(text, len, i); break;
+        }
+        int rc = emit(ctx, text + i, e - i);
+        if (rc)
+            return rc;
+        i = e;
+    }
+    return 0;
+}
+
+size_t tokfs_pretok_cut(const tokfs_pretok *p, const uint8_t *text, size_t len, size_t from)
+{
+    if (p->kind == TOKFS_PATTERN_REGEX)
+        return len;
+    for (size_t i = from ? from : 1; i + 1 < len; i++) {
+        const uint8_t *space = memchr(text + i, ' ', len - 1 - i);
+        if (!space)
+            break;
+        i = (size_t)(space - text);
+        uint8_t before = text[i - 1], after = text[i + 1] | 0x20;
+        if (before > ' ' && before < 0x7F && after >= 'a' && after <= 'z')
+            return i;
+    }
+    return len;
+}

@@ -1,0 +1,468 @@
+/* The BPE tokenizer pipeline shared by tiktoken files, the embedded GPT-2 and tokenizer.json,
+ * and the .tiktoken / gpt2 loaders. */
+#include "tokenize/tok_bpe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/hash.h"
+
+const uint8_t *tokfs_gpt2_ranks(size_t *len); /* tok_gpt2_data.c */
+
+/* ---- encoding ---------------------------------------------------------------------------- */
+
+#define FLUSH_IDS 8192
+
+typedef struct enc_ctx {
+    const tok_bpe *t;
+    const tokfs_id_sink *sink;
+    tokfs_bpe_cache *cache; /* this thread's, fetched once per text */
+    tokfs_ids ids;
+    uint8_t *scratch[TOK_MAX_STAGES]; /* a piece with the prefix space added, per stage */
+    size_t scratch_cap[TOK_MAX_STAGES];
+} enc_ctx;
+
+static int flush_ids(enc_ctx *c)
+{
+    if (!c->ids.len)
+        return 0;
+    int rc = c->sink->put(c->sink->ctx, c->ids.ids, c->ids.len);
+    c->ids.len = 0;
+    return rc;
+}
+
+static int run_stage(enc_ctx *c, int s, const uint8_t *p, size_t n);
+
+typedef struct stage_ctx {
+    enc_ctx *c;
+    int next;
+} stage_ctx;
+
+static int stage_piece(void *ctx, const uint8_t *p, size_t n)
+{
+    stage_ctx *sc = ctx;
+    return run_stage(sc->c, sc->next, p, n);
+}
+
+static int run_stage(enc_ctx *c, int s, const uint8_t *p, size_t n)
+{
+    const tok_bpe *t = c->t;
+    if (s == t->nstages) {
+        int rc = tokfs_bpe_encode_piece(t->bpe, c->cache, p, n, &c->ids);
+        if (rc)
+            return rc;
+        return c->ids.len >= FLUSH_IDS ? flush_ids(c) : 0;
+    }
+    const tok_stage *st = &t->stages[s];
+    if (st->prefix_space && p[0] != ' ') {
+        if (n + 1 > c->scratch_cap[s]) {
+            size_t cap = (n + 1) * 2;
+            uint8_t *grown = realloc(c->scratch[s], cap);
+            if (!grown)
+                return -ENOMEM;
+            c->scratch[s] = grown;
+            c->scratch_cap[s] = cap;
+        }
+        c->scratch[s][0] = ' ';
+        memcpy(c->scratch[s] + 1, p, n);
+        p = c->scratch[s];
+        n++;
+    }
+    if (!st->has_regex)
+        return run_stage(c, s + 1, p, n);
+    stage_ctx sc = {c, s + 1};
+    return tokfs_pretok_split(&st->re, p, n, stage_piece, &sc);
+}
+
+/* The longest added token starting at text[i], or NULL. */
+static const tok_added *added_at(const tok_bpe *t, const uint8_t *text, size_t len, size_t i)
+{
+    if (!(t->added_first[text[i] >> 3] & (1u << (text[i] & 7))))
+        return NULL;
+    const tok_added *best = NULL;
+    for (size_t k = 0; k < t->nadded; k++) {
+        const tok_added *a = &t->added[k];
+        if (a->len <= len - i && (!best || a->len > best->len) &&
+            memcmp(text + i, a->text, a->len) == 0)
+            best = a;
+    }
+    return best;
+}
+
+static int bpe_encode(const tokfs_tokenizer *tok, const uint8_t *text, size_t len,
+                      const tokfs_id_sink *sink)
+{
+    const tok_bpe *t = (const tok_bpe *)tok;
+    enc_ctx c = {.t = t, .sink = sink, .cache = tokfs_bpe_thread_cache(t->bpe)};
+    int rc = 0;
+    size_t seg = 0;
+    if (t->nadded) { /* leftmost-longest added tokens cut the text into segments */
+        for (size_t i = 0; i < len && !rc;) {
+            const tok_added *a = added_at(t, text, len, i);
+            if (!a) {
+                i++;
+                continue;
+            }
+            if (i > seg)
+                rc = run_stage(&c, 0, text + seg, i - seg);
+            if (!rc && !(rc = tokfs_ids_reserve(&c.ids, 1)))
+                c.ids.ids[c.ids.len++] = a->id;
+            i += a->len;
+            seg = i;
+        }
+    }
+    if (!rc && seg < len)
+        rc = run_stage(&c, 0, text + seg, len - seg);
+    if (!rc)
+        rc = flush_ids(&c);
+    tokfs_ids_free(&c.ids);
+    for (int s = 0; s < TOK_MAX_STAGES; s++)
+        free(c.scratch[s]);
+    return rc;
+}
+
+/* Where the first stage that splits the text can cut it (tokfs_pretok_cut). A stage that adds
+ * a prefix space to the text, or added tokens matched in it, would see the two halves
+ * differently: then never. */
+static size_t bpe_cut(const tokfs_tokenizer *tok, const uint8_t *text, size_t len, size_t from)
+{
+    const tok_bpe *t = (const tok_bpe *)tok;
+    if (t->nadded)
+        return len;
+    for (int s = 0; s < t->nstages; s++) {
+        if (t->stages[s].prefix_space)
+            return len;
+        if (t->stages[s].has_regex)
+            return tokfs_pretok_cut(&t->stages[s].re, text, len, from);
+    }
+    return len; /* the whole text is one piece */
+}
+
+static const uint8_t *bpe_token_bytes(const tokfs_tokenizer *tok, uint32_t id, size_t *len)
+{
+    const tok_bpe *t = (const tok_bpe *)tok;
+    const uint8_t *b = tokfs_bpe_token(t->bpe, id, len);
+    if (b)
+        return b;
+    for (size_t k = 0; k < t->nadded; k++)
+        if (t->added[k].id == id) {
+            *len = t->added[k].len;
+            return t->added[k].text;
+        }
+    if (t->eot_text && id == t->base.eot_id) {
+        *len = strlen(t->eot_text);
+        return (const uint8_t *)t->eot_text;
+    }
+    return NULL;
+}
+
+static void bpe_destroy(tokfs_tokenizer *tok) { tokfs_tok_bpe_free((tok_bpe *)tok); }
+
+tok_bpe *tokfs_tok_bpe_new(const char *name, const char *kind)
+{
+    tok_bpe *t = calloc(1, sizeof *t);
+    if (!t || !(t->name = strdup(name))) {
+        free(t);
+        return NULL;
+    }
+    t->base.name = t->name;
+    t->base.kind = kind;
+    t->base.text_based = 1;
+    t->base.bytes_per_token = 4.0; /* English prose and code average 3.5..4.5 bytes per token */
+    t->base.encode = bpe_encode;
+    t->base.token_bytes = bpe_token_bytes;
+    t->base.cut = bpe_cut;
+    t->base.destroy = bpe_destroy;
+    return t;
+}
+
+void tokfs_tok_bpe_free(tok_bpe *t)
+{
+    if (!t)
+        return;
+    tokfs_bpe_destroy(t->bpe);
+    for (int s = 0; s < t->nstages; s++)
+        tokfs_pretok_free(&t->stages[s].re);
+    for (size_t k = 0; k < t->nadded; k++)
+        free(t->added[k].text);
+    free(t->added);
+    free(t->eot_text);
+    free(t->name);
+    free(t);
+}
+
+/* ---- files ------------------------------------------------------------------------------- */
+
+int tokfs_read_file(const char *path, size_t max, uint8_t **data, size_t *len, tokfs_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tokfs_err_set(err, errno, "tokenizer=%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return tokfs_err_set(err, EINVAL, "tokenizer=%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > max) {
+        close(fd);
+        return tokfs_err_set(err, EFBIG, "tokenizer=%s: %lld bytes is larger than the %zu a "
+                             "tokenizer file may have", path, (long long)st.st_size, max);
+    }
+    uint8_t *buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        close(fd);
+        return -ENOMEM;
+    }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            int e = r < 0 ? errno : EIO;
+            free(buf);
+            close(fd);
+            return tokfs_err_set(err, e, "tokenizer=%s: read failed: %s", path, strerror(e));
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[got] = 0;
+    *data = buf;
+    *len = got;
+    return 0;
+}
+
+/* ---- .tiktoken ----------------------------------------------------------------------------- */
+
+static int b64_value(uint8_t c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* Standard base64 with padding; out holds n*3/4 bytes. -1 on bad input. */
+static long b64_decode(const uint8_t *in, size_t n, uint8_t *out)
+{
+    if (n == 0 || n % 4)
+        return -1;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4], pad = 0;
+        for (int k = 0; k < 4; k++) {
+            if (in[i + k] == '=' && i + 4 == n && k >= 2) {
+                v[k] = 0;
+                pad++;
+                continue;
+            }
+            if (pad || (v[k] = b64_value(in[i + k])) < 0)
+                return -1;
+        }
+        uint32_t w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) |
+                     (uint32_t)v[3];
+        out[o++] = (uint8_t)(w >> 16);
+        if (pad < 2)
+            out[o++] = (uint8_t)(w >> 8);
+        if (pad < 1)
+            out[o++] = (uint8_t)w;
+    }
+    return (long)o;
+}
+
+/* The special tokens of the OpenAI encodings, by file base name. */
+typedef struct special_tok {
+    const char *text;
+    uint32_t id;
+} special_tok;
+
+static const special_tok SPECIAL_GPT2[] = {{"<|endoftext|>", 50256}, {NULL, 0}};
+static const special_tok SPECIAL_CL100K[] = {
+    {"<|endoftext|>", 100257}, {"<|fim_prefix|>", 100258}, {"<|fim_middle|>", 100259},
+    {"<|fim_suffix|>", 100260}, {"<|endofprompt|>", 100276}, {NULL, 0}};
+static const special_tok SPECIAL_O200K[] = {
+    {"<|endoftext|>", 199999}, {"<|endofprompt|>", 200018}, {NULL, 0}};
+
+static const struct {
+    const char *base;
+    const special_tok *specials;
+} OPENAI_FILES[] = {
+    {"gpt2", SPECIAL_GPT2},         {"r50k_base", SPECIAL_GPT2},
+    {"p50k_base", SPECIAL_GPT2},    {"cl100k_base", SPECIAL_CL100K},
+    {"o200k_base", SPECIAL_O200K},
+};
+
+static int parse_u32_text(const char *s, uint32_t *out)
+{
+    if (!*s)
+        return -1;
+    uint64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || (v = v * 10 + (uint64_t)(*s - '0')) > 0x7fffffffu)
+            return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* Load "base64 rank" lines into t->bpe. */
+static int load_ranks(tok_bpe *t, const char *what, const uint8_t *data, size_t len,
+                      tokfs_err *err)
+{
+    t->bpe = tokfs_bpe_create(TOKFS_BPE_RANKS, len / 8);
+    if (!t->bpe)
+        return -ENOMEM;
+    uint8_t tokbuf[1024];
+    size_t line_no = 0;
+    for (size_t i = 0; i < len;) {
+        size_t e = i;
+        while (e < len && data[e] != '\n')
+            e++;
+        line_no++;
+        size_t le = e;
+        if (le > i && data[le - 1] == '\r')
+            le--;
+        if (le > i) {
+            size_t sp = i;
+            while (sp < le && data[sp] != ' ')
+                sp++;
+            char rank_text[16];
+            size_t rlen = le - sp - (sp < le);
+            uint32_t rank;
+            long n = -1;
+            if (sp < le && rlen < sizeof rank_text && sp - i <= 4 * (sizeof tokbuf / 3)) {
+                memcpy(rank_text, data + sp + 1, rlen);
+                rank_text[rlen] = 0;
+                if (parse_u32_text(rank_text, &rank) == 0)
+                    n = b64_decode(data + i, sp - i, tokbuf);
+            }
+            if (n <= 0)
+                return tokfs_err_set(err, EINVAL,
+                                     "tokenizer=%s: line %zu is not \"base64 rank\": give a "
+                                     "tiktoken rank file", what, line_no);
+            tokfs_err sub;
+            int rc = tokfs_bpe_add_token(t->bpe, tokbuf, (size_t)n, rank, &sub);
+            if (rc)
+                return tokfs_err_set(err, -rc, "tokenizer=%s: line %zu: %s", what, line_no,
+                                     sub.msg);
+        }
+        i = e + 1;
+    }
+    tokfs_err sub;
+    int rc = tokfs_bpe_finish(t->bpe, 1, &sub);
+    if (rc)
+        return tokfs_err_set(err, -rc, "tokenizer=%s: %s", what, sub.msg);
+    return 0;
+}
+
+static const char *base_name(const char *path, char *buf, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    snprintf(buf, cap, "%s", slash ? slash + 1 : path);
+    size_t n = strlen(buf);
+    if (n > 9 && strcmp(buf + n - 9, ".tiktoken") == 0)
+        buf[n - 9] = 0;
+    return buf;
+}
+
+int tokfs_tok_tiktoken_open(const char *name, const char *pattern, const char *eot,
+                            tokfs_tokenizer **out, tokfs_err *err)
+{
+    int embedded = strcmp(name, "gpt2") == 0;
+    char base[256];
+    base_name(name, base, sizeof base);
+    const special_tok *specials = NULL;
+    for (size_t i = 0; i < sizeof OPENAI_FILES / sizeof OPENAI_FILES[0]; i++)
+        if (strcmp(OPENAI_FILES[i].base, base) == 0)
+            specials = OPENAI_FILES[i].specials;
+
+    tokfs_pattern kind;
+    const char *pattern_name = pattern ? pattern : base;
+    if (tokfs_pattern_from_name(pattern_name, &kind)) {
+        if (pattern)
+            return tokfs_err_set(err, EINVAL, "unknown pattern=%s: give gpt2, cl100k_base, "
+                                 "o200k_base or qwen2", pattern);
+        return tokfs_err_set(err, EINVAL, "tokenizer=%s: the file name does not say which "
+                             "pre-tokenizer it needs: add pattern=gpt2, cl100k_base or "
+                             "o200k_base", name);
+    }
+
+    uint32_t eot_id = 0;
+    const char *eot_text = NULL;
+    if (eot) {
+        if (parse_u32_text(eot, &eot_id)) {
+            const special_tok *s = specials;
+            while (s && s->text && strcmp(s->text, eot))
+                s++;
+            if (!s || !s->text)
+                return tokfs_err_set(err, EINVAL, "eot=%s: not an id and not a special token of "
+                                     "tokenizer=%s: give the end-of-text id as a number", eot,
+                                     name);
+            eot_id = s->id;
+            eot_text = s->text;
+        }
+    } else if (specials) {
+        eot_id = specials[0].id;
+        eot_text = specials[0].text;
+    } else {
+        return tokfs_err_set(err, EINVAL, "tokenizer=%s: no known end-of-text token for this "
+                             "file: add eot=ID", name);
+    }
+
+    tok_bpe *t = tokfs_tok_bpe_new(name, "tiktoken");
+    if (!t)
+        return -ENOMEM;
+    uint8_t *file = NULL;
+    size_t len;
+    const uint8_t *data;
+    int rc;
+    if (embedded) {
+        data = tokfs_gpt2_ranks(&len);
+    } else {
+        if ((rc = tokfs_read_file(name, (size_t)1 << 30, &file, &len, err)))
+            goto fail;
+        data = file;
+    }
+    if ((rc = load_ranks(t, name, data, len, err)))
+        goto fail;
+    t->nstages = 1;
+    tokfs_pretok_init_kind(&t->stages[0].re, kind);
+    t->stages[0].has_regex = 1;
+
+    uint32_t limit = tokfs_bpe_id_limit(t->bpe);
+    for (const special_tok *s = specials; s && s->text; s++)
+        if (s->id + 1 > limit)
+            limit = s->id + 1;
+    if (eot_id + 1 > limit)
+        limit = eot_id + 1;
+    t->base.vocab_size = limit;
+    t->base.eot_id = eot_id;
+    if (eot_text && !(t->eot_text = strdup(eot_text))) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    uint64_t h = tokfs_hash64(data, len, 0x7469);
+    char extra[128];
+    int n = snprintf(extra, sizeof extra, "tiktoken pattern=%d eot=%u", (int)kind, eot_id);
+    t->base.fingerprint = tokfs_hash64(extra, (size_t)n, h);
+    free(file);
+    *out = &t->base;
+    return 0;
+fail:
+    free(file);
+    tokfs_tok_bpe_free(t);
+    return rc;
+}

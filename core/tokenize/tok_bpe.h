@@ -1,0 +1,53 @@
+/* tokfs — internal: the BPE tokenizers (tiktoken ranks, the embedded GPT-2, Hugging Face
+ * tokenizer.json) share one pipeline: added tokens → pre-tokenizer stages → byte-level BPE. */
+#ifndef TOKFS_TOK_BPE_H
+#define TOKFS_TOK_BPE_H
+
+#include "tokenize/bpe.h"
+#include "tokenize/pretok.h"
+#include "tokenize/tokenizer.h"
+
+/* One pre-tokenizer stage: a regex split (Split, or ByteLevel's own GPT-2 regex), optionally
+ * preceded by Hugging Face ByteLevel's add_prefix_space. */
+typedef struct tok_stage {
+    int prefix_space; /* prepend ' ' to a piece that does not start with one */
+    int has_regex;
+    tokfs_pretok re;
+} tok_stage;
+
+#define TOK_MAX_STAGES 4
+
+/* A non-special Hugging Face added token: matched in the text before pre-tokenizing. */
+typedef struct tok_added {
+    uint8_t *text;
+    size_t len;
+    uint32_t id;
+} tok_added;
+
+typedef struct tok_bpe {
+    tokfs_tokenizer base;
+    char *name;
+    tokfs_bpe *bpe;
+    tok_stage stages[TOK_MAX_STAGES];
+    int nstages;
+    tok_added *added;
+    size_t nadded;
+    uint8_t added_first[32]; /* bitmap of the first bytes of added tokens */
+    char *eot_text;          /* the end-of-text token's text, for decoding (never matched) */
+} tok_bpe;
+
+/* Allocate a tok_bpe with the shared encode/destroy/token_bytes functions set. */
+tok_bpe *tokfs_tok_bpe_new(const char *name, const char *kind);
+void tokfs_tok_bpe_free(tok_bpe *t);
+
+/* tokenizer=PATH.tiktoken or the embedded gpt2. */
+int tokfs_tok_tiktoken_open(const char *name, const char *pattern, const char *eot,
+                            tokfs_tokenizer **out, tokfs_err *err);
+/* tokenizer=PATH to a tokenizer.json. */
+int tokfs_tok_hf_open(const char *path, const char *pattern, const char *eot,
+                      tokfs_tokenizer **out, tokfs_err *err);
+
+/* Read a whole local file (at most max bytes) into a malloc'd buffer. */
+int tokfs_read_file(const char *path, size_t max, uint8_t **data, size_t *len, tokfs_err *err);
+
+#endif
