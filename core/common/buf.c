@@ -1,0 +1,82 @@
+/* The growable byte buffer (buf.h). */
+#include "common/buf.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUF_FIRST_CAP 4096
+
+int tokfs_buf_reserve(tokfs_buf *b, size_t more)
+{
+    if (more > SIZE_MAX - b->len)
+        return -ENOMEM;
+    size_t need = b->len + more;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : BUF_FIRST_CAP;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    uint8_t *grown;
+    if (b->len == 0) {
+        /* Nothing to keep: free and allocate, so a large buffer is not copied. */
+        free(b->data);
+        b->data = NULL;
+        b->cap = 0;
+        grown = malloc(cap);
+    } else {
+        grown = realloc(b->data, cap);
+    }
+    if (!grown)
+        return -ENOMEM;
+    b->data = grown;
+    b->cap = cap;
+    return 0;
+}
+
+int tokfs_buf_append(tokfs_buf *b, const void *data, size_t n)
+{
+    if (n == 0)
+        return 0;
+    int rc = tokfs_buf_reserve(b, n);
+    if (rc)
+        return rc;
+    memcpy(b->data + b->len, data, n);
+    b->len += n;
+    return 0;
+}
+
+int tokfs_buf_printf(tokfs_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -EINVAL;
+    int rc = tokfs_buf_reserve(b, (size_t)n + 1);
+    if (rc)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+void tokfs_buf_trim(tokfs_buf *b, size_t max_cap)
+{
+    if (b->cap > max_cap)
+        tokfs_buf_free(b);
+    else
+        b->len = 0;
+}
+
+void tokfs_buf_free(tokfs_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}

@@ -1,0 +1,42 @@
+/* tokfs — little-endian loads and stores: the one reader of on-disk and on-wire integers
+ * (Parquet, zstd frames, the catalog, hash input). memcpy compiles to one load on every target
+ * tokfs builds for; the byte order is fixed, the host's does not matter. */
+#ifndef TOKFS_ENDIAN_H
+#define TOKFS_ENDIAN_H
+
+#include <stdint.h>
+#include <string.h>
+
+static inline uint32_t tokfs_le32(const uint8_t *p)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+#else
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+#endif
+}
+
+static inline uint64_t tokfs_le64(const uint8_t *p)
+{
+    return (uint64_t)tokfs_le32(p) | (uint64_t)tokfs_le32(p + 4) << 32;
+}
+
+static inline uint16_t tokfs_le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+static inline void tokfs_store_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static inline void tokfs_store_le64(uint8_t *p, uint64_t v)
+{
+    tokfs_store_le32(p, (uint32_t)v);
+    tokfs_store_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+#endif
