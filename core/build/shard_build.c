@@ -280,7 +280,7 @@ static int append_line_bytes(builder *b, const uint8_t *data, size_t len)
 
 static int cancelled(const builder *b)
 {
-    return b->out->cancel && *b->out->cancel;
+    return b->out->cancel && atomic_load_explicit(b->out->cancel, memory_order_relaxed);
 }
 
 static int jsonl_chunk(void *ctx, const uint8_t *data, size_t len)

@@ -4,6 +4,7 @@
 #ifndef TOKFS_SHARD_BUILD_H
 #define TOKFS_SHARD_BUILD_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "common/config.h"
@@ -28,7 +29,7 @@ typedef struct tokfs_build_output {
     int (*reserve)(void *ctx, uint64_t new_size);
     void *reserve_ctx;
     /* When *cancel becomes non-zero the build stops with -ECANCELED (unmount). May be NULL. */
-    const volatile int *cancel;
+    const atomic_int *cancel;
 } tokfs_build_output;
 
 /* Build shard `piece` of plan into out. On failure the file holds garbage: the caller deletes it.

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +98,7 @@ struct tokfs_cache {
     uint64_t clock;
     unsigned active_builds, blocked_builds;
     uint64_t builds_done;
-    volatile int stopping;
+    atomic_int stopping;        /* set once by close (under mu); read anywhere */
     pthread_t *threads;
     unsigned nthreads;
 

@@ -48,6 +48,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1289,7 +1290,7 @@ static void test_fixed(env *ev)
 
     /* cancel: -ECANCELED */
     {
-        int cancel = 1;
+        atomic_int cancel = 1;
         tokfs_build_output out = {.fd = ev->out_fd, .cancel = &cancel};
         tokfs_build_stats st;
         CHECK(ftruncate(ev->out_fd, 0) == 0);
