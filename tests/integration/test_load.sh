@@ -6,19 +6,23 @@
 #   Load: 8 reader processes (multiprocessing, numpy memmap) each run nanoGPT-style batches —
 #   a fresh np.memmap of a random shard, 12 random windows of 1025 tokens — and sequential
 #   sweeps of whole shards, dropping the page cache (fadvise DONTNEED) now and then so reads
-#   reach tokfs again. Every window is compared with the expected stream. The phase must end
-#   within TOKFS_LOAD_BOUND seconds (default 60; the CI form takes ~10 s), enforced with
-#   timeout(1): a deadlock fails the test instead of hanging it.
+#   reach tokfs again. Every window is compared with the expected stream. A deadlock fails the
+#   test instead of hanging it: the phase fails when no reader finishes an operation for
+#   TOKFS_LOAD_STALL seconds (default 60: one operation is one shard build at worst), and
+#   timeout(1) ends it after TOKFS_LOAD_BOUND seconds whatever happens (default 600). Progress,
+#   not total time, is what a deadlock stops: on a loaded 2-core machine under ASan the CI form
+#   (~10 s alone) took over 60 s with no fault.
 #   Cap: `du -s -B1 CACHE_DIR` (allocated blocks, metadata included) is sampled every 50 ms
 #   for the whole phase and never exceeds cache_size; the peak is reported.
 #   Many open: 4 processes each hold every shard open at once (file descriptors and memmaps,
 #   far more than the cap can keep cached) and read them round-robin: all data exact.
 # TOKFS_LOAD_OPS: operations per reader (default 300; the full form is 5000, with
-# TOKFS_LOAD_BOUND=600).
+# TOKFS_LOAD_BOUND=3600).
 source "$TOKFS_SOURCE_DIR/tests/lib/testlib.sh"
 tk_setup
 ops=${TOKFS_LOAD_OPS:-300}
-bound=${TOKFS_LOAD_BOUND:-60}
+bound=${TOKFS_LOAD_BOUND:-600}
+stall=${TOKFS_LOAD_STALL:-60}
 corpus=$TK_TMP/corpus
 "$PY" "$CORPUS_PY" make "$corpus" --files 14 --docs-per-file 1200 --seed 5
 nginx_start "$corpus"
@@ -43,14 +47,19 @@ tk_log "$nshards shards, largest $largest bytes on disk: cache_size=$cap (3 shar
 tk_mount "@$NGINX_URL/list.txt" "$mnt" "cache_size=$cap,$opts" load
 [ "$(du -s -B1 "$cache" | cut -f1)" -le "$cap" ] || tk_fail "du over the cap right after the remount"
 
-tk_log "8 readers, $ops operations each, bound ${bound}s"
+tk_log "8 readers, $ops operations each, fail after ${stall}s without progress"
 cat >"$TK_TMP/load.py" <<'PY'
 import errno, json, multiprocessing as mp, os, random, signal, subprocess, sys, threading, time
 import numpy as np
-lib, mnt, cache, cap, counts_path, expected, ops, phase = sys.argv[1:9]
+lib, mnt, cache, cap, counts_path, expected, ops, phase, stall = sys.argv[1:10]
 sys.path.insert(0, lib)
 import shardcheck as sc
-cap, ops = int(cap), int(ops)
+cap, ops, stall = int(cap), int(ops), float(stall)
+progress = mp.Value("q", 0)  # operations finished by all processes: the deadlock watchdog's view
+
+def done_one():
+    with progress.get_lock():
+        progress.value += 1
 ref = sc.Reference(expected, json.load(open(counts_path)))
 ntrain = len(ref) - 1
 paths = [os.path.join(mnt, sc.shard_name(i, ntrain)) for i in range(len(ref))]
@@ -98,6 +107,7 @@ def reader(k):
                 if pos != len(exp):
                     fail("reader %d: sweep of %s gave %d tokens, expected %d" % (k, paths[i], pos, len(exp)))
             sweeps += 1
+        done_one()
         if rng.random() < 0.5:
             drop_cache(paths[i])
     print("reader %d: %d windows, %d sweeps verified" % (k, windows, sweeps), flush=True)
@@ -122,6 +132,7 @@ def holder(k):
             if not np.array_equal(maps[i][o:o + BLOCK + 1], exp[o:o + BLOCK + 1]):
                 fail("holder %d: memmap window of %s at %d differs" % (k, paths[i], o))
             reads += 2
+            done_one()
     for fd in fds:
         os.close(fd)
     print("holder %d: %d shards open at once, %d reads verified" % (k, len(fds), reads), flush=True)
@@ -164,6 +175,18 @@ for p in procs:
 # suite, where a loaded machine makes the start loop slow enough to overlap).
 th = threading.Thread(target=sampler, daemon=True)
 th.start()
+# Wait for the processes; fail as a deadlock when none finishes an operation for `stall` s.
+seen, seen_at = -1, time.monotonic()
+while any(p.is_alive() for p in procs):
+    procs[0].join(0.5) if procs[0].is_alive() else time.sleep(0.5)
+    if progress.value != seen:
+        seen, seen_at = progress.value, time.monotonic()
+    elif time.monotonic() - seen_at > stall:
+        for p in procs:
+            p.kill()
+        print("FAIL: %s: no operation finished in %.0f s (%d done): deadlock?" % (phase, stall, seen),
+              file=sys.stderr, flush=True)
+        os._exit(124)
 for p in procs:
     p.join()
 elapsed = time.monotonic() - t0
@@ -189,9 +212,9 @@ if peak["du"] > cap or peak["status"] > cap:
     sys.exit("FAIL: cache over its cap: du peak %d, status peak %d, cap %d" % (peak["du"], peak["status"], cap))
 PY
 timeout -k 5 "$bound" "$PY" "$TK_TMP/load.py" "$TOKFS_SOURCE_DIR/tests/lib" "$mnt" "$cache" "$cap" \
-    "$TK_TMP/counts.json" "$corpus/expected.u16" "$ops" load || {
+    "$TK_TMP/counts.json" "$corpus/expected.u16" "$ops" load "$stall" || {
     rc=$?
-    [ $rc -eq 124 ] || [ $rc -eq 137 ] && { cat "$mnt/.tokfs/status.json" >&2 || true; tk_fail "load phase did not end within ${bound}s (deadlock?)"; }
+    [ $rc -eq 124 ] || [ $rc -eq 137 ] && { cat "$mnt/.tokfs/status.json" >&2 || true; tk_fail "load phase stalled for ${stall}s or ran past ${bound}s (deadlock?)"; }
     tk_fail "load phase failed"
 }
 ev=$(tk_status "$mnt" evictions)
@@ -201,7 +224,7 @@ tk_log "evictions during the run: $ev, materializations: $(tk_status "$mnt" mate
 
 tk_log "4 processes holding all $nshards shards open at once"
 timeout -k 5 "$bound" "$PY" "$TK_TMP/load.py" "$TOKFS_SOURCE_DIR/tests/lib" "$mnt" "$cache" "$cap" \
-    "$TK_TMP/counts.json" "$corpus/expected.u16" "$ops" hold || tk_fail "many-open phase failed or hung"
+    "$TK_TMP/counts.json" "$corpus/expected.u16" "$ops" hold "$stall" || tk_fail "many-open phase failed or hung"
 "$PY" "$TOKFS_SOURCE_DIR/tests/lib/shardcheck.py" check "$cache" "$TK_TMP/counts.json" "$corpus/expected.u16" "$mnt" || tk_fail "cache inconsistent after the load"
 tk_umount "$mnt"
 [ "$(du -s -B1 "$cache" | cut -f1)" -le "$cap" ] || tk_fail "du over the cap after unmount"
