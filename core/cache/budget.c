@@ -45,6 +45,7 @@ static uint64_t disk_use(const char *path)
 
 uint64_t cache_estimated_bytes(const tokfs_cache *c, uint32_t i)
 {
+    TOKFS_CACHE_ASSERT_LOCKED(c); /* tokens */
     if (c->shards[i].tokens >= 0)
         return (uint64_t)c->shards[i].tokens * c->id_bytes;
     return (uint64_t)((double)c->plan.pieces[i].source_bytes / c->tok->bytes_per_token *
@@ -156,6 +157,7 @@ void cache_run_deferred(cache_deferred *list)
  * unlink itself). */
 static void evict_foreign(tokfs_cache *c)
 {
+    TOKFS_CACHE_ASSERT_LOCKED(c);
     foreign_file *f = &c->foreign[--c->nforeign];
     int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (unlink(f->path) == 0 || errno == ENOENT) {

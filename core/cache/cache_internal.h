@@ -302,7 +302,7 @@ static inline uint64_t cache_allocated_bytes(const struct stat *st)
     return (uint64_t)st->st_blocks * 512;
 }
 /* A shard's estimated size in bytes: exact when its token count is known, else from its source
- * bytes and the tokenizer's bytes-per-token. */
+ * bytes and the tokenizer's bytes-per-token. mu held. */
 uint64_t cache_estimated_bytes(const tokfs_cache *c, uint32_t index);
 
 /* Measure the budget at open (block size, fixed bytes, data bytes of the cached files), refuse a

@@ -109,7 +109,7 @@ static char *finish(doc *d, size_t *len)
 
 /* ---- dataset_metadata.json -------------------------------------------------------------- */
 
-/* The token counts of shards [first, first + count), copied under the lock. */
+/* One split's counts, from its shards' token counts (-1 unknown) copied under the lock. */
 static json_t *split_counts(doc *d, const int64_t *tokens, uint32_t count)
 {
     json_t *split = json_object(), *list = json_array();
@@ -231,23 +231,20 @@ char *tokfs_cache_render_status(tokfs_cache *c, size_t *len)
 {
     uint32_t exposed = c->exposed_train + c->plan.nval;
     shard_view *views = malloc(((size_t)exposed + 1) * sizeof *views);
-    cache_view *cv = malloc(sizeof *cv);
-    if (!views || !cv) {
-        free(views);
-        free(cv);
+    if (!views)
         return NULL;
-    }
+    cache_view cv;
     cache_lock(c);
-    cv->used = c->fixed_bytes + c->data_bytes;
-    cv->metadata = c->fixed_bytes;
-    cv->hits = c->hits;
-    cv->misses = c->misses;
-    cv->evictions = c->evictions;
-    cv->builds = c->builds;
-    cv->failures = c->failures;
-    cv->fetched_bytes = c->fetched_bytes;
-    cv->skipped_records = c->skipped_records;
-    memcpy(cv->last_failure, c->last_failure, sizeof cv->last_failure);
+    cv.used = c->fixed_bytes + c->data_bytes;
+    cv.metadata = c->fixed_bytes;
+    cv.hits = c->hits;
+    cv.misses = c->misses;
+    cv.evictions = c->evictions;
+    cv.builds = c->builds;
+    cv.failures = c->failures;
+    cv.fetched_bytes = c->fetched_bytes;
+    cv.skipped_records = c->skipped_records;
+    memcpy(cv.last_failure, c->last_failure, sizeof cv.last_failure);
     for (uint32_t k = 0; k < exposed; k++) {
         uint32_t i = k < c->exposed_train ? k : c->plan.ntrain + (k - c->exposed_train);
         const shard *s = &c->shards[i];
@@ -264,23 +261,22 @@ char *tokfs_cache_render_status(tokfs_cache *c, size_t *len)
         json_decref(o);
         json_decref(list);
         free(views);
-        free(cv);
         return NULL;
     }
     put(&d, o, "pid", json_integer(getpid()));
     put(&d, o, "cache_dir", text_value(c->dir));
-    put(&d, o, "cache_bytes_used", u64_value(cv->used));
+    put(&d, o, "cache_bytes_used", u64_value(cv.used));
     put(&d, o, "cache_bytes_cap", u64_value(c->cap));
-    put(&d, o, "cache_bytes_metadata", u64_value(cv->metadata));
-    put(&d, o, "hits", u64_value(cv->hits));
-    put(&d, o, "misses", u64_value(cv->misses));
-    put(&d, o, "evictions", u64_value(cv->evictions));
-    put(&d, o, "materializations", u64_value(cv->builds));
-    put(&d, o, "failures", u64_value(cv->failures));
-    put(&d, o, "bytes_fetched", u64_value(cv->fetched_bytes));
-    put(&d, o, "records_skipped", u64_value(cv->skipped_records));
+    put(&d, o, "cache_bytes_metadata", u64_value(cv.metadata));
+    put(&d, o, "hits", u64_value(cv.hits));
+    put(&d, o, "misses", u64_value(cv.misses));
+    put(&d, o, "evictions", u64_value(cv.evictions));
+    put(&d, o, "materializations", u64_value(cv.builds));
+    put(&d, o, "failures", u64_value(cv.failures));
+    put(&d, o, "bytes_fetched", u64_value(cv.fetched_bytes));
+    put(&d, o, "records_skipped", u64_value(cv.skipped_records));
     /* The last failed build's message (it names the shard, and the URL or the sizes). */
-    put(&d, o, "last_error", cv->last_failure[0] ? text_value(cv->last_failure) : json_null());
+    put(&d, o, "last_error", cv.last_failure[0] ? text_value(cv.last_failure) : json_null());
     for (uint32_t k = 0; k < exposed && !d.failed; k++) {
         const shard_view *v = &views[k];
         json_t *s = json_object();
@@ -304,11 +300,9 @@ char *tokfs_cache_render_status(tokfs_cache *c, size_t *len)
     put(&d, o, "shards", list);
     free(views);
     char *text = finish(&d, len);
-    uint64_t used = cv->used, metadata = cv->metadata;
-    free(cv);
-    if (text && (fix_u64(&text, len, "cache_bytes_used", used) ||
+    if (text && (fix_u64(&text, len, "cache_bytes_used", cv.used) ||
                  fix_u64(&text, len, "cache_bytes_cap", c->cap) ||
-                 fix_u64(&text, len, "cache_bytes_metadata", metadata))) {
+                 fix_u64(&text, len, "cache_bytes_metadata", cv.metadata))) {
         free(text);
         return NULL;
     }
