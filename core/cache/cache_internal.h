@@ -21,6 +21,8 @@
  *   open               set by tokfs_cache_open (or _start), read-only after: read without a lock;
  *   atomic             a C11 atomic, read and written anywhere;
  *   worker             owned by the one worker thread running the build, no lock.
+ * tokfs_cache_open also writes fields marked mu (scan_own, the catalog, the startup trim) before
+ * any other thread exists; it takes the lock only where it calls a helper that asserts it.
  *
  * What runs under c->mu is memory work (queues, counters, shard states, the LRU scan) plus one
  * system call: the unlink() of an evicted shard's name. It must stay before data_bytes is
@@ -94,12 +96,14 @@ struct tokfs_backing {
     atomic_int refs;            /* atomic */
 };
 
-/* A request parked on a shard that is not ready, answered by the shard's one build. */
+/* A request parked on a shard that is not ready, answered by the shard's one build. Every
+ * field: mu while on shard.waiters; once taken (cache_take_waiters), owned by the thread that
+ * answers it, without the lock. */
 typedef struct waiter {
-    tokfs_ready_fn fn;          /* mu while parked; then owned by the thread answering it */
+    tokfs_ready_fn fn;
     void *arg;
     int want_backing;
-    tokfs_backing *backing;     /* the reference handed to fn (set by take_waiters) */
+    tokfs_backing *backing;     /* the reference handed to fn (set by cache_take_waiters) */
     struct waiter *next;
 } waiter;
 
@@ -170,7 +174,7 @@ struct tokfs_cache {
     foreign_file *foreign;      /* mu: evictable files of other plans, evicted from the end */
     size_t nforeign;            /* mu */
 
-    pthread_mutex_t mu;
+    pthread_mutex_t mu;         /* the lock (see LOCKING) */
     atomic_uintptr_t mu_owner;  /* atomic: cache_self() of the thread holding mu, 0 when free */
     pthread_cond_t work_cv;     /* with mu: a job was queued, or stop */
     pthread_cond_t space_cv;    /* with mu: budget was released or a build ended */
@@ -187,7 +191,7 @@ struct tokfs_cache {
 
     uint64_t clock;             /* mu: LRU clock, bumped on every read */
     unsigned active_builds;     /* mu: builds running (MATERIALIZING shards) */
-    unsigned blocked_builds;    /* mu: of those, waiting in cache_reserve_locked for room */
+    unsigned blocked_builds;    /* mu: of those, waiting for room (reserve_locked, budget.c) */
     uint64_t builds_done;       /* mu: builds ended, either way (a retry waits for one more) */
     atomic_int stopping;        /* atomic: set once by close (under mu, so waiters see it) */
     pthread_t *threads;         /* open (tokfs_cache_start); joined by close */
@@ -201,8 +205,8 @@ struct tokfs_cache {
 /* One build in progress: owned by the worker thread running it ("worker"), except the fields
  * the reserve callback changes, which are under mu. */
 typedef struct build_job {
-    tokfs_cache *c;
-    uint32_t shard;
+    tokfs_cache *c;             /* worker: set when the build begins */
+    uint32_t shard;             /* worker: set when the build begins */
     int64_t known_tokens;       /* worker: the shard's catalog count when the build began (-1) */
     uint64_t known_checksum;    /* worker */
     uint64_t reserved;          /* mu: budget bytes held for this build's temp file */
@@ -288,7 +292,7 @@ void cache_shard_path(const tokfs_cache *c, uint32_t index, char *out, size_t si
 /* Open (or create) the catalog and set the token count and checksum of every shard it vouches
  * for. At open, before any thread. */
 int cache_catalog_open(tokfs_cache *c, tokfs_err *err);
-/* Record shard i (pwrite + fdatasync; never under mu). 0 or a negative errno. */
+/* Record shard `index` (pwrite + fdatasync; never under mu). 0 or a negative errno. */
 int cache_catalog_store(tokfs_cache *c, uint32_t index, uint64_t tokens, uint64_t checksum);
 
 /* ---- budget.c --------------------------------------------------------------------------- */
@@ -329,7 +333,7 @@ int cache_reserve_for_build(void *job, uint64_t new_size);
 int cache_settle_reservation(build_job *job, uint64_t actual);
 /* Give back the job's whole reservation (a failed build). mu held. */
 void cache_release_reservation_locked(build_job *job);
-/* The disk holding cache_dir is full below the cap while shard i was built: evict until
+/* The disk holding cache_dir is full below the cap while shard `index` was built: evict until
  * free_bytes (measured after the failure, without mu) should do, if evicting can give enough:
  * returns 1 (build again). Else fills err naming the free space, the shard's size and
  * cache_size, and returns 0. written: bytes it had written when the disk refused more. mu held. */
@@ -344,7 +348,7 @@ uint64_t cache_disk_free_bytes(const tokfs_cache *c);
 tokfs_fetcher *cache_new_fetcher(const tokfs_config *cfg);
 /* The worker threads' body (arg: the cache). */
 void *cache_worker_main(void *arg);
-/* Take shard i's waiters, each with a backing reference when it wants one and the shard is
+/* Take shard `index`'s waiters, each with a backing reference when it wants one and the shard is
  * cached. mu held. Answer them with cache_answer_waiters after unlocking. */
 waiter *cache_take_waiters(tokfs_cache *c, uint32_t index);
 void cache_answer_waiters(waiter *list, int status, uint64_t size);
