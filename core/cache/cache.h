@@ -4,7 +4,8 @@
  * Shards are numbered 0..npieces-1 in plan order (train pieces, then val pieces). A caller asks
  * for a shard with tokfs_cache_get; the answer comes through a callback, at once when the shard
  * is cached, or later from the worker that materializes it. Every waiter of a shard is answered
- * by the one build of that shard (single flight). */
+ * by the one build of that shard (single flight). The internals (one struct, its lock rules, the
+ * shard's life, the modules) are described in cache_internal.h. */
 #ifndef TOKFS_CACHE_H
 #define TOKFS_CACHE_H
 
@@ -54,6 +55,8 @@ int tokfs_cache_known_size(tokfs_cache *c, uint32_t shard, uint64_t *size);
  * exactly once: before this returns when the shard is cached, else from a worker. */
 void tokfs_cache_get(tokfs_cache *c, uint32_t shard, int is_read, int want_backing,
                      tokfs_ready_fn fn, void *arg);
+/* Give back a backing reference. Takes no lock; the last reference of an evicted shard closes
+ * its file here (that close frees the file's blocks). */
 void tokfs_cache_release(tokfs_cache *c, tokfs_backing *b);
 
 /* Bytes the cache occupies on disk now (metadata included) and its cap. */
