@@ -28,6 +28,11 @@
 /* Buffers grown for one large record or document are given back above this. */
 #define TOKFS_BUILD_KEEP_BYTES (4u << 20)
 
+/* Past a cut, the record in progress is finished by fetching this much past the cut first, then
+ * windows growing from TOKFS_BUILD_LOOKAHEAD_GROW, doubling (plain and compressed JSONL). */
+#define TOKFS_BUILD_LOOKAHEAD_BYTES (64u << 10)
+#define TOKFS_BUILD_LOOKAHEAD_GROW (1u << 20)
+
 /* ---- what readers share -------------------------------------------------------------------- */
 
 typedef struct tokfs_builder {

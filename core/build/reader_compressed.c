@@ -15,9 +15,6 @@
 
 #include "decode/decompress.h"
 
-#define LOOKAHEAD_BYTES (64u << 10)   /* first fetch past a cut, to finish its last record */
-#define LOOKAHEAD_GROW (1u << 20)     /* then windows of 1 MiB, 2 MiB, 4 MiB, ... */
-
 typedef struct compressed_reader {
     tokfs_build_reader base;
     tokfs_builder *b;
@@ -163,8 +160,8 @@ static int decode(compressed_reader *c, int64_t from)
     if (rc)
         return tokfs_builder_fail(c->b, rc, "%s: cannot start the decoder: %s", c->what,
                                   strerror(-rc));
-    int64_t window_end = c->cut_end < 0 ? -1 : c->cut_end + LOOKAHEAD_BYTES;
-    int64_t grow = LOOKAHEAD_GROW, cpos = from;
+    int64_t window_end = c->cut_end < 0 ? -1 : c->cut_end + TOKFS_BUILD_LOOKAHEAD_BYTES;
+    int64_t grow = TOKFS_BUILD_LOOKAHEAD_GROW, cpos = from;
     for (;;) {
         if (window_end >= 0 && size >= 0 && window_end >= size)
             window_end = -1;

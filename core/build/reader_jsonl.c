@@ -12,9 +12,6 @@
 
 #include "decode/jsonl.h"
 
-#define LOOKAHEAD_BYTES (64u << 10)   /* first fetch past a cut, to finish its last record */
-#define LOOKAHEAD_GROW (1u << 20)     /* then windows of 1 MiB, 2 MiB, 4 MiB, ... */
-
 /* ---- the pool's half ----------------------------------------------------------------------- */
 
 /* What a JSONL line is: a document, or why it is not one. */
@@ -195,8 +192,8 @@ static int jsonl_read(tokfs_build_reader *r, const tokfs_source *src, int64_t be
 
     /* A record that starts before `end` may finish after it: fetch a little past the cut first,
      * then in growing windows until the record ends. */
-    int64_t window_end = end < 0 ? -1 : end + LOOKAHEAD_BYTES;
-    int64_t grow = LOOKAHEAD_GROW;
+    int64_t window_end = end < 0 ? -1 : end + TOKFS_BUILD_LOOKAHEAD_BYTES;
+    int64_t grow = TOKFS_BUILD_LOOKAHEAD_GROW;
     for (;;) {
         if (window_end >= 0 && size >= 0 && window_end >= size)
             window_end = -1;
