@@ -33,8 +33,10 @@ typedef struct tokfs_build_output {
 } tokfs_build_output;
 
 /* Build shard `piece` of plan into out. On failure the file holds garbage: the caller deletes it.
- * Errors: -ESTALE (a source changed upstream), -EIO (fetch failed), -ENOSPC (reserve refused),
- * with err naming the source. */
+ * Returns 0 or the build's one error, a negative errno, with err (may be NULL) holding its
+ * message — the first failure's, naming the source: -ESTALE (a source changed upstream), -EIO
+ * (fetch failed; corrupt compressed or Parquet data; frames or row groups not as planned), or
+ * reserve's refusal as it returned it (-ENOSPC...), -ECANCELED (cancel), -ENOMEM. */
 int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece, const tokfs_tokenizer *tok,
                       const tokfs_config *cfg, tokfs_fetcher *fetcher,
                       const tokfs_build_output *out, tokfs_build_stats *stats, tokfs_err *err);

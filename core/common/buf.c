@@ -36,6 +36,23 @@ int tokfs_buf_reserve(tokfs_buf *b, size_t more)
     return 0;
 }
 
+int tokfs_buf_reserve_exact(tokfs_buf *b, size_t more)
+{
+    if (more > SIZE_MAX - b->len)
+        return -ENOMEM;
+    size_t need = b->len + more;
+    if (need <= b->cap)
+        return 0;
+    if (b->len == 0) /* as in tokfs_buf_reserve: nothing to keep, nothing copied */
+        tokfs_buf_free(b);
+    uint8_t *grown = realloc(b->data, need);
+    if (!grown)
+        return -ENOMEM;
+    b->data = grown;
+    b->cap = need;
+    return 0;
+}
+
 int tokfs_buf_append(tokfs_buf *b, const void *data, size_t n)
 {
     if (n == 0)

@@ -3,6 +3,7 @@
  *
  *   tokfs_buf b = {0};                  empty, nothing allocated
  *   tokfs_buf_append(&b, p, n)          grows by doubling (first allocation 4 KiB)
+ *   tokfs_buf_reserve_exact(&b, n)      room for n more bytes, allocated exactly (scratch)
  *   b.data, b.len                       the bytes; b.data[b.len] is not guaranteed to exist
  *   tokfs_buf_trim(&b, 4 << 20)         give back memory grown for one large document
  *   tokfs_buf_free(&b)
@@ -23,6 +24,10 @@ typedef struct tokfs_buf {
 /* Room for at least `more` bytes past len (len unchanged). An empty buffer (len 0) that must
  * grow is freed and allocated again rather than realloc'd: nothing is copied. */
 int tokfs_buf_reserve(tokfs_buf *b, size_t more);
+/* As tokfs_buf_reserve, but a buffer that must grow gets exactly len + more bytes, not the next
+ * doubling: for scratch sized anew for each item (a record's decoded text, a document's repaired
+ * UTF-8), whose bound is the item's size, where doubling could hold up to twice that. */
+int tokfs_buf_reserve_exact(tokfs_buf *b, size_t more);
 /* Append n bytes from data. */
 int tokfs_buf_append(tokfs_buf *b, const void *data, size_t n);
 /* Append formatted text, keeping a NUL after it (so data is a C string when only text was put

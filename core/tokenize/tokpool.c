@@ -8,10 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenize/bpe.h"
+#include "common/buf.h"
 #include "common/utf8.h"
+#include "tokenize/bpe.h"
 
 enum { SLOT_EMPTY, SLOT_READY, SLOT_BUSY, SLOT_DONE };
+
+/* A slot's text grown for one large part, and a thread's scratch grown for one large document,
+ * are given back above these. */
+#define SLOT_TEXT_KEEP (2 * TOKFS_TOKPOOL_BATCH)
+#define THREAD_SCRATCH_KEEP (4u << 20)
 
 /* A document, a part of one that tok->cut allows to encode on its own, or a record. */
 typedef struct part {
@@ -26,8 +32,7 @@ typedef struct part {
 typedef struct slot {
     int state;
     int rc;
-    uint8_t *text; /* parts back to back */
-    size_t text_len, text_cap;
+    tokfs_buf text; /* parts back to back */
     part *parts;
     size_t nparts, parts_cap;
     tokfs_ids ids;
@@ -60,23 +65,11 @@ static int ids_put(void *ctx, const uint32_t *ids, size_t n)
     return 0;
 }
 
-/* A pool thread's buffers: a decoded record, and repaired UTF-8. */
+/* A pool thread's scratch: a decoded record, and repaired UTF-8. Each is filled anew per part,
+ * so it is reserved empty (nothing copied) and exactly (the bound is the part's size). */
 typedef struct thread_bufs {
-    uint8_t *decoded, *repair;
-    size_t decoded_cap, repair_cap;
+    tokfs_buf decoded, repair;
 } thread_bufs;
-
-static int grow(uint8_t **buf, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return 0;
-    free(*buf);
-    *cap = 0;
-    if (!(*buf = malloc(need)))
-        return -ENOMEM;
-    *cap = need;
-    return 0;
-}
 
 /* Encode every part of a slot into s->ids; runs on a pool thread without the lock. Parts are
  * cut at ASCII bytes, so repairing each part's UTF-8 on its own gives the same text. */
@@ -88,25 +81,28 @@ static int encode_slot(const tokfs_tokpool *p, slot *s, thread_bufs *tb)
     size_t start = 0;
     for (size_t d = 0; d < s->nparts; d++) {
         part *pt = &s->parts[d];
-        const uint8_t *text = s->text + start;
+        const uint8_t *text = s->text.data + start;
         size_t len = pt->end - start;
         start = pt->end;
         if (pt->record) {
-            if (grow(&tb->decoded, &tb->decoded_cap, len ? len : 1))
+            tokfs_buf_clear(&tb->decoded);
+            if (tokfs_buf_reserve_exact(&tb->decoded, len ? len : 1))
                 return -ENOMEM;
             size_t doc_len = 0;
-            pt->reason = p->records.decode(p->records.decode_ctx, text, len, tb->decoded, &doc_len);
+            pt->reason = p->records.decode(p->records.decode_ctx, text, len, tb->decoded.data,
+                                           &doc_len);
             if (pt->reason)
                 continue;
-            text = tb->decoded;
+            text = tb->decoded.data;
             len = doc_len;
         }
         if (tok->text_based && !tokfs_utf8_valid(text, len)) {
-            if (grow(&tb->repair, &tb->repair_cap, TOKFS_UTF8_OUT_MAX(len)))
+            tokfs_buf_clear(&tb->repair);
+            if (tokfs_buf_reserve_exact(&tb->repair, TOKFS_UTF8_OUT_MAX(len)))
                 return -ENOMEM;
             tokfs_utf8_state st = {0};
-            len = tokfs_utf8_repair(&st, text, len, tb->repair, 1);
-            text = tb->repair;
+            len = tokfs_utf8_repair(&st, text, len, tb->repair.data, 1);
+            text = tb->repair.data;
         }
         int rc = tok->encode(tok, text, len, &sink);
         if (rc)
@@ -141,24 +137,16 @@ static void *pool_thread(void *arg)
         s->state = SLOT_BUSY;
         pthread_mutex_unlock(&p->mu);
         int rc = encode_slot(p, s, &tb);
-        if (tb.repair_cap > (4u << 20)) { /* give back buffers grown for one large document */
-            free(tb.repair);
-            tb.repair = NULL;
-            tb.repair_cap = 0;
-        }
-        if (tb.decoded_cap > (4u << 20)) {
-            free(tb.decoded);
-            tb.decoded = NULL;
-            tb.decoded_cap = 0;
-        }
+        tokfs_buf_trim(&tb.repair, THREAD_SCRATCH_KEEP); /* grown for one large document */
+        tokfs_buf_trim(&tb.decoded, THREAD_SCRATCH_KEEP);
         pthread_mutex_lock(&p->mu);
         s->rc = rc;
         s->state = SLOT_DONE;
         pthread_cond_broadcast(&p->done_cv);
     }
     pthread_mutex_unlock(&p->mu);
-    free(tb.repair);
-    free(tb.decoded);
+    tokfs_buf_free(&tb.repair);
+    tokfs_buf_free(&tb.decoded);
     return NULL;
 }
 
@@ -215,13 +203,9 @@ static int drain_oldest(tokfs_tokpool *p)
     if (rc && !p->error)
         p->error = rc;
     s->state = SLOT_EMPTY;
-    s->text_len = s->nparts = 0;
+    s->nparts = 0;
     s->ids.len = 0;
-    if (s->text_cap > 2 * TOKFS_TOKPOOL_BATCH) {
-        free(s->text);
-        s->text = NULL;
-        s->text_cap = 0;
-    }
+    tokfs_buf_trim(&s->text, SLOT_TEXT_KEEP); /* empty again; memory kept up to two batches */
     if (s->ids.cap > TOKFS_TOKPOOL_BATCH)
         tokfs_ids_free(&s->ids);
     p->head++;
@@ -250,7 +234,7 @@ static int add_part(tokfs_tokpool *p, const uint8_t *text, size_t len, part what
     pthread_mutex_lock(&p->mu);
     int rc = p->error;
     slot *s = &p->slots[p->tail % p->nslots];
-    if (!rc && s->nparts && s->text_len + len > TOKFS_TOKPOOL_BATCH) {
+    if (!rc && s->nparts && s->text.len + len > TOKFS_TOKPOOL_BATCH) {
         rc = submit_tail(p);
         s = &p->slots[p->tail % p->nslots];
     }
@@ -258,16 +242,6 @@ static int add_part(tokfs_tokpool *p, const uint8_t *text, size_t len, part what
     if (rc)
         return rc;
     /* the tail slot belongs to this thread until it is submitted */
-    if (s->text_len + len > s->text_cap) {
-        size_t cap = s->text_cap ? s->text_cap : 65536;
-        while (cap < s->text_len + len)
-            cap *= 2;
-        uint8_t *grown = realloc(s->text, cap);
-        if (!grown)
-            return -ENOMEM;
-        s->text = grown;
-        s->text_cap = cap;
-    }
     if (s->nparts == s->parts_cap) {
         size_t cap = s->parts_cap ? s->parts_cap * 2 : 256;
         part *grown = realloc(s->parts, cap * sizeof *grown);
@@ -276,10 +250,9 @@ static int add_part(tokfs_tokpool *p, const uint8_t *text, size_t len, part what
         s->parts = grown;
         s->parts_cap = cap;
     }
-    if (len)
-        memcpy(s->text + s->text_len, text, len);
-    s->text_len += len;
-    what.end = s->text_len;
+    if (tokfs_buf_append(&s->text, text, len))
+        return -ENOMEM;
+    what.end = s->text.len;
     s->parts[s->nparts++] = what;
     return 0;
 }
@@ -337,7 +310,7 @@ void tokfs_tokpool_free(tokfs_tokpool *p)
     for (unsigned i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
     for (unsigned k = 0; k < p->nslots && p->slots; k++) {
-        free(p->slots[k].text);
+        tokfs_buf_free(&p->slots[k].text);
         free(p->slots[k].parts);
         tokfs_ids_free(&p->slots[k].ids);
     }

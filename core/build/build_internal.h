@@ -1,0 +1,210 @@
+/* tokfs — inside core/build: what the pieces of a shard build share, and the two interfaces they
+ * meet at.
+ *
+ *   driver (shard_build.c)   walks the piece's sources, hands each to the reader of its format
+ *   readers (reader_*.c)     a source's bytes → documents (and skipped records), each format with
+ *                            its own state behind tokfs_build_reader
+ *   tokfs_builder            what readers share: the document sink into the tokenizing pool, skip
+ *                            accounting (first_skip in plan order), stats, scratch buffers, and
+ *                            the build's one error
+ *   writer (writer.c)        the pool's ids → the shard file: a tokfs_build_format turns ids into
+ *                            bytes, the writer owns buffering, checksum, budget and cancel
+ *
+ * Errors, one way: every function here returns 0 or the build's error, a negative errno. The
+ * failure is recorded where it is first seen, with its message, by tokfs_builder_fail; whatever
+ * comes back up afterwards (the same failure returned through the fetcher, a decoder or the pool,
+ * or a consequence of it) does not replace it. No other error state exists. */
+#ifndef TOKFS_BUILD_INTERNAL_H
+#define TOKFS_BUILD_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "build/shard_build.h"
+#include "common/buf.h"
+#include "common/hash.h"
+#include "tokenize/tokpool.h"
+
+/* Buffers grown for one large record or document are given back above this. */
+#define TOKFS_BUILD_KEEP_BYTES (4u << 20)
+
+/* Past a cut, the record in progress is finished by fetching this much past the cut first, then
+ * windows growing from TOKFS_BUILD_LOOKAHEAD_GROW, doubling (plain and compressed JSONL). */
+#define TOKFS_BUILD_LOOKAHEAD_BYTES (64u << 10)
+#define TOKFS_BUILD_LOOKAHEAD_GROW (1u << 20)
+
+/* ---- what readers share -------------------------------------------------------------------- */
+
+typedef struct tokfs_builder {
+    const tokfs_config *cfg;
+    tokfs_fetcher *fetcher;
+    tokfs_tokpool *pool;          /* every document is encoded there, on cfg->workers threads */
+    tokfs_build_stats *stats;
+    const atomic_int *cancel;     /* the output's cancel flag (may be NULL) */
+
+    /* The build's one error: 0, or the first failure's negative errno; its message in *err. */
+    int rc;
+    tokfs_err *err;
+
+    /* Scratch shared by the readers, so that a piece mixing formats holds one of each, as the
+     * memory bound counts them (design.md, "Memory"). Each is empty between records. */
+    tokfs_buf line;               /* JSONL: the line being gathered (at most max_doc_bytes) */
+    tokfs_buf doc;                /* a document gathered or decoded whole: a .txt, the text of a
+                                   * line too long for the pool to decode */
+
+    /* Where stats->first_skip is (NULL: no skip yet), to keep the first in plan order. */
+    const tokfs_source *first_skip_src;
+    int64_t first_skip_offset;
+} tokfs_builder;
+
+/* Record the build's error (rc < 0) unless one is recorded already; the message is printf-style
+ * ("" or a message that is only "%s" of "": strerror of rc; -ENOMEM always gets "out of memory
+ * while building shard"). Returns the build's error (the first one). */
+int tokfs_builder_fail(tokfs_builder *b, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* -ECANCELED (recorded) once the output's cancel flag is set, else 0. Readers ask per chunk. */
+int tokfs_builder_cancelled(tokfs_builder *b);
+
+/* tokfs_fetch_range of src's bytes [begin, end) (end -1: to the end) into cb, counting
+ * stats->fetched_bytes. A failure of the fetch itself becomes the build's error with the
+ * fetcher's message ("source changed upstream", HTTP status...); when cb failed, its recorded
+ * error stands. Returns 0 (all delivered, or cb stopped with 1) or the build's error. */
+int tokfs_builder_fetch(tokfs_builder *b, const tokfs_source *src, int64_t begin, int64_t end,
+                        tokfs_fetch_cb cb, void *ctx);
+
+/* One document (copied) into the pool; counted. 0 or the build's error. */
+int tokfs_builder_document(tokfs_builder *b, const uint8_t *doc, size_t len);
+
+/* `count` records of src skipped at offset (a byte offset; decompressed for compressed sources;
+ * a row group for Parquet), `why` naming the reason. Counted; the message of the first in plan
+ * order (source, then offset) is kept in stats->first_skip, whatever order the calls come in
+ * (records decoded on pool threads are noted when their batch is written). */
+void tokfs_builder_note_skips(tokfs_builder *b, uint64_t count, const char *why,
+                              const tokfs_source *src, int64_t offset);
+
+/* ---- readers ------------------------------------------------------------------------------- */
+
+/* The reader of one source format, made once per build when the piece first has a source of
+ * that format, and kept for its other sources (their state is the reader's own). */
+typedef struct tokfs_build_reader tokfs_build_reader;
+struct tokfs_build_reader {
+    const char *name;
+    /* Hand the documents of src that belong to the piece to the builder: those starting in
+     * [begin, end), in the units the plan cuts this format in (bytes; compressed offsets of frame
+     * starts for a seekable .jsonl.zst; row groups for Parquet), end -1 meaning the source's end.
+     * 0 or the build's error. */
+    int (*read)(tokfs_build_reader *r, const tokfs_source *src, int64_t begin, int64_t end);
+    void (*free)(tokfs_build_reader *r);
+};
+
+/* Readers of plain JSONL (byte ranges), plain .txt (whole files), compressed sources (the
+ * decoding layer in front of the JSONL and .txt record logic) and Parquet. 0 or the build's
+ * error (-ENOMEM, or for Parquet a filter= that does not parse). */
+int tokfs_reader_jsonl_new(tokfs_builder *b, tokfs_build_reader **out);
+int tokfs_reader_txt_new(tokfs_builder *b, tokfs_build_reader **out);
+int tokfs_reader_compressed_new(tokfs_builder *b, tokfs_build_reader **out);
+int tokfs_reader_parquet_new(tokfs_builder *b, tokfs_build_reader **out);
+
+/* ---- record logic shared by a plain reader and the decoding layer -------------------------- */
+
+/* JSONL records in a stream of bytes (reader_jsonl.c): the lines that start in the piece's range
+ * go to the pool, the others are skipped over. Offsets are the stream's (decompressed ones for a
+ * compressed source). */
+typedef struct tokfs_build_lines {
+    tokfs_builder *b;
+    const tokfs_source *src;
+    int64_t pos;          /* offset of the next byte fed */
+    int64_t line_start;   /* offset where the current line starts */
+    int64_t seg_end;      /* records starting at or after this belong to the next piece (-1:
+                           * none do) */
+    int skipping_head;    /* discarding up to the first newline (the stream starts inside the
+                           * record before the piece's) */
+    int done;             /* the first record at or after seg_end has been reached */
+    int oversize;         /* the current line passed max_doc_bytes: skipped to its end */
+} tokfs_build_lines;
+
+/* Start reading src's lines: the next byte fed is at offset pos; with skip_head, everything up to
+ * the first newline belongs to the record before the piece. */
+void tokfs_build_lines_start(tokfs_build_lines *l, tokfs_builder *b, const tokfs_source *src,
+                             int64_t pos, int64_t seg_end, int skip_head);
+/* The next bytes (a tokfs_fetch_cb): 0, 1 once the next record belongs to the next piece, or
+ * the build's error. */
+int tokfs_build_lines_feed(void *lines, const uint8_t *data, size_t len);
+/* The piece ends here, at offset pos (not known at the start: a compressed frame boundary).
+ * 1 when no record of the piece is left to finish, else 0. */
+int tokfs_build_lines_cut(tokfs_build_lines *l);
+/* The stream ended: a last line without a newline is still a record. 0 or the build's error. */
+int tokfs_build_lines_finish(tokfs_build_lines *l);
+
+/* The pool's half of JSONL: lines of at most a batch are handed over as records and decoded on
+ * the pool threads; this is how (decode) and what becomes of each (done, in line order). */
+tokfs_tokpool_records tokfs_build_jsonl_records(tokfs_builder *b);
+
+/* A whole .txt source as one document (reader_txt.c), gathered in b->doc up to max_doc_bytes. */
+typedef struct tokfs_build_txt {
+    tokfs_builder *b;
+    const tokfs_source *src;
+    int too_large;        /* passed max_doc_bytes: skipped */
+} tokfs_build_txt;
+
+void tokfs_build_txt_start(tokfs_build_txt *t, tokfs_builder *b, const tokfs_source *src);
+/* The next bytes (a tokfs_fetch_cb): 0, 1 when the document is too large (stop), or the build's
+ * error. */
+int tokfs_build_txt_feed(void *txt, const uint8_t *data, size_t len);
+/* All bytes fed: the document goes to the pool, or is counted as skipped. */
+int tokfs_build_txt_finish(tokfs_build_txt *t);
+
+/* ---- the shard writer ---------------------------------------------------------------------- */
+
+typedef struct tokfs_build_writer tokfs_build_writer;
+
+/* An output format: how ids become the shard file's bytes. Raw little-endian ids of the shard's
+ * id width is the one there is; another layout (uint32 whatever the vocabulary, a header before
+ * the ids, an index beside them) is another tokfs_build_format, the writer unchanged. */
+typedef struct tokfs_build_format {
+    const char *name;
+    /* Ids in order, end-of-text ids included, encoded into the writer's block through
+     * tokfs_build_writer_room / _advance. 0 or the build's error. */
+    int (*put)(const struct tokfs_build_format *f, tokfs_build_writer *w, const uint32_t *ids,
+               size_t n);
+} tokfs_build_format;
+
+/* Raw little-endian ids, id_bytes (2 or 4) each. */
+const tokfs_build_format *tokfs_build_format_ids(unsigned id_bytes);
+
+/* Bytes go to the output fd in blocks of TOKFS_BUILD_WRITE_BLOCK: before each write the budget
+ * for the file's new size is reserved (out->reserve) and the cancel flag checked; the checksum
+ * (tokfs_hash64, seed 0) covers every byte written. */
+#define TOKFS_BUILD_WRITE_BLOCK (1u << 20)
+
+struct tokfs_build_writer {
+    tokfs_builder *b;
+    const tokfs_build_output *out;
+    const tokfs_build_format *format;
+    tokfs_buf block;              /* bytes not yet written (cap TOKFS_BUILD_WRITE_BLOCK) */
+    uint64_t written;             /* bytes written to out->fd */
+    uint64_t ids;                 /* ids put */
+    tokfs_hash hash;              /* of the bytes written */
+};
+
+/* 0 or the build's error (-ENOMEM). */
+int tokfs_build_writer_open(tokfs_build_writer *w, tokfs_builder *b,
+                            const tokfs_build_output *out, const tokfs_build_format *format);
+/* Where the pool's ids go: the format's put. */
+tokfs_id_sink tokfs_build_writer_sink(tokfs_build_writer *w);
+/* At least min (<= TOKFS_BUILD_WRITE_BLOCK) bytes of room at the block's end, writing the block
+ * first when it has less; *room says how much there is. NULL on failure (the build's error). */
+uint8_t *tokfs_build_writer_room(tokfs_build_writer *w, size_t min, size_t *room);
+/* n bytes at the block's end (given by _room) are now part of the output. */
+static inline void tokfs_build_writer_advance(tokfs_build_writer *w, size_t n)
+{
+    w->block.len += n;
+}
+/* Write what is left. 0 or the build's error. */
+int tokfs_build_writer_flush(tokfs_build_writer *w);
+/* The checksum of everything written. */
+uint64_t tokfs_build_writer_checksum(const tokfs_build_writer *w);
+void tokfs_build_writer_free(tokfs_build_writer *w);
+
+#endif

@@ -1,0 +1,236 @@
+/* Unit test of core/build's writer (writer.c) and of the builder's shared rules (shard_build.c):
+ *   - the raw id formats: little-endian ids of 2 and 4 bytes, whatever the sizes of the calls,
+ *     across block boundaries; the checksum is tokfs_hash64 of the file; ids counted;
+ *   - the budget: reserve is called before every write of a block, with the file's size after
+ *     it (whole 1 MiB blocks, then the rest), before the file grows, and never for nothing;
+ *   - one error per build: a refusing reserve, a cancel, a failing write() are the build's error
+ *     with a message, and a later failure does not replace the first; -ENOMEM and an empty
+ *     message get their fixed texts;
+ *   - skip accounting keeps the first skip in plan order (source, then offset), whatever order
+ *     the skips are noted in, and counts them all. */
+#include "check.h"
+#include "build/build_internal.h"
+#include "common/hash.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct reserve_log {
+    int fd;
+    uint64_t calls, last, refuse_from; /* refuse_from 0: never refuse */
+    int grew_first;                    /* the file was already larger than the last reservation */
+    int not_block;                     /* a reservation before the last was not a whole block */
+} reserve_log;
+
+static int reserve_cb(void *ctx, uint64_t new_size)
+{
+    reserve_log *r = ctx;
+    struct stat st;
+    if (fstat(r->fd, &st) != 0 || (uint64_t)st.st_size != r->last)
+        r->grew_first = 1;
+    if (r->calls && r->last % TOKFS_BUILD_WRITE_BLOCK != 0)
+        r->not_block = 1;
+    r->calls++;
+    if (r->refuse_from && new_size >= r->refuse_from)
+        return -ENOSPC;
+    r->last = new_size;
+    return 0;
+}
+
+static int temp_fd(char *path, size_t size)
+{
+    snprintf(path, size, "/tmp/tokfs_test_writer.XXXXXX");
+    int fd = mkstemp(path);
+    if (fd >= 0)
+        unlink(path);
+    return fd;
+}
+
+static int read_all(int fd, uint8_t **out, size_t *len)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -1;
+    *len = (size_t)st.st_size;
+    *out = malloc(*len ? *len : 1);
+    return *out && pread(fd, *out, *len, 0) == (ssize_t)*len ? 0 : -1;
+}
+
+static uint32_t id_at(size_t i, unsigned width)
+{
+    uint32_t v = (uint32_t)(i * 2654435761u) ^ (uint32_t)(i >> 3);
+    return width == 2 ? v & 0xffff : v;
+}
+
+/* n ids through the writer in calls of varying sizes; checks the file, the checksum and the
+ * reservations. */
+static void check_format(unsigned width, size_t n)
+{
+    char path[64];
+    int fd = temp_fd(path, sizeof path);
+    CHECK(fd >= 0);
+    reserve_log rl = {.fd = fd};
+    tokfs_build_output out = {.fd = fd, .reserve = reserve_cb, .reserve_ctx = &rl};
+    tokfs_err err = {""};
+    tokfs_build_stats stats = {0};
+    tokfs_builder b = {.stats = &stats, .err = &err};
+    tokfs_build_writer w;
+    CHECK_EQ_INT(tokfs_build_writer_open(&w, &b, &out, tokfs_build_format_ids(width)), 0);
+    tokfs_id_sink sink = tokfs_build_writer_sink(&w);
+    uint32_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = id_at(i, width);
+    static const size_t steps[] = {1, 7, 8192, 3, 65536, 100000, 0, 524289};
+    size_t at = 0;
+    for (unsigned k = 0; at < n; k++) {
+        size_t take = steps[k % (sizeof steps / sizeof *steps)];
+        if (take > n - at)
+            take = n - at;
+        CHECK_EQ_INT(sink.put(sink.ctx, ids + at, take), 0);
+        at += take;
+    }
+    CHECK_EQ_INT(tokfs_build_writer_flush(&w), 0);
+    CHECK_EQ_INT(w.ids, n);
+    CHECK_EQ_INT(b.rc, 0);
+
+    uint8_t *file = NULL;
+    size_t len = 0;
+    CHECK(read_all(fd, &file, &len) == 0);
+    CHECK_EQ_INT(len, n * width);
+    int same = len == n * width;
+    for (size_t i = 0; same && i < n; i++) {
+        uint32_t v = file[width * i] | (uint32_t)file[width * i + 1] << 8;
+        if (width == 4)
+            v |= (uint32_t)file[4 * i + 2] << 16 | (uint32_t)file[4 * i + 3] << 24;
+        same = v == ids[i];
+    }
+    CHECK(same);
+    CHECK(tokfs_build_writer_checksum(&w) == tokfs_hash64(file, len, 0));
+    /* one reservation per block written, each before the file grew, the last the file's size */
+    CHECK_EQ_INT(rl.calls, (len + TOKFS_BUILD_WRITE_BLOCK - 1) / TOKFS_BUILD_WRITE_BLOCK);
+    CHECK_EQ_INT(rl.last, len);
+    CHECK(!rl.grew_first);
+    CHECK(!rl.not_block);
+    tokfs_build_writer_free(&w);
+    free(file);
+    free(ids);
+    close(fd);
+}
+
+/* The first failure is the build's error; what comes after does not replace it. */
+static void check_errors(void)
+{
+    char path[64];
+    uint32_t ids[4096];
+    for (size_t i = 0; i < 4096; i++)
+        ids[i] = id_at(i, 2);
+
+    /* reserve refusing the second block: its code, a message, nothing more written */
+    {
+        int fd = temp_fd(path, sizeof path);
+        reserve_log rl = {.fd = fd, .refuse_from = TOKFS_BUILD_WRITE_BLOCK + 1};
+        tokfs_build_output out = {.fd = fd, .reserve = reserve_cb, .reserve_ctx = &rl};
+        tokfs_err err = {""};
+        tokfs_build_stats stats = {0};
+        tokfs_builder b = {.stats = &stats, .err = &err};
+        tokfs_build_writer w;
+        CHECK_EQ_INT(tokfs_build_writer_open(&w, &b, &out, tokfs_build_format_ids(2)), 0);
+        tokfs_id_sink sink = tokfs_build_writer_sink(&w);
+        int rc = 0;
+        for (int k = 0; k < 400 && rc == 0; k++)
+            rc = sink.put(sink.ctx, ids, 4096); /* 400 x 8 KiB: past two blocks */
+        CHECK_EQ_INT(rc, -ENOSPC);
+        CHECK_EQ_INT(b.rc, -ENOSPC);
+        CHECK(strstr(err.msg, "No space left") != NULL);
+        CHECK_EQ_INT(w.written, TOKFS_BUILD_WRITE_BLOCK);
+        char first[sizeof err.msg];
+        snprintf(first, sizeof first, "%s", err.msg);
+        CHECK_EQ_INT(tokfs_builder_fail(&b, -EIO, "a later failure"), -ENOSPC);
+        CHECK(strcmp(err.msg, first) == 0);
+        CHECK_EQ_INT(tokfs_build_writer_flush(&w), -ENOSPC);
+        tokfs_build_writer_free(&w);
+        close(fd);
+    }
+    /* cancel: checked before a write */
+    {
+        int fd = temp_fd(path, sizeof path);
+        atomic_int cancel = 0;
+        tokfs_build_output out = {.fd = fd, .cancel = &cancel};
+        tokfs_err err = {""};
+        tokfs_build_stats stats = {0};
+        tokfs_builder b = {.stats = &stats, .err = &err, .cancel = &cancel};
+        tokfs_build_writer w;
+        CHECK_EQ_INT(tokfs_build_writer_open(&w, &b, &out, tokfs_build_format_ids(4)), 0);
+        tokfs_id_sink sink = tokfs_build_writer_sink(&w);
+        CHECK_EQ_INT(sink.put(sink.ctx, ids, 100), 0);
+        atomic_store(&cancel, 1);
+        CHECK_EQ_INT(tokfs_build_writer_flush(&w), -ECANCELED);
+        CHECK_EQ_INT(w.written, 0);
+        CHECK(err.msg[0] != '\0');
+        tokfs_build_writer_free(&w);
+        close(fd);
+    }
+    /* write() failing (a read-only descriptor) */
+    {
+        int fd = open("/dev/null", O_RDONLY);
+        tokfs_build_output out = {.fd = fd};
+        tokfs_err err = {""};
+        tokfs_build_stats stats = {0};
+        tokfs_builder b = {.stats = &stats, .err = &err};
+        tokfs_build_writer w;
+        CHECK_EQ_INT(tokfs_build_writer_open(&w, &b, &out, tokfs_build_format_ids(2)), 0);
+        tokfs_id_sink sink = tokfs_build_writer_sink(&w);
+        CHECK_EQ_INT(sink.put(sink.ctx, ids, 10), 0);
+        CHECK_EQ_INT(tokfs_build_writer_flush(&w), -EBADF);
+        CHECK(strstr(err.msg, "cannot write shard") != NULL);
+        tokfs_build_writer_free(&w);
+        close(fd);
+    }
+    /* the fixed texts */
+    {
+        tokfs_err err = {""};
+        tokfs_builder b = {.err = &err};
+        CHECK_EQ_INT(tokfs_builder_fail(&b, -ENOMEM, "cannot allocate %d", 5), -ENOMEM);
+        CHECK(strcmp(err.msg, "out of memory while building shard") == 0);
+        tokfs_builder b2 = {.err = &err};
+        CHECK_EQ_INT(tokfs_builder_fail(&b2, -EIO, "%s", ""), -EIO);
+        CHECK(strcmp(err.msg, strerror(EIO)) == 0);
+    }
+}
+
+/* The first skip in plan order is kept, whatever order the notes come in. */
+static void check_skips(void)
+{
+    tokfs_source src[2] = {
+        {.url = "/data/a.jsonl", .format = TOKFS_FORMAT_JSONL},
+        {.url = "/data/b.jsonl", .format = TOKFS_FORMAT_JSONL},
+    };
+    tokfs_err err = {""};
+    tokfs_build_stats stats = {0};
+    tokfs_builder b = {.stats = &stats, .err = &err};
+    tokfs_builder_note_skips(&b, 1, "late", &src[1], 5);
+    CHECK(strstr(stats.first_skip, "b.jsonl at byte 5") != NULL);
+    tokfs_builder_note_skips(&b, 2, "earlier source", &src[0], 900);
+    CHECK(strstr(stats.first_skip, "earlier source (/data/a.jsonl at byte 900)") != NULL);
+    tokfs_builder_note_skips(&b, 1, "earlier offset", &src[0], 10);
+    tokfs_builder_note_skips(&b, 1, "later offset", &src[0], 11);
+    tokfs_builder_note_skips(&b, 0, "nothing", &src[0], 0);
+    CHECK(strstr(stats.first_skip, "earlier offset (/data/a.jsonl at byte 10)") != NULL);
+    CHECK_EQ_INT(stats.skipped_records, 5);
+}
+
+int main(void)
+{
+    size_t sizes[] = {0, 1, 5, 524287, 524288, 524289, 1500000};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        check_format(2, sizes[k]);
+        check_format(4, sizes[k]);
+    }
+    check_errors();
+    check_skips();
+    CHECK_DONE();
+}
