@@ -6,6 +6,7 @@
  * TOKFS_TEST_FAULT_URL to a small fault-injecting Python server over the same directory.
  * The HTTP base URL may also be given as argv[1]. */
 #include "check.h"
+#include "common/hash.h"
 #include "source/fetch.h"
 
 #include <arpa/inet.h>
@@ -29,10 +30,7 @@ static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
 
 static uint64_t rnd(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return tokfs_splitmix64(&rng_state);
 }
 
 /* What a fetch callback saw. */
@@ -843,7 +841,7 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const char *seed = getenv("TOKFS_TEST_SEED");
     if (seed)
-        rng_state = strtoull(seed, NULL, 0) | 1;
+        rng_state = strtoull(seed, NULL, 0);
     printf("test_fetch: seed 0x%llx (set TOKFS_TEST_SEED to repeat)\n",
            (unsigned long long)rng_state);
 
