@@ -27,7 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/hex.h"
+#include "common/buf.h"
+
 
 #ifndef TOKFS_VERSION
 #define TOKFS_VERSION "unknown"
@@ -45,7 +46,7 @@
 struct tokfs_fetcher {
     tokfs_fetch_config cfg;   /* our copy; cfg.bearer_token is not used after _new */
     char *auth_header;        /* "Authorization: Bearer <token>", or NULL; wiped on free */
-    char *auth_origin;        /* "scheme://authority" the header may go to; NULL = anywhere */
+    char *auth_origin;        /* a URL of the origin the header may go to; NULL = anywhere */
     CURL *curl;               /* created on first HTTP use, then reused for keep-alive */
     uint64_t rng;             /* xorshift64 state for backoff jitter (per fetcher: no locking) */
     uint8_t *local_buf;       /* LOCAL_CHUNK_SIZE bytes, allocated on first local read */
@@ -63,196 +64,11 @@ static const char *errno_text(int errnum, char *buf, size_t size)
     return strerror_r(errnum, buf, size);
 }
 
-/* ---------------------------------------------------------------------------------------------
- * URL helpers */
-
-/* Length of the "scheme://" prefix of s (scheme = ALPHA *(ALPHA / DIGIT / "+" / "-" / "."), as
- * in RFC 3986), or 0 if s does not start with one. Anything else is taken for a local path. */
-static size_t scheme_prefix_len(const char *s)
-{
-    size_t i = 0;
-    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
-        return 0;
-    while ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-           (s[i] >= '0' && s[i] <= '9') || s[i] == '+' || s[i] == '-' || s[i] == '.')
-        i++;
-    if (strncmp(s + i, "://", 3) != 0)
-        return 0;
-    return i + 3;
-}
-
-int tokfs_url_is_http(const char *s)
-{
-    return s && (strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0);
-}
-
-/* Appends to a fixed buffer, silently truncating; out stays NUL-terminated. Truncation only
- * ever drops text, so a redacted secret can never reappear through it. */
-typedef struct text_out {
-    char *buf;
-    size_t size, len;
-} text_out;
-
-static void put_n(text_out *t, const char *s, size_t n)
-{
-    size_t room = t->size - 1 - t->len;
-    if (n > room)
-        n = room;
-    memcpy(t->buf + t->len, s, n);
-    t->len += n;
-    t->buf[t->len] = '\0';
-}
-
-static void put(text_out *t, const char *s)
-{
-    put_n(t, s, strlen(s));
-}
-
-/* Query parameters whose values are credentials. The last three are the signed-URL forms of
- * S3 and GCS; they are redacted too because presigned URLs show up in redirects. */
-static int is_secret_param(const char *name, size_t len)
-{
-    static const char *const secret_names[] = {
-        "token", "access_token", "signature", "sig",
-        "x-amz-signature", "x-amz-security-token", "x-goog-signature",
-    };
-    for (size_t i = 0; i < sizeof secret_names / sizeof secret_names[0]; i++)
-        if (strlen(secret_names[i]) == len && strncasecmp(name, secret_names[i], len) == 0)
-            return 1;
-    return 0;
-}
-
-void tokfs_url_redact(const char *url, char *out, size_t out_size)
-{
-    if (!out || out_size == 0)
-        return;
-    text_out t = {out, out_size, 0};
-    out[0] = '\0';
-    if (!url)
-        return;
-
-    size_t prefix = scheme_prefix_len(url);
-    if (prefix == 0) { /* a local path: nothing secret in it */
-        put(&t, url);
-        return;
-    }
-    put_n(&t, url, prefix);
-
-    /* Authority ends at the first '/', '?' or '#' (RFC 3986); userinfo is what precedes its
-     * last '@'. */
-    const char *authority = url + prefix;
-    size_t authority_len = strcspn(authority, "/?#");
-    const char *at = NULL;
-    for (size_t i = 0; i < authority_len; i++)
-        if (authority[i] == '@')
-            at = authority + i;
-    if (at) {
-        put(&t, "***@");
-        put_n(&t, at + 1, (size_t)(authority + authority_len - (at + 1)));
-    } else {
-        put_n(&t, authority, authority_len);
-    }
-
-    const char *rest = authority + authority_len;
-    size_t path_len = strcspn(rest, "?#");
-    put_n(&t, rest, path_len);
-    rest += path_len;
-
-    if (*rest == '?') {
-        put(&t, "?");
-        rest++;
-        while (*rest && *rest != '#') {
-            size_t param_len = strcspn(rest, "&#");
-            size_t name_len = strcspn(rest, "=&#");
-            if (name_len < param_len && is_secret_param(rest, name_len)) {
-                put_n(&t, rest, name_len);
-                put(&t, "=***");
-            } else {
-                put_n(&t, rest, param_len);
-            }
-            rest += param_len;
-            if (*rest == '&') {
-                put(&t, "&");
-                rest++;
-            }
-        }
-    }
-    put(&t, rest); /* the fragment, if any */
-}
-
-enum source_kind { SOURCE_LOCAL = 1, SOURCE_HTTP = 2 };
-
-/* Decide what `url` names. For a local source, the file system path goes to `path` (file://
- * URLs percent-decoded). Returns SOURCE_LOCAL, SOURCE_HTTP or a negative errno. */
-static int resolve_source(const char *url, char *path, size_t path_size, tokfs_err *err)
-{
-    if (!url || !*url)
-        return tokfs_err_set(err, EINVAL,
-                             "empty source URL: give a path, a file:// or an http(s):// URL");
-    if (tokfs_url_is_http(url))
-        return SOURCE_HTTP;
-
-    size_t prefix = scheme_prefix_len(url);
-    if (prefix == 0) {
-        if (strlen(url) >= path_size)
-            return tokfs_err_set(err, ENAMETOOLONG, "%.200s...: path is too long", url);
-        strcpy(path, url);
-        return SOURCE_LOCAL;
-    }
-
-    char safe_url[SAFE_URL_MAX];
-    tokfs_url_redact(url, safe_url, sizeof safe_url);
-    if (strncasecmp(url, "file://", 7) != 0)
-        return tokfs_err_set(err, EINVAL,
-                             "%s: unsupported URL scheme; use http://, https://, file:// or a path",
-                             safe_url);
-
-    /* file:///abs/path or file://localhost/abs/path; the path ends where a query or fragment
-     * would begin (RFC 8089), so a literal '?' or '#' in a name must be written %3F or %23. */
-    const char *p = url + 7;
-    if (strncasecmp(p, "localhost/", 10) == 0)
-        p += 9;
-    if (*p != '/')
-        return tokfs_err_set(err, EINVAL,
-                             "%s: file:// URLs must name a local absolute path, as in "
-                             "file:///data/corpus.jsonl",
-                             safe_url);
-    size_t n = 0;
-    for (; *p && *p != '?' && *p != '#'; p++) {
-        char c = *p;
-        if (c == '%') {
-            int hi = tokfs_hex_value(p[1]), lo = hi < 0 ? -1 : tokfs_hex_value(p[2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return tokfs_err_set(err, EINVAL,
-                                     "%s: bad percent-escape in file:// URL (write '%%' as %%25)",
-                                     safe_url);
-            c = (char)(hi * 16 + lo);
-            p += 2;
-        }
-        if (n + 1 >= path_size)
-            return tokfs_err_set(err, ENAMETOOLONG, "%s: path is too long", safe_url);
-        path[n++] = c;
-    }
-    path[n] = '\0';
-    return SOURCE_LOCAL;
-}
-
-/* Length of the "scheme://authority" origin at the start of url (the authority ends at the
- * first '/', '?' or '#'), or 0 when url has no scheme. */
-static size_t origin_len(const char *url)
-{
-    size_t prefix = scheme_prefix_len(url);
-    return prefix ? prefix + strcspn(url + prefix, "/?#") : 0;
-}
-
-/* 1 when the bearer token may be sent to url: no origin restriction, or url's origin is the
- * configured one (case-insensitive; "host" and "host:443" count as different: no token). */
+/* 1 when the bearer token may be sent to url: no origin restriction, or url has the configured
+ * origin (url.h: scheme, userinfo, host and port as curl reads them). */
 static int auth_allowed(const tokfs_fetcher *f, const char *url)
 {
-    if (!f->auth_origin)
-        return 1;
-    size_t n = origin_len(url);
-    return n > 0 && n == strlen(f->auth_origin) && strncasecmp(url, f->auth_origin, n) == 0;
+    return !f->auth_origin || tokfs_url_same_origin(url, f->auth_origin);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -296,9 +112,8 @@ tokfs_fetcher *tokfs_fetcher_new(const tokfs_fetch_config *cfg)
         }
         snprintf(f->auth_header, size, "Authorization: Bearer %s", cfg->bearer_token);
         if (cfg->bearer_origin) {
-            /* An origin that cannot match any URL (no scheme) sends the token nowhere. */
-            size_t n = origin_len(cfg->bearer_origin);
-            f->auth_origin = n ? strndup(cfg->bearer_origin, n) : strdup("-");
+            /* An origin that is no URL matches none: the token goes nowhere. */
+            f->auth_origin = strdup(cfg->bearer_origin);
             if (!f->auth_origin) {
                 explicit_bzero(f->auth_header, strlen(f->auth_header));
                 free(f->auth_header);
@@ -1007,10 +822,10 @@ int tokfs_fetch_stat(tokfs_fetcher *f, const char *url, tokfs_object_info *out, 
     tokfs_err_clear(err);
     if (!f || !out)
         return tokfs_err_set(err, EINVAL, "tokfs_fetch_stat: no fetcher or no output");
-    int kind = resolve_source(url, path, sizeof path, err);
+    int kind = tokfs_url_locate(url, path, sizeof path, err);
     if (kind < 0)
         return kind;
-    if (kind == SOURCE_LOCAL)
+    if (kind == TOKFS_URL_LOCAL)
         return local_stat(path, out, err);
     return http_stat(f, url, out, err);
 }
@@ -1282,12 +1097,12 @@ static int fetch_range(tokfs_fetcher *f, const char *url, const tokfs_object_inf
     if (begin < 0 || (end >= 0 && end < begin))
         return tokfs_err_set(err, EINVAL, "tokfs_fetch_range: bad range [%lld, %lld)",
                              (long long)begin, (long long)end);
-    int kind = resolve_source(url, path, sizeof path, err);
+    int kind = tokfs_url_locate(url, path, sizeof path, err);
     if (kind < 0)
         return kind;
     if (end == begin)
         return 0;
-    if (kind == SOURCE_LOCAL)
+    if (kind == TOKFS_URL_LOCAL)
         return local_range(f, path, expect, begin, end, cb, ctx, fetched, err);
 
     char safe_url[SAFE_URL_MAX], what[WHAT_MAX];
@@ -1320,29 +1135,18 @@ int tokfs_fetch_range(tokfs_fetcher *f, const char *url, const tokfs_object_info
 /* ---------------------------------------------------------------------------------------------
  * Small objects */
 
-typedef struct small_buf {
-    char *data;
-    size_t len, cap, max;
-} small_buf;
+/* The body of a small object, gathered up to a cap. */
+typedef struct small_body {
+    tokfs_buf buf;
+    size_t max;
+} small_body;
 
 static int small_append(void *ctx, const uint8_t *data, size_t len)
 {
-    small_buf *b = ctx;
-    if (len > b->max - b->len)
+    small_body *b = ctx;
+    if (len > b->max - b->buf.len)
         return -EFBIG;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        char *grown = realloc(b->data, cap);
-        if (!grown)
-            return -ENOMEM;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    return 0;
+    return tokfs_buf_append(&b->buf, data, len);
 }
 
 int tokfs_fetch_small_header(tokfs_fetcher *f, const char *url, size_t max_bytes, char **out,
@@ -1365,7 +1169,7 @@ int tokfs_fetch_small_header(tokfs_fetcher *f, const char *url, size_t max_bytes
         capture.capture_size = header_size;
     }
     /* The streaming reader already retries and resumes; collect its chunks with a cap. */
-    small_buf b = {.max = max_bytes};
+    small_body b = {.max = max_bytes};
     int rc = fetch_range(f, url, NULL, 0, -1, small_append, &b, NULL,
                          capture.capture_name ? &capture : NULL, err);
     if (rc == -EFBIG) {
@@ -1375,16 +1179,16 @@ int tokfs_fetch_small_header(tokfs_fetcher *f, const char *url, size_t max_bytes
                                   "really a list file?",
                       safe_url, max_bytes);
     }
+    if (rc == 0 && tokfs_buf_reserve(&b.buf, 1) != 0) /* room for the NUL */
+        rc = tokfs_err_set(err, ENOMEM, "out of memory");
     if (rc < 0) {
-        free(b.data);
+        tokfs_buf_free(&b.buf);
         return rc;
     }
-    if (!b.data && !(b.data = malloc(1))) /* an empty object */
-        return tokfs_err_set(err, ENOMEM, "out of memory");
-    b.data[b.len] = '\0';
-    *out = b.data;
+    b.buf.data[b.buf.len] = '\0';
+    *out = (char *)b.buf.data;
     if (out_len)
-        *out_len = b.len;
+        *out_len = b.buf.len;
     return 0;
 }
 
