@@ -41,7 +41,6 @@
 #define MAX_BACKOFF_MS 60000          /* never sleep longer than this between two attempts */
 #define SAFE_URL_MAX 768              /* a redacted URL as it appears in messages */
 #define WHAT_MAX (SAFE_URL_MAX + 64)  /* "GET <url> bytes=B-E" */
-#define WHY_MAX 320                   /* why an attempt failed, e.g. "HTTP 503" */
 
 struct tokfs_fetcher {
     tokfs_fetch_config cfg;   /* our copy; cfg.bearer_token is not used after _new */
@@ -627,14 +626,15 @@ static void describe_redirect(tokfs_fetcher *f, const char *url, char *out, size
 /* The outcome of one attempt. */
 enum attempt_outcome {
     ATTEMPT_FINAL, /* rc (and err) hold the result: success or a permanent failure */
-    ATTEMPT_RETRY, /* transient failure, `why` says what happened; back off and try again */
+    ATTEMPT_RETRY, /* transient failure, err says what happened; back off and try again */
     ATTEMPT_AGAIN, /* progress without failure (a server sent a shorter range than asked) */
 };
 
 /* Judge a finished exchange by HTTP status, then by curl's result. Returns 0 when both look
- * fine, 1 when the failure is transient (why filled), or a negative errno (err filled). */
+ * fine, 1 when the failure is transient (err says what happened, e.g. "HTTP 503", for give_up to
+ * name if the retries run out), or a negative errno (err filled). */
 static int judge_exchange(tokfs_fetcher *f, const char *url, const char *what, CURLcode res,
-                          long status, char *why, size_t why_size, tokfs_err *err)
+                          long status, tokfs_err *err)
 {
     char redirect[SAFE_URL_MAX + 32];
 
@@ -658,11 +658,11 @@ static int judge_exchange(tokfs_fetcher *f, const char *url, const char *what, C
                                  what, redirect);
         case 408:
         case 429:
-            snprintf(why, why_size, "HTTP %ld", status);
+            tokfs_err_set(err, EAGAIN, "HTTP %ld", status);
             return 1;
         default:
             if (status >= 500) {
-                snprintf(why, why_size, "HTTP %ld", status);
+                tokfs_err_set(err, EAGAIN, "HTTP %ld", status);
                 return 1;
             }
             if (status >= 300 && status < 400)
@@ -677,7 +677,7 @@ static int judge_exchange(tokfs_fetcher *f, const char *url, const char *what, C
 
     const char *detail = f->curl_errbuf[0] ? f->curl_errbuf : curl_easy_strerror(res);
     if (res == CURLE_ABORTED_BY_CALLBACK && f->stalled) {
-        snprintf(why, why_size, "no data for %d ms (timeout)", f->cfg.timeout_ms);
+        tokfs_err_set(err, EAGAIN, "no data for %d ms (timeout)", f->cfg.timeout_ms);
         return 1;
     }
     switch (res) {
@@ -693,14 +693,14 @@ static int judge_exchange(tokfs_fetcher *f, const char *url, const char *what, C
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     case CURLE_WEIRD_SERVER_REPLY:
-        snprintf(why, why_size, "%s", detail);
+        tokfs_err_set(err, EAGAIN, "%s", detail);
         return 1;
     case CURLE_UNSUPPORTED_PROTOCOL:
         /* A server that sent more body than its Content-Length leaves bytes on a kept-alive
          * connection; curl reads them as the next reply ("Received HTTP/0.9 when not
          * allowed") and drops the connection: a fresh one will do. */
         if (strstr(detail, "HTTP/0.9")) {
-            snprintf(why, why_size, "%s", detail);
+            tokfs_err_set(err, EAGAIN, "%s", detail);
             return 1;
         }
         return tokfs_err_set(err, EIO, "%s: %s", what, detail);
@@ -720,8 +720,11 @@ static int judge_exchange(tokfs_fetcher *f, const char *url, const char *what, C
     }
 }
 
-static int give_up(const char *what, const char *why, int attempts, tokfs_err *err)
+/* The retries ran out: err held why the last attempt failed. */
+static int give_up(const char *what, int attempts, tokfs_err *err)
 {
+    char why[TOKFS_ERR_MSG_MAX];
+    snprintf(why, sizeof why, "%s", err ? err->msg : "");
     return tokfs_err_set(err, EIO, "%s: %s after %d attempt%s; the server keeps failing, try "
                                    "again later or allow more retries",
                          what, why, attempts, attempts == 1 ? "" : "s");
@@ -749,7 +752,7 @@ static size_t probe_write(char *data, size_t size, size_t n, void *userp)
 
 static int http_stat(tokfs_fetcher *f, const char *url, tokfs_object_info *out, tokfs_err *err)
 {
-    char safe_url[SAFE_URL_MAX], what[WHAT_MAX], why[WHY_MAX];
+    char safe_url[SAFE_URL_MAX], what[WHAT_MAX];
     tokfs_url_redact(url, safe_url, sizeof safe_url);
 
     struct curl_slist *headers = NULL;
@@ -781,10 +784,10 @@ static int http_stat(tokfs_fetcher *f, const char *url, tokfs_object_info *out, 
             res = CURLE_OK;
         /* "bytes=0-0" of an empty object is unsatisfiable; its Content-Range gives size 0. */
         int empty = use_get && reply.status == 416 && reply.range_total == 0;
-        rc = empty ? 0 : judge_exchange(f, url, what, res, reply.status, why, sizeof why, err);
+        rc = empty ? 0 : judge_exchange(f, url, what, res, reply.status, err);
         if (rc == 1) {
             if (failures >= f->cfg.retries) {
-                rc = give_up(what, why, failures + 1, err);
+                rc = give_up(what, failures + 1, err);
                 break;
             }
             backoff_sleep(f, failures++);
@@ -809,6 +812,7 @@ static int http_stat(tokfs_fetcher *f, const char *url, tokfs_object_info *out, 
         if (etag_is_strong(reply.etag))
             memcpy(out->etag, reply.etag, sizeof out->etag);
         memcpy(out->last_modified, reply.last_modified, sizeof out->last_modified);
+        tokfs_err_clear(err); /* what a retried attempt said is no failure now */
         rc = 0;
         break;
     }
@@ -971,7 +975,7 @@ static size_t range_write(char *data, size_t size, size_t n, void *userp)
 }
 
 static enum attempt_outcome http_range_once(tokfs_fetcher *f, const char *url, range_xfer *x,
-                                            int *rc, char *why, size_t why_size)
+                                            int *rc)
 {
     char range[64], precondition[sizeof x->expect->etag + 64];
     if (x->end >= 0)
@@ -1042,7 +1046,7 @@ static enum attempt_outcome http_range_once(tokfs_fetcher *f, const char *url, r
         return ATTEMPT_FINAL;
     }
 
-    int verdict = judge_exchange(f, url, x->what, res, r->status, why, why_size, x->err);
+    int verdict = judge_exchange(f, url, x->what, res, r->status, x->err);
     if (verdict == 1)
         return ATTEMPT_RETRY;
     if (verdict < 0) {
@@ -1057,26 +1061,26 @@ static enum attempt_outcome http_range_once(tokfs_fetcher *f, const char *url, r
         return ATTEMPT_FINAL;
     if (r->status == 206 && x->body_pos == x->body_end && x->body_pos > r->range_first)
         return ATTEMPT_AGAIN; /* the server chose to send less than asked: ask for the rest */
-    snprintf(why, why_size, "body ended early at byte %lld of %lld", (long long)x->next,
-             (long long)x->target_end);
+    tokfs_err_set(x->err, EAGAIN, "body ended early at byte %lld of %lld", (long long)x->next,
+                  (long long)x->target_end);
     return ATTEMPT_RETRY;
 }
 
 static int http_range(tokfs_fetcher *f, const char *url, range_xfer *x)
 {
-    char why[WHY_MAX];
     int failures = 0;
     for (;;) {
         int rc = 0;
-        why[0] = '\0';
-        switch (http_range_once(f, url, x, &rc, why, sizeof why)) {
+        switch (http_range_once(f, url, x, &rc)) {
         case ATTEMPT_FINAL:
+            if (rc == 0)
+                tokfs_err_clear(x->err); /* what a retried attempt said is no failure now */
             return rc;
         case ATTEMPT_AGAIN:
             continue;
         case ATTEMPT_RETRY:
             if (failures >= f->cfg.retries)
-                return give_up(x->what, why, failures + 1, x->err);
+                return give_up(x->what, failures + 1, x->err);
             backoff_sleep(f, failures++);
             continue;
         }
