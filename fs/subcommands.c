@@ -166,30 +166,59 @@ static int open_input(const char *file, FILE **f, tokfs_err *err)
     return 0;
 }
 
+/* What both subcommands begin with (options, the tokenizer, all of the input) and end with. */
+typedef struct sub_run {
+    const char *cmd; /* "encode" or "decode" */
+    tokfs_config cfg;
+    tokfs_err err;
+    sub_args args;
+    tokfs_tokenizer *tok;
+    tokfs_buf input;
+} sub_run;
+
+static int sub_start(sub_run *r, const char *cmd, int argc, char **argv)
+{
+    memset(r, 0, sizeof *r);
+    r->cmd = cmd;
+    FILE *in = NULL;
+    int rc = tokfs_config_init(&r->cfg, NULL, NULL, &r->err);
+    if (!rc)
+        rc = parse_args(cmd, argc, argv, &r->cfg, &r->args, &r->err);
+    if (!rc)
+        rc = tokfs_tokenizer_open(r->cfg.tokenizer, r->cfg.pattern, r->cfg.eot, &r->tok,
+                                  &r->err);
+    if (!rc)
+        rc = open_input(r->args.file, &in, &r->err);
+    if (!rc && (rc = read_all(in, &r->input)))
+        tokfs_err_set(&r->err, -rc, "cannot read %s: %s", r->args.file ? r->args.file : "stdin",
+                      strerror(-rc));
+    if (in && in != stdin)
+        fclose(in);
+    return rc;
+}
+
+/* The exit status: 0, or 1 once the failure is told on stderr. */
+static int sub_finish(sub_run *r, int rc)
+{
+    if (rc)
+        fprintf(stderr, "tokfs %s: %s\n", r->cmd, r->err.msg[0] ? r->err.msg : strerror(-rc));
+    tokfs_buf_free(&r->input);
+    tokfs_tokenizer_close(r->tok);
+    tokfs_config_free(&r->cfg);
+    return rc ? 1 : 0;
+}
+
 int tokfs_cmd_encode(int argc, char **argv)
 {
-    tokfs_config cfg;
-    tokfs_err err = {{0}};
-    sub_args a = {0};
-    tokfs_tokenizer *tok = NULL;
-    tokfs_buf text = {0};
+    sub_run r;
     uint8_t *repaired = NULL;
-    FILE *in = NULL;
     id_printer o = {.first = 1};
-    int rc = tokfs_config_init(&cfg, NULL, NULL, &err);
-    if (!rc)
-        rc = parse_args("encode", argc, argv, &cfg, &a, &err);
-    if (!rc)
-        rc = tokfs_tokenizer_open(cfg.tokenizer, cfg.pattern, cfg.eot, &tok, &err);
-    if (!rc)
-        rc = open_input(a.file, &in, &err);
-    if (!rc && (rc = read_all(in, &text)))
-        tokfs_err_set(&err, -rc, "cannot read %s: %s", a.file ? a.file : "stdin", strerror(-rc));
+    int rc = sub_start(&r, "encode", argc, argv);
     if (!rc)
         rc = tokfs_buf_reserve(&o.out, OUT_BATCH);
-    const uint8_t *input = text.data;
-    size_t len = text.len;
-    if (!rc && tok->text_based && !tokfs_utf8_valid(input, len)) {
+    const uint8_t *input = r.input.data;
+    size_t len = r.input.len;
+    if (!rc && r.tok->text_based && !tokfs_utf8_valid(input, len)) {
         tokfs_utf8_state st = {0};
         if (!(repaired = malloc(TOKFS_UTF8_OUT_MAX(len))))
             rc = -ENOMEM;
@@ -201,50 +230,31 @@ int tokfs_cmd_encode(int argc, char **argv)
     digit_groups_init();
     if (!rc) {
         tokfs_id_sink sink = {print_ids, &o};
-        rc = tok->encode(tok, input, len, &sink);
+        rc = r.tok->encode(r.tok, input, len, &sink);
         if (rc)
-            tokfs_err_set(&err, -rc, "encoding failed: %s", strerror(-rc));
+            tokfs_err_set(&r.err, -rc, "encoding failed: %s", strerror(-rc));
     }
     if (!rc) {
         o.out.data[o.out.len++] = '\n'; /* within the batch's room */
         if (flush_ids(&o) || fflush(stdout))
-            rc = tokfs_err_set(&err, EIO, "cannot write the ids to stdout");
+            rc = tokfs_err_set(&r.err, EIO, "cannot write the ids to stdout");
     }
-    if (rc)
-        fprintf(stderr, "tokfs encode: %s\n", err.msg[0] ? err.msg : strerror(-rc));
-    if (in && in != stdin)
-        fclose(in);
-    tokfs_buf_free(&text);
     tokfs_buf_free(&o.out);
     free(repaired);
-    tokfs_tokenizer_close(tok);
-    tokfs_config_free(&cfg);
-    return rc ? 1 : 0;
+    return sub_finish(&r, rc);
 }
 
 int tokfs_cmd_decode(int argc, char **argv)
 {
-    tokfs_config cfg;
-    tokfs_err err = {{0}};
-    sub_args a = {0};
-    tokfs_tokenizer *tok = NULL;
-    tokfs_buf input = {0};
-    FILE *in = NULL;
-    int rc = tokfs_config_init(&cfg, NULL, NULL, &err);
-    if (!rc)
-        rc = parse_args("decode", argc, argv, &cfg, &a, &err);
-    if (!rc)
-        rc = tokfs_tokenizer_open(cfg.tokenizer, cfg.pattern, cfg.eot, &tok, &err);
-    if (!rc)
-        rc = open_input(a.file, &in, &err);
-    if (!rc && (rc = read_all(in, &input)))
-        tokfs_err_set(&err, -rc, "cannot read %s: %s", a.file ? a.file : "stdin", strerror(-rc));
-    const uint8_t *data = input.data;
-    size_t pos = 0, len = input.len;
+    sub_run r;
+    int rc = sub_start(&r, "decode", argc, argv);
+    const tokfs_tokenizer *tok = r.tok;
+    const uint8_t *data = r.input.data;
+    size_t pos = 0, len = r.input.len;
     unsigned width = tok ? tokfs_tokenizer_id_bytes(tok) : 2;
     while (!rc) {
         uint32_t id;
-        if (a.shard) {
+        if (r.args.shard) {
             if (pos + width > len)
                 break;
             id = width == 4 ? tokfs_le32(data + pos) : tokfs_le16(data + pos);
@@ -262,7 +272,7 @@ int tokfs_cmd_decode(int argc, char **argv)
             if (pos == start || v > 0xffffffffu ||
                 (pos < len && data[pos] != ' ' && data[pos] != '\n' && data[pos] != '\t' &&
                  data[pos] != '\r')) {
-                rc = tokfs_err_set(&err, EINVAL, "byte %zu of the input: expected decimal ids",
+                rc = tokfs_err_set(&r.err, EINVAL, "byte %zu of the input: expected decimal ids",
                                    start);
                 break;
             }
@@ -271,21 +281,14 @@ int tokfs_cmd_decode(int argc, char **argv)
         size_t n;
         const uint8_t *bytes = tok->token_bytes(tok, id, &n);
         if (!bytes) {
-            rc = tokfs_err_set(&err, EINVAL, "id %u is not a token of tokenizer=%s", id,
+            rc = tokfs_err_set(&r.err, EINVAL, "id %u is not a token of tokenizer=%s", id,
                                tok->name);
             break;
         }
         if (fwrite(bytes, 1, n, stdout) != n)
-            rc = tokfs_err_set(&err, EIO, "cannot write to stdout");
+            rc = tokfs_err_set(&r.err, EIO, "cannot write to stdout");
     }
     if (!rc && fflush(stdout))
-        rc = tokfs_err_set(&err, EIO, "cannot write to stdout");
-    if (rc)
-        fprintf(stderr, "tokfs decode: %s\n", err.msg[0] ? err.msg : strerror(-rc));
-    if (in && in != stdin)
-        fclose(in);
-    tokfs_buf_free(&input);
-    tokfs_tokenizer_close(tok);
-    tokfs_config_free(&cfg);
-    return rc ? 1 : 0;
+        rc = tokfs_err_set(&r.err, EIO, "cannot write to stdout");
+    return sub_finish(&r, rc);
 }

@@ -1,6 +1,6 @@
 /* tokfs — little-endian loads and stores: the one reader of on-disk and on-wire integers
- * (Parquet, zstd frames, shard ids, the catalog, hash input, BPE keys). memcpy compiles to one load on every target
- * tokfs builds for; the byte order is fixed, the host's does not matter. */
+ * (Parquet, zstd frames, shard ids, the catalog, hash input, BPE keys). memcpy compiles to one
+ * load on every target tokfs builds for; the byte order is fixed, the host's does not matter. */
 #ifndef TOKFS_ENDIAN_H
 #define TOKFS_ENDIAN_H
 

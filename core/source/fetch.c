@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/hash.h"
 
 
 #ifndef TOKFS_VERSION
@@ -47,7 +48,7 @@ struct tokfs_fetcher {
     char *auth_header;        /* "Authorization: Bearer <token>", or NULL; wiped on free */
     char *auth_origin;        /* a URL of the origin the header may go to; NULL = anywhere */
     CURL *curl;               /* created on first HTTP use, then reused for keep-alive */
-    uint64_t rng;             /* xorshift64 state for backoff jitter (per fetcher: no locking) */
+    uint64_t rng;             /* SplitMix64 state for backoff jitter (per fetcher: no locking) */
     uint8_t *local_buf;       /* LOCAL_CHUNK_SIZE bytes, allocated on first local read */
     char curl_errbuf[CURL_ERROR_SIZE];
 
@@ -72,17 +73,6 @@ static int auth_allowed(const tokfs_fetcher *f, const char *url)
 
 /* ---------------------------------------------------------------------------------------------
  * Fetcher */
-
-static uint64_t next_random(tokfs_fetcher *f)
-{
-    /* xorshift64: plenty for jitter, and per-fetcher state keeps it thread-safe. */
-    uint64_t x = f->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    f->rng = x;
-    return x;
-}
 
 tokfs_fetcher *tokfs_fetcher_new(const tokfs_fetch_config *cfg)
 {
@@ -127,8 +117,6 @@ tokfs_fetcher *tokfs_fetcher_new(const tokfs_fetch_config *cfg)
     clock_gettime(CLOCK_MONOTONIC, &now);
     f->rng = ((uint64_t)now.tv_nsec << 20) ^ (uint64_t)now.tv_sec ^ (uint64_t)(uintptr_t)f ^
              ((uint64_t)getpid() << 40);
-    if (f->rng == 0)
-        f->rng = 0x9e3779b97f4a7c15u;
     return f;
 }
 
@@ -168,7 +156,7 @@ static void backoff_sleep(tokfs_fetcher *f, int attempt)
         return;
     int doublings = attempt < 20 ? attempt : 20;
     double delay_ms = (double)f->cfg.backoff_base_ms * (double)(1u << doublings);
-    delay_ms *= 0.5 + (double)(next_random(f) >> 11) / 9007199254740992.0; /* 2^53 */
+    delay_ms *= 0.5 + (double)(tokfs_splitmix64(&f->rng) >> 11) / 9007199254740992.0; /* 2^53 */
     if (delay_ms > MAX_BACKOFF_MS)
         delay_ms = MAX_BACKOFF_MS;
     long long whole_ms = (long long)delay_ms;

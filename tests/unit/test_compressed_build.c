@@ -22,6 +22,7 @@
  * TOKFS_TEST_SEED varies the corpora, TOKFS_TEST_CASES sets their number (default 25). */
 #include "check.h"
 #include "common/config.h"
+#include "common/endian.h"
 #include "common/hash.h"
 #include "decode/decompress.h"
 #include "source/fetch.h"
@@ -67,7 +68,8 @@ static void put(buf *b, const void *p, size_t n)
 
 static void put_le32(buf *b, uint32_t v)
 {
-    uint8_t p[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t p[4];
+    tokfs_store_le32(p, v);
     put(b, p, 4);
 }
 

@@ -18,6 +18,7 @@
  *   - seek tables: parsed with and without checksums, from a short tail (-EAGAIN, need), and
  *     refused when inconsistent; a plain .zst has none; tokfs_seek_table_read on a local file. */
 #include "check.h"
+#include "common/endian.h"
 #include "common/hash.h"
 #include "decode/decompress.h"
 
@@ -57,7 +58,8 @@ static void put(buf *b, const void *p, size_t n)
 
 static void put_le32(buf *b, uint32_t v)
 {
-    uint8_t p[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t p[4];
+    tokfs_store_le32(p, v);
     put(b, p, 4);
 }
 

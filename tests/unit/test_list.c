@@ -125,13 +125,10 @@ static int list_source(const char *source, tokfs_fetcher *fetcher, tokfs_listing
 
 static void test_source(void)
 {
-    char dir[] = "/tmp/tokfs-test-list-XXXXXX";
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        check_failures++;
+    char dir[] = "/tmp/tokfs-test-list-XXXXXX", path[PATH_MAX + 64], src[PATH_MAX + 64];
+    CHECK(mkdtemp(dir) != NULL);
+    if (check_failures)
         return;
-    }
-    char path[PATH_MAX + 64], src[PATH_MAX + 64];
     const char *files[] = {"b.jsonl", "a/z.txt", "a/y.parquet", "a/.hidden.jsonl", "c.csv",
                            ".dot/x.jsonl", "a/deep/x.jsonl.zst", "empty/"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
