@@ -30,7 +30,6 @@
 #include "common/buf.h"
 #include "common/hash.h"
 
-
 #ifndef TOKFS_VERSION
 #define TOKFS_VERSION "unknown"
 #endif
