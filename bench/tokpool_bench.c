@@ -22,15 +22,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/buf.h"
 #include "common/error.h"
 #include "decode/jsonl.h"
 #include "tokenize/tokenizer.h"
 #include "tokenize/tokpool.h"
 
 typedef struct corpus {
-    uint8_t *text; /* documents back to back */
-    size_t *ends;  /* end offset of each */
-    size_t ndocs, len;
+    tokfs_buf text; /* documents back to back */
+    size_t *ends;   /* end offset of each */
+    size_t ndocs;
 } corpus;
 
 /* A Fletcher-style checksum of the ids in order: cheap, so that the thread handing documents
@@ -61,39 +62,38 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int load_corpus(const char *path, corpus *c)
+static int load_corpus(const char *path, corpus *c, tokfs_err *err)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "tokpool_bench: cannot open %s: %s\n", path, strerror(errno));
-        return -1;
-    }
+    if (!f)
+        return tokfs_err_set(err, errno, "cannot open %s: %s", path, strerror(errno));
     char *line = NULL;
-    size_t cap = 0, text_cap = 0, ends_cap = 0;
+    size_t cap = 0, ends_cap = 0;
     ssize_t n;
-    while ((n = getline(&line, &cap, f)) > 0) {
-        if (c->len + (size_t)n > text_cap) {
-            text_cap = (c->len + (size_t)n) * 2;
-            c->text = realloc(c->text, text_cap);
-        }
+    int rc = 0;
+    while (rc == 0 && (n = getline(&line, &cap, f)) > 0) {
+        /* a decoded text member is never longer than its line */
+        if ((rc = tokfs_buf_reserve(&c->text, (size_t)n)) != 0)
+            break;
         if (c->ndocs == ends_cap) {
+            size_t *grown = realloc(c->ends, (ends_cap ? ends_cap * 2 : 1024) * sizeof *grown);
+            if (!grown) {
+                rc = -ENOMEM;
+                break;
+            }
+            c->ends = grown;
             ends_cap = ends_cap ? ends_cap * 2 : 1024;
-            c->ends = realloc(c->ends, ends_cap * sizeof *c->ends);
-        }
-        if (!c->text || !c->ends) {
-            fprintf(stderr, "tokpool_bench: out of memory\n");
-            return -1;
         }
         size_t out_len = 0;
-        if (tokfs_jsonl_field((const uint8_t *)line, (size_t)n, "text", 4, c->text + c->len,
-                              &out_len))
+        if (tokfs_jsonl_field((const uint8_t *)line, (size_t)n, "text", 4,
+                              c->text.data + c->text.len, &out_len))
             continue; /* not a record with text: skipped, as a shard build would */
-        c->len += out_len;
-        c->ends[c->ndocs++] = c->len;
+        c->text.len += out_len;
+        c->ends[c->ndocs++] = c->text.len;
     }
     free(line);
     fclose(f);
-    return 0;
+    return rc ? tokfs_err_set(err, -rc, "%s: out of memory", path) : 0;
 }
 
 static int run_once(const tokfs_tokenizer *tok, unsigned threads, const corpus *c, fold *out,
@@ -108,7 +108,7 @@ static int run_once(const tokfs_tokenizer *tok, unsigned threads, const corpus *
         return rc;
     size_t start = 0;
     for (size_t d = 0; d < c->ndocs && !rc; d++) {
-        rc = tokfs_tokpool_add(pool, c->text + start, c->ends[d] - start);
+        rc = tokfs_tokpool_add(pool, c->text.data + start, c->ends[d] - start);
         start = c->ends[d];
     }
     if (!rc)
@@ -150,11 +150,13 @@ int main(int argc, char **argv)
         return 1;
     }
     corpus c = {0};
-    if (load_corpus(path, &c))
+    if (load_corpus(path, &c, &err)) {
+        fprintf(stderr, "tokpool_bench: %s\n", err.msg);
         return 1;
+    }
     printf("| tokenizer=%s, %zu documents, %.1f MB of text | seconds (best of %d) | MB/s | "
            "speed-up |\n| --- | --- | --- | --- |\n",
-           tokname, c.ndocs, c.len / 1e6, runs);
+           tokname, c.ndocs, c.text.len / 1e6, runs);
     /* Runs interleave the thread counts (1, 2, 1, 2, ...) so that a change in the machine's
      * load during the benchmark hits every count alike; the best run of each counts. */
     unsigned counts[16];
@@ -185,11 +187,11 @@ int main(int argc, char **argv)
                     counts[0]);
             status = 1;
         }
-        printf("| threads=%u | %.3f | %.1f | %.2fx |\n", counts[k], best[k], c.len / 1e6 / best[k],
-               best[0] / best[k]);
+        printf("| threads=%u | %.3f | %.1f | %.2fx |\n", counts[k], best[k],
+               c.text.len / 1e6 / best[k], best[0] / best[k]);
     }
     free(list);
-    free(c.text);
+    tokfs_buf_free(&c.text);
     free(c.ends);
     tokfs_tokenizer_close(tok);
     return status;

@@ -156,8 +156,7 @@ static int parse_command_line(int argc, char **argv, tokfs_config *cfg, cmdline 
 static int resolve_source(const char *given, char **out, tokfs_err *err)
 {
     const char *path = given[0] == '@' ? given + 1 : given;
-    if (tokfs_url_is_http(path) || strncmp(path, "file://", 7) == 0 ||
-        tokfs_hf_is_source(given)) {
+    if (!tokfs_url_is_local(path) || tokfs_hf_is_source(given)) {
         *out = strdup(given);
         return *out ? 0 : -ENOMEM;
     }

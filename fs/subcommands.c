@@ -13,39 +13,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/config.h"
+#include "common/endian.h"
 #include "subcommands.h"
 #include "tokenize/tokenizer.h"
 #include "common/utf8.h"
 
-static int read_all(FILE *f, uint8_t **data, size_t *len)
+/* All of f, appended to b. */
+static int read_all(FILE *f, tokfs_buf *b)
 {
-    size_t cap = 1 << 20, n = 0;
-    uint8_t *buf = malloc(cap);
-    if (!buf)
-        return -ENOMEM;
     for (;;) {
-        if (n == cap) {
-            uint8_t *grown = realloc(buf, cap *= 2);
-            if (!grown) {
-                free(buf);
-                return -ENOMEM;
-            }
-            buf = grown;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                free(buf);
-                return -EIO;
-            }
-            break;
-        }
+        int rc = tokfs_buf_reserve(b, 1 << 20);
+        if (rc)
+            return rc;
+        size_t got = fread(b->data + b->len, 1, b->cap - b->len, f);
+        b->len += got;
+        if (got == 0)
+            return ferror(f) ? -EIO : 0;
     }
-    *data = buf;
-    *len = n;
-    return 0;
 }
 
 typedef struct sub_args {
@@ -95,11 +81,14 @@ static int parse_args(const char *cmd, int argc, char **argv, tokfs_config *cfg,
     return 0;
 }
 
-typedef struct out_buf {
-    char buf[1 << 16];
-    size_t len;
+/* The ids as text, written to stdout in batches of about OUT_BATCH bytes. */
+#define OUT_BATCH (64u << 10)
+#define ID_ROOM 24 /* a space and an id's digits, with put_decimal's overwrite */
+
+typedef struct id_printer {
+    tokfs_buf out; /* OUT_BATCH bytes reserved: ids are written straight into out.data */
     int first;
-} out_buf;
+} id_printer;
 
 /* "0000".."9999": an id is printed as at most three 4-digit groups copied from here. */
 static char digit_groups[10000][4];
@@ -141,22 +130,31 @@ static inline size_t put_decimal(char *p, uint32_t v)
     return digits;
 }
 
+static int flush_ids(id_printer *o)
+{
+    size_t len = o->out.len;
+    tokfs_buf_clear(&o->out);
+    return fwrite(o->out.data, 1, len, stdout) == len ? 0 : -EIO;
+}
+
 static int print_ids(void *ctx, const uint32_t *ids, size_t n)
 {
-    out_buf *o = ctx;
-    size_t len = o->len;
+    id_printer *o = ctx;
+    char *buf = (char *)o->out.data;
+    size_t len = o->out.len;
     for (size_t i = 0; i < n; i++) {
-        if (len > sizeof o->buf - 24) {
-            if (fwrite(o->buf, 1, len, stdout) != len)
+        if (len > OUT_BATCH - ID_ROOM) {
+            o->out.len = len;
+            if (flush_ids(o))
                 return -EIO;
             len = 0;
         }
-        o->buf[len] = ' ';
+        buf[len] = ' ';
         len += !o->first;
         o->first = 0;
-        len += put_decimal(o->buf + len, ids[i]);
+        len += put_decimal(buf + len, ids[i]);
     }
-    o->len = len;
+    o->out.len = len;
     return 0;
 }
 
@@ -168,87 +166,98 @@ static int open_input(const char *file, FILE **f, tokfs_err *err)
     return 0;
 }
 
+/* What both subcommands begin with (options, the tokenizer, all of the input) and end with. */
+typedef struct sub_run {
+    const char *cmd; /* "encode" or "decode" */
+    tokfs_config cfg;
+    tokfs_err err;
+    sub_args args;
+    tokfs_tokenizer *tok;
+    tokfs_buf input;
+} sub_run;
+
+static int sub_start(sub_run *r, const char *cmd, int argc, char **argv)
+{
+    memset(r, 0, sizeof *r);
+    r->cmd = cmd;
+    FILE *in = NULL;
+    int rc = tokfs_config_init(&r->cfg, NULL, NULL, &r->err);
+    if (!rc)
+        rc = parse_args(cmd, argc, argv, &r->cfg, &r->args, &r->err);
+    if (!rc)
+        rc = tokfs_tokenizer_open(r->cfg.tokenizer, r->cfg.pattern, r->cfg.eot, &r->tok,
+                                  &r->err);
+    if (!rc)
+        rc = open_input(r->args.file, &in, &r->err);
+    if (!rc && (rc = read_all(in, &r->input)))
+        tokfs_err_set(&r->err, -rc, "cannot read %s: %s", r->args.file ? r->args.file : "stdin",
+                      strerror(-rc));
+    if (in && in != stdin)
+        fclose(in);
+    return rc;
+}
+
+/* The exit status: 0, or 1 once the failure is told on stderr. */
+static int sub_finish(sub_run *r, int rc)
+{
+    if (rc)
+        fprintf(stderr, "tokfs %s: %s\n", r->cmd, r->err.msg[0] ? r->err.msg : strerror(-rc));
+    tokfs_buf_free(&r->input);
+    tokfs_tokenizer_close(r->tok);
+    tokfs_config_free(&r->cfg);
+    return rc ? 1 : 0;
+}
+
 int tokfs_cmd_encode(int argc, char **argv)
 {
-    tokfs_config cfg;
-    tokfs_err err = {{0}};
-    sub_args a = {0};
-    tokfs_tokenizer *tok = NULL;
-    uint8_t *text = NULL, *repaired = NULL;
-    size_t len = 0;
-    FILE *in = NULL;
-    int rc = tokfs_config_init(&cfg, NULL, NULL, &err);
+    sub_run r;
+    uint8_t *repaired = NULL;
+    id_printer o = {.first = 1};
+    int rc = sub_start(&r, "encode", argc, argv);
     if (!rc)
-        rc = parse_args("encode", argc, argv, &cfg, &a, &err);
-    if (!rc)
-        rc = tokfs_tokenizer_open(cfg.tokenizer, cfg.pattern, cfg.eot, &tok, &err);
-    if (!rc)
-        rc = open_input(a.file, &in, &err);
-    if (!rc && (rc = read_all(in, &text, &len)))
-        tokfs_err_set(&err, -rc, "cannot read %s: %s", a.file ? a.file : "stdin", strerror(-rc));
-    const uint8_t *input = text;
-    if (!rc && tok->text_based && !tokfs_utf8_valid(text, len)) {
+        rc = tokfs_buf_reserve(&o.out, OUT_BATCH);
+    const uint8_t *input = r.input.data;
+    size_t len = r.input.len;
+    if (!rc && r.tok->text_based && !tokfs_utf8_valid(input, len)) {
         tokfs_utf8_state st = {0};
         if (!(repaired = malloc(TOKFS_UTF8_OUT_MAX(len))))
             rc = -ENOMEM;
         else {
-            len = tokfs_utf8_repair(&st, text, len, repaired, 1);
+            len = tokfs_utf8_repair(&st, input, len, repaired, 1);
             input = repaired;
         }
     }
-    static out_buf o;
-    o.first = 1;
     digit_groups_init();
     if (!rc) {
         tokfs_id_sink sink = {print_ids, &o};
-        rc = tok->encode(tok, input, len, &sink);
+        rc = r.tok->encode(r.tok, input, len, &sink);
         if (rc)
-            tokfs_err_set(&err, -rc, "encoding failed: %s", strerror(-rc));
+            tokfs_err_set(&r.err, -rc, "encoding failed: %s", strerror(-rc));
     }
     if (!rc) {
-        o.buf[o.len++] = '\n';
-        if (fwrite(o.buf, 1, o.len, stdout) != o.len || fflush(stdout))
-            rc = tokfs_err_set(&err, EIO, "cannot write the ids to stdout");
+        o.out.data[o.out.len++] = '\n'; /* within the batch's room */
+        if (flush_ids(&o) || fflush(stdout))
+            rc = tokfs_err_set(&r.err, EIO, "cannot write the ids to stdout");
     }
-    if (rc)
-        fprintf(stderr, "tokfs encode: %s\n", err.msg[0] ? err.msg : strerror(-rc));
-    if (in && in != stdin)
-        fclose(in);
-    free(text);
+    tokfs_buf_free(&o.out);
     free(repaired);
-    tokfs_tokenizer_close(tok);
-    tokfs_config_free(&cfg);
-    return rc ? 1 : 0;
+    return sub_finish(&r, rc);
 }
 
 int tokfs_cmd_decode(int argc, char **argv)
 {
-    tokfs_config cfg;
-    tokfs_err err = {{0}};
-    sub_args a = {0};
-    tokfs_tokenizer *tok = NULL;
-    uint8_t *data = NULL;
-    size_t len = 0;
-    FILE *in = NULL;
-    int rc = tokfs_config_init(&cfg, NULL, NULL, &err);
-    if (!rc)
-        rc = parse_args("decode", argc, argv, &cfg, &a, &err);
-    if (!rc)
-        rc = tokfs_tokenizer_open(cfg.tokenizer, cfg.pattern, cfg.eot, &tok, &err);
-    if (!rc)
-        rc = open_input(a.file, &in, &err);
-    if (!rc && (rc = read_all(in, &data, &len)))
-        tokfs_err_set(&err, -rc, "cannot read %s: %s", a.file ? a.file : "stdin", strerror(-rc));
-    size_t pos = 0;
+    sub_run r;
+    int rc = sub_start(&r, "decode", argc, argv);
+    const tokfs_tokenizer *tok = r.tok;
+    const uint8_t *data = r.input.data;
+    size_t pos = 0, len = r.input.len;
     unsigned width = tok ? tokfs_tokenizer_id_bytes(tok) : 2;
     while (!rc) {
         uint32_t id;
-        if (a.shard) {
+        if (r.args.shard) {
             if (pos + width > len)
                 break;
-            id = data[pos] | (uint32_t)data[pos + 1] << 8;
-            if (width == 4)
-                id |= (uint32_t)data[pos + 2] << 16 | (uint32_t)data[pos + 3] << 24;
+            id = width == 4 ? tokfs_le32(data + pos) : tokfs_le16(data + pos);
             pos += width;
         } else {
             while (pos < len && (data[pos] == ' ' || data[pos] == '\n' || data[pos] == '\t' ||
@@ -263,7 +272,7 @@ int tokfs_cmd_decode(int argc, char **argv)
             if (pos == start || v > 0xffffffffu ||
                 (pos < len && data[pos] != ' ' && data[pos] != '\n' && data[pos] != '\t' &&
                  data[pos] != '\r')) {
-                rc = tokfs_err_set(&err, EINVAL, "byte %zu of the input: expected decimal ids",
+                rc = tokfs_err_set(&r.err, EINVAL, "byte %zu of the input: expected decimal ids",
                                    start);
                 break;
             }
@@ -272,21 +281,14 @@ int tokfs_cmd_decode(int argc, char **argv)
         size_t n;
         const uint8_t *bytes = tok->token_bytes(tok, id, &n);
         if (!bytes) {
-            rc = tokfs_err_set(&err, EINVAL, "id %u is not a token of tokenizer=%s", id,
+            rc = tokfs_err_set(&r.err, EINVAL, "id %u is not a token of tokenizer=%s", id,
                                tok->name);
             break;
         }
         if (fwrite(bytes, 1, n, stdout) != n)
-            rc = tokfs_err_set(&err, EIO, "cannot write to stdout");
+            rc = tokfs_err_set(&r.err, EIO, "cannot write to stdout");
     }
     if (!rc && fflush(stdout))
-        rc = tokfs_err_set(&err, EIO, "cannot write to stdout");
-    if (rc)
-        fprintf(stderr, "tokfs decode: %s\n", err.msg[0] ? err.msg : strerror(-rc));
-    if (in && in != stdin)
-        fclose(in);
-    free(data);
-    tokfs_tokenizer_close(tok);
-    tokfs_config_free(&cfg);
-    return rc ? 1 : 0;
+        rc = tokfs_err_set(&r.err, EIO, "cannot write to stdout");
+    return sub_finish(&r, rc);
 }

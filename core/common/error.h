@@ -2,7 +2,7 @@
  *
  * Functions return 0 or a negative errno; when they fail they may also fill a tokfs_err with a
  * one-line, human-readable message that names the thing and, where possible, the fix. The message
- * never contains credentials (see tokfs_url_redact in fetch.h). */
+ * never contains credentials (see tokfs_url_redact in source/url.h). */
 #ifndef TOKFS_ERROR_H
 #define TOKFS_ERROR_H
 

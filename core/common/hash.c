@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "common/endian.h"
+
 /* Multiply-rotate over 8-byte little-endian words, finished with a SplitMix64-style avalanche.
  * Chunking does not change the result: the tail is carried between updates. */
 #define HASH_PRIME1 0x9E3779B185EBCA87ull
@@ -14,16 +16,6 @@ static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 -
 static inline uint64_t mix_word(uint64_t state, uint64_t word)
 {
     return rotl64(state ^ (word * HASH_PRIME2), 31) * HASH_PRIME1;
-}
-
-static inline uint64_t load_le64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
 }
 
 void tokfs_hash_init(tokfs_hash *h, uint64_t seed)
@@ -45,12 +37,12 @@ void tokfs_hash_update(tokfs_hash *h, const void *data, size_t len)
         len -= take;
         if (h->ntail < 8)
             return;
-        h->state = mix_word(h->state, load_le64(h->tail));
+        h->state = mix_word(h->state, tokfs_le64(h->tail));
         h->ntail = 0;
     }
     uint64_t state = h->state;
     for (; len >= 8; p += 8, len -= 8)
-        state = mix_word(state, load_le64(p));
+        state = mix_word(state, tokfs_le64(p));
     h->state = state;
     memcpy(h->tail, p, len);
     h->ntail = (unsigned)len;
@@ -60,7 +52,7 @@ uint64_t tokfs_hash_final(const tokfs_hash *h)
 {
     uint8_t last[8] = {0};
     memcpy(last, h->tail, h->ntail);
-    uint64_t x = mix_word(h->state, load_le64(last)) ^ h->total;
+    uint64_t x = mix_word(h->state, tokfs_le64(last)) ^ h->total;
     x ^= x >> 30;
     x *= 0xBF58476D1CE4E5B9ull;
     x ^= x >> 27;

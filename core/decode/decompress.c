@@ -10,6 +10,8 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "common/endian.h"
+
 #define GZIP_OUT_BYTES (64u << 10)
 #define TAIL_FIRST_BYTES (4u << 10) /* first read for a seek table: the last 4 KiB (340 frames) */
 
@@ -234,11 +236,6 @@ int tokfs_decoder_finish(tokfs_decoder *d, tokfs_err *err)
 #define SEEK_FOOTER_BYTES 9
 #define SKIPPABLE_HEADER_BYTES 8
 
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 void tokfs_seek_table_free(tokfs_seek_table *t)
 {
     free(t->c_start);
@@ -256,9 +253,9 @@ int tokfs_seek_table_parse(const uint8_t *tail, size_t len, int64_t file_size,
         (int64_t)len > file_size)
         return 0;
     const uint8_t *footer = tail + len - SEEK_FOOTER_BYTES;
-    if (le32(footer + 5) != SEEKABLE_MAGIC)
+    if (tokfs_le32(footer + 5) != SEEKABLE_MAGIC)
         return 0; /* a plain .zst */
-    uint32_t nframes = le32(footer);
+    uint32_t nframes = tokfs_le32(footer);
     uint8_t descriptor = footer[4];
     if (descriptor & 0x7c)
         return tokfs_err_set(err, EINVAL, "seek table descriptor has reserved bits set (0x%02x)",
@@ -278,8 +275,8 @@ int tokfs_seek_table_parse(const uint8_t *tail, size_t len, int64_t file_size,
         return -EAGAIN;
     }
     const uint8_t *frame = tail + len - table_frame;
-    if (le32(frame) != SKIPPABLE_SEEK_TABLE_MAGIC ||
-        le32(frame + 4) != table_frame - SKIPPABLE_HEADER_BYTES)
+    if (tokfs_le32(frame) != SKIPPABLE_SEEK_TABLE_MAGIC ||
+        tokfs_le32(frame + 4) != table_frame - SKIPPABLE_HEADER_BYTES)
         return tokfs_err_set(err, EINVAL,
                              "seek table footer found but its skippable frame header is wrong");
     if (!(t->c_start = malloc(((size_t)nframes + 1) * sizeof *t->c_start)) ||
@@ -290,7 +287,7 @@ int tokfs_seek_table_parse(const uint8_t *tail, size_t len, int64_t file_size,
     int64_t c = 0, dsum = 0;
     const uint8_t *p = frame + SKIPPABLE_HEADER_BYTES;
     for (uint32_t f = 0; f < nframes; f++, p += entry) {
-        uint32_t csize = le32(p), dsize = le32(p + 4);
+        uint32_t csize = tokfs_le32(p), dsize = tokfs_le32(p + 4);
         if (csize == 0) {
             tokfs_seek_table_free(t);
             return tokfs_err_set(err, EINVAL, "seek table entry %u has a compressed size of 0", f);

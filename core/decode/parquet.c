@@ -17,6 +17,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "common/endian.h"
 #include "decode/thrift_compact.h"
 
 /* Parquet enums used here. */
@@ -61,11 +62,7 @@ const char *tokfs_pq_codec_name(int codec, char *buf, size_t size)
     return buf;
 }
 
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
+/* Hadoop's LZ4 framing is the one big-endian field Parquet has. */
 static uint32_t be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
@@ -642,7 +639,7 @@ int tokfs_pq_meta_parse(const uint8_t *tail, size_t tail_len, uint64_t file_size
     if (memcmp(magic, "PAR1", 4) != 0)
         return tokfs_err_set(err, EBADMSG,
                              "Parquet: not a Parquet file (does not end with PAR1)");
-    uint32_t mlen = le32(tail + tail_len - 8);
+    uint32_t mlen = tokfs_le32(tail + tail_len - 8);
     if ((uint64_t)mlen > file_size - 12)
         return tokfs_err_set(err, EBADMSG,
                              "Parquet: corrupt footer: metadata length %u exceeds the file "
@@ -711,10 +708,7 @@ static inline uint32_t get_bits(const uint8_t *base, size_t avail, uint64_t pos,
     int shift = (int)(pos & 7);
     uint64_t v;
     if (avail - byte >= 8) {
-        memcpy(&v, base + byte, 8);
-#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-        v = __builtin_bswap64(v);
-#endif
+        v = tokfs_le64(base + byte);
     } else {
         v = 0;
         int nb = (shift + width + 7) / 8;
@@ -1290,7 +1284,7 @@ static int load_dictionary(tokfs_pq_col *c, const struct page_hdr *h, const uint
             rc = col_fail(c, EBADMSG, "dictionary entry %d is truncated", i);
             break;
         }
-        uint32_t n = le32(data + pos);
+        uint32_t n = tokfs_le32(data + pos);
         pos += 4;
         if (n > len - pos) {
             rc = col_fail(c, EBADMSG, "dictionary entry %d (%u bytes) runs past the page", i, n);
@@ -1356,7 +1350,7 @@ static int page_load(tokfs_pq_col *c, const struct page_hdr *h, const uint8_t *b
             if (h->def_enc == ENC_RLE) {
                 if (end - p < 4)
                     return col_fail(c, EBADMSG, "definition levels length is truncated");
-                uint32_t dl = le32(p);
+                uint32_t dl = tokfs_le32(p);
                 p += 4;
                 if (dl > (size_t)(end - p))
                     return col_fail(c, EBADMSG, "definition levels (%u bytes) run past the page",
@@ -1481,7 +1475,7 @@ static int col_row(tokfs_pq_col *c, const uint8_t **s, size_t *len)
     case ENC_PLAIN: {
         if (c->vend - c->vp < 4)
             return col_fail(c, EBADMSG, "PLAIN values end early");
-        uint32_t n = le32(c->vp);
+        uint32_t n = tokfs_le32(c->vp);
         if (n > (size_t)(c->vend - c->vp - 4))
             return col_fail(c, EBADMSG, "PLAIN value of %u bytes runs past the page", n);
         *s = c->vp + 4;

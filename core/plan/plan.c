@@ -1,8 +1,7 @@
-/* The plan: list SOURCE (a file or URL, a directory, an @LIST, the hub), stat every source,
- * cut the sources into pieces (one per shard), and save / load the plan file. */
+/* The plan: stat every source SOURCE lists (source/list.c), read the footers and seek tables that
+ * cutting needs, cut the sources into pieces (one per shard), and save / load the plan file. */
 #include "plan/plan.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -16,11 +15,10 @@
 
 #include "common/hash.h"
 #include "source/hf.h"
+#include "source/list.h"
 #include "common/log.h"
 #include "decode/parquet.h"
 #include "decode/pq_source.h"
-
-#define LIST_FILE_MAX_BYTES (64u << 20)
 
 uint64_t tokfs_plan_identity(const tokfs_config *cfg)
 {
@@ -43,182 +41,6 @@ uint64_t tokfs_plan_identity(const tokfs_config *cfg)
     if (n < 0 || (size_t)n >= sizeof buf)
         n = (int)sizeof buf - 1;
     return tokfs_hash64(buf, (size_t)n, 0x746f6b6673ull);
-}
-
-/* ---- listing ---------------------------------------------------------------------------- */
-
-typedef struct name_list {
-    char **names;
-    size_t count, cap;
-} name_list;
-
-static int name_list_add(name_list *l, const char *name)
-{
-    if (l->count == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        char **grown = realloc(l->names, cap * sizeof *grown);
-        if (!grown)
-            return -ENOMEM;
-        l->names = grown;
-        l->cap = cap;
-    }
-    if (!(l->names[l->count] = strdup(name)))
-        return -ENOMEM;
-    l->count++;
-    return 0;
-}
-
-static void name_list_free(name_list *l)
-{
-    for (size_t i = 0; i < l->count; i++)
-        free(l->names[i]);
-    free(l->names);
-    memset(l, 0, sizeof *l);
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every regular file below dir whose name tokfs can read; hidden entries (".name") are skipped.
- * Iterative: a stack of directories still to visit, so depth does not use the C stack. */
-static int list_directory(const char *root, name_list *out, tokfs_err *err)
-{
-    name_list pending = {0};
-    int rc = name_list_add(&pending, root);
-    while (rc == 0 && pending.count) {
-        char *dir_path = pending.names[--pending.count];
-        DIR *dir = opendir(dir_path);
-        if (!dir) {
-            rc = tokfs_err_set(err, errno, "cannot read directory %s: %s", dir_path,
-                               strerror(errno));
-            free(dir_path);
-            break;
-        }
-        struct dirent *entry;
-        while (rc == 0 && (entry = readdir(dir))) {
-            if (entry->d_name[0] == '.')
-                continue;
-            char path[PATH_MAX];
-            if (snprintf(path, sizeof path, "%s/%s", dir_path, entry->d_name) >= (int)sizeof path) {
-                rc = tokfs_err_set(err, ENAMETOOLONG, "path too long below %s", dir_path);
-                break;
-            }
-            struct stat st;
-            if (stat(path, &st) != 0)
-                continue; /* dangling link */
-            if (S_ISDIR(st.st_mode))
-                rc = name_list_add(&pending, path);
-            else if (S_ISREG(st.st_mode) && tokfs_format_from_name(path))
-                rc = name_list_add(out, path);
-        }
-        closedir(dir);
-        free(dir_path);
-    }
-    name_list_free(&pending);
-    if (rc == 0 && out->count == 0)
-        rc = tokfs_err_set(err, ENOENT,
-                           "no .txt, .jsonl, .ndjson (or .zst/.gz of them) or .parquet files "
-                           "below %s: point SOURCE at a corpus",
-                           root);
-    if (rc == 0)
-        qsort(out->names, out->count, sizeof *out->names, cmp_names);
-    return rc;
-}
-
-/* Parse a list file: one URL or path per line, '#' comments and blank lines ignored. Relative
- * local paths are relative to the list file's own directory (when the list is local). */
-static int parse_list(const char *text, const char *base_dir, name_list *out, tokfs_err *err)
-{
-    const char *line = text;
-    while (*line) {
-        const char *eol = strchr(line, '\n');
-        size_t len = eol ? (size_t)(eol - line) : strlen(line);
-        const char *start = line;
-        while (len && (*start == ' ' || *start == '\t' || *start == '\r')) {
-            start++;
-            len--;
-        }
-        while (len && (start[len - 1] == ' ' || start[len - 1] == '\t' || start[len - 1] == '\r'))
-            len--;
-        if (len && start[0] != '#') {
-            char entry[PATH_MAX];
-            if (len >= sizeof entry)
-                return tokfs_err_set(err, ENAMETOOLONG, "list entry too long: %.60s...", start);
-            memcpy(entry, start, len);
-            entry[len] = '\0';
-            if (strchr(entry, '\t'))
-                return tokfs_err_set(err, EINVAL, "list entry contains a tab: %s", entry);
-            char resolved[PATH_MAX];
-            if (!tokfs_url_is_http(entry) && strncmp(entry, "file://", 7) != 0 &&
-                entry[0] != '/') {
-                if (snprintf(resolved, sizeof resolved, "%s/%s", base_dir, entry) >=
-                    (int)sizeof resolved)
-                    return tokfs_err_set(err, ENAMETOOLONG, "list entry path too long: %s", entry);
-            } else {
-                snprintf(resolved, sizeof resolved, "%s", entry);
-            }
-            int rc = name_list_add(out, resolved);
-            if (rc)
-                return rc;
-        }
-        line = eol ? eol + 1 : line + strlen(line);
-    }
-    return 0;
-}
-
-int tokfs_plan_parse_list(const char *text, const char *base_dir, char ***entries,
-                          size_t *count, tokfs_err *err)
-{
-    name_list l = {0};
-    int rc = parse_list(text, base_dir, &l, err);
-    if (rc) {
-        for (size_t i = 0; i < l.count; i++)
-            free(l.names[i]);
-        free(l.names);
-        return rc;
-    }
-    *entries = l.names;
-    *count = l.count;
-    return 0;
-}
-
-static int list_sources(const char *source, tokfs_fetcher *fetcher, name_list *out,
-                        tokfs_err *err)
-{
-    if (source[0] == '@') {
-        const char *list = source + 1;
-        char *text = NULL;
-        size_t len = 0;
-        int rc = tokfs_fetch_small(fetcher, list, LIST_FILE_MAX_BYTES, &text, &len, err);
-        if (rc)
-            return rc;
-        /* Relative entries are relative to where the list is: its directory, or its URL's. */
-        char base_dir[PATH_MAX] = ".";
-        snprintf(base_dir, sizeof base_dir, "%s", list);
-        const char *scheme = strstr(base_dir, "://");
-        const char *path_start = scheme ? strchr(scheme + 3, '/') : base_dir;
-        char *slash = strrchr(base_dir, '/');
-        if (slash && path_start && slash >= path_start)
-            *slash = '\0';
-        else if (!scheme)
-            snprintf(base_dir, sizeof base_dir, ".");
-        rc = parse_list(text, base_dir, out, err);
-        free(text);
-        if (rc == 0 && out->count == 0)
-            rc = tokfs_err_set(err, ENOENT, "list %s names no sources: add one URL or path per line",
-                               list);
-        return rc;
-    }
-    if (!tokfs_url_is_http(source) && strncmp(source, "file://", 7) != 0) {
-        struct stat st;
-        if (stat(source, &st) != 0)
-            return tokfs_err_set(err, errno, "cannot open SOURCE %s: %s", source, strerror(errno));
-        if (S_ISDIR(st.st_mode))
-            return list_directory(source, out, err);
-    }
-    return name_list_add(out, source);
 }
 
 /* ---- cutting ---------------------------------------------------------------------------- */
@@ -670,17 +492,8 @@ int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetc
             return frc;
         }
     }
-    name_list names = {0};
-    /* hf:// listings give every file's size: no HEAD per file (see hf.h for why that is safe). */
-    tokfs_hf_listing hub = {0};
-    int rc;
-    if (tokfs_hf_is_source(cfg->source)) {
-        rc = tokfs_hf_list(cfg, fetcher, &hub, err);
-        names = (name_list){.names = hub.urls, .count = hub.count, .cap = hub.count};
-        hub.urls = NULL;
-    } else {
-        rc = list_sources(cfg->source, fetcher, &names, err);
-    }
+    tokfs_listing names;
+    int rc = tokfs_list_source(cfg, fetcher, &names, err);
     if (rc == 0 && !(plan->sources = calloc(names.count, sizeof *plan->sources)))
         rc = tokfs_err_set(err, ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < names.count; i++) {
@@ -705,7 +518,7 @@ int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetc
             break;
         }
         char abs_path[PATH_MAX];
-        if (!tokfs_url_is_http(name) && strncmp(name, "file://", 7) != 0 && name[0] != '/') {
+        if (tokfs_url_is_local(name) && name[0] != '/') {
             if (!realpath(name, abs_path)) {
                 rc = tokfs_err_set(err, errno, "cannot open source %s: %s", name,
                                    strerror(errno));
@@ -718,8 +531,9 @@ int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetc
             break;
         }
         plan->nsources++;
-        if (hub.sizes)
-            src->info = (tokfs_object_info){.size = hub.sizes[i], .accepts_ranges = 1};
+        /* hf:// listings give every file's size: no HEAD per file (hf.h says why that is safe) */
+        if (names.sizes)
+            src->info = (tokfs_object_info){.size = names.sizes[i], .accepts_ranges = 1};
         else
             rc = tokfs_fetch_stat(fetcher, src->url, &src->info, err);
         if (rc == 0)
@@ -728,8 +542,7 @@ int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetc
     if (rc == 0)
         rc = read_footers(cfg, cfg->filter ? filter.column : NULL, fetcher, plan, err);
     tokfs_filter_free(&filter);
-    name_list_free(&names);
-    tokfs_hf_listing_free(&hub);
+    tokfs_listing_free(&names);
     if (rc == 0)
         rc = tokfs_plan_cut(plan, cfg, bytes_per_token, err);
     for (uint32_t i = 0; i < plan->nsources; i++) /* the pieces hold what is needed of them */

@@ -61,8 +61,10 @@ typedef struct tokfs_plan {
 /* The identity of a plan: hash of SOURCE and every option that changes shard content. */
 uint64_t tokfs_plan_identity(const tokfs_config *cfg);
 
-/* List the sources named by cfg->source (one file or URL, a local directory, or @LIST), stat
- * each one, and cut them into pieces. Network and disk errors name the source. */
+/* List the sources named by cfg->source (tokfs_list_source: one file or URL, a local directory,
+ * an @LIST or an hf:// dataset), stat each one (HEAD for HTTP; the hub's listing gives sizes),
+ * read what cutting needs (Parquet footers, zstd seek tables) and cut them into pieces. Network
+ * and disk errors name the source. */
 int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetcher *fetcher,
                      tokfs_plan *plan, tokfs_err *err);
 
@@ -78,11 +80,5 @@ int tokfs_plan_save(const tokfs_plan *plan, const char *path, tokfs_err *err);
 int tokfs_plan_load(tokfs_plan *plan, const char *path, uint64_t expect_id, tokfs_err *err);
 
 void tokfs_plan_free(tokfs_plan *plan);
-
-/* The entries of an @LIST file's text: one URL or path per line, '#' comments and blank lines
- * ignored, surrounding blanks trimmed; relative local paths resolved against base_dir. The
- * caller frees each entry and the array. 0, or -ENAMETOOLONG / -EINVAL naming the entry. */
-int tokfs_plan_parse_list(const char *text, const char *base_dir, char ***entries,
-                          size_t *count, tokfs_err *err);
 
 #endif

@@ -27,7 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/hex.h"
+#include "common/buf.h"
+#include "common/hash.h"
 
 #ifndef TOKFS_VERSION
 #define TOKFS_VERSION "unknown"
@@ -40,14 +41,13 @@
 #define MAX_BACKOFF_MS 60000          /* never sleep longer than this between two attempts */
 #define SAFE_URL_MAX 768              /* a redacted URL as it appears in messages */
 #define WHAT_MAX (SAFE_URL_MAX + 64)  /* "GET <url> bytes=B-E" */
-#define WHY_MAX 320                   /* why an attempt failed, e.g. "HTTP 503" */
 
 struct tokfs_fetcher {
     tokfs_fetch_config cfg;   /* our copy; cfg.bearer_token is not used after _new */
     char *auth_header;        /* "Authorization: Bearer <token>", or NULL; wiped on free */
-    char *auth_origin;        /* "scheme://authority" the header may go to; NULL = anywhere */
+    char *auth_origin;        /* a URL of the origin the header may go to; NULL = anywhere */
     CURL *curl;               /* created on first HTTP use, then reused for keep-alive */
-    uint64_t rng;             /* xorshift64 state for backoff jitter (per fetcher: no locking) */
+    uint64_t rng;             /* SplitMix64 state for backoff jitter (per fetcher: no locking) */
     uint8_t *local_buf;       /* LOCAL_CHUNK_SIZE bytes, allocated on first local read */
     char curl_errbuf[CURL_ERROR_SIZE];
 
@@ -63,211 +63,15 @@ static const char *errno_text(int errnum, char *buf, size_t size)
     return strerror_r(errnum, buf, size);
 }
 
-/* ---------------------------------------------------------------------------------------------
- * URL helpers */
-
-/* Length of the "scheme://" prefix of s (scheme = ALPHA *(ALPHA / DIGIT / "+" / "-" / "."), as
- * in RFC 3986), or 0 if s does not start with one. Anything else is taken for a local path. */
-static size_t scheme_prefix_len(const char *s)
-{
-    size_t i = 0;
-    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
-        return 0;
-    while ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-           (s[i] >= '0' && s[i] <= '9') || s[i] == '+' || s[i] == '-' || s[i] == '.')
-        i++;
-    if (strncmp(s + i, "://", 3) != 0)
-        return 0;
-    return i + 3;
-}
-
-int tokfs_url_is_http(const char *s)
-{
-    return s && (strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0);
-}
-
-/* Appends to a fixed buffer, silently truncating; out stays NUL-terminated. Truncation only
- * ever drops text, so a redacted secret can never reappear through it. */
-typedef struct text_out {
-    char *buf;
-    size_t size, len;
-} text_out;
-
-static void put_n(text_out *t, const char *s, size_t n)
-{
-    size_t room = t->size - 1 - t->len;
-    if (n > room)
-        n = room;
-    memcpy(t->buf + t->len, s, n);
-    t->len += n;
-    t->buf[t->len] = '\0';
-}
-
-static void put(text_out *t, const char *s)
-{
-    put_n(t, s, strlen(s));
-}
-
-/* Query parameters whose values are credentials. The last three are the signed-URL forms of
- * S3 and GCS; they are redacted too because presigned URLs show up in redirects. */
-static int is_secret_param(const char *name, size_t len)
-{
-    static const char *const secret_names[] = {
-        "token", "access_token", "signature", "sig",
-        "x-amz-signature", "x-amz-security-token", "x-goog-signature",
-    };
-    for (size_t i = 0; i < sizeof secret_names / sizeof secret_names[0]; i++)
-        if (strlen(secret_names[i]) == len && strncasecmp(name, secret_names[i], len) == 0)
-            return 1;
-    return 0;
-}
-
-void tokfs_url_redact(const char *url, char *out, size_t out_size)
-{
-    if (!out || out_size == 0)
-        return;
-    text_out t = {out, out_size, 0};
-    out[0] = '\0';
-    if (!url)
-        return;
-
-    size_t prefix = scheme_prefix_len(url);
-    if (prefix == 0) { /* a local path: nothing secret in it */
-        put(&t, url);
-        return;
-    }
-    put_n(&t, url, prefix);
-
-    /* Authority ends at the first '/', '?' or '#' (RFC 3986); userinfo is what precedes its
-     * last '@'. */
-    const char *authority = url + prefix;
-    size_t authority_len = strcspn(authority, "/?#");
-    const char *at = NULL;
-    for (size_t i = 0; i < authority_len; i++)
-        if (authority[i] == '@')
-            at = authority + i;
-    if (at) {
-        put(&t, "***@");
-        put_n(&t, at + 1, (size_t)(authority + authority_len - (at + 1)));
-    } else {
-        put_n(&t, authority, authority_len);
-    }
-
-    const char *rest = authority + authority_len;
-    size_t path_len = strcspn(rest, "?#");
-    put_n(&t, rest, path_len);
-    rest += path_len;
-
-    if (*rest == '?') {
-        put(&t, "?");
-        rest++;
-        while (*rest && *rest != '#') {
-            size_t param_len = strcspn(rest, "&#");
-            size_t name_len = strcspn(rest, "=&#");
-            if (name_len < param_len && is_secret_param(rest, name_len)) {
-                put_n(&t, rest, name_len);
-                put(&t, "=***");
-            } else {
-                put_n(&t, rest, param_len);
-            }
-            rest += param_len;
-            if (*rest == '&') {
-                put(&t, "&");
-                rest++;
-            }
-        }
-    }
-    put(&t, rest); /* the fragment, if any */
-}
-
-enum source_kind { SOURCE_LOCAL = 1, SOURCE_HTTP = 2 };
-
-/* Decide what `url` names. For a local source, the file system path goes to `path` (file://
- * URLs percent-decoded). Returns SOURCE_LOCAL, SOURCE_HTTP or a negative errno. */
-static int resolve_source(const char *url, char *path, size_t path_size, tokfs_err *err)
-{
-    if (!url || !*url)
-        return tokfs_err_set(err, EINVAL,
-                             "empty source URL: give a path, a file:// or an http(s):// URL");
-    if (tokfs_url_is_http(url))
-        return SOURCE_HTTP;
-
-    size_t prefix = scheme_prefix_len(url);
-    if (prefix == 0) {
-        if (strlen(url) >= path_size)
-            return tokfs_err_set(err, ENAMETOOLONG, "%.200s...: path is too long", url);
-        strcpy(path, url);
-        return SOURCE_LOCAL;
-    }
-
-    char safe_url[SAFE_URL_MAX];
-    tokfs_url_redact(url, safe_url, sizeof safe_url);
-    if (strncasecmp(url, "file://", 7) != 0)
-        return tokfs_err_set(err, EINVAL,
-                             "%s: unsupported URL scheme; use http://, https://, file:// or a path",
-                             safe_url);
-
-    /* file:///abs/path or file://localhost/abs/path; the path ends where a query or fragment
-     * would begin (RFC 8089), so a literal '?' or '#' in a name must be written %3F or %23. */
-    const char *p = url + 7;
-    if (strncasecmp(p, "localhost/", 10) == 0)
-        p += 9;
-    if (*p != '/')
-        return tokfs_err_set(err, EINVAL,
-                             "%s: file:// URLs must name a local absolute path, as in "
-                             "file:///data/corpus.jsonl",
-                             safe_url);
-    size_t n = 0;
-    for (; *p && *p != '?' && *p != '#'; p++) {
-        char c = *p;
-        if (c == '%') {
-            int hi = tokfs_hex_value(p[1]), lo = hi < 0 ? -1 : tokfs_hex_value(p[2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return tokfs_err_set(err, EINVAL,
-                                     "%s: bad percent-escape in file:// URL (write '%%' as %%25)",
-                                     safe_url);
-            c = (char)(hi * 16 + lo);
-            p += 2;
-        }
-        if (n + 1 >= path_size)
-            return tokfs_err_set(err, ENAMETOOLONG, "%s: path is too long", safe_url);
-        path[n++] = c;
-    }
-    path[n] = '\0';
-    return SOURCE_LOCAL;
-}
-
-/* Length of the "scheme://authority" origin at the start of url (the authority ends at the
- * first '/', '?' or '#'), or 0 when url has no scheme. */
-static size_t origin_len(const char *url)
-{
-    size_t prefix = scheme_prefix_len(url);
-    return prefix ? prefix + strcspn(url + prefix, "/?#") : 0;
-}
-
-/* 1 when the bearer token may be sent to url: no origin restriction, or url's origin is the
- * configured one (case-insensitive; "host" and "host:443" count as different: no token). */
+/* 1 when the bearer token may be sent to url: no origin restriction, or url has the configured
+ * origin (url.h: scheme, userinfo, host and port as curl reads them). */
 static int auth_allowed(const tokfs_fetcher *f, const char *url)
 {
-    if (!f->auth_origin)
-        return 1;
-    size_t n = origin_len(url);
-    return n > 0 && n == strlen(f->auth_origin) && strncasecmp(url, f->auth_origin, n) == 0;
+    return !f->auth_origin || tokfs_url_same_origin(url, f->auth_origin);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Fetcher */
-
-static uint64_t next_random(tokfs_fetcher *f)
-{
-    /* xorshift64: plenty for jitter, and per-fetcher state keeps it thread-safe. */
-    uint64_t x = f->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    f->rng = x;
-    return x;
-}
 
 tokfs_fetcher *tokfs_fetcher_new(const tokfs_fetch_config *cfg)
 {
@@ -296,9 +100,8 @@ tokfs_fetcher *tokfs_fetcher_new(const tokfs_fetch_config *cfg)
         }
         snprintf(f->auth_header, size, "Authorization: Bearer %s", cfg->bearer_token);
         if (cfg->bearer_origin) {
-            /* An origin that cannot match any URL (no scheme) sends the token nowhere. */
-            size_t n = origin_len(cfg->bearer_origin);
-            f->auth_origin = n ? strndup(cfg->bearer_origin, n) : strdup("-");
+            /* An origin that is no URL matches none: the token goes nowhere. */
+            f->auth_origin = strdup(cfg->bearer_origin);
             if (!f->auth_origin) {
                 explicit_bzero(f->auth_header, strlen(f->auth_header));
                 free(f->auth_header);
@@ -313,8 +116,6 @@ tokfs_fetcher *tokfs_fetcher_new(const tokfs_fetch_config *cfg)
     clock_gettime(CLOCK_MONOTONIC, &now);
     f->rng = ((uint64_t)now.tv_nsec << 20) ^ (uint64_t)now.tv_sec ^ (uint64_t)(uintptr_t)f ^
              ((uint64_t)getpid() << 40);
-    if (f->rng == 0)
-        f->rng = 0x9e3779b97f4a7c15u;
     return f;
 }
 
@@ -354,7 +155,7 @@ static void backoff_sleep(tokfs_fetcher *f, int attempt)
         return;
     int doublings = attempt < 20 ? attempt : 20;
     double delay_ms = (double)f->cfg.backoff_base_ms * (double)(1u << doublings);
-    delay_ms *= 0.5 + (double)(next_random(f) >> 11) / 9007199254740992.0; /* 2^53 */
+    delay_ms *= 0.5 + (double)(tokfs_splitmix64(&f->rng) >> 11) / 9007199254740992.0; /* 2^53 */
     if (delay_ms > MAX_BACKOFF_MS)
         delay_ms = MAX_BACKOFF_MS;
     long long whole_ms = (long long)delay_ms;
@@ -812,14 +613,15 @@ static void describe_redirect(tokfs_fetcher *f, const char *url, char *out, size
 /* The outcome of one attempt. */
 enum attempt_outcome {
     ATTEMPT_FINAL, /* rc (and err) hold the result: success or a permanent failure */
-    ATTEMPT_RETRY, /* transient failure, `why` says what happened; back off and try again */
+    ATTEMPT_RETRY, /* transient failure, err says what happened; back off and try again */
     ATTEMPT_AGAIN, /* progress without failure (a server sent a shorter range than asked) */
 };
 
 /* Judge a finished exchange by HTTP status, then by curl's result. Returns 0 when both look
- * fine, 1 when the failure is transient (why filled), or a negative errno (err filled). */
+ * fine, 1 when the failure is transient (err says what happened, e.g. "HTTP 503", for give_up to
+ * name if the retries run out), or a negative errno (err filled). */
 static int judge_exchange(tokfs_fetcher *f, const char *url, const char *what, CURLcode res,
-                          long status, char *why, size_t why_size, tokfs_err *err)
+                          long status, tokfs_err *err)
 {
     char redirect[SAFE_URL_MAX + 32];
 
@@ -843,11 +645,11 @@ static int judge_exchange(tokfs_fetcher *f, const char *url, const char *what, C
                                  what, redirect);
         case 408:
         case 429:
-            snprintf(why, why_size, "HTTP %ld", status);
+            tokfs_err_set(err, EAGAIN, "HTTP %ld", status);
             return 1;
         default:
             if (status >= 500) {
-                snprintf(why, why_size, "HTTP %ld", status);
+                tokfs_err_set(err, EAGAIN, "HTTP %ld", status);
                 return 1;
             }
             if (status >= 300 && status < 400)
@@ -862,7 +664,7 @@ static int judge_exchange(tokfs_fetcher *f, const char *url, const char *what, C
 
     const char *detail = f->curl_errbuf[0] ? f->curl_errbuf : curl_easy_strerror(res);
     if (res == CURLE_ABORTED_BY_CALLBACK && f->stalled) {
-        snprintf(why, why_size, "no data for %d ms (timeout)", f->cfg.timeout_ms);
+        tokfs_err_set(err, EAGAIN, "no data for %d ms (timeout)", f->cfg.timeout_ms);
         return 1;
     }
     switch (res) {
@@ -878,14 +680,14 @@ static int judge_exchange(tokfs_fetcher *f, const char *url, const char *what, C
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     case CURLE_WEIRD_SERVER_REPLY:
-        snprintf(why, why_size, "%s", detail);
+        tokfs_err_set(err, EAGAIN, "%s", detail);
         return 1;
     case CURLE_UNSUPPORTED_PROTOCOL:
         /* A server that sent more body than its Content-Length leaves bytes on a kept-alive
          * connection; curl reads them as the next reply ("Received HTTP/0.9 when not
          * allowed") and drops the connection: a fresh one will do. */
         if (strstr(detail, "HTTP/0.9")) {
-            snprintf(why, why_size, "%s", detail);
+            tokfs_err_set(err, EAGAIN, "%s", detail);
             return 1;
         }
         return tokfs_err_set(err, EIO, "%s: %s", what, detail);
@@ -905,8 +707,11 @@ static int judge_exchange(tokfs_fetcher *f, const char *url, const char *what, C
     }
 }
 
-static int give_up(const char *what, const char *why, int attempts, tokfs_err *err)
+/* The retries ran out: err held why the last attempt failed. */
+static int give_up(const char *what, int attempts, tokfs_err *err)
 {
+    char why[TOKFS_ERR_MSG_MAX];
+    snprintf(why, sizeof why, "%s", err ? err->msg : "");
     return tokfs_err_set(err, EIO, "%s: %s after %d attempt%s; the server keeps failing, try "
                                    "again later or allow more retries",
                          what, why, attempts, attempts == 1 ? "" : "s");
@@ -934,7 +739,7 @@ static size_t probe_write(char *data, size_t size, size_t n, void *userp)
 
 static int http_stat(tokfs_fetcher *f, const char *url, tokfs_object_info *out, tokfs_err *err)
 {
-    char safe_url[SAFE_URL_MAX], what[WHAT_MAX], why[WHY_MAX];
+    char safe_url[SAFE_URL_MAX], what[WHAT_MAX];
     tokfs_url_redact(url, safe_url, sizeof safe_url);
 
     struct curl_slist *headers = NULL;
@@ -966,10 +771,10 @@ static int http_stat(tokfs_fetcher *f, const char *url, tokfs_object_info *out, 
             res = CURLE_OK;
         /* "bytes=0-0" of an empty object is unsatisfiable; its Content-Range gives size 0. */
         int empty = use_get && reply.status == 416 && reply.range_total == 0;
-        rc = empty ? 0 : judge_exchange(f, url, what, res, reply.status, why, sizeof why, err);
+        rc = empty ? 0 : judge_exchange(f, url, what, res, reply.status, err);
         if (rc == 1) {
             if (failures >= f->cfg.retries) {
-                rc = give_up(what, why, failures + 1, err);
+                rc = give_up(what, failures + 1, err);
                 break;
             }
             backoff_sleep(f, failures++);
@@ -994,6 +799,7 @@ static int http_stat(tokfs_fetcher *f, const char *url, tokfs_object_info *out, 
         if (etag_is_strong(reply.etag))
             memcpy(out->etag, reply.etag, sizeof out->etag);
         memcpy(out->last_modified, reply.last_modified, sizeof out->last_modified);
+        tokfs_err_clear(err); /* what a retried attempt said is no failure now */
         rc = 0;
         break;
     }
@@ -1007,10 +813,10 @@ int tokfs_fetch_stat(tokfs_fetcher *f, const char *url, tokfs_object_info *out, 
     tokfs_err_clear(err);
     if (!f || !out)
         return tokfs_err_set(err, EINVAL, "tokfs_fetch_stat: no fetcher or no output");
-    int kind = resolve_source(url, path, sizeof path, err);
+    int kind = tokfs_url_locate(url, path, sizeof path, err);
     if (kind < 0)
         return kind;
-    if (kind == SOURCE_LOCAL)
+    if (kind == TOKFS_URL_LOCAL)
         return local_stat(path, out, err);
     return http_stat(f, url, out, err);
 }
@@ -1156,7 +962,7 @@ static size_t range_write(char *data, size_t size, size_t n, void *userp)
 }
 
 static enum attempt_outcome http_range_once(tokfs_fetcher *f, const char *url, range_xfer *x,
-                                            int *rc, char *why, size_t why_size)
+                                            int *rc)
 {
     char range[64], precondition[sizeof x->expect->etag + 64];
     if (x->end >= 0)
@@ -1227,7 +1033,7 @@ static enum attempt_outcome http_range_once(tokfs_fetcher *f, const char *url, r
         return ATTEMPT_FINAL;
     }
 
-    int verdict = judge_exchange(f, url, x->what, res, r->status, why, why_size, x->err);
+    int verdict = judge_exchange(f, url, x->what, res, r->status, x->err);
     if (verdict == 1)
         return ATTEMPT_RETRY;
     if (verdict < 0) {
@@ -1242,26 +1048,26 @@ static enum attempt_outcome http_range_once(tokfs_fetcher *f, const char *url, r
         return ATTEMPT_FINAL;
     if (r->status == 206 && x->body_pos == x->body_end && x->body_pos > r->range_first)
         return ATTEMPT_AGAIN; /* the server chose to send less than asked: ask for the rest */
-    snprintf(why, why_size, "body ended early at byte %lld of %lld", (long long)x->next,
-             (long long)x->target_end);
+    tokfs_err_set(x->err, EAGAIN, "body ended early at byte %lld of %lld", (long long)x->next,
+                  (long long)x->target_end);
     return ATTEMPT_RETRY;
 }
 
 static int http_range(tokfs_fetcher *f, const char *url, range_xfer *x)
 {
-    char why[WHY_MAX];
     int failures = 0;
     for (;;) {
         int rc = 0;
-        why[0] = '\0';
-        switch (http_range_once(f, url, x, &rc, why, sizeof why)) {
+        switch (http_range_once(f, url, x, &rc)) {
         case ATTEMPT_FINAL:
+            if (rc == 0)
+                tokfs_err_clear(x->err); /* what a retried attempt said is no failure now */
             return rc;
         case ATTEMPT_AGAIN:
             continue;
         case ATTEMPT_RETRY:
             if (failures >= f->cfg.retries)
-                return give_up(x->what, why, failures + 1, x->err);
+                return give_up(x->what, failures + 1, x->err);
             backoff_sleep(f, failures++);
             continue;
         }
@@ -1282,12 +1088,12 @@ static int fetch_range(tokfs_fetcher *f, const char *url, const tokfs_object_inf
     if (begin < 0 || (end >= 0 && end < begin))
         return tokfs_err_set(err, EINVAL, "tokfs_fetch_range: bad range [%lld, %lld)",
                              (long long)begin, (long long)end);
-    int kind = resolve_source(url, path, sizeof path, err);
+    int kind = tokfs_url_locate(url, path, sizeof path, err);
     if (kind < 0)
         return kind;
     if (end == begin)
         return 0;
-    if (kind == SOURCE_LOCAL)
+    if (kind == TOKFS_URL_LOCAL)
         return local_range(f, path, expect, begin, end, cb, ctx, fetched, err);
 
     char safe_url[SAFE_URL_MAX], what[WHAT_MAX];
@@ -1320,29 +1126,18 @@ int tokfs_fetch_range(tokfs_fetcher *f, const char *url, const tokfs_object_info
 /* ---------------------------------------------------------------------------------------------
  * Small objects */
 
-typedef struct small_buf {
-    char *data;
-    size_t len, cap, max;
-} small_buf;
+/* The body of a small object, gathered up to a cap. */
+typedef struct small_body {
+    tokfs_buf buf;
+    size_t max;
+} small_body;
 
 static int small_append(void *ctx, const uint8_t *data, size_t len)
 {
-    small_buf *b = ctx;
-    if (len > b->max - b->len)
+    small_body *b = ctx;
+    if (len > b->max - b->buf.len)
         return -EFBIG;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        char *grown = realloc(b->data, cap);
-        if (!grown)
-            return -ENOMEM;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    return 0;
+    return tokfs_buf_append(&b->buf, data, len);
 }
 
 int tokfs_fetch_small_header(tokfs_fetcher *f, const char *url, size_t max_bytes, char **out,
@@ -1365,7 +1160,7 @@ int tokfs_fetch_small_header(tokfs_fetcher *f, const char *url, size_t max_bytes
         capture.capture_size = header_size;
     }
     /* The streaming reader already retries and resumes; collect its chunks with a cap. */
-    small_buf b = {.max = max_bytes};
+    small_body b = {.max = max_bytes};
     int rc = fetch_range(f, url, NULL, 0, -1, small_append, &b, NULL,
                          capture.capture_name ? &capture : NULL, err);
     if (rc == -EFBIG) {
@@ -1375,16 +1170,16 @@ int tokfs_fetch_small_header(tokfs_fetcher *f, const char *url, size_t max_bytes
                                   "really a list file?",
                       safe_url, max_bytes);
     }
+    if (rc == 0 && tokfs_buf_reserve(&b.buf, 1) != 0) /* room for the NUL */
+        rc = tokfs_err_set(err, ENOMEM, "out of memory");
     if (rc < 0) {
-        free(b.data);
+        tokfs_buf_free(&b.buf);
         return rc;
     }
-    if (!b.data && !(b.data = malloc(1))) /* an empty object */
-        return tokfs_err_set(err, ENOMEM, "out of memory");
-    b.data[b.len] = '\0';
-    *out = b.data;
+    b.buf.data[b.buf.len] = '\0';
+    *out = (char *)b.buf.data;
     if (out_len)
-        *out_len = b.len;
+        *out_len = b.buf.len;
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "source/url.h" /* tokfs_url_is_http, tokfs_url_redact: what callers name sources with */
 
 /* What the plan remembers about one source: enough to detect that it changed upstream. */
 typedef struct tokfs_object_info {
@@ -27,8 +28,9 @@ typedef struct tokfs_fetch_config {
     int insecure;             /* 1 disables TLS verification (off by default) */
     const char *bearer_token; /* sent as "Authorization: Bearer ..." when not NULL; never logged */
     const char *bearer_origin; /* when not NULL, the token goes only to URLs of this origin
-                                * ("scheme://host[:port]", any path after it ignored; compared
-                                * case-insensitively, ports as written); NULL = to every URL */
+                                * ("scheme://host[:port]", any path after it ignored): the same
+                                * scheme, userinfo, host and port as written, as curl reads them
+                                * (tokfs_url_same_origin); NULL = to every URL */
 } tokfs_fetch_config;
 
 /* A fetcher holds one connection (a CURL easy handle) for reuse. Not thread-safe: one per
@@ -83,12 +85,5 @@ int tokfs_fetch_small(tokfs_fetcher *f, const char *url, size_t max_bytes, char 
 int tokfs_fetch_small_header(tokfs_fetcher *f, const char *url, size_t max_bytes, char **out,
                              size_t *out_len, const char *header, char *header_value,
                              size_t header_size, tokfs_err *err);
-
-/* 1 if s is an http:// or https:// URL. */
-int tokfs_url_is_http(const char *s);
-
-/* Copy url to out with any "user:password@" userinfo replaced by "***@" and query parameters
- * named token/access_token/signature/sig replaced by "***". Always NUL-terminates. */
-void tokfs_url_redact(const char *url, char *out, size_t out_size);
 
 #endif

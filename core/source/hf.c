@@ -330,8 +330,8 @@ int tokfs_hf_endpoint(const tokfs_config *cfg, char *out, size_t out_size, tokfs
     size_t n = strlen(ep);
     while (n > 0 && ep[n - 1] == '/')
         n--;
-    size_t scheme = strncasecmp(ep, "https://", 8) == 0 ? 8 : 7;
-    if (!tokfs_url_is_http(ep) || n <= scheme || n >= out_size || strpbrk(ep, "?# \t\r\n")) {
+    if (!tokfs_url_is_http(ep) || n >= out_size || strpbrk(ep, "?# \t\r\n") ||
+        tokfs_url_check(ep, NULL) != 0) {
         char safe[SAFE_URL_MAX];
         tokfs_url_redact(ep, safe, sizeof safe);
         return tokfs_err_set(err, EINVAL,
@@ -344,49 +344,23 @@ int tokfs_hf_endpoint(const tokfs_config *cfg, char *out, size_t out_size, tokfs
     return 0;
 }
 
-/* Resolve the URL u[0..n) of a Link against base. 1, or -EINVAL. */
+/* Resolve the URL reference u[0..n) of a Link against base, with curl's URL API (url.h). 1, or
+ * -EINVAL when it holds a blank or a control character, curl refuses it, it is not http(s) or it
+ * does not fit; -ENOMEM. */
 static int resolve_link(const char *u, size_t n, const char *base, char *out, size_t out_size)
 {
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)u[i] <= 0x20 || u[i] == 0x7f)
             return -EINVAL;
-    const char *base_rest = strstr(base, "://");
-    if (!base_rest)
-        return -EINVAL;
-    size_t scheme_len = (size_t)(base_rest - base);          /* "http" */
-    size_t origin_len = scheme_len + 3 + strcspn(base_rest + 3, "/?#");
-    size_t path_end = origin_len + strcspn(base + origin_len, "?#");
-    size_t prefix_len;
-    if (n >= 7 && (strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0))
-        prefix_len = 0;
-    else if (n >= 2 && u[0] == '/' && u[1] == '/')
-        prefix_len = scheme_len + 1;                         /* "http:" + "//host/..." */
-    else if (n >= 1 && u[0] == '/')
-        prefix_len = origin_len;
-    else if (n >= 1 && u[0] == '?')
-        prefix_len = path_end;
-    else {
-        if (memchr(u, ':', strcspn(u, "/?#") < n ? strcspn(u, "/?#") : n))
-            return -EINVAL;                                  /* another scheme */
-        prefix_len = path_end;
-        while (prefix_len > origin_len && base[prefix_len - 1] != '/')
-            prefix_len--;
-        if (prefix_len == origin_len) { /* base has no path: "http://h" + "/" + u */
-            if (origin_len + 1 + n >= out_size)
-                return -EINVAL;
-            memcpy(out, base, origin_len);
-            out[origin_len] = '/';
-            memcpy(out + origin_len + 1, u, n);
-            out[origin_len + 1 + n] = '\0';
-            return tokfs_url_is_http(out) ? 1 : -EINVAL;
-        }
-    }
-    if (prefix_len + n >= out_size)
-        return -EINVAL;
-    memcpy(out, base, prefix_len);
-    memcpy(out + prefix_len, u, n);
-    out[prefix_len + n] = '\0';
-    return tokfs_url_is_http(out) ? 1 : -EINVAL;
+    char *ref = strndup(u, n), *url = NULL;
+    int rc = ref ? tokfs_url_resolve(base, ref, &url, NULL) : -ENOMEM;
+    if (rc == 0 && (!tokfs_url_is_http(url) || strlen(url) >= out_size))
+        rc = -EINVAL;
+    if (rc == 0)
+        strcpy(out, url);
+    free(ref);
+    free(url);
+    return rc == 0 ? 1 : rc;
 }
 
 int tokfs_hf_link_next(const char *link, const char *base, char *out, size_t out_size)
@@ -653,6 +627,10 @@ static int list_tree(list_ctx *c, tokfs_fetcher *fetcher, const char *endpoint,
         if (rc)
             break;
         int found = tokfs_hf_link_next(link, url, next, LINK_MAX);
+        if (found == -ENOMEM) {
+            rc = tokfs_err_set(err, ENOMEM, "out of memory");
+            break;
+        }
         if (found < 0) {
             rc = tokfs_err_set(err, EIO, "%s: the hub's listing %s has a malformed Link header",
                                c->source, safe_url);
@@ -737,7 +715,7 @@ static int cmp_files(const void *a, const void *b)
     return strcmp(((const hf_file *)a)->path, ((const hf_file *)b)->path);
 }
 
-int tokfs_hf_list(const tokfs_config *cfg, tokfs_fetcher *fetcher, tokfs_hf_listing *out,
+int tokfs_hf_list(const tokfs_config *cfg, tokfs_fetcher *fetcher, tokfs_listing *out,
                   tokfs_err *err)
 {
     memset(out, 0, sizeof *out);
@@ -809,15 +787,16 @@ int tokfs_hf_list(const tokfs_config *cfg, tokfs_fetcher *fetcher, tokfs_hf_list
             c.files[kept++] = c.files[i];
         }
         c.count = kept;
-        out->urls = calloc(c.count, sizeof *out->urls);
+        out->names = calloc(c.count, sizeof *out->names);
         out->sizes = calloc(c.count, sizeof *out->sizes);
-        if (!out->urls || !out->sizes)
+        out->cap = c.count;
+        if (!out->names || !out->sizes)
             rc = tokfs_err_set(err, ENOMEM, "out of memory");
         for (size_t i = 0; rc == 0 && i < c.count; i++) {
             char *q = quoted_path(c.files[i].path);
-            if (!q || asprintf(&out->urls[i], "%s/datasets/%s/%s/resolve/%s/%s", endpoint,
+            if (!q || asprintf(&out->names[i], "%s/datasets/%s/%s/resolve/%s/%s", endpoint,
                                ref.owner, ref.name, commit, q) < 0) {
-                out->urls[i] = NULL;
+                out->names[i] = NULL;
                 rc = tokfs_err_set(err, ENOMEM, "out of memory");
             }
             free(q);
@@ -831,7 +810,7 @@ int tokfs_hf_list(const tokfs_config *cfg, tokfs_fetcher *fetcher, tokfs_hf_list
          * does not serve. Better said at mount than as EIO on every read. */
         tokfs_object_info probe;
         tokfs_err ferr = {{0}};
-        int prc = tokfs_fetch_stat(fetcher, out->urls[0], &probe, &ferr);
+        int prc = tokfs_fetch_stat(fetcher, out->names[0], &probe, &ferr);
         if (prc)
             rc = hub_failure(&c, prc, &ferr, err);
         else if (probe.size >= 0 && probe.size != out->sizes[0])
@@ -848,15 +827,6 @@ int tokfs_hf_list(const tokfs_config *cfg, tokfs_fetcher *fetcher, tokfs_hf_list
                   c.pages, c.other_format ? ", others in formats tokfs does not read" : "");
     ctx_clear(&c);
     if (rc)
-        tokfs_hf_listing_free(out);
+        tokfs_listing_free(out);
     return rc;
-}
-
-void tokfs_hf_listing_free(tokfs_hf_listing *l)
-{
-    for (size_t i = 0; i < l->count; i++)
-        free(l->urls ? l->urls[i] : NULL);
-    free(l->urls);
-    free(l->sizes);
-    memset(l, 0, sizeof *l);
 }

@@ -17,6 +17,7 @@
 #include "common/config.h"
 #include "common/error.h"
 #include "source/fetch.h"
+#include "source/list.h"
 
 #define TOKFS_HF_DEFAULT_ENDPOINT "https://huggingface.co"
 
@@ -50,8 +51,8 @@ int tokfs_hf_has_glob(const char *pattern);
 size_t tokfs_hf_literal_dir(const char *pattern);
 
 /* The rel="next" URL of an HTTP Link header value, made absolute against base (the URL that
- * answered). 1 when found (out filled), 0 when there is none, -EINVAL when it is malformed, not
- * http(s), or does not fit. */
+ * answered) by curl's URL API (tokfs_url_resolve). 1 when found (out filled), 0 when there is
+ * none, -EINVAL when it is malformed, not http(s), or does not fit; -ENOMEM. */
 int tokfs_hf_link_next(const char *link, const char *base, char *out, size_t out_size);
 
 /* Percent-encode s (everything but ALPHA DIGIT - . _ ~, and '/' when keep_slash). 0, or
@@ -59,21 +60,15 @@ int tokfs_hf_link_next(const char *link, const char *base, char *out, size_t out
 int tokfs_hf_quote(const char *s, int keep_slash, char *out, size_t out_size);
 
 /* The endpoint tokfs uses: cfg->hf_endpoint without trailing '/', or the default. -EINVAL when it
- * is not an http(s) URL. */
+ * is not an http(s) URL with a host that curl accepts, or has a query or fragment. */
 int tokfs_hf_endpoint(const tokfs_config *cfg, char *out, size_t out_size, tokfs_err *err);
 
 /* The files selected by cfg->source (an hf:// URL), in path order: resolve URLs pinned to the
- * revision's commit, and their sizes from the listing. Only formats tokfs reads
- * (tokfs_format_from_name) are kept. Errors are one line naming the source: a malformed URL, no
- * matching file, access denied (asks for HF_TOKEN), a missing dataset or revision. */
-typedef struct tokfs_hf_listing {
-    char **urls;
-    int64_t *sizes;
-    size_t count;
-} tokfs_hf_listing;
-
-int tokfs_hf_list(const tokfs_config *cfg, tokfs_fetcher *fetcher, tokfs_hf_listing *out,
+ * revision's commit (out->names), and their sizes from the listing (out->sizes). Only formats
+ * tokfs reads (tokfs_format_from_name) are kept. Errors are one line naming the source: a
+ * malformed URL, no matching file, access denied (asks for HF_TOKEN), a missing dataset or
+ * revision. Called by tokfs_list_source (list.h). */
+int tokfs_hf_list(const tokfs_config *cfg, tokfs_fetcher *fetcher, tokfs_listing *out,
                   tokfs_err *err);
-void tokfs_hf_listing_free(tokfs_hf_listing *l);
 
 #endif

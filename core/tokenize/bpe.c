@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/endian.h"
+
 /* ---- id arrays ---------------------------------------------------------------------------- */
 
 int tokfs_ids_reserve(tokfs_ids *v, size_t more)
@@ -83,40 +85,22 @@ static inline uint64_t mix64(uint64_t h)
     return h;
 }
 
-static inline uint32_t load32_le(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* p[0..n) (n <= 8) as a little-endian word, upper bytes 0 — what memcpy into a zeroed word
- * gives on x86, without a call to memcpy for a length it does not know: two overlapping 4-byte
- * loads, or three single bytes. */
-static inline uint64_t load_le(const uint8_t *p, size_t n)
-{
-    if (n >= 4)
-        return load32_le(p) | (uint64_t)load32_le(p + n - 4) << (8 * (n - 4));
-    if (n == 0)
-        return 0;
-    return (uint64_t)p[0] | (uint64_t)p[n / 2] << (8 * (n / 2)) |
-           (uint64_t)p[n - 1] << (8 * (n - 1));
-}
-
 static inline uint64_t hash_bytes(const uint8_t *p, size_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xff51afd7ed558ccdull);
     while (n >= 8) {
-        h = (h ^ load_le(p, 8)) * 0xbf58476d1ce4e5b9ull;
+        h = (h ^ tokfs_le64(p)) * 0xbf58476d1ce4e5b9ull;
         h ^= h >> 27;
         p += 8;
         n -= 8;
     }
-    return mix64(h ^ load_le(p, n));
+    return mix64(h ^ tokfs_le_n(p, n));
 }
 
 static inline uint64_t vocab_key(const uint8_t *p, size_t n)
 {
     if (n <= 7)
-        return load_le(p, n) | ((uint64_t)n << 56);
+        return tokfs_le_n(p, n) | ((uint64_t)n << 56);
     return (hash_bytes(p, n) >> 8) | (0xFFull << 56);
 }
 
@@ -718,8 +702,8 @@ int tokfs_bpe_encode_piece(const tokfs_bpe *b, tokfs_bpe_cache *c, const uint8_t
             more = 1;
         }
     } else if (c && len <= 15) {
-        k0 = load_le(piece, 8);
-        k1 = load_le(piece + 8, len - 8) | (uint64_t)len << 56;
+        k0 = tokfs_le64(piece);
+        k1 = tokfs_le_n(piece + 8, len - 8) | (uint64_t)len << 56;
         f2 = &c->front2[((k0 ^ (k1 * 0xbf58476d1ce4e5b9ull)) * 0x9E3779B97F4A7C15ull) >>
                         (64 - FRONT_BITS)];
         if (f2->k0 == k0 && f2->k1 == k1) {

@@ -305,14 +305,14 @@ static const struct {
     {"o200k_base", SPECIAL_O200K},
 };
 
-static int parse_u32_text(const char *s, uint32_t *out)
+static int parse_u32_text(const char *s, uint32_t *out) /* 0 or -EINVAL */
 {
     if (!*s)
-        return -1;
+        return -EINVAL;
     uint64_t v = 0;
     for (; *s; s++) {
         if (*s < '0' || *s > '9' || (v = v * 10 + (uint64_t)(*s - '0')) > 0x7fffffffu)
-            return -1;
+            return -EINVAL;
     }
     *out = (uint32_t)v;
     return 0;

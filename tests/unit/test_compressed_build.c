@@ -22,6 +22,8 @@
  * TOKFS_TEST_SEED varies the corpora, TOKFS_TEST_CASES sets their number (default 25). */
 #include "check.h"
 #include "common/config.h"
+#include "common/endian.h"
+#include "common/hash.h"
 #include "decode/decompress.h"
 #include "source/fetch.h"
 #include "plan/plan.h"
@@ -42,11 +44,7 @@
 static uint64_t rng = 0x636f6d7072657373ull;
 static uint64_t rnd(uint64_t n)
 {
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return n ? z % n : 0;
+    return n ? tokfs_splitmix64(&rng) % n : 0;
 }
 
 typedef struct buf {
@@ -70,7 +68,8 @@ static void put(buf *b, const void *p, size_t n)
 
 static void put_le32(buf *b, uint32_t v)
 {
-    uint8_t p[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t p[4];
+    tokfs_store_le32(p, v);
     put(b, p, 4);
 }
 

@@ -18,6 +18,8 @@
  *   - seek tables: parsed with and without checksums, from a short tail (-EAGAIN, need), and
  *     refused when inconsistent; a plain .zst has none; tokfs_seek_table_read on a local file. */
 #include "check.h"
+#include "common/endian.h"
+#include "common/hash.h"
 #include "decode/decompress.h"
 
 #include <errno.h>
@@ -56,18 +58,15 @@ static void put(buf *b, const void *p, size_t n)
 
 static void put_le32(buf *b, uint32_t v)
 {
-    uint8_t p[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t p[4];
+    tokfs_store_le32(p, v);
     put(b, p, 4);
 }
 
 static uint64_t rng = 0x6465636f6d70ull;
 static uint64_t rnd(uint64_t n)
 {
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return n ? z % n : 0;
+    return n ? tokfs_splitmix64(&rng) % n : 0;
 }
 
 static void text(buf *b, size_t n)

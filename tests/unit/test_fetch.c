@@ -6,6 +6,7 @@
  * TOKFS_TEST_FAULT_URL to a small fault-injecting Python server over the same directory.
  * The HTTP base URL may also be given as argv[1]. */
 #include "check.h"
+#include "common/hash.h"
 #include "source/fetch.h"
 
 #include <arpa/inet.h>
@@ -29,10 +30,7 @@ static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
 
 static uint64_t rnd(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return tokfs_splitmix64(&rng_state);
 }
 
 /* What a fetch callback saw. */
@@ -257,6 +255,83 @@ static void test_url_helpers(void)
     CHECK(!tokfs_url_is_http("http:/h"));
     CHECK(!tokfs_url_is_http("/http://x"));
     CHECK(!tokfs_url_is_http(NULL));
+    CHECK(tokfs_url_is_local("/data/x.jsonl"));
+    CHECK(tokfs_url_is_local("rel/x.jsonl"));
+    CHECK(!tokfs_url_is_local("file:///x"));
+    CHECK(!tokfs_url_is_local("FILE:///x"));
+    CHECK(!tokfs_url_is_local("Https://h/x"));
+
+    /* The bearer token's origin check: scheme, userinfo, host (any case) and port as written. */
+    const char *ep = "https://huggingface.co";
+    CHECK(tokfs_url_same_origin("https://huggingface.co/api/datasets/o/n", ep));
+    CHECK(tokfs_url_same_origin("HTTPS://HuggingFace.co/x", ep));
+    CHECK(tokfs_url_same_origin("https://huggingface.co?x", "https://huggingface.co/prefix/"));
+    CHECK(!tokfs_url_same_origin("http://huggingface.co/x", ep));
+    CHECK(!tokfs_url_same_origin("https://huggingface.co:443/x", ep));
+    CHECK(!tokfs_url_same_origin("https://huggingface.co.evil/x", ep));
+    CHECK(!tokfs_url_same_origin("https://u@huggingface.co/x", ep));
+    CHECK(!tokfs_url_same_origin("https://huggingface.co:443@evil.example/x", ep));
+    CHECK(!tokfs_url_same_origin("https://evil.example#@huggingface.co/x", ep));
+    CHECK(!tokfs_url_same_origin("https://evil.example\\@huggingface.co/x", ep));
+    CHECK(!tokfs_url_same_origin("https://huggingface.co/a b", ep)); /* curl refuses it */
+    CHECK(!tokfs_url_same_origin("https://huggingface.co/x", "huggingface.co"));
+    CHECK(!tokfs_url_same_origin("https://huggingface.co/x", "-"));
+    CHECK(!tokfs_url_same_origin(NULL, ep));
+    CHECK(tokfs_url_same_origin("http://127.0.0.1:8080/x", "http://127.0.0.1:8080"));
+    CHECK(!tokfs_url_same_origin("http://127.0.0.1:8081/x", "http://127.0.0.1:8080"));
+    CHECK(!tokfs_url_same_origin("http://localhost:8080/x", "http://127.0.0.1:8080"));
+
+    CHECK_EQ_INT(tokfs_url_check("https://h/prefix", NULL), 0);
+    tokfs_err err = {{0}};
+    CHECK_EQ_INT(tokfs_url_check("https://", &err), -EINVAL);
+    CHECK(strstr(err.msg, "https://") != NULL);
+    CHECK_EQ_INT(tokfs_url_check("https://user:secret@h x/", &err), -EINVAL);
+    CHECK(strstr(err.msg, "secret") == NULL && strstr(err.msg, "***@h x/") != NULL);
+    CHECK_EQ_INT(tokfs_url_check("file:///x", NULL), -EINVAL);
+
+    /* Relative references, RFC 3986 style, as curl resolves them. */
+    static const char *const resolved[][3] = {
+        {"http://h/lists/list.txt", "a.jsonl", "http://h/lists/a.jsonl"},
+        {"http://h/lists/list.txt", "./sub/a.jsonl", "http://h/lists/sub/a.jsonl"},
+        {"http://h/lists/list.txt", "../a.jsonl", "http://h/a.jsonl"},
+        {"http://h/lists/list.txt", "/a.jsonl", "http://h/a.jsonl"},
+        {"http://h/lists/list.txt", "//g/a.jsonl", "http://g/a.jsonl"},
+        {"http://h/lists/list.txt?x=1", "?y=2", "http://h/lists/list.txt?y=2"},
+        {"http://h/lists/list.txt", "https://o/b.jsonl", "https://o/b.jsonl"},
+        {"http://h", "./a.jsonl", "http://h/a.jsonl"},
+        {"http://h/l.txt", "./a b.jsonl", "http://h/a%20b.jsonl"},
+        {"http://h/l.txt", "./a:b.jsonl", "http://h/a:b.jsonl"},
+        {"file:///data/lists/l.txt", "./a.jsonl", "file:///data/lists/a.jsonl"},
+    };
+    for (size_t i = 0; i < sizeof resolved / sizeof resolved[0]; i++) {
+        char *got = NULL;
+        int rc = tokfs_url_resolve(resolved[i][0], resolved[i][1], &got, &err);
+        if (rc != 0 || strcmp(got, resolved[i][2]) != 0) {
+            fprintf(stderr, "resolve(%s, %s) = %d %s, want %s\n", resolved[i][0], resolved[i][1],
+                    rc, rc ? err.msg : got, resolved[i][2]);
+            check_failures++;
+        }
+        free(got);
+    }
+    char *got = NULL;
+    CHECK_EQ_INT(tokfs_url_resolve("https://u:secret@h/l.txt", "a:b", &got, &err), -EINVAL);
+    CHECK(got == NULL);
+    CHECK(strstr(err.msg, "a:b") != NULL && strstr(err.msg, "secret") == NULL);
+    CHECK(strchr(err.msg, '\n') == NULL);
+    CHECK_EQ_INT(tokfs_url_resolve("not a url", "a.jsonl", &got, &err), -EINVAL);
+    CHECK(strstr(err.msg, "not a url") != NULL);
+
+    /* What a source string names. */
+    char path[64];
+    CHECK_EQ_INT(tokfs_url_locate("https://h/x", path, sizeof path, NULL), TOKFS_URL_HTTP);
+    CHECK_EQ_INT(tokfs_url_locate("/d/x", path, sizeof path, NULL), TOKFS_URL_LOCAL);
+    CHECK(strcmp(path, "/d/x") == 0);
+    CHECK_EQ_INT(tokfs_url_locate("file://localhost/d/a%20b?q", path, sizeof path, NULL),
+                 TOKFS_URL_LOCAL);
+    CHECK(strcmp(path, "/d/a b") == 0);
+    CHECK_EQ_INT(tokfs_url_locate("ftp://u:secret@h/x", path, sizeof path, &err), -EINVAL);
+    CHECK(strstr(err.msg, "unsupported URL scheme") && !strstr(err.msg, "secret"));
+    CHECK_EQ_INT(tokfs_url_locate("", path, sizeof path, &err), -EINVAL);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -843,7 +918,7 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const char *seed = getenv("TOKFS_TEST_SEED");
     if (seed)
-        rng_state = strtoull(seed, NULL, 0) | 1;
+        rng_state = strtoull(seed, NULL, 0);
     printf("test_fetch: seed 0x%llx (set TOKFS_TEST_SEED to repeat)\n",
            (unsigned long long)rng_state);
 

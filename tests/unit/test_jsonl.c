@@ -5,6 +5,7 @@
  * invalid UTF-8 is copied, lone surrogate escapes become U+FFFD, nesting is capped at
  * TOKFS_JSONL_MAX_DEPTH) the script or the test says so. */
 #include "check.h"
+#include "common/hash.h"
 #include "decode/jsonl.h"
 
 #include <errno.h>
@@ -672,12 +673,9 @@ static void test_output_bound(void)
 
 static uint64_t rng_state;
 
-static uint32_t rng_below(uint32_t n) /* splitmix64 */
+static uint32_t rng_below(uint32_t n)
 {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return (uint32_t)((z ^ (z >> 31)) % n);
+    return (uint32_t)(tokfs_splitmix64(&rng_state) % n);
 }
 
 struct piece {

@@ -15,6 +15,7 @@
  * v2 pages with is_compressed=false under a codec, index and unknown pages, thrift fields of every
  * wire type and the long field-id form, row groups before the schema in the footer. */
 #include "check.h"
+#include "common/hash.h"
 #include "decode/parquet.h"
 #include "decode/thrift_compact.h"
 
@@ -1693,10 +1694,7 @@ static uint8_t *slurp(const char *path, size_t *n)
 static uint64_t rnd_state;
 static uint64_t rnd(void)
 {
-    rnd_state ^= rnd_state << 13;
-    rnd_state ^= rnd_state >> 7;
-    rnd_state ^= rnd_state << 17;
-    return rnd_state;
+    return tokfs_splitmix64(&rnd_state);
 }
 
 /* Expected rows [a, b) of a JSON array (null = null). */

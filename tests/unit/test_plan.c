@@ -22,7 +22,9 @@
  *   (d) ntrain + nval == npieces, nval == val_shards, the unshuffled order does not depend on
  *       val_shards; npieces <= val_shards is -EINVAL with a message naming val_shards.
  *   (e) with shuffle_seed the pieces are exactly the documented Fisher-Yates permutation with
- *       SplitMix64 (reimplemented here) of the unshuffled ones; same seed, same order.
+ *       SplitMix64 of the unshuffled ones; same seed, same order. tokfs_splitmix64 is first
+ *       checked against SplitMix64's published outputs (a known-answer test), so the reference
+ *       permutation does not rest on core/common/hash.c being right.
  *   (f) only a corpus of empty sources has a piece covering no bytes (empty sources join a
  *       piece with data).
  *
@@ -30,6 +32,7 @@
 #include "check.h"
 #include "common/config.h"
 #include "plan/plan.h"
+#include "common/hash.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -40,21 +43,14 @@
 #include <unistd.h>
 
 
-/* Our own SplitMix64 (the published constants), for the test's randomness and to recompute the
- * documented shuffle independently of core/common/hash.c. */
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
+/* The test's randomness and the reference shuffle use tokfs_splitmix64, which
+ * test_splitmix64_published checks against SplitMix64's published outputs: so the shuffle is
+ * still checked against the documented algorithm, not against hash.c's own idea of it. */
 static uint64_t rng_state = 0x706c616e74657374ull;
 
 static uint64_t rnd(uint64_t n) /* uniform-ish in [0, n) */
 {
-    return n ? splitmix64(&rng_state) % n : 0;
+    return n ? tokfs_splitmix64(&rng_state) % n : 0;
 }
 
 static int64_t rnd_range(int64_t lo, int64_t hi) /* [lo, hi] */
@@ -360,7 +356,7 @@ static void one_random_case(unsigned index)
 
     /* (e) shuffle: the documented permutation, reproducible */
     uint32_t v = (uint32_t)rnd(np < 4 ? np : 4); /* < np: always accepted */
-    uint64_t seed = rnd(3) == 0 ? rnd(4) : splitmix64(&rng_state);
+    uint64_t seed = rnd(3) == 0 ? rnd(4) : tokfs_splitmix64(&rng_state);
     cfg.val_shards = v;
     cfg.has_shuffle_seed = 1;
     cfg.shuffle_seed = seed;
@@ -376,7 +372,7 @@ static void one_random_case(unsigned index)
         tokfs_piece *want = copy_pieces(&plan);
         uint64_t st = seed;
         for (uint32_t k = np - 1; k > 0; k--) {
-            uint32_t j = (uint32_t)(splitmix64(&st) % ((uint64_t)k + 1));
+            uint32_t j = (uint32_t)(tokfs_splitmix64(&st) % ((uint64_t)k + 1));
             tokfs_piece t = want[k];
             want[k] = want[j];
             want[j] = t;
@@ -1212,6 +1208,18 @@ static void test_cut_parquet(void)
     tokfs_plan_free(&plan);
 }
 
+/* SplitMix64 (Steele, Lea, Flood 2014; Vigna's splitmix64.c) from seed 1234567: the first five
+ * outputs as published (Rosetta Code, "Pseudo-random numbers/Splitmix64"). */
+static void test_splitmix64_published(void)
+{
+    static const uint64_t want[5] = {6457827717110365317ull, 3203168211198807973ull,
+                                     9817491932198370423ull, 4593380528125082431ull,
+                                     16408922859458223821ull};
+    uint64_t state = 1234567;
+    for (int i = 0; i < 5; i++)
+        CHECK(tokfs_splitmix64(&state) == want[i]);
+}
+
 int main(void)
 {
     const char *seed = getenv("TOKFS_TEST_SEED");
@@ -1220,6 +1228,7 @@ int main(void)
     printf("test_plan: seed 0x%llx (set TOKFS_TEST_SEED to repeat)\n",
            (unsigned long long)rng_state);
 
+    test_splitmix64_published();
     test_format_from_name();
     test_identity();
     test_cut_hand();

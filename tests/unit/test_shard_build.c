@@ -58,17 +58,9 @@
 
 static uint64_t rng_state = 0x73686172645f6275ull;
 
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static uint64_t rnd(uint64_t n)
 {
-    return n ? splitmix64(&rng_state) % n : 0;
+    return n ? tokfs_splitmix64(&rng_state) % n : 0;
 }
 
 static int64_t rnd_range(int64_t lo, int64_t hi)
@@ -1077,7 +1069,7 @@ static void one_case(env *ev, unsigned index)
         char desc[512];
         cfg.val_shards = (uint32_t)rnd_range(1, 2);
         cfg.has_shuffle_seed = 1;
-        cfg.shuffle_seed = splitmix64(&rng_state);
+        cfg.shuffle_seed = tokfs_splitmix64(&rng_state);
         snprintf(desc, sizeof desc, "case %u shuffled (shard_size %" PRIu64 ", val_shards %u)",
                  index, cfg.shard_size, cfg.val_shards);
         tokfs_plan plan;

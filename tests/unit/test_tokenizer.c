@@ -12,6 +12,7 @@
 
 #include "tokenize/bpe.h"
 #include "check.h"
+#include "common/hash.h"
 #include "tokenize/pretok.h"
 #include "tokenize/tokenizer.h"
 
@@ -113,10 +114,7 @@ static void test_pretok(void)
 static uint64_t rng_state = 0x746f6b656e697aull;
 static uint64_t rnd(void)
 {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return tokfs_splitmix64(&rng_state);
 }
 
 static void test_bpe_merge_order(void)

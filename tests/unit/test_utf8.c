@@ -3,6 +3,7 @@
  * Expected bytes come from CPython 3.11's bytes.decode('utf-8', 'replace'), via
  * tests/unit/gen_cases.py (run it to regenerate the tables and digests below). */
 #include "check.h"
+#include "common/hash.h"
 #include "common/utf8.h"
 
 #include <stdint.h>
@@ -301,17 +302,9 @@ static void test_long_inputs(void)
 static uint64_t rng_state;    /* the case generator, in step with gen_cases.py */
 static uint64_t split_state;  /* test-only choices (chunk cuts), so they do not disturb it */
 
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static uint32_t rng_below(uint32_t n)
 {
-    return (uint32_t)(splitmix64(&rng_state) % n);
+    return (uint32_t)(tokfs_splitmix64(&rng_state) % n);
 }
 
 static size_t encode_cp(uint32_t cp, uint8_t *buf)
@@ -436,8 +429,8 @@ static void test_random_cases(void)
         check_chunking(exact, n, got, len);
 
         /* Three random pieces too. */
-        size_t cuts[3] = {splitmix64(&split_state) % (n + 1), 0, n};
-        cuts[1] = cuts[0] + splitmix64(&split_state) % (n - cuts[0] + 1);
+        size_t cuts[3] = {tokfs_splitmix64(&split_state) % (n + 1), 0, n};
+        cuts[1] = cuts[0] + tokfs_splitmix64(&split_state) % (n - cuts[0] + 1);
         CHECK_MEM(chunked, repair_in_chunks(exact, n, cuts, 3, chunked), got, len);
         free(exact);
 
