@@ -17,6 +17,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "common/buf.h"
+
 #include "common/endian.h"
 #include "decode/thrift_compact.h"
 
@@ -1597,8 +1599,8 @@ struct tokfs_pq_rg {
     tokfs_pq_stats st;
     uint64_t chunk_len, fed;
     uint64_t consumed;        /* chunk bytes processed (pages done) */
-    uint8_t *buf;             /* bytes of an incomplete page */
-    size_t buf_len, buf_cap, need;
+    tokfs_buf pending;        /* bytes of an incomplete page */
+    size_t need;              /* its size once its header parsed, else 0 */
     int failed;
 };
 
@@ -1608,7 +1610,7 @@ void tokfs_pq_rg_free(tokfs_pq_rg *r)
         return;
     tokfs_pq_col_free(r->text);
     tokfs_pq_col_free(r->filt);
-    free(r->buf);
+    tokfs_buf_free(&r->pending);
     free(r);
 }
 
@@ -1732,20 +1734,10 @@ static int process(tokfs_pq_rg *r, const uint8_t *p, size_t n, size_t *used, siz
     return 0;
 }
 
-static int buf_append(tokfs_pq_rg *r, const uint8_t *d, size_t n, tokfs_err *err)
+static int pending_append(tokfs_pq_rg *r, const uint8_t *d, size_t n, tokfs_err *err)
 {
-    if (r->buf_len + n > r->buf_cap) {
-        size_t cap = r->buf_cap ? r->buf_cap : 65536;
-        while (cap < r->buf_len + n)
-            cap *= 2;
-        uint8_t *b = realloc(r->buf, cap);
-        if (!b)
-            return tokfs_err_set(err, ENOMEM, "Parquet: out of memory");
-        r->buf = b;
-        r->buf_cap = cap;
-    }
-    memcpy(r->buf + r->buf_len, d, n);
-    r->buf_len += n;
+    if (tokfs_buf_append(&r->pending, d, n))
+        return tokfs_err_set(err, ENOMEM, "Parquet: out of memory");
     return 0;
 }
 
@@ -1759,33 +1751,33 @@ static int rg_feed(tokfs_pq_rg *r, const uint8_t *data, size_t len, tokfs_err *e
                              r->text->name, r->text->rg, (unsigned long long)r->chunk_len);
     r->fed += len;
     while (len > 0) {
-        if (r->buf_len == 0) {
+        if (r->pending.len == 0) {
             size_t used, need;
             if ((rc = process(r, data, len, &used, &need, err)) < 0)
                 return rc;
             data += used;
             len -= used;
             r->need = need;
-            if (len > 0 && (rc = buf_append(r, data, len, err)) < 0)
+            if (len > 0 && (rc = pending_append(r, data, len, err)) < 0)
                 return rc;
             return 0;
         }
         /* Complete the pending page: exactly up to its end when its size is known, else in
          * steps until its header parses. */
-        size_t take = r->need ? r->need - r->buf_len : 65536;
+        size_t take = r->need ? r->need - r->pending.len : 65536;
         if (take > len)
             take = len;
-        if ((rc = buf_append(r, data, take, err)) < 0)
+        if ((rc = pending_append(r, data, take, err)) < 0)
             return rc;
         data += take;
         len -= take;
-        if (r->need && r->buf_len < r->need)
+        if (r->need && r->pending.len < r->need)
             continue;
         size_t used, need;
-        if ((rc = process(r, r->buf, r->buf_len, &used, &need, err)) < 0)
+        if ((rc = process(r, r->pending.data, r->pending.len, &used, &need, err)) < 0)
             return rc;
-        memmove(r->buf, r->buf + used, r->buf_len - used);
-        r->buf_len -= used;
+        memmove(r->pending.data, r->pending.data + used, r->pending.len - used);
+        r->pending.len -= used;
         r->need = need;
     }
     return 0;

@@ -131,28 +131,23 @@ static uint8_t *expected_bytes(uint32_t i, uint64_t n, unsigned salt)
     return b;
 }
 
-/* Allocated bytes of everything below path, the directory itself included (what du counts). */
+/* Allocated bytes of everything below path, the directory itself included (what du counts),
+ * walked by libc's nftw: a measurement independent of the cache's own disk_use. Called only
+ * under the cache's mutex, which also serializes du_total. */
+static uint64_t du_total;
+static int du_add(const char *path, const struct stat *s, int type, struct FTW *ftw)
+{
+    (void)path; (void)ftw;
+    if (type != FTW_NS) /* vanished between readdir and stat */
+        du_total += (uint64_t)s->st_blocks * 512;
+    return 0;
+}
+
 static uint64_t du(const char *path)
 {
-    struct stat s;
-    if (lstat(path, &s) != 0)
-        return 0;
-    uint64_t total = (uint64_t)s.st_blocks * 512;
-    if (!S_ISDIR(s.st_mode))
-        return total;
-    DIR *dir = opendir(path);
-    if (!dir)
-        return total;
-    struct dirent *e;
-    while ((e = readdir(dir))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char child[PATH_MAX];
-        snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-        total += du(child);
-    }
-    closedir(dir);
-    return total;
+    du_total = 0;
+    nftw(path, du_add, 16, FTW_PHYS); /* a file evicted under the walk is simply not counted */
+    return du_total;
 }
 
 /* The hard cap, measured under the cache's mutex (no eviction or reservation in between). */

@@ -19,19 +19,14 @@
 
 #include "tokenize/bpe.h"
 #include "check.h"
+#include "common/hash.h"
 #include "tokenize/pretok.h"
 #include "tokenize/tokenizer.h"
 #include "tokenize/tokpool.h"
 #include "common/utf8.h"
 
 static uint64_t rng_state = 0x706f6f6c74657374ull;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rnd(void) { return tokfs_splitmix64(&rng_state); }
 
 /* Fragments that exercise every alternative of the known patterns around spaces. */
 static const char *const FRAGMENTS[] = {
