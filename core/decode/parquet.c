@@ -20,7 +20,7 @@
 #include "common/buf.h"
 
 #include "common/endian.h"
-#include "decode/thrift_compact.h"
+#include "decode/thrift_compact_internal.h"
 
 /* Parquet enums used here. */
 enum { PT_BYTE_ARRAY = 6 };

@@ -1,6 +1,6 @@
-/* tokfs — Thrift compact-protocol decoder (see thrift_compact.h). Written from the protocol
+/* tokfs — Thrift compact-protocol decoder (see thrift_compact_internal.h). Written from the protocol
  * description (apache/thrift doc/specs/thrift-compact-protocol.md). */
-#include "decode/thrift_compact.h"
+#include "decode/thrift_compact_internal.h"
 
 #include <errno.h>
 #include <stdarg.h>

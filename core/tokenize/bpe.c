@@ -1,6 +1,6 @@
 /* Byte-level BPE of one piece: the merge table, the rank lookups and the per-thread front
  * caches; exact and O(n log n) for long pieces. */
-#include "tokenize/bpe.h"
+#include "tokenize/bpe_internal.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -1,6 +1,6 @@
 /* Pre-tokenizers: the hand-written GPT-2 / cl100k / o200k / Qwen2 patterns and PCRE2 for any
  * other regex, and the places where a long document may be cut. */
-#include "tokenize/pretok.h"
+#include "tokenize/pretok_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "tokenize/unicode.h"
+#include "tokenize/unicode_internal.h"
 
 static const char PAT_GPT2[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";

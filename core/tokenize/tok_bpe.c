@@ -1,6 +1,6 @@
 /* The BPE tokenizer pipeline shared by tiktoken files, the embedded GPT-2 and tokenizer.json,
  * and the .tiktoken / gpt2 loaders. */
-#include "tokenize/tok_bpe.h"
+#include "tokenize/tok_bpe_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "common/hash.h"
-#include "tokenize/tok_bpe.h"
+#include "tokenize/tok_bpe_internal.h"
 
 /* GPT-2's bytes_to_unicode: printable bytes stand for themselves, the other 68 map to U+0100 up,
  * in byte order. unicode_to_byte[cp] = byte + 1 (0: not in the alphabet). */

@@ -2,7 +2,7 @@
  * bytes, .tiktoken, tokenizer.json) and tokenizer=bytes itself. */
 #include "tokenize/tokenizer.h"
 
-#include "tokenize/tok_bpe.h"
+#include "tokenize/tok_bpe_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>

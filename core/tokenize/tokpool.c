@@ -10,7 +10,7 @@
 
 #include "common/buf.h"
 #include "common/utf8.h"
-#include "tokenize/bpe.h"
+#include "tokenize/bpe_internal.h"
 
 enum { SLOT_EMPTY, SLOT_READY, SLOT_BUSY, SLOT_DONE };
 

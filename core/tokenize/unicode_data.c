@@ -2,7 +2,7 @@
  * (Unicode 15.0.0, plus 5055 code points from core/tokenize/gen/unicode16_overlay.txt: Unicode
  * 16.0 as the reference regex engines have it). Do not edit.
  * Unicode data: Copyright (c) Unicode, Inc., distributed under the Unicode License v3. */
-#include "tokenize/unicode.h"
+#include "tokenize/unicode_internal.h"
 
 const uint16_t tokfs_uc_stage1[4352] = {
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenize/bpe.h"
+#include "tokenize/bpe_internal.h"
 #include "tokenize/tokenizer.h"
 #include "common/utf8.h"
 

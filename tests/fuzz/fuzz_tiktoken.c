@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "fuzz_util.h"
-#include "tokenize/tok_bpe.h"
+#include "tokenize/tok_bpe_internal.h"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

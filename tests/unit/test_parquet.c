@@ -17,7 +17,7 @@
 #include "check.h"
 #include "common/hash.h"
 #include "decode/parquet.h"
-#include "decode/thrift_compact.h"
+#include "decode/thrift_compact_internal.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tokenize/bpe.h"
+#include "tokenize/bpe_internal.h"
 #include "check.h"
 #include "common/hash.h"
-#include "tokenize/pretok.h"
+#include "tokenize/pretok_internal.h"
 #include "tokenize/tokenizer.h"
 
 /* ---- pre-tokenizer ---------------------------------------------------------------------- */

@@ -17,10 +17,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tokenize/bpe.h"
+#include "tokenize/bpe_internal.h"
 #include "check.h"
 #include "common/hash.h"
-#include "tokenize/pretok.h"
+#include "tokenize/pretok_internal.h"
 #include "tokenize/tokenizer.h"
 #include "tokenize/tokpool.h"
 #include "common/utf8.h"

@@ -3,8 +3,8 @@
 #ifndef TOKFS_TOK_BPE_H
 #define TOKFS_TOK_BPE_H
 
-#include "tokenize/bpe.h"
-#include "tokenize/pretok.h"
+#include "tokenize/bpe_internal.h"
+#include "tokenize/pretok_internal.h"
 #include "tokenize/tokenizer.h"
 
 /* One pre-tokenizer stage: a regex split (Split, or ByteLevel's own GPT-2 regex), optionally
