@@ -66,6 +66,28 @@ static uint32_t id_at(size_t i, unsigned width)
     return width == 2 ? v & 0xffff : v;
 }
 
+/* A writer on out, with the builder it reports to. Lives on the caller's stack: the builder and
+ * the writer point into it. */
+typedef struct writer_case {
+    tokfs_build_output out;
+    tokfs_err err;
+    tokfs_build_stats stats;
+    tokfs_builder b;
+    tokfs_build_writer w;
+    tokfs_id_sink sink;
+} writer_case;
+
+static void writer_case_open(writer_case *c, tokfs_build_output out, unsigned width)
+{
+    memset(c, 0, sizeof *c);
+    c->out = out;
+    c->b.stats = &c->stats;
+    c->b.err = &c->err;
+    c->b.cancel = out.cancel;
+    CHECK_EQ_INT(tokfs_build_writer_open(&c->w, &c->b, &c->out, tokfs_build_format_ids(width)), 0);
+    c->sink = tokfs_build_writer_sink(&c->w);
+}
+
 /* n ids through the writer in calls of varying sizes; checks the file, the checksum and the
  * reservations. */
 static void check_format(unsigned width, size_t n)
@@ -74,13 +96,9 @@ static void check_format(unsigned width, size_t n)
     int fd = temp_fd(path, sizeof path);
     CHECK(fd >= 0);
     reserve_log rl = {.fd = fd};
-    tokfs_build_output out = {.fd = fd, .reserve = reserve_cb, .reserve_ctx = &rl};
-    tokfs_err err = {""};
-    tokfs_build_stats stats = {0};
-    tokfs_builder b = {.stats = &stats, .err = &err};
-    tokfs_build_writer w;
-    CHECK_EQ_INT(tokfs_build_writer_open(&w, &b, &out, tokfs_build_format_ids(width)), 0);
-    tokfs_id_sink sink = tokfs_build_writer_sink(&w);
+    writer_case c;
+    writer_case_open(&c, (tokfs_build_output){.fd = fd, .reserve = reserve_cb, .reserve_ctx = &rl},
+                     width);
     uint32_t *ids = malloc((n ? n : 1) * sizeof *ids);
     for (size_t i = 0; i < n; i++)
         ids[i] = id_at(i, width);
@@ -90,12 +108,12 @@ static void check_format(unsigned width, size_t n)
         size_t take = steps[k % (sizeof steps / sizeof *steps)];
         if (take > n - at)
             take = n - at;
-        CHECK_EQ_INT(sink.put(sink.ctx, ids + at, take), 0);
+        CHECK_EQ_INT(c.sink.put(c.sink.ctx, ids + at, take), 0);
         at += take;
     }
-    CHECK_EQ_INT(tokfs_build_writer_flush(&w), 0);
-    CHECK_EQ_INT(w.ids, n);
-    CHECK_EQ_INT(b.rc, 0);
+    CHECK_EQ_INT(tokfs_build_writer_flush(&c.w), 0);
+    CHECK_EQ_INT(c.w.ids, n);
+    CHECK_EQ_INT(c.b.rc, 0);
 
     uint8_t *file = NULL;
     size_t len = 0;
@@ -109,13 +127,13 @@ static void check_format(unsigned width, size_t n)
         same = v == ids[i];
     }
     CHECK(same);
-    CHECK(tokfs_build_writer_checksum(&w) == tokfs_hash64(file, len, 0));
+    CHECK(tokfs_build_writer_checksum(&c.w) == tokfs_hash64(file, len, 0));
     /* one reservation per block written, each before the file grew, the last the file's size */
     CHECK_EQ_INT(rl.calls, (len + TOKFS_BUILD_WRITE_BLOCK - 1) / TOKFS_BUILD_WRITE_BLOCK);
     CHECK_EQ_INT(rl.last, len);
     CHECK(!rl.grew_first);
     CHECK(!rl.not_block);
-    tokfs_build_writer_free(&w);
+    tokfs_build_writer_free(&c.w);
     free(file);
     free(ids);
     close(fd);
@@ -133,61 +151,47 @@ static void check_errors(void)
     {
         int fd = temp_fd(path, sizeof path);
         reserve_log rl = {.fd = fd, .refuse_from = TOKFS_BUILD_WRITE_BLOCK + 1};
-        tokfs_build_output out = {.fd = fd, .reserve = reserve_cb, .reserve_ctx = &rl};
-        tokfs_err err = {""};
-        tokfs_build_stats stats = {0};
-        tokfs_builder b = {.stats = &stats, .err = &err};
-        tokfs_build_writer w;
-        CHECK_EQ_INT(tokfs_build_writer_open(&w, &b, &out, tokfs_build_format_ids(2)), 0);
-        tokfs_id_sink sink = tokfs_build_writer_sink(&w);
+        writer_case c;
+        writer_case_open(&c, (tokfs_build_output){.fd = fd, .reserve = reserve_cb,
+                                                   .reserve_ctx = &rl}, 2);
         int rc = 0;
         for (int k = 0; k < 400 && rc == 0; k++)
-            rc = sink.put(sink.ctx, ids, 4096); /* 400 x 8 KiB: past two blocks */
+            rc = c.sink.put(c.sink.ctx, ids, 4096); /* 400 x 8 KiB: past two blocks */
         CHECK_EQ_INT(rc, -ENOSPC);
-        CHECK_EQ_INT(b.rc, -ENOSPC);
-        CHECK(strstr(err.msg, "No space left") != NULL);
-        CHECK_EQ_INT(w.written, TOKFS_BUILD_WRITE_BLOCK);
-        char first[sizeof err.msg];
-        snprintf(first, sizeof first, "%s", err.msg);
-        CHECK_EQ_INT(tokfs_builder_fail(&b, -EIO, "a later failure"), -ENOSPC);
-        CHECK(strcmp(err.msg, first) == 0);
-        CHECK_EQ_INT(tokfs_build_writer_flush(&w), -ENOSPC);
-        tokfs_build_writer_free(&w);
+        CHECK_EQ_INT(c.b.rc, -ENOSPC);
+        CHECK(strstr(c.err.msg, "No space left") != NULL);
+        CHECK_EQ_INT(c.w.written, TOKFS_BUILD_WRITE_BLOCK);
+        char first[sizeof c.err.msg];
+        snprintf(first, sizeof first, "%s", c.err.msg);
+        CHECK_EQ_INT(tokfs_builder_fail(&c.b, -EIO, "a later failure"), -ENOSPC);
+        CHECK(strcmp(c.err.msg, first) == 0);
+        CHECK_EQ_INT(tokfs_build_writer_flush(&c.w), -ENOSPC);
+        tokfs_build_writer_free(&c.w);
         close(fd);
     }
     /* cancel: checked before a write */
     {
         int fd = temp_fd(path, sizeof path);
         atomic_int cancel = 0;
-        tokfs_build_output out = {.fd = fd, .cancel = &cancel};
-        tokfs_err err = {""};
-        tokfs_build_stats stats = {0};
-        tokfs_builder b = {.stats = &stats, .err = &err, .cancel = &cancel};
-        tokfs_build_writer w;
-        CHECK_EQ_INT(tokfs_build_writer_open(&w, &b, &out, tokfs_build_format_ids(4)), 0);
-        tokfs_id_sink sink = tokfs_build_writer_sink(&w);
-        CHECK_EQ_INT(sink.put(sink.ctx, ids, 100), 0);
+        writer_case c;
+        writer_case_open(&c, (tokfs_build_output){.fd = fd, .cancel = &cancel}, 4);
+        CHECK_EQ_INT(c.sink.put(c.sink.ctx, ids, 100), 0);
         atomic_store(&cancel, 1);
-        CHECK_EQ_INT(tokfs_build_writer_flush(&w), -ECANCELED);
-        CHECK_EQ_INT(w.written, 0);
-        CHECK(err.msg[0] != '\0');
-        tokfs_build_writer_free(&w);
+        CHECK_EQ_INT(tokfs_build_writer_flush(&c.w), -ECANCELED);
+        CHECK_EQ_INT(c.w.written, 0);
+        CHECK(c.err.msg[0] != '\0');
+        tokfs_build_writer_free(&c.w);
         close(fd);
     }
     /* write() failing (a read-only descriptor) */
     {
         int fd = open("/dev/null", O_RDONLY);
-        tokfs_build_output out = {.fd = fd};
-        tokfs_err err = {""};
-        tokfs_build_stats stats = {0};
-        tokfs_builder b = {.stats = &stats, .err = &err};
-        tokfs_build_writer w;
-        CHECK_EQ_INT(tokfs_build_writer_open(&w, &b, &out, tokfs_build_format_ids(2)), 0);
-        tokfs_id_sink sink = tokfs_build_writer_sink(&w);
-        CHECK_EQ_INT(sink.put(sink.ctx, ids, 10), 0);
-        CHECK_EQ_INT(tokfs_build_writer_flush(&w), -EBADF);
-        CHECK(strstr(err.msg, "cannot write shard") != NULL);
-        tokfs_build_writer_free(&w);
+        writer_case c;
+        writer_case_open(&c, (tokfs_build_output){.fd = fd}, 2);
+        CHECK_EQ_INT(c.sink.put(c.sink.ctx, ids, 10), 0);
+        CHECK_EQ_INT(tokfs_build_writer_flush(&c.w), -EBADF);
+        CHECK(strstr(c.err.msg, "cannot write shard") != NULL);
+        tokfs_build_writer_free(&c.w);
         close(fd);
     }
     /* the fixed texts */
