@@ -201,10 +201,37 @@ static int check_mountpoint(const char *given, char **out, tokfs_err *err)
     return *out ? 0 : -ENOMEM;
 }
 
-static int serve(tokfs_config *cfg, const char *fuse_opts, tokfs_cache *cache)
+static int serve_session(tokfs_config *cfg, const char *fuse_opts, tokfs_fs *fsp);
+
+static int serve(tokfs_config *cfg, const char *fuse_opts, tokfs_cache *cache,
+                 const tokfs_tokenizer *tok)
 {
     tokfs_fs fs = {.cache = cache, .uid = getuid(), .gid = getgid()};
     clock_gettime(CLOCK_REALTIME, &fs.mtime);
+    /* The tokenizer file at the mount root, made now: it never changes while mounted. */
+    tokfs_buf tok_file = {0};
+    if (tok->file_name && tok->file_bytes) {
+        int trc = tok->file_bytes(tok, &tok_file);
+        if (trc) {
+            fprintf(stderr, "tokfs: cannot make %s for the mount root: %s\n", tok->file_name,
+                    strerror(-trc));
+            tokfs_buf_free(&tok_file);
+            return 1;
+        }
+        fs.tok_file_name = tok->file_name;
+        fs.tok_file = tok_file.data;
+        fs.tok_file_len = tok_file.len;
+    }
+    int status = serve_session(cfg, fuse_opts, &fs);
+    tokfs_buf_free(&tok_file);
+    return status;
+}
+
+/* Mount, daemonize and run the session; fs lives on this frame for the session's life. */
+static int serve_session(tokfs_config *cfg, const char *fuse_opts, tokfs_fs *fsp)
+{
+    tokfs_fs fs = *fsp;
+    tokfs_cache *cache = fs.cache;
 
     char opts[4352];
     snprintf(opts, sizeof opts, "-oro,fsname=tokfs,subtype=tokfs%s", fuse_opts);
@@ -316,7 +343,9 @@ int main(int argc, char **argv)
     tokfs_log_setup(stderr, 0, cfg.debug);
     tokfs_tokenizer *tok = NULL;
     tokfs_cache *cache = NULL;
-    rc = tokfs_tokenizer_open(cfg.tokenizer, cfg.pattern, cfg.eot, &tok, &err);
+    tokfs_tokenizer_opts topts = {.name = cfg.tokenizer, .pattern = cfg.pattern, .eot = cfg.eot,
+                                  .match_special = cfg.match_special};
+    rc = tokfs_tokenizer_open_opts(&topts, &tok, &err);
     if (rc == 0)
         rc = tokfs_cache_open(&cfg, tok, &cache, &err);
     int status;
@@ -324,7 +353,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "tokfs: %s\n", err.msg[0] ? err.msg : strerror(-rc));
         status = 1;
     } else {
-        status = serve(&cfg, cl.fuse_opts, cache);
+        status = serve(&cfg, cl.fuse_opts, cache, tok);
     }
     tokfs_tokenizer_close(tok);
     curl_global_cleanup();

@@ -58,9 +58,10 @@ static int parse_args(const char *cmd, int argc, char **argv, tokfs_config *cfg,
                 char *eq = strchr(opt, '=');
                 if (eq)
                     *eq = 0;
-                if (strcmp(opt, "tokenizer") && strcmp(opt, "pattern") && strcmp(opt, "eot"))
+                if (strcmp(opt, "tokenizer") && strcmp(opt, "pattern") && strcmp(opt, "eot") &&
+                    strcmp(opt, "special_tokens"))
                     rc = tokfs_err_set(err, EINVAL, "tokfs %s takes only the options tokenizer=, "
-                                       "pattern= and eot=, not %s", cmd, opt);
+                                       "pattern=, eot= and special_tokens=, not %s", cmd, opt);
                 else
                     rc = tokfs_config_set(cfg, opt, eq ? eq + 1 : NULL, err);
             }
@@ -184,9 +185,13 @@ static int sub_start(sub_run *r, const char *cmd, int argc, char **argv)
     int rc = tokfs_config_init(&r->cfg, NULL, NULL, &r->err);
     if (!rc)
         rc = parse_args(cmd, argc, argv, &r->cfg, &r->args, &r->err);
-    if (!rc)
-        rc = tokfs_tokenizer_open(r->cfg.tokenizer, r->cfg.pattern, r->cfg.eot, &r->tok,
-                                  &r->err);
+    if (!rc) {
+        /* encoding needs no end-of-text token (only a mount appends one) */
+        tokfs_tokenizer_opts o = {.name = r->cfg.tokenizer, .pattern = r->cfg.pattern,
+                                  .eot = r->cfg.eot, .eot_optional = 1,
+                                  .match_special = r->cfg.match_special};
+        rc = tokfs_tokenizer_open_opts(&o, &r->tok, &r->err);
+    }
     if (!rc)
         rc = open_input(r->args.file, &in, &r->err);
     if (!rc && (rc = read_all(in, &r->input)))

@@ -4,6 +4,8 @@
  *   /train/                   ino 2      shard_NNNNN.bin  ino SHARD_INO_BASE + plan index
  *   /val/                     ino 3
  *   /dataset_metadata.json    ino 4      rendered on open (direct_io: its size changes)
+ *   /tokenizer.json           ino 7      the tokenizer, as a file a trainer loads (or
+ *                                        tokenizer.model / tekken.json: tokfs_fs.tok_file_name)
  *   /.tokfs/                  ino 5
  *   /.tokfs/status.json       ino 6
  *
@@ -29,6 +31,7 @@ enum {
     INO_METADATA = 4,
     INO_DOTDIR = 5,
     INO_STATUS = 6,
+    INO_TOKFILE = 7,
     SHARD_INO_BASE = 16,
 };
 
@@ -92,6 +95,11 @@ static int fixed_attr(tokfs_fs *fs, fuse_ino_t ino, struct stat *st)
     case INO_METADATA:
     case INO_STATUS:
         fill_file(fs, ino, rendered_size(fs, ino), st);
+        return 0;
+    case INO_TOKFILE:
+        if (!fs->tok_file_name)
+            return ENOENT;
+        fill_file(fs, ino, fs->tok_file_len, st);
         return 0;
     default:
         return ENOENT;
@@ -212,6 +220,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
             ino = INO_METADATA;
         else if (strcmp(name, ".tokfs") == 0)
             ino = INO_DOTDIR;
+        else if (fs->tok_file_name && strcmp(name, fs->tok_file_name) == 0)
+            ino = INO_TOKFILE;
     } else if (parent == INO_DOTDIR) {
         if (strcmp(name, "status.json") == 0)
             ino = INO_STATUS;
@@ -263,7 +273,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     (void)fi;
     tokfs_fs *fs = fs_of(req);
     /* Entry k of the listing (0 ".", 1 ".."); returns 0 past the end. */
-    struct { const char *name; fuse_ino_t ino; int dir; } fixed[4];
+    struct { const char *name; fuse_ino_t ino; int dir; } fixed[5];
     uint32_t nfixed = 0, nshards = 0;
     int split = -1;
     switch (ino) {
@@ -272,6 +282,8 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fixed[nfixed++] = (typeof(fixed[0])){"val", INO_VAL, 1};
         fixed[nfixed++] = (typeof(fixed[0])){"dataset_metadata.json", INO_METADATA, 0};
         fixed[nfixed++] = (typeof(fixed[0])){".tokfs", INO_DOTDIR, 1};
+        if (fs->tok_file_name)
+            fixed[nfixed++] = (typeof(fixed[0])){fs->tok_file_name, INO_TOKFILE, 0};
         break;
     case INO_DOTDIR:
         fixed[nfixed++] = (typeof(fixed[0])){"status.json", INO_STATUS, 0};
@@ -356,6 +368,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_open(req, fi);
         return;
     }
+    if (ino == INO_TOKFILE && fs->tok_file_name) {
+        fi->keep_cache = 1; /* made once at mount */
+        fi->fh = 0;
+        fuse_reply_open(req, fi);
+        return;
+    }
     if (ino != INO_METADATA && ino != INO_STATUS) {
         fuse_reply_err(req, ino <= INO_STATUS ? EISDIR : ENOENT);
         return;
@@ -428,6 +446,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         }
         *r = (read_request){.req = req, .fs = fs, .off = off, .size = size};
         tokfs_cache_get(fs->cache, index, 1, 1, read_ready, r);
+        return;
+    }
+    if (ino == INO_TOKFILE) {
+        if ((uint64_t)off >= fs->tok_file_len)
+            fuse_reply_buf(req, NULL, 0);
+        else
+            fuse_reply_buf(req, (const char *)fs->tok_file + off,
+                           (uint64_t)off + size > fs->tok_file_len ? fs->tok_file_len - (size_t)off
+                                                                  : size);
         return;
     }
     open_doc *doc = (open_doc *)(uintptr_t)fi->fh;

@@ -165,6 +165,9 @@ char *tokfs_cache_render_metadata(tokfs_cache *c, size_t *len)
     put(&d, o, "source", text_value(source));
     put(&d, o, "tokenizer", text_value(tok->name));
     put(&d, o, "tokenizer_kind", text_value(tok->kind ? tok->kind : "unknown"));
+    put(&d, o, "tokenizer_model", text_value(tok->model ? tok->model : "unknown"));
+    put(&d, o, "tokenizer_file", tok->file_name ? text_value(tok->file_name) : json_null());
+    put(&d, o, "special_tokens", json_string(cfg->match_special ? "match" : "text"));
     put(&d, o, "pattern", cfg->pattern ? text_value(cfg->pattern) : json_null());
     put(&d, o, "tokenizer_fingerprint", json_string(fingerprint));
     put(&d, o, "vocab_size", json_integer(tok->vocab_size));

@@ -15,10 +15,13 @@ const char tokfs_options_help[] =
     "  cache_size=SIZE     hard cap on the cache dir's disk use, e.g. 512M, 20G (required)\n"
     "  cache_dir=DIR       cache location (default $XDG_CACHE_HOME/tokfs or ~/.cache/tokfs)\n"
     "  tokenizer=NAME      gpt2 (default, embedded), bytes (id = byte value, end-of-text 256),\n"
-    "                      PATH.tiktoken (tiktoken ranks) or PATH to a tokenizer.json\n"
+    "                      PATH.tiktoken (tiktoken ranks), PATH to a Hugging Face\n"
+    "                      tokenizer.json, a SentencePiece PATH.model or a Mistral tekken.json\n"
     "  pattern=NAME        pre-tokenizer of a .tiktoken file: gpt2, cl100k_base, o200k_base,\n"
     "                      qwen2 (default: from the file name)\n"
     "  eot=ID|TEXT         end-of-text token after every document (default: the tokenizer's)\n"
+    "  special_tokens=text|match  special tokens' text in a document is ordinary text (text,\n"
+    "                      the default) or becomes the special token's id (match)\n"
     "  shard_size=N        about N tokens per shard, e.g. 10M (default 10M)\n"
     "  val_shards=N        the last N shards of the plan form val/ (default 1)\n"
     "  max_shards=N        expose only the first N train shards (default: all)\n"
@@ -217,7 +220,7 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
         {"cache_size"}, {"cache_dir"}, {"tokenizer"}, {"shard_size"}, {"val_shards"},
         {"max_shards"}, {"shuffle_seed"}, {"text_field"}, {"workers"}, {"prefetch"},
         {"retries"}, {"timeout"}, {"max_doc_bytes"}, {"log_file"}, {"pattern"}, {"eot"},
-        {"filter"},
+        {"filter"}, {"special_tokens"},
     };
     int is_known = 0;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -250,6 +253,11 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
     } else if (strcmp(key, "eot") == 0) {
         if (set_string(&cfg->eot, value))
             return -ENOMEM;
+    } else if (strcmp(key, "special_tokens") == 0) {
+        if (strcmp(value, "text") && strcmp(value, "match"))
+            return tokfs_err_set(err, EINVAL, "bad special_tokens=%s: give text (special tokens "
+                                 "in documents stay text) or match", value);
+        cfg->match_special = strcmp(value, "match") == 0;
     } else if (strcmp(key, "shard_size") == 0) {
         if (tokfs_parse_count(value, &u64) || u64 < 1 || u64 > (1ull << 40))
             return tokfs_err_set(err, EINVAL,

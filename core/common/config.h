@@ -15,6 +15,8 @@ typedef struct tokfs_config {
     char *tokenizer;          /* "gpt2" (default), "bytes", PATH.tiktoken or a tokenizer.json */
     char *pattern;            /* pre-tokenizer name for a .tiktoken file; NULL = from its name */
     char *eot;                /* end-of-text id or token text; NULL = the tokenizer's own */
+    int match_special;        /* special_tokens=match (1) or text (0, the default): whether
+                               * special added tokens in documents become their ids */
     uint64_t shard_size;      /* about this many tokens per shard */
     uint32_t val_shards;      /* the last N pieces of the plan form val/ */
     uint32_t max_shards;      /* expose at most N train shards; 0 = all */

@@ -163,6 +163,11 @@ static const uint8_t *bpe_token_bytes(const tokfs_tokenizer *tok, uint32_t id, s
 
 static void bpe_destroy(tokfs_tokenizer *tok) { tokfs_tok_bpe_free((tok_bpe *)tok); }
 
+static int bpe_file_bytes(const tokfs_tokenizer *tok, tokfs_buf *out)
+{
+    return tokfs_tok_bpe_export_json((const tok_bpe *)tok, out);
+}
+
 tok_bpe *tokfs_tok_bpe_new(const char *name, const char *kind)
 {
     tok_bpe *t = calloc(1, sizeof *t);
@@ -172,11 +177,14 @@ tok_bpe *tokfs_tok_bpe_new(const char *name, const char *kind)
     }
     t->base.name = t->name;
     t->base.kind = kind;
+    t->base.model = "bpe-byte-level";
     t->base.text_based = 1;
     t->base.bytes_per_token = 4.0; /* English prose and code average 3.5..4.5 bytes per token */
     t->base.encode = bpe_encode;
     t->base.token_bytes = bpe_token_bytes;
     t->base.cut = bpe_cut;
+    t->base.file_name = "tokenizer.json";
+    t->base.file_bytes = bpe_file_bytes;
     t->base.destroy = bpe_destroy;
     return t;
 }

@@ -43,9 +43,11 @@ void tokfs_tok_bpe_free(tok_bpe *t);
 /* tokenizer=PATH.tiktoken or the embedded gpt2. */
 int tokfs_tok_tiktoken_open(const char *name, const char *pattern, const char *eot,
                             tokfs_tokenizer **out, tokfs_err *err);
-/* tokenizer=PATH to a tokenizer.json. */
-int tokfs_tok_hf_open(const char *path, const char *pattern, const char *eot,
-                      tokfs_tokenizer **out, tokfs_err *err);
+/* tokenizer=PATH to a tokenizer.json (tok_hf.c). */
+int tokfs_tok_hf_open(const tokfs_tokenizer_opts *opts, tokfs_tokenizer **out, tokfs_err *err);
+
+/* A Hugging Face tokenizer.json giving the same ids as this rank tokenizer (tok_export.c). */
+int tokfs_tok_bpe_export_json(const tok_bpe *t, tokfs_buf *out);
 
 /* Read a whole local file (at most max bytes) into a malloc'd buffer. */
 int tokfs_read_file(const char *path, size_t max, uint8_t **data, size_t *len, tokfs_err *err);

@@ -1,19 +1,395 @@
-/* tokenizer=PATH to a Hugging Face tokenizer.json: byte-level BPE only.
+/* tokenizer=PATH to a Hugging Face tokenizer.json: the whole pipeline, as Hugging Face
+ * tokenizers runs it (tokenizer/mod.rs encode_single_sequence, added_vocabulary.rs):
  *
- * Supported: model BPE (vocab; merges as "a b" or ["a","b"]; ignore_merges), pre_tokenizer
- * ByteLevel or Sequence of Split(Regex|String, Isolated, invert=false) and ByteLevel stages,
- * normalizer null, added_tokens (special ones are ordinary text, as in tiktoken's
- * encode_ordinary; non-special ones are matched in the text as Hugging Face does). Anything else
- * (Metaspace, byte_fallback, a normalizer, dropout, ...) is refused with a message naming it:
- * tokfs never approximates a tokenizer. */
+ *   text ─ added tokens with normalized=false, matched on the raw text
+ *        └ each text segment ─ normalizer (tokenize/normalize.c)
+ *                            └ added tokens with normalized=true, matched on the normalized text
+ *                              └ each part ─ pre-tokenizer (tokenize/pretok_hf.c)
+ *                                          └ each piece ─ model: BPE (byte-level or over
+ *                                            characters with byte fallback, tokenize/bpe.c),
+ *                                            Unigram (unigram.c) or WordPiece (wordpiece.c)
+ *
+ * Ids only: offsets, truncation, padding and the post-processor (BOS/EOS templates) do not
+ * apply — a shard holds each document's ids followed by the end-of-text id. Special added tokens
+ * are ordinary text unless special_tokens=match (see tokenizer.h); that is Hugging Face's own
+ * encode_special_tokens=true, so the same matches are made and then skipped.
+ * Whatever the file uses that tokfs does not implement is refused at open, naming it. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/hash.h"
+#include "tokenize/bpe_internal.h"
+#include "tokenize/normalize_internal.h"
+#include "tokenize/pretok_hf_internal.h"
 #include "tokenize/tok_bpe_internal.h"
+#include "tokenize/unicode_internal.h"
+#include "tokenize/unigram_internal.h"
+#include "tokenize/wordpiece_internal.h"
+
+/* ---- the tokenizer ----------------------------------------------------------------------- */
+
+/* An added token (added_tokens[] of the file) with the id Hugging Face gives it. */
+typedef struct hf_added {
+    uint8_t *content; /* as in the file: what a decoder prints */
+    size_t content_len;
+    uint8_t *match; /* what is looked for: content, or its normalized form (normalized=true) */
+    size_t match_len;
+    uint32_t id;
+    unsigned special : 1, single_word : 1, lstrip : 1, rstrip : 1, normalized : 1;
+} hf_added;
+
+/* The added tokens matched at one level (raw or normalized text): leftmost-longest, as the
+ * Aho-Corasick automaton Hugging Face builds. by_first[b] lists the tokens starting with byte b,
+ * longest first, so the first that matches at a position is the longest there. */
+typedef struct hf_matcher {
+    uint32_t *by_first[256]; /* indexes into tok_hf.added; by_first_n[b] of them */
+    uint32_t by_first_n[256];
+    size_t n;
+} hf_matcher;
+
+typedef enum hf_model_kind { HF_BPE, HF_UNIGRAM, HF_WORDPIECE } hf_model_kind;
+
+typedef struct tok_hf {
+    tokfs_tokenizer base;
+    char *path;
+    uint8_t *file; /* the tokenizer.json as read: served at the mount root */
+    size_t file_len;
+    tokfs_norm *norm; /* NULL: none */
+    tokfs_pre *pre;   /* NULL: the whole text is one piece */
+    hf_model_kind kind;
+    tokfs_bpe *bpe;
+    int bpe_chars; /* BPE over characters (not byte-level): long pieces are cut, tokfs_bpe_cut */
+    tokfs_unigram *uni;
+    tokfs_wordpiece *wp;
+    hf_added *added;
+    size_t nadded;
+    hf_matcher raw, normed; /* normalized=false and normalized=true tokens */
+    int match_special;
+    /* Token texts for decoding, by id: characters models' ▁ as a space and <0xNN> as the byte. */
+    uint8_t *dec;
+    uint32_t *dec_off; /* dec_limit + 1 offsets into dec */
+    uint32_t dec_limit;
+} tok_hf;
+
+/* ---- added tokens ------------------------------------------------------------------------ */
+
+/* \w as the Rust regex crate (HF's single_word test) has it: letters, marks, numbers,
+ * connector punctuation '_' and the joiners. Our class table does not tell Nd from No/Nl; the
+ * difference (a single_word token beside a superscript or Roman numeral) is documented. */
+static int is_word_cp(uint32_t cp)
+{
+    if (cp == '_' || cp == 0x200C || cp == 0x200D)
+        return 1;
+    return (tokfs_uc_class(cp) & (TOKFS_UC_L | TOKFS_UC_M | TOKFS_UC_N)) != 0;
+}
+
+/* The code point that ends s[0..n) (n > 0, valid UTF-8). */
+static uint32_t last_cp(const uint8_t *s, size_t n)
+{
+    size_t i = n - 1;
+    while (i > 0 && (s[i] & 0xC0) == 0x80)
+        i--;
+    unsigned l;
+    return tokfs_uc_decode(s + i, n - i, &l);
+}
+
+static int is_space_at(const uint8_t *s, size_t n, unsigned *len)
+{
+    uint32_t cp = tokfs_uc_decode(s, n, len);
+    return (tokfs_uc_class(cp) & TOKFS_UC_WS) != 0;
+}
+
+/* Start of the run of whitespace that ends s[0..n). */
+static size_t trailing_space_start(const uint8_t *s, size_t n)
+{
+    size_t i = n;
+    while (i > 0) {
+        size_t k = i - 1;
+        while (k > 0 && (s[k] & 0xC0) == 0x80)
+            k--;
+        unsigned l;
+        if (!is_space_at(s + k, i - k, &l))
+            break;
+        i = k;
+    }
+    return i;
+}
+
+/* Length of the run of whitespace that starts s[0..n). */
+static size_t leading_space_len(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    unsigned l;
+    while (i < n && is_space_at(s + i, n - i, &l))
+        i += l;
+    return i;
+}
+
+/* The longest token of m at text[i], or -1. */
+static long match_at(const tok_hf *t, const hf_matcher *m, const uint8_t *text, size_t len,
+                     size_t i)
+{
+    uint8_t b = text[i];
+    for (uint32_t k = 0; k < m->by_first_n[b]; k++) {
+        const hf_added *a = &t->added[m->by_first[b][k]];
+        if (a->match_len <= len - i && memcmp(text + i, a->match, a->match_len) == 0)
+            return (long)m->by_first[b][k];
+    }
+    return -1;
+}
+
+/* Called with the parts of a text in order: a text part (id < 0) or an added token. */
+typedef int (*hf_part_fn)(void *ctx, const uint8_t *p, size_t n, int64_t id, size_t offset);
+
+/* Hugging Face's find_matches: leftmost-longest matches, each then kept or dropped (a special
+ * token in text mode, a single_word token inside a word) — a dropped match still hides the
+ * matches it overlaps, as in the automaton's iteration — and widened by lstrip/rstrip. */
+static int split_added(const tok_hf *t, const hf_matcher *m, const uint8_t *text, size_t len,
+                       hf_part_fn fn, void *ctx)
+{
+    size_t done = 0; /* text[0..done) is handed on */
+    for (size_t i = 0; m->n && i < len;) {
+        long k = m->by_first_n[text[i]] ? match_at(t, m, text, len, i) : -1;
+        if (k < 0) {
+            i++;
+            continue;
+        }
+        const hf_added *a = &t->added[k];
+        size_t start = i, stop = i + a->match_len;
+        i = stop;
+        if (a->special && !t->match_special)
+            continue;
+        if (a->single_word) {
+            int start_ok = start == 0 || !is_word_cp(last_cp(text, start));
+            unsigned l;
+            int stop_ok = stop == len || !is_word_cp(tokfs_uc_decode(text + stop, len - stop, &l));
+            if (!start_ok || !stop_ok)
+                continue;
+        }
+        if (a->lstrip) {
+            size_t s = trailing_space_start(text, start);
+            start = s > done ? s : done;
+        }
+        if (a->rstrip) {
+            stop += leading_space_len(text + stop, len - stop);
+            i = stop;
+        }
+        int rc;
+        if (start > done && (rc = fn(ctx, text + done, start - done, -1, done)))
+            return rc;
+        if ((rc = fn(ctx, text + start, stop - start, a->id, start)))
+            return rc;
+        done = stop;
+    }
+    return done < len ? fn(ctx, text + done, len - done, -1, done) : 0;
+}
+
+/* ---- encoding ---------------------------------------------------------------------------- */
+
+#define FLUSH_IDS 8192
+#define CUT_OVER 48 /* character-level BPE: pieces longer than this are cut (tokfs_bpe_cut) */
+
+typedef struct hf_enc {
+    const tok_hf *t;
+    const tokfs_id_sink *sink;
+    tokfs_bpe_cache *cache;
+    tokfs_ids ids;
+    tokfs_buf norm_out;
+    int seg_first; /* the segment being pre-tokenized starts the text (Metaspace "first") */
+} hf_enc;
+
+static int flush_ids(hf_enc *c)
+{
+    if (!c->ids.len)
+        return 0;
+    int rc = c->sink->put(c->sink->ctx, c->ids.ids, c->ids.len);
+    c->ids.len = 0;
+    return rc;
+}
+
+static int put_id(hf_enc *c, uint32_t id)
+{
+    int rc = tokfs_ids_reserve(&c->ids, 1);
+    if (rc)
+        return rc;
+    c->ids.ids[c->ids.len++] = id;
+    return c->ids.len >= FLUSH_IDS ? flush_ids(c) : 0;
+}
+
+static int model_piece(void *ctx, const uint8_t *p, size_t n)
+{
+    hf_enc *c = ctx;
+    const tok_hf *t = c->t;
+    int rc = 0;
+    switch (t->kind) {
+    case HF_BPE:
+        if (t->bpe_chars && n > CUT_OVER) {
+            /* no token spans a cut, so the parts merge exactly as the whole would */
+            for (size_t s = 0; s < n && !rc;) {
+                size_t e = tokfs_bpe_cut(t->bpe, p, n, s + 1);
+                rc = tokfs_bpe_encode_piece(t->bpe, c->cache, p + s, e - s, &c->ids);
+                s = e;
+            }
+        } else {
+            rc = tokfs_bpe_encode_piece(t->bpe, c->cache, p, n, &c->ids);
+        }
+        break;
+    case HF_UNIGRAM:
+        rc = tokfs_unigram_encode(t->uni, p, n, &c->ids);
+        break;
+    case HF_WORDPIECE:
+        rc = tokfs_wordpiece_encode(t->wp, p, n, &c->ids);
+        break;
+    }
+    if (rc)
+        return rc;
+    return c->ids.len >= FLUSH_IDS ? flush_ids(c) : 0;
+}
+
+/* A part of normalized text: pre-tokenize it, or an added token matched there. */
+static int normalized_part(void *ctx, const uint8_t *p, size_t n, int64_t id, size_t offset)
+{
+    hf_enc *c = ctx;
+    if (id >= 0)
+        return put_id(c, (uint32_t)id);
+    if (!c->t->pre)
+        return model_piece(c, p, n);
+    return tokfs_pre_split(c->t->pre, p, n, c->seg_first && offset == 0, model_piece, c);
+}
+
+/* A part of the raw text: normalize it, or an added token matched there. */
+static int raw_part(void *ctx, const uint8_t *p, size_t n, int64_t id, size_t offset)
+{
+    hf_enc *c = ctx;
+    const tok_hf *t = c->t;
+    if (id >= 0)
+        return put_id(c, (uint32_t)id);
+    const uint8_t *np = p;
+    size_t nn = n;
+    if (t->norm) {
+        int rc = tokfs_norm_apply(t->norm, p, n, &c->norm_out, &np, &nn);
+        if (rc)
+            return rc;
+    }
+    c->seg_first = offset == 0;
+    if (!nn)
+        return 0;
+    if (t->normed.n)
+        return split_added(t, &t->normed, np, nn, normalized_part, c);
+    return normalized_part(c, np, nn, -1, 0);
+}
+
+static int hf_encode(const tokfs_tokenizer *tok, const uint8_t *text, size_t len,
+                     const tokfs_id_sink *sink)
+{
+    const tok_hf *t = (const tok_hf *)tok;
+    hf_enc c = {.t = t, .sink = sink};
+    if (t->kind == HF_BPE)
+        c.cache = tokfs_bpe_thread_cache(t->bpe);
+    int rc = 0;
+    if (len)
+        rc = split_added(t, &t->raw, text, len, raw_part, &c);
+    if (!rc)
+        rc = flush_ids(&c);
+    tokfs_ids_free(&c.ids);
+    tokfs_buf_free(&c.norm_out);
+    return rc;
+}
+
+/* A long document may be cut for several threads only where nothing sees across the cut: no
+ * normalizer (Prepend would add to the second half), no added tokens that could match there,
+ * and the pre-tokenizer (or, with none, the BPE vocabulary) says the place is safe. */
+static size_t hf_cut(const tokfs_tokenizer *tok, const uint8_t *text, size_t len, size_t from)
+{
+    const tok_hf *t = (const tok_hf *)tok;
+    if (t->norm || t->raw.n || t->normed.n)
+        return len;
+    if (t->pre)
+        return t->kind == HF_UNIGRAM ? len : tokfs_pre_cut(t->pre, text, len, from);
+    if (t->kind == HF_BPE && t->bpe_chars)
+        return from < len ? tokfs_bpe_cut(t->bpe, text, len, from ? from : 1) : len;
+    return len;
+}
+
+static const uint8_t *hf_token_bytes(const tokfs_tokenizer *tok, uint32_t id, size_t *len)
+{
+    const tok_hf *t = (const tok_hf *)tok;
+    if (id >= t->dec_limit || t->dec_off[id] == t->dec_off[id + 1])
+        return NULL;
+    *len = t->dec_off[id + 1] - t->dec_off[id];
+    return t->dec + t->dec_off[id];
+}
+
+static int hf_file_bytes(const tokfs_tokenizer *tok, tokfs_buf *out)
+{
+    const tok_hf *t = (const tok_hf *)tok;
+    return tokfs_buf_append(out, t->file, t->file_len);
+}
+
+static void hf_free(tok_hf *t)
+{
+    if (!t)
+        return;
+    tokfs_norm_free(t->norm);
+    tokfs_pre_free(t->pre);
+    tokfs_bpe_destroy(t->bpe);
+    tokfs_unigram_destroy(t->uni);
+    tokfs_wordpiece_destroy(t->wp);
+    for (size_t k = 0; k < t->nadded; k++) {
+        if (t->added[k].match != t->added[k].content)
+            free(t->added[k].match);
+        free(t->added[k].content);
+    }
+    free(t->added);
+    for (int b = 0; b < 256; b++) {
+        free(t->raw.by_first[b]);
+        free(t->normed.by_first[b]);
+    }
+    free(t->dec);
+    free(t->dec_off);
+    free(t->file);
+    free(t->path);
+    free(t);
+}
+
+static void hf_destroy(tokfs_tokenizer *tok) { hf_free((tok_hf *)tok); }
+
+/* ---- loading ----------------------------------------------------------------------------- */
+
+typedef struct hf_load {
+    const char *path;
+    tok_hf *t;
+    json_t *root, *model, *vocab; /* borrowed */
+    json_t *unigram_ids;          /* Unigram: piece → id (owned) */
+    uint16_t map[0x144];          /* byte-level alphabet → byte + 1 */
+    int byte_level;
+    size_t model_vocab_size; /* entries in the model's vocabulary (HF's get_vocab_size) */
+    uint32_t model_id_limit;
+} hf_load;
+
+static int refuse(tokfs_err *err, const char *path, const char *what)
+{
+    return tokfs_err_set(err, ENOTSUP, "tokenizer=%s: %s is not supported; tokfs refuses rather "
+                         "than approximate it", path, what);
+}
+
+static const char *str_member(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* member is absent, null, false or "" */
+static int is_unset(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return !v || json_is_null(v) || json_is_false(v) ||
+           (json_is_string(v) && json_string_length(v) == 0);
+}
 
 /* GPT-2's bytes_to_unicode: printable bytes stand for themselves, the other 68 map to U+0100 up,
  * in byte order. unicode_to_byte[cp] = byte + 1 (0: not in the alphabet). */
@@ -51,234 +427,364 @@ static long byte_level_decode(const uint16_t map[0x144], const char *s, size_t n
     return (long)o;
 }
 
-typedef struct hf_load {
-    const char *path;
-    tok_bpe *t;
-    uint16_t map[0x144];
-    int has_byte_level;
-} hf_load;
-
-static int refuse(tokfs_err *err, const char *path, const char *what)
+/* A token string as the model stores it: raw bytes for byte-level, else as written. */
+static long model_bytes(hf_load *L, const char *s, size_t n, uint8_t *buf, size_t cap,
+                        const uint8_t **out)
 {
-    return tokfs_err_set(err, ENOTSUP, "tokenizer=%s: %s is not supported; tokfs refuses rather "
-                         "than approximate it (byte-level BPE tokenizers only)", path, what);
+    if (!L->byte_level) {
+        *out = (const uint8_t *)s;
+        return (long)n;
+    }
+    if (n > cap)
+        return -1;
+    *out = buf;
+    return byte_level_decode(L->map, s, n, buf);
 }
 
-static const char *str_member(json_t *obj, const char *key)
+static int vocab_id(hf_load *L, json_t *val, const char *key, uint32_t *id, tokfs_err *err)
 {
-    json_t *v = json_object_get(obj, key);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/* member is absent, null, false or "" */
-static int is_unset(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    return !v || json_is_null(v) || json_is_false(v) ||
-           (json_is_string(v) && json_string_length(v) == 0);
-}
-
-static int add_stage_byte_level(hf_load *L, json_t *pt, tokfs_err *err)
-{
-    tok_bpe *t = L->t;
-    if (t->nstages == TOK_MAX_STAGES)
-        return refuse(err, L->path, "a pre_tokenizer Sequence this long");
-    tok_stage *st = &t->stages[t->nstages++];
-    st->prefix_space = json_is_true(json_object_get(pt, "add_prefix_space"));
-    json_t *use_regex = json_object_get(pt, "use_regex");
-    st->has_regex = !use_regex || json_is_true(use_regex); /* default true */
-    if (st->has_regex)
-        tokfs_pretok_init_kind(&st->re, TOKFS_PATTERN_GPT2);
-    L->has_byte_level = 1;
+    json_int_t v = json_integer_value(val);
+    if (!json_is_integer(val) || v < 0 || v > 0x7fffffff)
+        return tokfs_err_set(err, EINVAL, "tokenizer=%s: vocab entry \"%.40s\" has no valid id",
+                             L->path, key);
+    *id = (uint32_t)v;
+    if (*id + 1 > L->model_id_limit)
+        L->model_id_limit = *id + 1;
     return 0;
 }
 
-static int add_stage_split(hf_load *L, json_t *pt, tokfs_err *err)
+/* "a b" or ["a", "b"] → the two strings. */
+static int merge_parts(json_t *m, const char **ls, size_t *ll, const char **rs, size_t *rl)
 {
-    tok_bpe *t = L->t;
-    const char *behavior = str_member(pt, "behavior");
-    if (!behavior || strcmp(behavior, "Isolated") != 0) {
-        char what[96];
-        snprintf(what, sizeof what, "Split behavior %s", behavior ? behavior : "(missing)");
-        return refuse(err, L->path, what);
-    }
-    if (json_is_true(json_object_get(pt, "invert")))
-        return refuse(err, L->path, "Split with invert=true");
-    json_t *pat = json_object_get(pt, "pattern");
-    const char *regex = str_member(pat, "Regex"), *literal = str_member(pat, "String");
-    char *owned = NULL;
-    if (!regex && literal) {
-        if (strstr(literal, "\\E"))
-            return refuse(err, L->path, "a Split String pattern containing \\E");
-        size_t n = strlen(literal);
-        if (!(owned = malloc(n + 5)))
-            return -ENOMEM;
-        snprintf(owned, n + 5, "\\Q%s\\E", literal);
-        regex = owned;
-    }
-    if (!regex) {
-        free(owned);
-        return refuse(err, L->path, "a Split without a Regex or String pattern");
-    }
-    if (t->nstages == TOK_MAX_STAGES) {
-        free(owned);
-        return refuse(err, L->path, "a pre_tokenizer Sequence this long");
-    }
-    tok_stage *st = &t->stages[t->nstages];
-    tokfs_err sub;
-    int rc = tokfs_pretok_init_regex(&st->re, regex, &sub);
-    free(owned);
-    if (rc)
-        return tokfs_err_set(err, -rc, "tokenizer=%s: %s", L->path, sub.msg);
-    st->has_regex = 1;
-    t->nstages++;
-    return 0;
-}
-
-static int add_pre_tokenizer(hf_load *L, json_t *pt, int depth, tokfs_err *err)
-{
-    const char *type = str_member(pt, "type");
-    if (!type)
-        return refuse(err, L->path, "a pre_tokenizer without a type");
-    if (strcmp(type, "ByteLevel") == 0)
-        return add_stage_byte_level(L, pt, err);
-    if (strcmp(type, "Split") == 0)
-        return add_stage_split(L, pt, err);
-    if (strcmp(type, "Sequence") == 0 && depth == 0) {
-        json_t *list = json_object_get(pt, "pretokenizers");
-        size_t i;
-        json_t *item;
-        if (!json_is_array(list))
-            return refuse(err, L->path, "a pre_tokenizer Sequence without pretokenizers");
-        json_array_foreach(list, i, item) {
-            int rc = add_pre_tokenizer(L, item, depth + 1, err);
-            if (rc)
-                return rc;
-        }
+    if (json_is_string(m)) {
+        const char *s = json_string_value(m), *sp = strchr(s, ' ');
+        if (!sp || strchr(sp + 1, ' '))
+            return -1;
+        *ls = s;
+        *ll = (size_t)(sp - s);
+        *rs = sp + 1;
+        *rl = strlen(*rs);
         return 0;
     }
-    char what[96];
-    snprintf(what, sizeof what, "pre_tokenizer %s", type);
-    return refuse(err, L->path, what);
+    if (json_is_array(m) && json_array_size(m) == 2 && json_is_string(json_array_get(m, 0)) &&
+        json_is_string(json_array_get(m, 1))) {
+        *ls = json_string_value(json_array_get(m, 0));
+        *ll = json_string_length(json_array_get(m, 0));
+        *rs = json_string_value(json_array_get(m, 1));
+        *rl = json_string_length(json_array_get(m, 1));
+        return 0;
+    }
+    return -1;
 }
 
-static int load_vocab_and_merges(hf_load *L, json_t *model, tokfs_err *err)
+static int load_bpe(hf_load *L, tokfs_err *err)
 {
-    json_t *vocab = json_object_get(model, "vocab"), *merges = json_object_get(model, "merges");
-    if (!json_is_object(vocab) || !json_is_array(merges))
-        return tokfs_err_set(err, EINVAL, "tokenizer=%s: model has no vocab object or no merges "
-                             "array", L->path);
-    tok_bpe *t = L->t;
-    t->bpe = tokfs_bpe_create(TOKFS_BPE_MERGES, json_object_size(vocab));
+    json_t *model = L->model, *merges = json_object_get(model, "merges");
+    tok_hf *t = L->t;
+    char what[160];
+    if (!json_is_object(L->vocab) || !json_is_array(merges))
+        return tokfs_err_set(err, EINVAL, "tokenizer=%s: BPE model has no vocab object or no "
+                             "merges array", L->path);
+    json_t *dropout = json_object_get(model, "dropout");
+    if (json_is_number(dropout) && json_number_value(dropout) > 0.0)
+        return refuse(err, L->path, "BPE dropout > 0 (random segmentation)");
+    t->kind = HF_BPE;
+    L->model_vocab_size = json_object_size(L->vocab);
+    t->bpe = tokfs_bpe_create(TOKFS_BPE_MERGES, L->model_vocab_size);
     if (!t->bpe)
         return -ENOMEM;
+    tokfs_err sub;
+    int rc;
+    const char *unk = str_member(model, "unk_token");
+    if (L->byte_level) {
+        if (!is_unset(model, "continuing_subword_prefix") || !is_unset(model, "end_of_word_suffix"))
+            return refuse(err, L->path, "a byte-level BPE with continuing_subword_prefix or "
+                          "end_of_word_suffix");
+    } else {
+        tokfs_bpe_chars opts = {
+            .byte_fallback = json_is_true(json_object_get(model, "byte_fallback")),
+            .unk_id = -1,
+            .fuse_unk = json_is_true(json_object_get(model, "fuse_unk")),
+            .prefix = str_member(model, "continuing_subword_prefix"),
+            .suffix = str_member(model, "end_of_word_suffix"),
+        };
+        if (unk) {
+            json_t *u = json_object_get(L->vocab, unk);
+            if (json_is_integer(u))
+                opts.unk_id = json_integer_value(u);
+        }
+        if ((rc = tokfs_bpe_set_chars(t->bpe, &opts, &sub)))
+            return tokfs_err_set(err, -rc, "tokenizer=%s: %s", L->path, sub.msg);
+        t->bpe_chars = 1;
+    }
     const char *key;
     json_t *val;
     uint8_t buf[4096];
-    json_object_foreach(vocab, key, val) {
-        json_int_t id = json_integer_value(val);
-        if (!json_is_integer(val) || id < 0 || id > 0x7fffffff)
-            return tokfs_err_set(err, EINVAL, "tokenizer=%s: vocab entry \"%.40s\" has no valid "
-                                 "id", L->path, key);
-        size_t klen = strlen(key);
-        if (klen > sizeof buf)
-            continue;
-        long n = byte_level_decode(L->map, key, klen, buf);
+    json_object_foreach(L->vocab, key, val) {
+        uint32_t id;
+        if ((rc = vocab_id(L, val, key, &id, err)))
+            return rc;
+        const uint8_t *b;
+        long n = model_bytes(L, key, strlen(key), buf, sizeof buf, &b);
         if (n <= 0)
             continue; /* not in the byte-level alphabet: BPE can never produce it */
-        tokfs_err sub;
-        int rc = tokfs_bpe_add_token(t->bpe, buf, (size_t)n, (uint32_t)id, &sub);
-        if (rc)
+        if ((rc = tokfs_bpe_add_token(t->bpe, b, (size_t)n, id, &sub)))
             return tokfs_err_set(err, -rc, "tokenizer=%s: vocab: %s", L->path, sub.msg);
     }
     size_t i;
     json_t *m;
     uint8_t lb[2048], rb[2048];
     json_array_foreach(merges, i, m) {
-        const char *ls = NULL, *rs = NULL;
-        size_t ll = 0, rl = 0;
-        if (json_is_string(m)) {
-            const char *s = json_string_value(m), *sp = strchr(s, ' ');
-            if (sp && !strchr(sp + 1, ' ')) {
-                ls = s;
-                ll = (size_t)(sp - s);
-                rs = sp + 1;
-                rl = strlen(rs);
-            }
-        } else if (json_is_array(m) && json_array_size(m) == 2 &&
-                   json_is_string(json_array_get(m, 0)) && json_is_string(json_array_get(m, 1))) {
-            ls = json_string_value(json_array_get(m, 0));
-            ll = json_string_length(json_array_get(m, 0));
-            rs = json_string_value(json_array_get(m, 1));
-            rl = json_string_length(json_array_get(m, 1));
-        }
+        const char *ls, *rs;
+        size_t ll, rl;
+        const uint8_t *lp = NULL, *rp = NULL;
         long ln = -1, rn = -1;
-        if (ls && ll <= sizeof lb && rl <= sizeof rb) {
-            ln = byte_level_decode(L->map, ls, ll, lb);
-            rn = byte_level_decode(L->map, rs, rl, rb);
+        if (merge_parts(m, &ls, &ll, &rs, &rl) == 0) {
+            ln = model_bytes(L, ls, ll, lb, sizeof lb, &lp);
+            rn = model_bytes(L, rs, rl, rb, sizeof rb, &rp);
         }
-        if (ln <= 0 || rn <= 0)
-            return tokfs_err_set(err, EINVAL, "tokenizer=%s: merge #%zu is not two byte-level "
-                                 "tokens", L->path, i);
-        tokfs_err sub;
-        int rc = tokfs_bpe_add_merge(t->bpe, lb, (size_t)ln, rb, (size_t)rn, (uint32_t)i, &sub);
-        if (rc)
+        if (ln <= 0 || rn <= 0) {
+            snprintf(what, sizeof what, "merge #%zu is not two %stokens", i,
+                     L->byte_level ? "byte-level " : "");
+            return tokfs_err_set(err, EINVAL, "tokenizer=%s: %s", L->path, what);
+        }
+        if ((rc = tokfs_bpe_add_merge(t->bpe, lp, (size_t)ln, rp, (size_t)rn, (uint32_t)i, &sub)))
             return tokfs_err_set(err, -rc, "tokenizer=%s: %s", L->path, sub.msg);
+    }
+    if ((rc = tokfs_bpe_finish(t->bpe, json_is_true(json_object_get(model, "ignore_merges")),
+                               &sub)))
+        return tokfs_err_set(err, -rc, "tokenizer=%s: %s", L->path, sub.msg);
+    return 0;
+}
+
+static int load_unigram(hf_load *L, tokfs_err *err)
+{
+    tok_hf *t = L->t;
+    json_t *model = L->model;
+    if (!json_is_array(L->vocab))
+        return tokfs_err_set(err, EINVAL, "tokenizer=%s: Unigram model has no vocab array",
+                             L->path);
+    t->kind = HF_UNIGRAM;
+    L->model_vocab_size = json_array_size(L->vocab);
+    if (!(t->uni = tokfs_unigram_create(L->model_vocab_size)) ||
+        !(L->unigram_ids = json_object()))
+        return -ENOMEM;
+    size_t i;
+    json_t *e;
+    tokfs_err sub;
+    int rc;
+    json_array_foreach(L->vocab, i, e) {
+        json_t *p = json_array_get(e, 0), *s = json_array_get(e, 1);
+        if (!json_is_string(p) || !json_is_number(s) || i > 0x7fffffff)
+            return tokfs_err_set(err, EINVAL, "tokenizer=%s: Unigram vocab[%zu] is not "
+                                 "[piece, score]", L->path, i);
+        if ((rc = tokfs_unigram_add(t->uni, (const uint8_t *)json_string_value(p),
+                                    json_string_length(p), json_number_value(s), (uint32_t)i,
+                                    &sub)))
+            return tokfs_err_set(err, -rc, "tokenizer=%s: %s", L->path, sub.msg);
+        if (!json_object_get(L->unigram_ids, json_string_value(p)))
+            json_object_set_new(L->unigram_ids, json_string_value(p), json_integer((json_int_t)i));
+    }
+    L->model_id_limit = (uint32_t)L->model_vocab_size;
+    json_t *unk = json_object_get(model, "unk_id");
+    int64_t unk_id = json_is_integer(unk) ? json_integer_value(unk) : -1;
+    if (unk_id >= (int64_t)L->model_vocab_size)
+        return tokfs_err_set(err, EINVAL, "tokenizer=%s: Unigram unk_id %lld is not in the "
+                             "vocabulary", L->path, (long long)unk_id);
+    if ((rc = tokfs_unigram_finish(t->uni, unk_id,
+                                   json_is_true(json_object_get(model, "byte_fallback")), &sub)))
+        return tokfs_err_set(err, -rc, "tokenizer=%s: %s", L->path, sub.msg);
+    return 0;
+}
+
+static int load_wordpiece(hf_load *L, tokfs_err *err)
+{
+    tok_hf *t = L->t;
+    json_t *model = L->model;
+    if (!json_is_object(L->vocab))
+        return tokfs_err_set(err, EINVAL, "tokenizer=%s: WordPiece model has no vocab object",
+                             L->path);
+    t->kind = HF_WORDPIECE;
+    L->model_vocab_size = json_object_size(L->vocab);
+    if (!(t->wp = tokfs_wordpiece_create(L->model_vocab_size)))
+        return -ENOMEM;
+    const char *key;
+    json_t *val;
+    tokfs_err sub;
+    int rc;
+    json_object_foreach(L->vocab, key, val) {
+        uint32_t id;
+        if ((rc = vocab_id(L, val, key, &id, err)))
+            return rc;
+        if ((rc = tokfs_wordpiece_add(t->wp, (const uint8_t *)key, strlen(key), id, &sub)))
+            return tokfs_err_set(err, -rc, "tokenizer=%s: vocab: %s", L->path, sub.msg);
+    }
+    const char *unk = str_member(model, "unk_token");
+    json_t *unk_v = unk ? json_object_get(L->vocab, unk) : NULL;
+    if (!json_is_integer(unk_v))
+        return tokfs_err_set(err, EINVAL, "tokenizer=%s: WordPiece unk_token \"%s\" is not in "
+                             "the vocabulary", L->path, unk ? unk : "(missing)");
+    const char *prefix = str_member(model, "continuing_subword_prefix");
+    json_t *maxc = json_object_get(model, "max_input_chars_per_word");
+    size_t max_chars = json_is_integer(maxc) ? (size_t)json_integer_value(maxc) : 100;
+    if ((rc = tokfs_wordpiece_finish(t->wp, (uint32_t)json_integer_value(unk_v),
+                                     prefix ? prefix : "##", max_chars, &sub)))
+        return tokfs_err_set(err, -rc, "tokenizer=%s: %s", L->path, sub.msg);
+    return 0;
+}
+
+static int load_model(hf_load *L, tokfs_err *err)
+{
+    json_t *model = L->model;
+    L->vocab = json_object_get(model, "vocab");
+    const char *type = str_member(model, "type");
+    if (!type) /* older files: the fields say which model it is */
+        type = json_object_get(model, "merges") ? "BPE"
+               : json_is_array(L->vocab)        ? "Unigram"
+               : json_object_get(model, "max_input_chars_per_word") ? "WordPiece"
+                                                                   : NULL;
+    if (type && strcmp(type, "BPE") == 0)
+        return load_bpe(L, err);
+    if (type && strcmp(type, "Unigram") == 0)
+        return load_unigram(L, err);
+    if (type && strcmp(type, "WordPiece") == 0)
+        return load_wordpiece(L, err);
+    char what[96];
+    snprintf(what, sizeof what, "model type %s", type ? type : "(unknown)");
+    return refuse(err, L->path, what);
+}
+
+/* HF's token_to_id against the model: the vocabulary entry with this exact string. */
+static int64_t model_token_id(hf_load *L, const char *content)
+{
+    json_t *v = json_object_get(L->t->kind == HF_UNIGRAM ? L->unigram_ids : L->vocab, content);
+    return json_is_integer(v) ? json_integer_value(v) : -1;
+}
+
+static int matcher_build(tok_hf *t, hf_matcher *m, int normalized)
+{
+    for (size_t k = 0; k < t->nadded; k++) {
+        const hf_added *a = &t->added[k];
+        if (a->normalized != (unsigned)normalized || !a->match_len)
+            continue;
+        uint8_t b = a->match[0];
+        uint32_t *grown = realloc(m->by_first[b], (m->by_first_n[b] + 1) * sizeof *grown);
+        if (!grown)
+            return -ENOMEM;
+        m->by_first[b] = grown;
+        /* insert keeping longest first (earlier entry first on equal length) */
+        uint32_t pos = m->by_first_n[b];
+        while (pos > 0 && t->added[grown[pos - 1]].match_len < a->match_len) {
+            grown[pos] = grown[pos - 1];
+            pos--;
+        }
+        grown[pos] = (uint32_t)k;
+        m->by_first_n[b]++;
+        m->n++;
     }
     return 0;
 }
 
-/* added_tokens: non-special ones become matched tokens; the id limit and the eot candidates
- * come from all of them. */
-static int load_added(hf_load *L, json_t *root, uint32_t *limit, tokfs_err *err)
+/* added_tokens, numbered as Hugging Face's add_tokens does: a content already added or in the
+ * model's vocabulary keeps that id; any other gets the next id from the model's vocabulary size
+ * up, whatever the file says. Normalized tokens are matched in their normalized form. */
+static int load_added(hf_load *L, tokfs_err *err)
 {
-    json_t *list = json_object_get(root, "added_tokens");
+    tok_hf *t = L->t;
+    json_t *list = json_object_get(L->root, "added_tokens");
     if (!list || json_is_null(list))
         return 0;
     if (!json_is_array(list))
         return tokfs_err_set(err, EINVAL, "tokenizer=%s: added_tokens is not an array", L->path);
-    tok_bpe *t = L->t;
+    if (!(t->added = calloc(json_array_size(list) + 1, sizeof *t->added)))
+        return -ENOMEM;
+    uint32_t next_id = (uint32_t)L->model_vocab_size;
     size_t i;
     json_t *a;
-    t->added = calloc(json_array_size(list) + 1, sizeof *t->added);
-    if (!t->added)
-        return -ENOMEM;
+    tokfs_buf scratch = {0};
+    int rc = 0;
     json_array_foreach(list, i, a) {
-        json_t *idv = json_object_get(a, "id");
         const char *content = str_member(a, "content");
-        if (!json_is_integer(idv) || json_integer_value(idv) < 0 ||
-            json_integer_value(idv) > 0x7fffffff || !content || !*content)
-            return tokfs_err_set(err, EINVAL, "tokenizer=%s: added_tokens[%zu] needs an id and "
-                                 "a non-empty content", L->path, i);
-        uint32_t id = (uint32_t)json_integer_value(idv);
-        if (id + 1 > *limit)
-            *limit = id + 1;
-        if (json_is_true(json_object_get(a, "special")))
-            continue; /* special-token text in documents is ordinary text */
-        if (json_is_true(json_object_get(a, "single_word")) ||
-            json_is_true(json_object_get(a, "lstrip")) || json_is_true(json_object_get(a, "rstrip"))) {
-            char what[160];
-            snprintf(what, sizeof what, "added token \"%.60s\" with single_word/lstrip/rstrip",
-                     content);
-            return refuse(err, L->path, what);
+        if (!content)
+            return tokfs_err_set(err, EINVAL, "tokenizer=%s: added_tokens[%zu] has no content",
+                                 L->path, i);
+        if (!*content)
+            continue; /* HF ignores an empty one */
+        hf_added tok = {
+            .content_len = strlen(content),
+            .special = json_is_true(json_object_get(a, "special")),
+            .single_word = json_is_true(json_object_get(a, "single_word")),
+            .lstrip = json_is_true(json_object_get(a, "lstrip")),
+            .rstrip = json_is_true(json_object_get(a, "rstrip")),
+        };
+        json_t *nv = json_object_get(a, "normalized");
+        tok.normalized = nv ? json_is_true(nv) : !tok.special;
+        /* token_to_id: an earlier added token with this content, else the model's vocabulary */
+        int64_t id = -1;
+        size_t same = t->nadded;
+        for (size_t k = 0; k < t->nadded; k++)
+            if (t->added[k].content_len == tok.content_len &&
+                memcmp(t->added[k].content, content, tok.content_len) == 0) {
+                id = t->added[k].id;
+                same = k;
+            }
+        if (id < 0)
+            id = model_token_id(L, content);
+        if (id < 0)
+            id = next_id++;
+        tok.id = (uint32_t)id;
+        if (!(tok.content = (uint8_t *)strdup(content))) {
+            rc = -ENOMEM;
+            break;
         }
-        tok_added *dst = &t->added[t->nadded];
-        if (!(dst->text = (uint8_t *)strdup(content)))
-            return -ENOMEM;
-        dst->len = strlen(content);
-        dst->id = id;
-        t->added_first[dst->text[0] >> 3] |= (uint8_t)(1u << (dst->text[0] & 7));
-        t->nadded++;
+        tok.match = tok.content;
+        tok.match_len = tok.content_len;
+        if (tok.normalized && t->norm) {
+            const uint8_t *np;
+            size_t nn;
+            if ((rc = tokfs_norm_apply(t->norm, tok.content, tok.content_len, &scratch, &np, &nn))) {
+                free(tok.content);
+                break;
+            }
+            if (np != tok.content && (nn != tok.content_len || memcmp(np, tok.content, nn))) {
+                if (!(tok.match = malloc(nn ? nn : 1))) {
+                    free(tok.content);
+                    rc = -ENOMEM;
+                    break;
+                }
+                memcpy(tok.match, np, nn);
+                tok.match_len = nn;
+            }
+        }
+        if (same < t->nadded) { /* the same content again: the later flags win, as in HF's map */
+            hf_added *old = &t->added[same];
+            if (old->match != old->content)
+                free(old->match);
+            free(old->content);
+            *old = tok;
+        } else {
+            t->added[t->nadded++] = tok;
+        }
     }
+    tokfs_buf_free(&scratch);
+    if (rc)
+        return rc;
+    if ((rc = matcher_build(t, &t->raw, 0)) || (rc = matcher_build(t, &t->normed, 1)))
+        return rc;
+    (void)err;
     return 0;
 }
 
-/* eot=ID, eot=TEXT (an added token or a vocab entry), or the first of the usual names. */
-static int resolve_eot(hf_load *L, json_t *root, const char *eot, tokfs_err *err)
+/* The usual end-of-text names, most specific first. */
+static const char *const EOT_NAMES[] = {
+    "<|endoftext|>", "<|end_of_text|>", "</s>", "<eos>", "<｜end▁of▁sentence｜>", "<|im_end|>",
+    "[SEP]", "<|end|>",
+};
+
+static int resolve_eot(hf_load *L, const tokfs_tokenizer_opts *o, tokfs_err *err)
 {
-    tok_bpe *t = L->t;
-    json_t *added = json_object_get(root, "added_tokens");
-    json_t *vocab = json_object_get(json_object_get(root, "model"), "vocab");
+    tok_hf *t = L->t;
+    const char *eot = o->eot;
     if (eot && eot[0] >= '0' && eot[0] <= '9') {
         char *end;
         unsigned long v = strtoul(eot, &end, 10);
@@ -287,38 +793,135 @@ static int resolve_eot(hf_load *L, json_t *root, const char *eot, tokfs_err *err
         t->base.eot_id = (uint32_t)v;
         return 0;
     }
-    static const char *const usual[] = {"<|endoftext|>", "<|end_of_text|>", "</s>", "<eos>"};
-    size_t ncand = eot ? 1 : sizeof usual / sizeof usual[0];
+    size_t ncand = eot ? 1 : sizeof EOT_NAMES / sizeof EOT_NAMES[0];
     for (size_t c = 0; c < ncand; c++) {
-        const char *want = eot ? eot : usual[c];
-        size_t i;
-        json_t *a;
-        json_array_foreach(added, i, a) {
-            const char *content = str_member(a, "content");
-            if (content && strcmp(content, want) == 0) {
-                t->base.eot_id = (uint32_t)json_integer_value(json_object_get(a, "id"));
-                return (t->eot_text = strdup(want)) ? 0 : -ENOMEM;
+        const char *want = eot ? eot : EOT_NAMES[c];
+        size_t wl = strlen(want);
+        for (size_t k = 0; k < t->nadded; k++)
+            if (t->added[k].content_len == wl && memcmp(t->added[k].content, want, wl) == 0) {
+                t->base.eot_id = t->added[k].id;
+                return 0;
             }
-        }
-        json_t *v = json_object_get(vocab, want);
-        if (json_is_integer(v)) {
-            t->base.eot_id = (uint32_t)json_integer_value(v);
-            return (t->eot_text = strdup(want)) ? 0 : -ENOMEM;
+        int64_t id = model_token_id(L, want);
+        if (id >= 0) {
+            t->base.eot_id = (uint32_t)id;
+            return 0;
         }
     }
     if (eot)
         return tokfs_err_set(err, EINVAL, "eot=%s: no such token in tokenizer=%s: give its id or "
                              "its exact text", eot, L->path);
-    return tokfs_err_set(err, EINVAL, "tokenizer=%s: no <|endoftext|>, <|end_of_text|>, </s> or "
-                         "<eos> token: add eot=ID or eot=TOKEN", L->path);
+    if (o->eot_optional) {
+        t->base.eot_id = TOKFS_NO_EOT;
+        return 0;
+    }
+    return tokfs_err_set(err, EINVAL, "tokenizer=%s: no <|endoftext|>, <|end_of_text|>, </s>, "
+                         "<eos> or other known end-of-text token: add eot=ID or eot=TOKEN", L->path);
 }
 
-int tokfs_tok_hf_open(const char *path, const char *pattern, const char *eot,
-                      tokfs_tokenizer **out, tokfs_err *err)
+/* Per-id texts for decoding. */
+static int build_decoder(hf_load *L)
 {
-    if (pattern)
+    tok_hf *t = L->t;
+    uint32_t limit = t->base.vocab_size;
+    tokfs_buf dec = {0};
+    uint32_t *off = calloc((size_t)limit + 1, sizeof *off);
+    if (!off)
+        return -ENOMEM;
+    const uint8_t **src = calloc(limit ? limit : 1, sizeof *src);
+    size_t *srclen = calloc(limit ? limit : 1, sizeof *srclen);
+    int rc = -ENOMEM;
+    if (!src || !srclen)
+        goto done;
+    if (t->kind == HF_UNIGRAM) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(L->vocab, i, e) {
+            json_t *p = json_array_get(e, 0);
+            if (i < limit && json_is_string(p)) {
+                src[i] = (const uint8_t *)json_string_value(p);
+                srclen[i] = json_string_length(p);
+            }
+        }
+    } else {
+        const char *key;
+        json_t *val;
+        json_object_foreach(L->vocab, key, val) {
+            json_int_t id = json_integer_value(val);
+            if (id >= 0 && (uint64_t)id < limit) {
+                src[id] = (const uint8_t *)key;
+                srclen[id] = strlen(key);
+            }
+        }
+    }
+    for (size_t k = 0; k < t->nadded; k++)
+        if (t->added[k].id < limit) {
+            src[t->added[k].id] = t->added[k].content;
+            srclen[t->added[k].id] = t->added[k].content_len;
+        }
+    for (uint32_t id = 0; id < limit; id++) {
+        off[id] = (uint32_t)dec.len;
+        const uint8_t *s = src[id];
+        size_t n = srclen[id];
+        if (!s)
+            continue;
+        int is_added = 0;
+        for (size_t k = 0; k < t->nadded && !is_added; k++)
+            is_added = t->added[k].id == id;
+        uint8_t buf[4096];
+        if (!is_added && L->byte_level) {
+            long b = n <= sizeof buf ? byte_level_decode(L->map, (const char *)s, n, buf) : -1;
+            if (b < 0)
+                continue;
+            rc = tokfs_buf_append(&dec, buf, (size_t)b);
+        } else if (!is_added && n == 6 && s[0] == '<' && s[1] == '0' && s[2] == 'x' && s[5] == '>') {
+            unsigned v;
+            if (sscanf((const char *)s + 3, "%2x", &v) == 1) {
+                uint8_t byte = (uint8_t)v;
+                rc = tokfs_buf_append(&dec, &byte, 1);
+            } else {
+                rc = tokfs_buf_append(&dec, s, n);
+            }
+        } else {
+            rc = 0;
+            for (size_t i = 0; i < n && !rc;) { /* U+2581 ▁ → ' ' */
+                if (!is_added && i + 3 <= n && s[i] == 0xE2 && s[i + 1] == 0x96 && s[i + 2] == 0x81) {
+                    rc = tokfs_buf_append(&dec, " ", 1);
+                    i += 3;
+                } else {
+                    rc = tokfs_buf_append(&dec, s + i, 1);
+                    i++;
+                }
+            }
+        }
+        if (rc)
+            goto done;
+        if (dec.len > UINT32_MAX) {
+            rc = -EOVERFLOW;
+            goto done;
+        }
+    }
+    off[limit] = (uint32_t)dec.len;
+    t->dec = dec.data;
+    dec.data = NULL;
+    t->dec_off = off;
+    off = NULL;
+    t->dec_limit = limit;
+    rc = 0;
+done:
+    tokfs_buf_free(&dec);
+    free(off);
+    free(src);
+    free(srclen);
+    return rc;
+}
+
+int tokfs_tok_hf_open(const tokfs_tokenizer_opts *o, tokfs_tokenizer **out, tokfs_err *err)
+{
+    const char *path = o->name;
+    if (o->pattern)
         return tokfs_err_set(err, EINVAL, "pattern=%s: a tokenizer.json has its own "
-                             "pre-tokenizer; pattern= is for .tiktoken files", pattern);
+                             "pre-tokenizer; pattern= is for .tiktoken files", o->pattern);
     uint8_t *data;
     size_t len;
     int rc = tokfs_read_file(path, (size_t)1 << 30, &data, &len, err);
@@ -326,72 +929,77 @@ int tokfs_tok_hf_open(const char *path, const char *pattern, const char *eot,
         return rc;
     json_error_t jerr;
     json_t *root = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
-    uint64_t file_hash = tokfs_hash64(data, len, 0x6866);
-    free(data);
-    if (!root)
+    if (!root) {
+        free(data);
         return tokfs_err_set(err, EINVAL, "tokenizer=%s: not valid JSON (line %d: %s): give a "
-                             "tokenizer.json, a .tiktoken file, gpt2 or bytes", path, jerr.line,
-                             jerr.text);
-    hf_load L = {.path = path};
-    byte_level_alphabet(L.map);
-    if (!(L.t = tokfs_tok_bpe_new(path, "huggingface"))) {
+                             "tokenizer.json, a .tiktoken file, a .model, gpt2 or bytes", path,
+                             jerr.line, jerr.text);
+    }
+    tok_hf *t = calloc(1, sizeof *t);
+    hf_load L = {.path = path, .t = t, .root = root};
+    if (!t || !(t->path = strdup(path))) {
+        free(t);
+        free(data);
         json_decref(root);
         return -ENOMEM;
     }
-    json_t *model = json_object_get(root, "model");
-    const char *type = str_member(model, "type");
-    json_t *norm = json_object_get(root, "normalizer");
-    json_t *pt = json_object_get(root, "pre_tokenizer");
-    char what[128];
-    if (!json_is_object(model)) {
+    t->file = data;
+    t->file_len = len;
+    t->match_special = o->match_special;
+    t->base = (tokfs_tokenizer){
+        .name = t->path,
+        .kind = "huggingface",
+        .text_based = 1,
+        .bytes_per_token = 4.0,
+        .encode = hf_encode,
+        .cut = hf_cut,
+        .token_bytes = hf_token_bytes,
+        .file_name = "tokenizer.json",
+        .file_bytes = hf_file_bytes,
+        .destroy = hf_destroy,
+    };
+    byte_level_alphabet(L.map);
+    L.model = json_object_get(root, "model");
+    if (!json_is_object(L.model))
         rc = tokfs_err_set(err, EINVAL, "tokenizer=%s: no model: is this a tokenizer.json?", path);
-    } else if (type && strcmp(type, "BPE") != 0) {
-        snprintf(what, sizeof what, "model type %s", type);
-        rc = refuse(err, path, what);
-    } else if (!is_unset(model, "dropout")) {
-        rc = refuse(err, path, "BPE dropout");
-    } else if (!is_unset(model, "byte_fallback")) {
-        rc = refuse(err, path, "byte_fallback");
-    } else if (!is_unset(model, "continuing_subword_prefix")) {
-        rc = refuse(err, path, "continuing_subword_prefix");
-    } else if (!is_unset(model, "end_of_word_suffix")) {
-        rc = refuse(err, path, "end_of_word_suffix");
-    } else if (norm && !json_is_null(norm)) {
-        snprintf(what, sizeof what, "normalizer %s",
-                 str_member(norm, "type") ? str_member(norm, "type") : "(untyped)");
-        rc = refuse(err, path, what);
-    } else if (!json_is_object(pt)) {
-        rc = refuse(err, path, "a tokenizer without a pre_tokenizer");
-    } else if (!(rc = add_pre_tokenizer(&L, pt, 0, err)) && !L.has_byte_level) {
-        rc = refuse(err, path, "a pre_tokenizer without ByteLevel");
-    }
-    uint32_t limit = 0;
     if (!rc)
-        rc = load_vocab_and_merges(&L, model, err);
+        rc = tokfs_norm_from_json(path, json_object_get(root, "normalizer"), &t->norm, err);
+    if (!rc)
+        rc = tokfs_pre_from_json(path, json_object_get(root, "pre_tokenizer"), &t->pre, err);
     if (!rc) {
-        tokfs_err sub;
-        rc = tokfs_bpe_finish(L.t->bpe, json_is_true(json_object_get(model, "ignore_merges")),
-                              &sub);
-        if (rc)
-            rc = tokfs_err_set(err, -rc, "tokenizer=%s: %s", path, sub.msg);
-    }
-    if (!rc) {
-        limit = tokfs_bpe_id_limit(L.t->bpe);
-        rc = load_added(&L, root, &limit, err);
+        L.byte_level = t->pre && tokfs_pre_byte_level(t->pre);
+        rc = load_model(&L, err);
     }
     if (!rc)
-        rc = resolve_eot(&L, root, eot, err);
+        t->base.model = t->kind == HF_UNIGRAM     ? "unigram"
+                        : t->kind == HF_WORDPIECE ? "wordpiece"
+                        : L.byte_level            ? "bpe-byte-level"
+                                                  : "bpe";
+    if (!rc && L.byte_level && t->kind != HF_BPE)
+        rc = refuse(err, path, "a ByteLevel pre-tokenizer with a model other than BPE");
+    if (!rc)
+        rc = load_added(&L, err);
+    uint32_t limit = L.model_id_limit;
+    for (size_t k = 0; !rc && k < t->nadded; k++)
+        if (t->added[k].id + 1 > limit)
+            limit = t->added[k].id + 1;
+    if (!rc)
+        rc = resolve_eot(&L, o, err);
+    if (!rc && t->base.eot_id != TOKFS_NO_EOT && t->base.eot_id + 1 > limit)
+        limit = t->base.eot_id + 1;
+    t->base.vocab_size = limit;
+    if (!rc)
+        rc = build_decoder(&L);
+    json_decref(L.unigram_ids);
     json_decref(root);
     if (rc) {
-        tokfs_tok_bpe_free(L.t);
+        hf_free(t);
         return rc;
     }
-    if (L.t->base.eot_id + 1 > limit)
-        limit = L.t->base.eot_id + 1;
-    L.t->base.vocab_size = limit;
     char extra[64];
-    int n = snprintf(extra, sizeof extra, "hf eot=%u", L.t->base.eot_id);
-    L.t->base.fingerprint = tokfs_hash64(extra, (size_t)n, file_hash);
-    *out = &L.t->base;
+    int n = snprintf(extra, sizeof extra, "hf eot=%u special=%d", t->base.eot_id,
+                     t->match_special);
+    t->base.fingerprint = tokfs_hash64(extra, (size_t)n, tokfs_hash64(data, len, 0x6866));
+    *out = &t->base;
     return 0;
 }

@@ -56,6 +56,7 @@ static void static_destroy(tokfs_tokenizer *tok) { (void)tok; }
 static tokfs_tokenizer bytes_tokenizer = {
     .name = "bytes",
     .kind = "bytes",
+    .model = "bytes",
     .fingerprint = 0x6279746573ull,
     .vocab_size = 257,
     .eot_id = 256,
@@ -73,22 +74,31 @@ static int has_suffix(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-int tokfs_tokenizer_open(const char *name, const char *pattern, const char *eot,
-                         tokfs_tokenizer **out, tokfs_err *err)
+int tokfs_tokenizer_open_opts(const tokfs_tokenizer_opts *o, tokfs_tokenizer **out,
+                              tokfs_err *err)
 {
+    const char *name = o->name;
     if (strcmp(name, "bytes") == 0) {
-        if (pattern || eot)
+        if (o->pattern || o->eot)
             return tokfs_err_set(err, EINVAL, "tokenizer=bytes takes no %s= option",
-                                 pattern ? "pattern" : "eot");
+                                 o->pattern ? "pattern" : "eot");
         *out = &bytes_tokenizer;
         return 0;
     }
     if (strcmp(name, "gpt2") == 0 || has_suffix(name, ".tiktoken"))
-        return tokfs_tok_tiktoken_open(name, pattern, eot, out, err);
+        return tokfs_tok_tiktoken_open(name, o->pattern, o->eot, out, err);
     if (strchr(name, '/') || has_suffix(name, ".json"))
-        return tokfs_tok_hf_open(name, pattern, eot, out, err);
+        return tokfs_tok_hf_open(o, out, err);
     return tokfs_err_set(err, EINVAL, "unknown tokenizer=%s: give gpt2, bytes, a PATH.tiktoken "
-                         "rank file or a PATH to a Hugging Face tokenizer.json", name);
+                         "rank file, a PATH to a Hugging Face tokenizer.json, a SentencePiece "
+                         "PATH.model or a Mistral PATH/tekken.json", name);
+}
+
+int tokfs_tokenizer_open(const char *name, const char *pattern, const char *eot,
+                         tokfs_tokenizer **out, tokfs_err *err)
+{
+    tokfs_tokenizer_opts o = {.name = name, .pattern = pattern, .eot = eot};
+    return tokfs_tokenizer_open_opts(&o, out, err);
 }
 
 void tokfs_tokenizer_close(tokfs_tokenizer *tok)
