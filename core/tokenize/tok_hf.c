@@ -42,13 +42,23 @@ typedef struct hf_added {
     unsigned special : 1, single_word : 1, lstrip : 1, rstrip : 1, normalized : 1;
 } hf_added;
 
-/* The added tokens matched at one level (raw or normalized text): leftmost-longest, as the
- * Aho-Corasick automaton Hugging Face builds. by_first[b] lists the tokens starting with byte b,
- * longest first, so the first that matches at a position is the longest there. */
+/* The added tokens matched at one level (raw or normalized text), found leftmost-longest as the
+ * Aho-Corasick automaton Hugging Face builds: a byte trie walked from each position where a token
+ * may start (first[] bitmap), remembering the longest token that ends on the way. Gemma-3 has
+ * 6406 non-special added tokens, 6322 of them starting with '<': a walk costs one probe per byte
+ * of the longest token sharing the text's prefix, not one comparison per token. */
+typedef struct hf_trie_slot {
+    uint32_t key;   /* parent node << 8 | byte, + 1 (0: empty) */
+    uint32_t child; /* node index */
+} hf_trie_slot;
+
 typedef struct hf_matcher {
-    uint32_t *by_first[256]; /* indexes into tok_hf.added; by_first_n[b] of them */
-    uint32_t by_first_n[256];
-    size_t n;
+    size_t n;              /* tokens */
+    uint8_t first[32];     /* bitmap of first bytes */
+    int32_t *node_token;   /* node → index into tok_hf.added ending there, or -1 */
+    size_t nodes, nodes_cap;
+    hf_trie_slot *slots;   /* (node, byte) → child, open addressing */
+    size_t nslots;         /* power of two */
 } hf_matcher;
 
 typedef enum hf_model_kind { HF_BPE, HF_UNIGRAM, HF_WORDPIECE } hf_model_kind;
@@ -129,17 +139,34 @@ static size_t leading_space_len(const uint8_t *s, size_t n)
     return i;
 }
 
-/* The longest token of m at text[i], or -1. */
-static long match_at(const tok_hf *t, const hf_matcher *m, const uint8_t *text, size_t len,
-                     size_t i)
+static inline size_t trie_probe(const hf_matcher *m, uint32_t key)
 {
-    uint8_t b = text[i];
-    for (uint32_t k = 0; k < m->by_first_n[b]; k++) {
-        const hf_added *a = &t->added[m->by_first[b][k]];
-        if (a->match_len <= len - i && memcmp(text + i, a->match, a->match_len) == 0)
-            return (long)m->by_first[b][k];
+    return (size_t)((key * 0x9E3779B1u) >> 7) & (m->nslots - 1);
+}
+
+static uint32_t trie_child(const hf_matcher *m, uint32_t node, uint8_t b)
+{
+    uint32_t key = ((node << 8) | b) + 1;
+    for (size_t i = trie_probe(m, key);; i = (i + 1) & (m->nslots - 1)) {
+        if (m->slots[i].key == key)
+            return m->slots[i].child;
+        if (!m->slots[i].key)
+            return 0; /* node 0 is the root: never a child */
     }
-    return -1;
+}
+
+/* The longest token of m at text[i], or -1. */
+static long match_at(const hf_matcher *m, const uint8_t *text, size_t len, size_t i)
+{
+    long best = -1;
+    uint32_t node = 0;
+    for (size_t j = i; j < len; j++) {
+        if (!(node = trie_child(m, node, text[j])))
+            break;
+        if (m->node_token[node] >= 0)
+            best = m->node_token[node];
+    }
+    return best;
 }
 
 /* Called with the parts of a text in order: a text part (id < 0) or an added token. */
@@ -153,7 +180,7 @@ static int split_added(const tok_hf *t, const hf_matcher *m, const uint8_t *text
 {
     size_t done = 0; /* text[0..done) is handed on */
     for (size_t i = 0; m->n && i < len;) {
-        long k = m->by_first_n[text[i]] ? match_at(t, m, text, len, i) : -1;
+        long k = m->first[text[i] >> 3] & (1u << (text[i] & 7)) ? match_at(m, text, len, i) : -1;
         if (k < 0) {
             i++;
             continue;
@@ -345,10 +372,10 @@ static void hf_free(tok_hf *t)
         free(t->added[k].content);
     }
     free(t->added);
-    for (int b = 0; b < 256; b++) {
-        free(t->raw.by_first[b]);
-        free(t->normed.by_first[b]);
-    }
+    free(t->raw.node_token);
+    free(t->raw.slots);
+    free(t->normed.node_token);
+    free(t->normed.slots);
     free(t->dec);
     free(t->dec_off);
     free(t->file);
@@ -661,27 +688,63 @@ static int64_t model_token_id(hf_load *L, const char *content)
     return json_is_integer(v) ? json_integer_value(v) : -1;
 }
 
+static int trie_add_node(hf_matcher *m)
+{
+    if (m->nodes == m->nodes_cap) {
+        size_t cap = m->nodes_cap ? m->nodes_cap * 2 : 64;
+        int32_t *grown = realloc(m->node_token, cap * sizeof *grown);
+        if (!grown)
+            return -ENOMEM;
+        m->node_token = grown;
+        m->nodes_cap = cap;
+    }
+    m->node_token[m->nodes++] = -1;
+    return 0;
+}
+
+/* Tries hold every byte of every token of their level: sized once for that many children. */
 static int matcher_build(tok_hf *t, hf_matcher *m, int normalized)
 {
+    size_t bytes = 0;
+    for (size_t k = 0; k < t->nadded; k++)
+        if (t->added[k].normalized == (unsigned)normalized)
+            bytes += t->added[k].match_len;
+    if (!bytes)
+        return 0;
+    m->nslots = 64;
+    while (m->nslots < 2 * bytes)
+        m->nslots *= 2;
+    if (!(m->slots = calloc(m->nslots, sizeof *m->slots)) || trie_add_node(m))
+        return -ENOMEM;
+    size_t nonspecial = 0;
     for (size_t k = 0; k < t->nadded; k++) {
         const hf_added *a = &t->added[k];
         if (a->normalized != (unsigned)normalized || !a->match_len)
             continue;
-        uint8_t b = a->match[0];
-        uint32_t *grown = realloc(m->by_first[b], (m->by_first_n[b] + 1) * sizeof *grown);
-        if (!grown)
-            return -ENOMEM;
-        m->by_first[b] = grown;
-        /* insert keeping longest first (earlier entry first on equal length) */
-        uint32_t pos = m->by_first_n[b];
-        while (pos > 0 && t->added[grown[pos - 1]].match_len < a->match_len) {
-            grown[pos] = grown[pos - 1];
-            pos--;
+        uint32_t node = 0;
+        for (size_t j = 0; j < a->match_len; j++) {
+            uint32_t child = trie_child(m, node, a->match[j]);
+            if (!child) {
+                if (m->nodes >= 0xFFFFFF || trie_add_node(m))
+                    return -ENOMEM;
+                child = (uint32_t)(m->nodes - 1);
+                uint32_t key = ((node << 8) | a->match[j]) + 1;
+                size_t i = trie_probe(m, key);
+                while (m->slots[i].key)
+                    i = (i + 1) & (m->nslots - 1);
+                m->slots[i] = (hf_trie_slot){key, child};
+            }
+            node = child;
         }
-        grown[pos] = (uint32_t)k;
-        m->by_first_n[b]++;
+        m->node_token[node] = (int32_t)k; /* the same text twice: the later one (HF's map) */
+        m->first[a->match[0] >> 3] |= (uint8_t)(1u << (a->match[0] & 7));
         m->n++;
+        nonspecial += !a->special;
     }
+    /* Special tokens as text and none other: every match would be dropped, so none is made
+     * (the common case — a model's control tokens only — costs nothing per document). */
+    if (!t->match_special && !nonspecial)
+        m->n = 0;
     return 0;
 }
 
