@@ -285,7 +285,7 @@ static int normalized_part(void *ctx, const uint8_t *p, size_t n, int64_t id, si
         return put_id(c, (uint32_t)id);
     if (!c->t->pre)
         return model_piece(c, p, n);
-    return tokfs_pre_split(c->t->pre, p, n, c->seg_first && offset == 0, model_piece, c);
+    return tokfs_pre_split_at(c->t->pre, p, n, c->seg_first && offset == 0, model_piece, c);
 }
 
 /* A part of the raw text: normalize it, or an added token matched there. */
