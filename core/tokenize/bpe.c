@@ -88,7 +88,11 @@ struct tokfs_bpe {
     uint64_t *cut_bits;
     uint64_t cut_mask;       /* bit count - 1 */
     int cut_ok;              /* cuts are exact for this configuration */
-    uint8_t ascii_tok[128];  /* character mode: the ASCII character alone is a token */
+    int fb_inert;            /* character mode: every byte has its <0xNN> token and no merge
+                              * rule uses one, so a character not in the vocabulary falls back
+                              * to parts that never merge (Llama-2, Gemma) */
+    uint64_t *char_tok;      /* character mode: bit per code point, set when the character
+                              * alone is a token (0x110000 bits) */
 };
 
 static inline uint64_t mix64(uint64_t h)
@@ -151,6 +155,7 @@ void tokfs_bpe_destroy(tokfs_bpe *b)
     free(b->by_id);
     free(b->pairs);
     free(b->cut_bits);
+    free(b->char_tok);
     free(b);
 }
 
@@ -379,6 +384,15 @@ static inline int cut_bit(const tokfs_bpe *b, uint32_t u1, uint32_t u2)
     return (int)(b->cut_bits[i >> 6] >> (i & 63) & 1);
 }
 
+#define CP_LIMIT 0x110000u
+
+/* Character mode: code point cp alone is a token (utf8_cp of a stray byte stays below the
+ * limit too: a lead byte's bits alone). */
+static inline int char_is_token(const tokfs_bpe *b, uint32_t cp)
+{
+    return cp < CP_LIMIT && (int)(b->char_tok[cp >> 6] >> (cp & 63) & 1);
+}
+
 /* Walk the units of every token, calling fn on each adjacent pair. */
 static void token_pairs(tokfs_bpe *b, void (*fn)(tokfs_bpe *, uint32_t, uint32_t))
 {
@@ -431,21 +445,59 @@ static int cut_build(tokfs_bpe *b)
         return -ENOMEM;
     b->cut_mask = bits - 1;
     token_pairs(b, pair_set);
+    if (!b->chars)
+        return 0;
+    b->char_tok = calloc(CP_LIMIT / 64, sizeof *b->char_tok);
+    if (!b->char_tok)
+        return -ENOMEM;
+    for (size_t t = 0; t < b->count; t++) {
+        const uint8_t *p = b->bytes + b->ents[t].off;
+        size_t n = b->ents[t].len;
+        if (utf8_len(p[0]) == n) {
+            uint32_t cp = utf8_cp(p, n);
+            if (cp < CP_LIMIT)
+                b->char_tok[cp >> 6] |= 1ull << (cp & 63);
+        }
+    }
+    b->fb_inert = b->byte_fallback;
+    for (int c = 0; c < 256 && b->fb_inert; c++)
+        b->fb_inert = b->fb_id[c] >= 0;
+    if (b->fb_inert) {
+        /* no merge rule may have a fallback token on either side */
+        uint8_t *is_fb = calloc(b->id_limit ? b->id_limit : 1, 1);
+        if (!is_fb)
+            return -ENOMEM;
+        for (int c = 0; c < 256; c++)
+            is_fb[b->fb_id[c]] = 1;
+        for (size_t k = 0; k < b->pair_slots && b->fb_inert; k++) {
+            uint64_t key = b->pairs[k].key;
+            if (key && (is_fb[(uint32_t)(key >> 32) - 1] || is_fb[(uint32_t)key - 1]))
+                b->fb_inert = 0;
+        }
+        free(is_fb);
+    }
     return 0;
 }
 
-/* Why a cut is exact. Let c1 end at i and c2 start at i, both single units that are tokens by
- * themselves (bytes always are in byte mode; in character mode we check it), with no prefix or
- * suffix and no whole-piece lookup. Then c1's initial part is the token c1 and c2's is c2: no
- * byte fallback, no unk (so no unk is pending across i either: c1 flushed it), and the initial
- * parts of the whole piece are those of text[0..i) followed by those of text[i..len). A merge of
- * parts L and R yields the token str(L) + str(R) (concatenations of whole UTF-8 tokens, so unit
- * boundaries are kept). If L ended at i and R started at i, that token would contain the
- * adjacent units c1 c2 — a pair the table says no token contains. So no merge ever joins across
- * i: every pair the loop considers lies on one side, the lowest-priority (leftmost on ties) pair
- * of one side is the same whether or not the other side is there, and each side goes through
- * exactly the merges it goes through alone, interleaved. The result is the concatenation. A set
- * bit that is only a hash collision makes us miss a cut, never make a wrong one. */
+/* Why a cut is exact. Take a position i between units c1 (ending at i) and c2 (starting at i),
+ * with no prefix or suffix and no whole-piece lookup.
+ *   Case 1: c1 and c2 are tokens by themselves (bytes always are in byte mode; in character
+ * mode the char_tok bitmap says so) and no token contains the adjacent pair c1 c2. The initial
+ * parts of c1 and c2 are the tokens c1 and c2: no byte fallback, no unk, and no unk pending
+ * across i (c1 flushed it), so the initial parts of the whole piece are those of text[0..i)
+ * followed by those of text[i..len). A merge of parts L and R yields the token str(L) + str(R)
+ * (concatenations of whole UTF-8 tokens, so unit boundaries are kept). If L ended at i and R
+ * started at i, that token would contain the adjacent units c1 c2, which no token does.
+ *   Case 2 (fb_inert: byte fallback with all 256 <0xNN> tokens, and no merge rule has one on
+ * either side): c1 or c2 is not a token. Every character is then a token or falls back, so no
+ * unk ever appears and nothing is pending at i: the initial parts again split at i. The part
+ * next to i on the side of the character that is not a token is a <0xNN> token, which never
+ * merges with anything, so again no merge joins parts across i.
+ *   Either way every pair the merge loop considers lies on one side of i; the lowest-priority
+ * (leftmost on ties) pair of one side is the same whether or not the other side is there, so each
+ * side goes through exactly the merges it goes through alone, interleaved, and the result is
+ * the concatenation. A set bit that is only a hash collision makes us miss a cut, never make a
+ * wrong one. */
 size_t tokfs_bpe_cut(const tokfs_bpe *b, const uint8_t *text, size_t len, size_t from)
 {
     if (!b->cut_ok || !b->cut_bits)
@@ -464,31 +516,16 @@ size_t tokfs_bpe_cut(const tokfs_bpe *b, const uint8_t *text, size_t len, size_t
     size_t s1 = i - 1;
     while (s1 > 0 && (text[s1] & 0xC0) == 0x80 && i - s1 < 4)
         s1--;
-    const uint8_t *p1 = text + s1;
-    size_t k1 = i - s1;
-    uint32_t c1 = utf8_cp(p1, k1);
-    int tok1 = -1; /* c1 alone is a token: unknown yet */
+    uint32_t c1 = utf8_cp(text + s1, i - s1);
     while (i < len) {
         size_t k2 = utf8_len(text[i]);
         if (i + k2 > len)
             k2 = len - i;
         uint32_t c2 = utf8_cp(text + i, k2);
-        int tok2 = -1;
-        if (!cut_bit(b, c1, c2)) {
-            if (tok1 < 0)
-                tok1 = k1 == 1 && p1[0] < 0x80 ? b->ascii_tok[p1[0]]
-                                                : tokfs_bpe_lookup(b, p1, k1) >= 0;
-            if (tok1) {
-                tok2 = k2 == 1 && text[i] < 0x80 ? b->ascii_tok[text[i]]
-                                                  : tokfs_bpe_lookup(b, text + i, k2) >= 0;
-                if (tok2)
-                    return i;
-            }
-        }
-        p1 = text + i;
-        k1 = k2;
+        int t1 = char_is_token(b, c1), t2 = char_is_token(b, c2);
+        if (t1 && t2 ? !cut_bit(b, c1, c2) : b->fb_inert)
+            return i;
         c1 = c2;
-        tok1 = tok2;
         i += k2;
     }
     return len;
@@ -534,10 +571,6 @@ int tokfs_bpe_finish(tokfs_bpe *b, int whole_piece_first, tokfs_err *err)
             name[5] = '>';
             b->fb_id[c] = tokfs_bpe_lookup(b, (const uint8_t *)name, 6);
         }
-        for (int c = 0; c < 128; c++) {
-            uint8_t ch = (uint8_t)c;
-            b->ascii_tok[c] = tokfs_bpe_lookup(b, &ch, 1) >= 0;
-        }
     }
     free(b->by_id);
     b->by_id = calloc(b->id_limit ? b->id_limit : 1, sizeof *b->by_id);
@@ -573,7 +606,8 @@ size_t tokfs_bpe_memory(const tokfs_bpe *b)
 {
     return sizeof *b + b->bytes_cap + b->ents_cap * sizeof(tok_ent) +
            b->nslots * sizeof(vocab_slot) + (size_t)b->id_limit * sizeof(uint32_t) +
-           b->pair_slots * sizeof(pair_slot) + (b->cut_bits ? (b->cut_mask + 1) / 8 : 0);
+           b->pair_slots * sizeof(pair_slot) + (b->cut_bits ? (b->cut_mask + 1) / 8 : 0) +
+           (b->char_tok ? CP_LIMIT / 8 : 0);
 }
 
 /* ---- the merge loop ---------------------------------------------------------------------- */

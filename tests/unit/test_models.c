@@ -449,8 +449,11 @@ static void test_known_answers(void)
 
 /* Random texts over a few characters on a vocabulary where most pairs occur in some token but
  * not all: the cut pieces must give the whole text's ids, cuts must happen, and the scan and
- * the heap must agree. The vocabulary: single characters, then every concatenation of two
- * tokens drawn at random (with its merge), so merges chain. */
+ * the heap must agree. The vocabulary: single characters (some left out: unknown), then
+ * concatenations of two tokens drawn at random (with their merges), so merges chain. Rounds:
+ * 0 no fallback, no unk; 1 fallback for one byte only; 2 unk; 3 unk fused; 4 all 256 <0xNN>
+ * tokens and no merge on them (cuts next to unknown characters); 5 the same plus a merge of two
+ * <0xNN> tokens across two characters (no such cuts then). */
 static void test_cut_random(void)
 {
     static const char *const alphabet[] = {"a", "b", "c", "d", "\342\226\201", "\303\251", "x",
@@ -458,37 +461,45 @@ static void test_cut_random(void)
     const size_t nalpha = sizeof alphabet / sizeof alphabet[0];
     uint64_t rng = 42;
     tokfs_err err = {0};
-    for (int round = 0; round < 4; round++) {
+    for (int round = 0; round < 6; round++) {
         tokfs_bpe *b = tokfs_bpe_create(TOKFS_BPE_MERGES, 0);
-        tokfs_bpe_chars o = {.byte_fallback = round & 1, .unk_id = round >= 2 ? 0 : -1,
-                             .fuse_unk = round == 3};
+        tokfs_bpe_chars o = {.byte_fallback = round == 1 || round >= 4,
+                             .unk_id = round == 2 || round == 3 ? 0 : -1, .fuse_unk = round == 3};
         CHECK_EQ_INT(tokfs_bpe_set_chars(b, &o, &err), 0);
-        char toks[200][64];
-        size_t nt = 0;
-        /* "x" stays unknown: it exercises fallback / unk / dropping next to cuts */
+        static char toks[600][64];
+        size_t nt = 0, mergeable[600], nm = 0;
         strcpy(toks[nt++], "<unk>");
-        for (size_t k = 0; k < nalpha; k++)
-            if (strcmp(alphabet[k], "x") != 0)
-                strcpy(toks[nt++], alphabet[k]);
-        strcpy(toks[nt++], "<0x78>");
+        for (size_t k = 0; k < nalpha; k++) {
+            /* "x" stays unknown, and the CJK character from round 4 on */
+            if (strcmp(alphabet[k], "x") == 0 || (round >= 4 && alphabet[k][0] == '\344'))
+                continue;
+            mergeable[nm++] = nt;
+            strcpy(toks[nt++], alphabet[k]);
+        }
+        for (int c = 0; c < 256; c++)
+            if (round >= 4 || (round == 1 && c == 'x'))
+                snprintf(toks[nt++], sizeof toks[0], "<0x%02X>", c);
+        if (round == 5)
+            strcpy(toks[nt++], "<0xAD><0xE4>"); /* across two 中 */
         for (size_t k = 0; k < nt; k++)
             CHECK_EQ_INT(tokfs_bpe_add_token(b, (const uint8_t *)toks[k], strlen(toks[k]),
                                              (uint32_t)k, &err), 0);
-        size_t base = nt;
         uint32_t prio = 0;
-        while (nt < 120) {
-            size_t l = 1 + tokfs_splitmix64(&rng) % (nt - 2), r = 1 + tokfs_splitmix64(&rng) % (nt - 2);
-            if (l == base - 1 || r == base - 1)
-                continue; /* <0x78> */
+        if (round == 5)
+            CHECK_EQ_INT(tokfs_bpe_add_merge(b, (const uint8_t *)"<0xAD>", 6,
+                                             (const uint8_t *)"<0xE4>", 6, prio++, &err), 0);
+        for (int tries = 0; nm < 110 && tries < 100000; tries++) {
+            size_t l = mergeable[tokfs_splitmix64(&rng) % nm];
+            size_t r = mergeable[tokfs_splitmix64(&rng) % nm];
             char cat[64];
-            if (strlen(toks[l]) + strlen(toks[r]) >= sizeof cat || strlen(toks[l]) + strlen(toks[r]) > 9)
+            if (strlen(toks[l]) + strlen(toks[r]) > 9)
                 continue;
             snprintf(cat, sizeof cat, "%s%s", toks[l], toks[r]);
             if (tokfs_bpe_lookup(b, (const uint8_t *)cat, strlen(cat)) < 0) {
                 strcpy(toks[nt], cat);
                 CHECK_EQ_INT(tokfs_bpe_add_token(b, (const uint8_t *)cat, strlen(cat),
                                                  (uint32_t)nt, &err), 0);
-                nt++;
+                mergeable[nm++] = nt++;
             }
             CHECK_EQ_INT(tokfs_bpe_add_merge(b, (const uint8_t *)toks[l], strlen(toks[l]),
                                              (const uint8_t *)toks[r], strlen(toks[r]), prio++,
