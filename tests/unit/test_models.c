@@ -523,6 +523,19 @@ static void test_cut_random(void)
             CHECK_EQ_INT(tokfs_bpe_merge_only(b, text, len, 1, &heap), 0);
             total_pieces += np;
             CHECK(whole.len == cut.len && memcmp(whole.ids, cut.ids, whole.len * 4) == 0);
+            if (t < 20) {
+                /* every cut found from a later start is exact too: left and right encoded
+                 * apart give the whole */
+                for (size_t c = tokfs_bpe_cut(b, text, len, 0); c < len;
+                     c = tokfs_bpe_cut(b, text, len, c + 1)) {
+                    tokfs_ids two = {0};
+                    CHECK(c > 0 && (text[c] & 0xC0) != 0x80);
+                    CHECK_EQ_INT(tokfs_bpe_encode_piece(b, NULL, text, c, &two), 0);
+                    CHECK_EQ_INT(tokfs_bpe_encode_piece(b, NULL, text + c, len - c, &two), 0);
+                    CHECK(two.len == whole.len && memcmp(two.ids, whole.ids, two.len * 4) == 0);
+                    tokfs_ids_free(&two);
+                }
+            }
             CHECK(whole.len == scan.len && memcmp(whole.ids, scan.ids, whole.len * 4) == 0);
             CHECK(whole.len == heap.len && memcmp(whole.ids, heap.ids, whole.len * 4) == 0);
             tokfs_ids_free(&whole);
