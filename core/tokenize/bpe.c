@@ -93,6 +93,8 @@ struct tokfs_bpe {
                               * to parts that never merge (Llama-2, Gemma) */
     uint64_t *char_tok;      /* character mode: bit per code point, set when the character
                               * alone is a token (0x110000 bits) */
+    uint64_t ascii_cut[128][2]; /* character mode: bit b of row a: a cut between ASCII a and b
+                                 * (the general rule, precomputed: prose is mostly ASCII) */
 };
 
 static inline uint64_t mix64(uint64_t h)
@@ -426,6 +428,13 @@ static void pair_set(tokfs_bpe *b, uint32_t u1, uint32_t u2)
     b->cut_bits[i >> 6] |= 1ull << (i & 63);
 }
 
+/* Character mode: may the piece be cut between code points c1 and c2 (see tokfs_bpe_cut). */
+static inline int cut_rule(const tokfs_bpe *b, uint32_t c1, uint32_t c2)
+{
+    int t1 = char_is_token(b, c1), t2 = char_is_token(b, c2);
+    return t1 && t2 ? !cut_bit(b, c1, c2) : b->fb_inert;
+}
+
 /* The cut table: one bit per hashed adjacent pair of units inside any token, 16 bits per pair
  * (about 6% of the probes of an absent pair collide and only lose a cut), at most 4 MB. */
 static int cut_build(tokfs_bpe *b)
@@ -476,6 +485,11 @@ static int cut_build(tokfs_bpe *b)
         }
         free(is_fb);
     }
+    memset(b->ascii_cut, 0, sizeof b->ascii_cut);
+    for (uint32_t x = 0; x < 128; x++)
+        for (uint32_t y = 0; y < 128; y++)
+            if (cut_rule(b, x, y))
+                b->ascii_cut[x][y >> 6] |= 1ull << (y & 63);
     return 0;
 }
 
@@ -518,12 +532,16 @@ size_t tokfs_bpe_cut(const tokfs_bpe *b, const uint8_t *text, size_t len, size_t
         s1--;
     uint32_t c1 = utf8_cp(text + s1, i - s1);
     while (i < len) {
-        size_t k2 = utf8_len(text[i]);
-        if (i + k2 > len)
-            k2 = len - i;
-        uint32_t c2 = utf8_cp(text + i, k2);
-        int t1 = char_is_token(b, c1), t2 = char_is_token(b, c2);
-        if (t1 && t2 ? !cut_bit(b, c1, c2) : b->fb_inert)
+        size_t k2 = 1;
+        uint32_t c2 = text[i];
+        if (c2 >= 0x80) {
+            k2 = utf8_len(text[i]);
+            if (i + k2 > len)
+                k2 = len - i;
+            c2 = utf8_cp(text + i, k2);
+        }
+        if ((c1 | c2) < 128 ? (int)(b->ascii_cut[c1][c2 >> 6] >> (c2 & 63) & 1)
+                            : cut_rule(b, c1, c2))
             return i;
         c1 = c2;
         i += k2;
