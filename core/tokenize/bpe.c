@@ -440,7 +440,9 @@ static inline int cut_rule(const tokfs_bpe *b, uint32_t c1, uint32_t c2)
 static int cut_build(tokfs_bpe *b)
 {
     free(b->cut_bits);
+    free(b->char_tok);
     b->cut_bits = NULL;
+    b->char_tok = NULL;
     b->cut_ok = !b->whole_piece_first && b->plen == 0 && b->slen == 0;
     if (!b->cut_ok)
         return 0;
