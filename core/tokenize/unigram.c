@@ -1,10 +1,12 @@
 /* The Unigram model: the piece table with its prefix filter, Viterbi over the lattice of a piece
  * exactly as Hugging Face tokenizers' encode_optimized (models/unigram/model.rs), unk fusing and
- * byte fallback as its tokenize does. */
+ * byte fallback as its tokenize does, and a per-thread cache of recent short pieces. */
 #include "tokenize/unigram_internal.h"
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +25,7 @@ typedef struct uni_slot {
 } uni_slot;
 
 struct tokfs_unigram {
+    uint64_t serial; /* tells a thread's cache which model its entries belong to */
     uint8_t *bytes;
     size_t bytes_len, bytes_cap;
     uni_ent *ents;
@@ -63,11 +66,14 @@ static inline size_t utf8_len(uint8_t c)
     return c < 0xC0 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
 }
 
+static atomic_uint_fast64_t next_serial = 1;
+
 tokfs_unigram *tokfs_unigram_create(size_t expected_pieces)
 {
     tokfs_unigram *u = calloc(1, sizeof *u);
     if (!u)
         return NULL;
+    u->serial = atomic_fetch_add(&next_serial, 1);
     size_t n = 1024;
     while (n < expected_pieces * 2 && n < (1u << 22))
         n *= 2;
@@ -277,10 +283,81 @@ static int emit_fused(const tokfs_unigram *u, const uint8_t *s, size_t n, tokfs_
     return 0;
 }
 
+/* ---- the per-thread cache ----------------------------------------------------------------- */
+
+/* Direct-mapped, 8192 slots of a piece of up to 30 bytes and its up to 6 ids (about 590 KB per
+ * thread): real text repeats its words, and the Viterbi pass costs a few hundred instructions
+ * per byte while a hit costs a hash and a compare. Entries carry the model's serial, so a
+ * thread that serves another model (or a new one at a freed one's address) never hits them. */
+#define UC_BITS 13
+#define UC_KEY 30
+#define UC_IDS 6
+
+typedef struct uc_slot {
+    uint64_t serial; /* 0: empty */
+    uint64_t hash;
+    uint8_t len, nids;
+    uint8_t key[UC_KEY];
+    uint32_t ids[UC_IDS];
+} uc_slot;
+
+static pthread_key_t uc_key;
+static pthread_once_t uc_once = PTHREAD_ONCE_INIT;
+
+static void uc_free(void *c) { free(c); }
+static void uc_key_init(void) { pthread_key_create(&uc_key, uc_free); }
+
+/* The calling thread's cache, or NULL (out of memory: encode uncached). */
+static uc_slot *uc_get(void)
+{
+    pthread_once(&uc_once, uc_key_init);
+    uc_slot *c = pthread_getspecific(uc_key);
+    if (!c) {
+        c = calloc((size_t)1 << UC_BITS, sizeof *c);
+        if (!c)
+            return NULL;
+        if (pthread_setspecific(uc_key, c)) {
+            free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+static int encode_uncached(const tokfs_unigram *u, const uint8_t *p, size_t len, tokfs_ids *out);
+
 int tokfs_unigram_encode(const tokfs_unigram *u, const uint8_t *p, size_t len, tokfs_ids *out)
 {
     if (len == 0)
         return 0;
+    uc_slot *c = len <= UC_KEY ? uc_get() : NULL;
+    if (!c)
+        return encode_uncached(u, p, len, out);
+    uint64_t h = hash_of(p, len);
+    uc_slot *s = &c[mix64(h) >> (64 - UC_BITS)];
+    if (s->serial == u->serial && s->hash == h && s->len == len && memcmp(s->key, p, len) == 0) {
+        if (tokfs_ids_reserve(out, s->nids))
+            return -ENOMEM;
+        memcpy(out->ids + out->len, s->ids, s->nids * sizeof *s->ids);
+        out->len += s->nids;
+        return 0;
+    }
+    size_t before = out->len;
+    int rc = encode_uncached(u, p, len, out);
+    size_t nids = out->len - before;
+    if (rc == 0 && nids <= UC_IDS) {
+        s->serial = u->serial;
+        s->hash = h;
+        s->len = (uint8_t)len;
+        s->nids = (uint8_t)nids;
+        memcpy(s->key, p, len);
+        memcpy(s->ids, out->ids + before, nids * sizeof *s->ids);
+    }
+    return rc;
+}
+
+static int encode_uncached(const tokfs_unigram *u, const uint8_t *p, size_t len, tokfs_ids *out)
+{
     vnode stack[257];
     vnode *v = len < 257 ? stack : malloc((len + 1) * sizeof *v);
     if (!v)
