@@ -5,8 +5,9 @@
  * fuse_unk, no unk, the pending unk that lands after fallback bytes, prefix and suffix,
  * ignore_merges, a repeated merge, Unigram ties, unknown characters, a literal "<unk>", no unk,
  * WordPiece's character limit). Besides: every BPE answer also through the cache, the array
- * scan and the heap, and through tokfs_bpe_cut's pieces; every Unigram answer again (cached); random texts on a small character
- * vocabulary where the cut pieces must give the whole text's ids; the refusals. */
+ * scan and the heap, and through tokfs_bpe_cut's pieces; every Unigram answer again (cached);
+ * random texts on a small character vocabulary where the cut pieces must give the whole text's
+ * ids; the refusals. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
