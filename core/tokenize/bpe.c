@@ -82,6 +82,8 @@ struct tokfs_bpe {
     uint8_t prefix[64], suffix[64];
     size_t plen, slen;
     int64_t fb_id[256];      /* id of "<0xNN>", or -1 */
+    int64_t ascii_id[128];   /* id of the ASCII character alone, or -1 (the written form when
+                              * there is no prefix or suffix at that place) */
     /* tokfs_bpe_cut: a bitmap over hashed pairs of adjacent units (bytes, or code points in
      * character mode) that occur inside some token; a set bit may be a collision (a cut missed,
      * never a wrong one). */
@@ -591,6 +593,10 @@ int tokfs_bpe_finish(tokfs_bpe *b, int whole_piece_first, tokfs_err *err)
             name[5] = '>';
             b->fb_id[c] = tokfs_bpe_lookup(b, (const uint8_t *)name, 6);
         }
+        for (int c = 0; c < 128; c++) {
+            uint8_t ch = (uint8_t)c;
+            b->ascii_id[c] = tokfs_bpe_lookup(b, &ch, 1);
+        }
     }
     free(b->by_id);
     b->by_id = calloc(b->id_limit ? b->id_limit : 1, sizeof *b->by_id);
@@ -913,7 +919,7 @@ static void char_parts(const tokfs_bpe *b, const uint8_t *p, size_t n, uint32_t 
             }
             w = buf;
         }
-        int64_t id = tokfs_bpe_lookup(b, w, wl);
+        int64_t id = wl == 1 && w[0] < 0x80 ? b->ascii_id[w[0]] : tokfs_bpe_lookup(b, w, wl);
         if (id >= 0) {
             if (pending)
                 ids[cnt++] = (uint32_t)b->unk_id;
