@@ -94,7 +94,8 @@ typedef struct tokfs_bpe_cache tokfs_bpe_cache;
 tokfs_bpe_cache *tokfs_bpe_thread_cache(const tokfs_bpe *b);
 
 /* Append the ids of one piece (pre-tokenizer output, len >= 1) to out, using cache (from
- * tokfs_bpe_thread_cache(b) on this thread, or NULL). 0 or -ENOMEM. */
+ * tokfs_bpe_thread_cache(b) on this thread, or NULL). 0 or -ENOMEM. In character mode with no
+ * unk a piece of unknown characters appends nothing, as in Hugging Face. */
 int tokfs_bpe_encode_piece(const tokfs_bpe *b, tokfs_bpe_cache *cache, const uint8_t *piece,
                            size_t len, tokfs_ids *out);
 
