@@ -1,5 +1,7 @@
-/* Byte-level BPE of one piece: the merge table, the rank lookups and the per-thread front
- * caches; exact and O(n log n) for long pieces. */
+/* BPE of one piece, byte-level or over UTF-8 characters (Hugging Face's non-byte-level BPE with
+ * byte fallback, unk, prefix and suffix): the merge table, the rank lookups, the per-thread front
+ * caches, and the cut finder for whole-text-as-one-word models; exact and O(n log n) for long
+ * pieces. */
 #include "tokenize/bpe_internal.h"
 
 #include <errno.h>
@@ -73,6 +75,28 @@ struct tokfs_bpe {
     pair_slot *pairs;        /* TOKFS_BPE_MERGES: (left, right) → priority, merged id */
     size_t npairs, pair_slots;
     uint32_t byte_id[256];
+    /* character mode (tokfs_bpe_set_chars) */
+    int chars;
+    int byte_fallback, fuse_unk;
+    int64_t unk_id;
+    uint8_t prefix[64], suffix[64];
+    size_t plen, slen;
+    int64_t fb_id[256];      /* id of "<0xNN>", or -1 */
+    int64_t ascii_id[128];   /* id of the ASCII character alone, or -1 (the written form when
+                              * there is no prefix or suffix at that place) */
+    /* tokfs_bpe_cut: a bitmap over hashed pairs of adjacent units (bytes, or code points in
+     * character mode) that occur inside some token; a set bit may be a collision (a cut missed,
+     * never a wrong one). */
+    uint64_t *cut_bits;
+    uint64_t cut_mask;       /* bit count - 1 */
+    int cut_ok;              /* cuts are exact for this configuration */
+    int fb_inert;            /* character mode: every byte has its <0xNN> token and no merge
+                              * rule uses one, so a character not in the vocabulary falls back
+                              * to parts that never merge (Llama-2, Gemma) */
+    uint64_t *char_tok;      /* character mode: bit per code point, set when the character
+                              * alone is a token (0x110000 bits) */
+    uint64_t ascii_cut[128][2]; /* character mode: bit b of row a: a cut between ASCII a and b
+                                 * (the general rule, precomputed: prose is mostly ASCII) */
 };
 
 static inline uint64_t mix64(uint64_t h)
@@ -134,7 +158,28 @@ void tokfs_bpe_destroy(tokfs_bpe *b)
     free(b->slots);
     free(b->by_id);
     free(b->pairs);
+    free(b->cut_bits);
+    free(b->char_tok);
     free(b);
+}
+
+int tokfs_bpe_set_chars(tokfs_bpe *b, const tokfs_bpe_chars *o, tokfs_err *err)
+{
+    if (b->rules != TOKFS_BPE_MERGES)
+        return tokfs_err_set(err, EINVAL, "character-level BPE needs merge rules");
+    size_t plen = o->prefix ? strlen(o->prefix) : 0, slen = o->suffix ? strlen(o->suffix) : 0;
+    if (plen > sizeof b->prefix || slen > sizeof b->suffix)
+        return tokfs_err_set(err, EINVAL, "continuing_subword_prefix or end_of_word_suffix is "
+                                          "longer than %zu bytes", sizeof b->prefix);
+    b->chars = 1;
+    b->byte_fallback = o->byte_fallback != 0;
+    b->fuse_unk = o->fuse_unk != 0;
+    b->unk_id = o->unk_id < 0 ? -1 : o->unk_id;
+    memcpy(b->prefix, o->prefix ? o->prefix : "", plen);
+    memcpy(b->suffix, o->suffix ? o->suffix : "", slen);
+    b->plen = plen;
+    b->slen = slen;
+    return 0;
 }
 
 static int64_t lookup_key(const tokfs_bpe *b, const uint8_t *p, size_t n, uint64_t key)
@@ -278,8 +323,17 @@ int tokfs_bpe_add_merge(tokfs_bpe *b, const uint8_t *left, size_t llen, const ui
     int64_t l = tokfs_bpe_lookup(b, left, llen), r = tokfs_bpe_lookup(b, right, rlen);
     if (l < 0 || r < 0)
         return tokfs_err_set(err, EINVAL, "merge #%u: a part is not in the vocabulary", priority);
+    /* Hugging Face builds the merged token as left + right without right's first
+     * prefix-length bytes (models/bpe/model.rs, build). */
+    size_t skip = b->chars ? b->plen : 0;
+    if (rlen < skip)
+        return tokfs_err_set(err, EINVAL,
+                             "merge #%u: the right part is shorter than the continuing prefix",
+                             priority);
+    right += skip;
+    rlen -= skip;
     uint8_t stackbuf[512];
-    uint8_t *cat = llen + rlen <= sizeof stackbuf ? stackbuf : malloc(llen + rlen);
+    uint8_t *cat = llen + rlen <= sizeof stackbuf ? stackbuf : malloc(llen + rlen ? llen + rlen : 1);
     if (!cat)
         return -ENOMEM;
     memcpy(cat, left, llen);
@@ -297,11 +351,206 @@ int tokfs_bpe_add_merge(tokfs_bpe *b, const uint8_t *left, size_t llen, const ui
     size_t i = mix64(key) & mask;
     while (b->pairs[i].key && b->pairs[i].key != key)
         i = (i + 1) & mask;
-    if (b->pairs[i].key)
-        return 0; /* duplicate: the first (lowest) priority stays */
+    if (!b->pairs[i].key)
+        b->npairs++;
+    /* a repeated pair overwrites: Hugging Face's merge map keeps the last line */
     b->pairs[i] = (pair_slot){.key = key, .priority = priority, .merged = (uint32_t)m};
-    b->npairs++;
     return 0;
+}
+
+/* ---- units and the cut table ------------------------------------------------------------- */
+
+/* Length of the UTF-8 character led by byte c (1 for a stray continuation byte, which valid text
+ * never has; tokens and text are decoded the same way, which is all the cut table needs). */
+static inline size_t utf8_len(uint8_t c)
+{
+    return c < 0xC0 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+}
+
+/* The code point of the k-byte character at p (k from utf8_len). */
+static inline uint32_t utf8_cp(const uint8_t *p, size_t k)
+{
+    static const uint8_t lead_mask[5] = {0, 0xFF, 0x1F, 0x0F, 0x07};
+    uint32_t cp = p[0] & lead_mask[k];
+    for (size_t j = 1; j < k; j++)
+        cp = cp << 6 | (p[j] & 0x3F);
+    return cp;
+}
+
+static inline uint64_t cut_index(const tokfs_bpe *b, uint32_t u1, uint32_t u2)
+{
+    return mix64((uint64_t)u1 << 32 | u2) & b->cut_mask;
+}
+
+static inline int cut_bit(const tokfs_bpe *b, uint32_t u1, uint32_t u2)
+{
+    uint64_t i = cut_index(b, u1, u2);
+    return (int)(b->cut_bits[i >> 6] >> (i & 63) & 1);
+}
+
+#define CP_LIMIT 0x110000u
+
+/* Character mode: code point cp alone is a token (utf8_cp of a stray byte stays below the
+ * limit too: a lead byte's bits alone). */
+static inline int char_is_token(const tokfs_bpe *b, uint32_t cp)
+{
+    return cp < CP_LIMIT && (int)(b->char_tok[cp >> 6] >> (cp & 63) & 1);
+}
+
+/* Walk the units of every token, calling fn on each adjacent pair. */
+static void token_pairs(tokfs_bpe *b, void (*fn)(tokfs_bpe *, uint32_t, uint32_t))
+{
+    for (size_t t = 0; t < b->count; t++) {
+        const uint8_t *p = b->bytes + b->ents[t].off;
+        size_t n = b->ents[t].len, k = b->chars ? utf8_len(p[0]) : 1;
+        if (k > n)
+            k = n;
+        uint32_t prev = b->chars ? utf8_cp(p, k) : p[0];
+        for (size_t i = k; i < n; i += k) {
+            k = b->chars ? utf8_len(p[i]) : 1;
+            if (i + k > n)
+                k = n - i;
+            uint32_t u = b->chars ? utf8_cp(p + i, k) : p[i];
+            fn(b, prev, u);
+            prev = u;
+        }
+    }
+}
+
+static void pair_count(tokfs_bpe *b, uint32_t u1, uint32_t u2)
+{
+    (void)u1;
+    (void)u2;
+    b->cut_mask++; /* used as a counter before the bitmap exists */
+}
+
+static void pair_set(tokfs_bpe *b, uint32_t u1, uint32_t u2)
+{
+    uint64_t i = cut_index(b, u1, u2);
+    b->cut_bits[i >> 6] |= 1ull << (i & 63);
+}
+
+/* Character mode: may the piece be cut between code points c1 and c2 (see tokfs_bpe_cut). */
+static inline int cut_rule(const tokfs_bpe *b, uint32_t c1, uint32_t c2)
+{
+    int t1 = char_is_token(b, c1), t2 = char_is_token(b, c2);
+    return t1 && t2 ? !cut_bit(b, c1, c2) : b->fb_inert;
+}
+
+/* The cut table: one bit per hashed adjacent pair of units inside any token, 16 bits per pair
+ * (about 6% of the probes of an absent pair collide and only lose a cut), at most 4 MB. */
+static int cut_build(tokfs_bpe *b)
+{
+    free(b->cut_bits);
+    free(b->char_tok);
+    b->cut_bits = NULL;
+    b->char_tok = NULL;
+    b->cut_ok = !b->whole_piece_first && b->plen == 0 && b->slen == 0;
+    if (!b->cut_ok)
+        return 0;
+    b->cut_mask = 0;
+    token_pairs(b, pair_count);
+    uint64_t bits = 4096;
+    while (bits < b->cut_mask * 16 && bits < (1ull << 25))
+        bits *= 2;
+    b->cut_bits = calloc(bits / 64, sizeof *b->cut_bits);
+    if (!b->cut_bits)
+        return -ENOMEM;
+    b->cut_mask = bits - 1;
+    token_pairs(b, pair_set);
+    if (!b->chars)
+        return 0;
+    b->char_tok = calloc(CP_LIMIT / 64, sizeof *b->char_tok);
+    if (!b->char_tok)
+        return -ENOMEM;
+    for (size_t t = 0; t < b->count; t++) {
+        const uint8_t *p = b->bytes + b->ents[t].off;
+        size_t n = b->ents[t].len;
+        if (utf8_len(p[0]) == n) {
+            uint32_t cp = utf8_cp(p, n);
+            if (cp < CP_LIMIT)
+                b->char_tok[cp >> 6] |= 1ull << (cp & 63);
+        }
+    }
+    b->fb_inert = b->byte_fallback;
+    for (int c = 0; c < 256 && b->fb_inert; c++)
+        b->fb_inert = b->fb_id[c] >= 0;
+    if (b->fb_inert) {
+        /* no merge rule may have a fallback token on either side */
+        uint8_t *is_fb = calloc(b->id_limit ? b->id_limit : 1, 1);
+        if (!is_fb)
+            return -ENOMEM;
+        for (int c = 0; c < 256; c++)
+            is_fb[b->fb_id[c]] = 1;
+        for (size_t k = 0; k < b->pair_slots && b->fb_inert; k++) {
+            uint64_t key = b->pairs[k].key;
+            if (key && (is_fb[(uint32_t)(key >> 32) - 1] || is_fb[(uint32_t)key - 1]))
+                b->fb_inert = 0;
+        }
+        free(is_fb);
+    }
+    memset(b->ascii_cut, 0, sizeof b->ascii_cut);
+    for (uint32_t x = 0; x < 128; x++)
+        for (uint32_t y = 0; y < 128; y++)
+            if (cut_rule(b, x, y))
+                b->ascii_cut[x][y >> 6] |= 1ull << (y & 63);
+    return 0;
+}
+
+/* Why a cut is exact. Take a position i between units c1 (ending at i) and c2 (starting at i),
+ * with no prefix or suffix and no whole-piece lookup.
+ *   Case 1: c1 and c2 are tokens by themselves (bytes always are in byte mode; in character
+ * mode the char_tok bitmap says so) and no token contains the adjacent pair c1 c2. The initial
+ * parts of c1 and c2 are the tokens c1 and c2: no byte fallback, no unk, and no unk pending
+ * across i (c1 flushed it), so the initial parts of the whole piece are those of text[0..i)
+ * followed by those of text[i..len). A merge of parts L and R yields the token str(L) + str(R)
+ * (concatenations of whole UTF-8 tokens, so unit boundaries are kept). If L ended at i and R
+ * started at i, that token would contain the adjacent units c1 c2, which no token does.
+ *   Case 2 (fb_inert: byte fallback with all 256 <0xNN> tokens, and no merge rule has one on
+ * either side): c1 or c2 is not a token. Every character is then a token or falls back, so no
+ * unk ever appears and nothing is pending at i: the initial parts again split at i. The part
+ * next to i on the side of the character that is not a token is a <0xNN> token, which never
+ * merges with anything, so again no merge joins parts across i.
+ *   Either way every pair the merge loop considers lies on one side of i; the lowest-priority
+ * (leftmost on ties) pair of one side is the same whether or not the other side is there, so each
+ * side goes through exactly the merges it goes through alone, interleaved, and the result is
+ * the concatenation. A set bit that is only a hash collision makes us miss a cut, never make a
+ * wrong one. */
+size_t tokfs_bpe_cut(const tokfs_bpe *b, const uint8_t *text, size_t len, size_t from)
+{
+    if (!b->cut_ok || !b->cut_bits)
+        return len;
+    size_t i = from ? from : 1;
+    if (!b->chars) {
+        for (; i < len; i++)
+            if (!cut_bit(b, text[i - 1], text[i]))
+                return i;
+        return len;
+    }
+    while (i < len && (text[i] & 0xC0) == 0x80)
+        i++;
+    if (i >= len)
+        return len;
+    size_t s1 = i - 1;
+    while (s1 > 0 && (text[s1] & 0xC0) == 0x80 && i - s1 < 4)
+        s1--;
+    uint32_t c1 = utf8_cp(text + s1, i - s1);
+    while (i < len) {
+        size_t k2 = 1;
+        uint32_t c2 = text[i];
+        if (c2 >= 0x80) {
+            k2 = utf8_len(text[i]);
+            if (i + k2 > len)
+                k2 = len - i;
+            c2 = utf8_cp(text + i, k2);
+        }
+        if ((c1 | c2) < 128 ? (int)(b->ascii_cut[c1][c2 >> 6] >> (c2 & 63) & 1)
+                            : cut_rule(b, c1, c2))
+            return i;
+        c1 = c2;
+        i += k2;
+    }
+    return len;
 }
 
 int tokfs_bpe_finish(tokfs_bpe *b, int whole_piece_first, tokfs_err *err)
@@ -324,7 +573,7 @@ int tokfs_bpe_finish(tokfs_bpe *b, int whole_piece_first, tokfs_err *err)
         b->slots = slots;
         b->nslots = want;
     }
-    for (int c = 0; c < 256; c++) {
+    for (int c = 0; c < 256 && !b->chars; c++) {
         uint8_t byte = (uint8_t)c;
         int64_t id = tokfs_bpe_lookup(b, &byte, 1);
         if (id < 0)
@@ -332,6 +581,22 @@ int tokfs_bpe_finish(tokfs_bpe *b, int whole_piece_first, tokfs_err *err)
                                  "byte 0x%02X is not a token: byte-level BPE needs all 256 bytes "
                                  "in the vocabulary", c);
         b->byte_id[c] = (uint32_t)id;
+    }
+    if (b->chars) {
+        for (int c = 0; c < 256; c++) {
+            /* Hugging Face's format!("<{b:#04X}>"): "<0x" then two upper-case hex digits */
+            char name[8];
+            static const char hex[] = "0123456789ABCDEF";
+            memcpy(name, "<0x", 3);
+            name[3] = hex[c >> 4];
+            name[4] = hex[c & 15];
+            name[5] = '>';
+            b->fb_id[c] = tokfs_bpe_lookup(b, (const uint8_t *)name, 6);
+        }
+        for (int c = 0; c < 128; c++) {
+            uint8_t ch = (uint8_t)c;
+            b->ascii_id[c] = tokfs_bpe_lookup(b, &ch, 1);
+        }
     }
     free(b->by_id);
     b->by_id = calloc(b->id_limit ? b->id_limit : 1, sizeof *b->by_id);
@@ -343,9 +608,12 @@ int tokfs_bpe_finish(tokfs_bpe *b, int whole_piece_first, tokfs_err *err)
             return tokfs_err_set(err, EEXIST, "id %u is given to two tokens", id);
         b->by_id[id] = (uint32_t)k + 1;
     }
+    if (b->chars && b->unk_id >= 0 &&
+        ((uint64_t)b->unk_id >= b->id_limit || !b->by_id[b->unk_id]))
+        return tokfs_err_set(err, EINVAL, "the unk id %lld is not a token", (long long)b->unk_id);
     if (b->rules == TOKFS_BPE_MERGES && !b->pairs && pair_grow(b))
         return -ENOMEM;
-    return 0;
+    return cut_build(b);
 }
 
 const uint8_t *tokfs_bpe_token(const tokfs_bpe *b, uint32_t id, size_t *len)
@@ -364,7 +632,8 @@ size_t tokfs_bpe_memory(const tokfs_bpe *b)
 {
     return sizeof *b + b->bytes_cap + b->ents_cap * sizeof(tok_ent) +
            b->nslots * sizeof(vocab_slot) + (size_t)b->id_limit * sizeof(uint32_t) +
-           b->pair_slots * sizeof(pair_slot);
+           b->pair_slots * sizeof(pair_slot) + (b->cut_bits ? (b->cut_mask + 1) / 8 : 0) +
+           (b->char_tok ? CP_LIMIT / 8 : 0);
 }
 
 /* ---- the merge loop ---------------------------------------------------------------------- */
@@ -425,18 +694,15 @@ static uint32_t pair_lookup(const tokfs_bpe *b, const uint8_t *piece, size_t ls,
 
 #define SMALL_PIECE 128
 
-/* Pieces up to SMALL_PIECE bytes: arrays, a scan for the lowest pair per merge (tiktoken's way;
- * faster than a heap at this size). */
-static int merge_small(const tokfs_bpe *b, pair_memo *memo, const uint8_t *p, size_t n,
-                       tokfs_ids *out)
+/* Up to SMALL_PIECE parts: arrays, a scan for the lowest pair per merge (tiktoken's way; faster
+ * than a heap at this size). start[0..m] and id[0..m) hold the initial parts; start (byte
+ * offsets into p) is read only by the rank rules, which byte mode alone uses. Always inlined so
+ * that the byte-mode caller compiles as before. */
+static inline __attribute__((always_inline)) int
+merge_small_run(const tokfs_bpe *b, pair_memo *memo, const uint8_t *p, uint32_t *start,
+                uint32_t *id, size_t m, tokfs_ids *out)
 {
-    uint32_t start[SMALL_PIECE + 1], id[SMALL_PIECE], prio[SMALL_PIECE], merged[SMALL_PIECE];
-    size_t m = n;
-    for (size_t k = 0; k < n; k++) {
-        start[k] = (uint32_t)k;
-        id[k] = b->byte_id[p[k]];
-    }
-    start[n] = (uint32_t)n;
+    uint32_t prio[SMALL_PIECE], merged[SMALL_PIECE];
     for (size_t k = 0; k + 1 < m; k++)
         prio[k] = pair_priority_m(b, memo, p, start[k], start[k + 2], id[k], id[k + 1], &merged[k]);
     while (m > 1) {
@@ -468,6 +734,32 @@ static int merge_small(const tokfs_bpe *b, pair_memo *memo, const uint8_t *p, si
     memcpy(out->ids + out->len, id, m * sizeof id[0]);
     out->len += m;
     return 0;
+}
+
+/* Byte mode, a piece of up to SMALL_PIECE bytes. */
+static int merge_small(const tokfs_bpe *b, pair_memo *memo, const uint8_t *p, size_t n,
+                       tokfs_ids *out)
+{
+    uint32_t start[SMALL_PIECE + 1], id[SMALL_PIECE];
+    for (size_t k = 0; k < n; k++) {
+        start[k] = (uint32_t)k;
+        id[k] = b->byte_id[p[k]];
+    }
+    start[n] = (uint32_t)n;
+    return merge_small_run(b, memo, p, start, id, n, out);
+}
+
+/* Character mode (merge rules: only ids matter), up to SMALL_PIECE initial parts. */
+static int merge_small_ids(const tokfs_bpe *b, pair_memo *memo, const uint32_t *ids, size_t m,
+                           tokfs_ids *out)
+{
+    uint32_t start[SMALL_PIECE + 1], id[SMALL_PIECE];
+    for (size_t k = 0; k < m; k++) {
+        start[k] = (uint32_t)k;
+        id[k] = ids[k];
+    }
+    start[m] = (uint32_t)m;
+    return merge_small_run(b, memo, NULL, start, id, m, out);
 }
 
 /* A min-heap of (priority << 32 | start byte of the left part): lowest priority first, leftmost
@@ -522,20 +814,20 @@ static uint64_t heap_pop(heap64 *h)
 
 #define DEAD UINT32_MAX
 
-/* Long pieces: parts are linked by start byte; O(n log n). */
-static int merge_large(const tokfs_bpe *b, pair_memo *memo, const uint8_t *p, size_t n,
-                       tokfs_ids *out)
+/* Long pieces: parts are linked by the index of their first initial part (its start byte in
+ * byte mode, which the rank rules read through p); O(n log n). id[0..n) holds the initial parts
+ * and is overwritten; the caller frees it. */
+static int merge_large_run(const tokfs_bpe *b, pair_memo *memo, const uint8_t *p, uint32_t *id,
+                           size_t n, tokfs_ids *out)
 {
     int rc = -ENOMEM;
-    uint32_t *next = malloc(n * sizeof *next), *prev = malloc(n * sizeof *prev),
-             *id = malloc(n * sizeof *id);
+    uint32_t *next = malloc(n * sizeof *next), *prev = malloc(n * sizeof *prev);
     heap64 h = {0};
-    if (!next || !prev || !id)
+    if (!next || !prev)
         goto done;
     for (size_t i = 0; i < n; i++) {
         next[i] = (uint32_t)(i + 1);
         prev[i] = (uint32_t)i - 1; /* wraps to DEAD for 0: never read */
-        id[i] = b->byte_id[p[i]];
     }
     uint32_t merged = 0;
     for (size_t i = 0; i + 1 < n; i++) {
@@ -580,8 +872,101 @@ static int merge_large(const tokfs_bpe *b, pair_memo *memo, const uint8_t *p, si
 done:
     free(next);
     free(prev);
-    free(id);
     free(h.v);
+    return rc;
+}
+
+/* Byte mode, any length. */
+static int merge_large(const tokfs_bpe *b, pair_memo *memo, const uint8_t *p, size_t n,
+                       tokfs_ids *out)
+{
+    uint32_t *id = malloc(n * sizeof *id);
+    if (!id)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        id[i] = b->byte_id[p[i]];
+    int rc = merge_large_run(b, memo, p, id, n, out);
+    free(id);
+    return rc;
+}
+
+/* Character mode: the initial parts of piece p[0..n), as Hugging Face's merge_word makes them,
+ * into ids (room for n * (1 + prefix length) + suffix length: a character of k bytes gives at
+ * most prefix + k (+ suffix, on the last) fallback bytes). Their count in *m. */
+static void char_parts(const tokfs_bpe *b, const uint8_t *p, size_t n, uint32_t *ids, size_t *m)
+{
+    size_t cnt = 0;
+    int pending = 0; /* an unk part not yet written */
+    uint8_t buf[64 + 4 + 64];
+    for (size_t i = 0, k; i < n; i += k) {
+        k = utf8_len(p[i]);
+        if (i + k > n)
+            k = n - i;
+        const uint8_t *w = p + i; /* the written form: [prefix] char [suffix] */
+        size_t wl = k;
+        int pre = i > 0 && b->plen, suf = i + k == n && b->slen;
+        if (pre || suf) {
+            wl = 0;
+            if (pre) {
+                memcpy(buf, b->prefix, b->plen);
+                wl = b->plen;
+            }
+            memcpy(buf + wl, p + i, k);
+            wl += k;
+            if (suf) {
+                memcpy(buf + wl, b->suffix, b->slen);
+                wl += b->slen;
+            }
+            w = buf;
+        }
+        int64_t id = wl == 1 && w[0] < 0x80 ? b->ascii_id[w[0]] : tokfs_bpe_lookup(b, w, wl);
+        if (id >= 0) {
+            if (pending)
+                ids[cnt++] = (uint32_t)b->unk_id;
+            pending = 0;
+            ids[cnt++] = (uint32_t)id;
+            continue;
+        }
+        if (b->byte_fallback) {
+            size_t j = 0;
+            while (j < wl && b->fb_id[w[j]] >= 0)
+                j++;
+            if (j == wl) {
+                /* Hugging Face leaves a pending unk pending here: it lands after these bytes */
+                for (j = 0; j < wl; j++)
+                    ids[cnt++] = (uint32_t)b->fb_id[w[j]];
+                continue;
+            }
+        }
+        if (b->unk_id < 0)
+            continue; /* no unk: the character gives nothing */
+        if (pending && !b->fuse_unk)
+            ids[cnt++] = (uint32_t)b->unk_id;
+        pending = 1;
+    }
+    if (pending)
+        ids[cnt++] = (uint32_t)b->unk_id;
+    *m = cnt;
+}
+
+/* Character mode: encode piece p[0..n) — initial parts, then the scan (up to SMALL_PIECE parts,
+ * unless large) or the heap. */
+static int char_merge(const tokfs_bpe *b, pair_memo *memo, const uint8_t *p, size_t n, int large,
+                      tokfs_ids *out)
+{
+    uint32_t stack[512];
+    size_t bound = n * (1 + b->plen) + b->slen, m;
+    uint32_t *ids = bound <= 512 ? stack : malloc(bound * sizeof *ids);
+    if (!ids)
+        return -ENOMEM;
+    char_parts(b, p, n, ids, &m);
+    int rc = 0;
+    if (m && !large && m <= SMALL_PIECE)
+        rc = merge_small_ids(b, memo, ids, m, out);
+    else if (m)
+        rc = merge_large_run(b, memo, NULL, ids, m, out);
+    if (ids != stack)
+        free(ids);
     return rc;
 }
 
@@ -681,7 +1066,7 @@ static inline void front_values(const uint32_t *ids, size_t n, uint32_t *id0, ui
 int tokfs_bpe_encode_piece(const tokfs_bpe *b, tokfs_bpe_cache *c, const uint8_t *piece,
                            size_t len, tokfs_ids *out)
 {
-    if (len == 1) {
+    if (len == 1 && !b->chars) {
         if (tokfs_ids_reserve(out, 1))
             return -ENOMEM;
         out->ids[out->len++] = b->byte_id[piece[0]];
@@ -725,6 +1110,8 @@ int tokfs_bpe_encode_piece(const tokfs_bpe *b, tokfs_bpe_cache *c, const uint8_t
             return 0;
         }
     }
+    if (b->chars && !c)
+        return char_merge(b, NULL, piece, len, 0, out);
     if (len > SMALL_PIECE)
         return merge_large(b, NULL, piece, len, out);
     if (!c)
@@ -741,18 +1128,21 @@ int tokfs_bpe_encode_piece(const tokfs_bpe *b, tokfs_bpe_cache *c, const uint8_t
         }
     }
     size_t before = out->len;
-    int rc = merge_small(b, c->memo, piece, len, out);
+    int rc = b->chars ? char_merge(b, c->memo, piece, len, 0, out)
+                      : merge_small(b, c->memo, piece, len, out);
     if (rc)
         return rc;
     size_t nids = out->len - before, need = len + nids * sizeof(uint32_t);
-    uint32_t id0, id1;
-    front_values(out->ids + before, nids, &id0, &id1);
-    if (f)
-        *f = (front_slot){.key = h, .id0 = id0, .id1 = id1};
-    else if (f2)
-        *f2 = (front2_slot){.k0 = k0, .k1 = k1, .id0 = id0, .id1 = id1};
-    if (nids <= 2 && (f || f2))
-        return 0; /* the front slot holds it */
+    if (nids) { /* (character mode without unk can give none: the big cache holds that) */
+        uint32_t id0, id1;
+        front_values(out->ids + before, nids, &id0, &id1);
+        if (f)
+            *f = (front_slot){.key = h, .id0 = id0, .id1 = id1};
+        else if (f2)
+            *f2 = (front2_slot){.k0 = k0, .k1 = k1, .id0 = id0, .id1 = id1};
+        if (nids <= 2 && (f || f2))
+            return 0; /* the front slot holds it */
+    }
     if (c->entries * 4 >= CACHE_SLOTS * 3 || c->used + need > CACHE_ARENA) {
         memset(c->slots, 0, sizeof c->slots); /* full: start over (simple, and cheap enough) */
         c->used = c->entries = 0;
@@ -773,6 +1163,8 @@ int tokfs_bpe_merge_only(const tokfs_bpe *b, const uint8_t *piece, size_t len, i
 {
     if (len == 0)
         return 0;
+    if (b->chars) /* (more than SMALL_PIECE initial parts take the heap either way) */
+        return char_merge(b, NULL, piece, len, large, out);
     if (!large && len > SMALL_PIECE)
         return -EINVAL;
     return large ? merge_large(b, NULL, piece, len, out) : merge_small(b, NULL, piece, len, out);

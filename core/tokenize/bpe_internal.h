@@ -1,4 +1,6 @@
-/* tokfs — byte-level BPE: a vocabulary of byte strings, merge priorities, and the merge loop.
+/* tokfs — BPE: a vocabulary of byte strings, merge priorities, and the merge loop; byte-level by
+ * default, or over UTF-8 characters (tokfs_bpe_set_chars: SentencePiece-style / non-byte-level
+ * Hugging Face BPE, with byte fallback, unk, continuing-subword prefix and end-of-word suffix).
  *
  * Two rule sets, one engine:
  *   TOKFS_BPE_RANKS  (tiktoken): two adjacent parts merge when their concatenation is a token;
@@ -35,20 +37,42 @@ void tokfs_ids_free(tokfs_ids *v);
 tokfs_bpe *tokfs_bpe_create(tokfs_bpe_rules rules, size_t expected_tokens);
 void tokfs_bpe_destroy(tokfs_bpe *b);
 
+/* Character mode (Hugging Face BPE without ByteLevel, models/bpe/model.rs merge_word): a piece's
+ * initial parts are its UTF-8 characters, each written with the continuing_subword_prefix unless
+ * it is the first and with the end_of_word_suffix when it is the last. A part not in the vocabulary
+ * becomes, with byte_fallback, one <0xNN> token per byte of that written form (all of them or none);
+ * otherwise the unk token (consecutive unknowns fused into one with fuse_unk) or, with no unk,
+ * nothing. Then merges apply by priority as in byte mode. Requires TOKFS_BPE_MERGES. */
+typedef struct tokfs_bpe_chars {
+    int byte_fallback;      /* a char not in the vocab → its bytes as <0xNN> tokens */
+    int64_t unk_id;         /* -1: none (an unknown character is dropped, as Hugging Face does) */
+    int fuse_unk;
+    const char *prefix;     /* continuing_subword_prefix, or NULL */
+    const char *suffix;     /* end_of_word_suffix, or NULL */
+} tokfs_bpe_chars;
+
+/* Switch b to character mode. Call after create, before adding tokens/merges. -EINVAL (message)
+ * for TOKFS_BPE_RANKS or a prefix/suffix longer than 64 bytes; -ENOMEM. The unk id, when given,
+ * must be a token by finish (Hugging Face fails every encode that needs a missing unk). */
+int tokfs_bpe_set_chars(tokfs_bpe *b, const tokfs_bpe_chars *opts, tokfs_err *err);
+
 /* Add token bytes[0..len) with this id. -EEXIST (message) when the bytes or the id are already
  * there, -EINVAL for an empty token or an id above 2^31. */
 int tokfs_bpe_add_token(tokfs_bpe *b, const uint8_t *bytes, size_t len, uint32_t id,
                         tokfs_err *err);
 
-/* TOKFS_BPE_MERGES only: the merge of the tokens `left` and `right` (given as bytes), with this
- * priority (lower first). The concatenation must be a token. A pair already present keeps its
- * first (lowest) priority, as in Hugging Face. */
+/* TOKFS_BPE_MERGES only: the merge of the tokens `left` and `right` (given as bytes, as written in
+ * the merges list), with this priority (lower first). The merged token is left + right, minus the
+ * first strlen(prefix) bytes of right in character mode with a continuing_subword_prefix (Hugging
+ * Face strips that many bytes whatever they are); it must be a token. A pair given again takes
+ * the later priority: Hugging Face collects the list into a hash map, the last insert wins. */
 int tokfs_bpe_add_merge(tokfs_bpe *b, const uint8_t *left, size_t llen, const uint8_t *right,
                         size_t rlen, uint32_t priority, tokfs_err *err);
 
 /* Done adding. whole_piece_first: a piece that is a token encodes as that token without merging
- * (tiktoken always; Hugging Face's ignore_merges). Fails, naming the byte, if a single byte is not
- * a token (byte-level BPE needs all 256). */
+ * (tiktoken always; Hugging Face's ignore_merges). In byte mode fails, naming the byte, if a single
+ * byte is not a token (byte-level BPE needs all 256); in character mode fails if the unk id is not
+ * a token. */
 int tokfs_bpe_finish(tokfs_bpe *b, int whole_piece_first, tokfs_err *err);
 
 /* The id of token bytes[0..len), or -1. */
@@ -70,14 +94,23 @@ typedef struct tokfs_bpe_cache tokfs_bpe_cache;
 tokfs_bpe_cache *tokfs_bpe_thread_cache(const tokfs_bpe *b);
 
 /* Append the ids of one piece (pre-tokenizer output, len >= 1) to out, using cache (from
- * tokfs_bpe_thread_cache(b) on this thread, or NULL). 0 or -ENOMEM. */
+ * tokfs_bpe_thread_cache(b) on this thread, or NULL). 0 or -ENOMEM. In character mode with no
+ * unk a piece of unknown characters appends nothing, as in Hugging Face. */
 int tokfs_bpe_encode_piece(const tokfs_bpe *b, tokfs_bpe_cache *cache, const uint8_t *piece,
                            size_t len, tokfs_ids *out);
 
-/* For tests: merge a piece with the array scan (large = 0; at most 128 bytes) or with the heap
+/* For tests: merge a piece with the array scan (large = 0; at most 128 bytes; in character
+ * mode a piece of more than 128 initial parts takes the heap either way) or with the heap
  * (large = 1), with no whole-piece lookup and no cache. The two must always agree. */
 int tokfs_bpe_merge_only(const tokfs_bpe *b, const uint8_t *piece, size_t len, int large,
                          tokfs_ids *out);
+
+/* First i >= from (0 < i <= len) where the piece text[0..len) encodes exactly as text[0..i) then
+ * text[i..len) (no merge can join parts across i), or len. For whole-text-as-one-word models
+ * (Llama-2, Gemma: no pre-tokenizer) so that a document becomes short pieces that hit the piece
+ * cache. Always len with whole_piece_first or a prefix/suffix (a cut would change the result).
+ * In byte mode positions are bytes; in character mode character boundaries. Thread-safe. */
+size_t tokfs_bpe_cut(const tokfs_bpe *b, const uint8_t *text, size_t len, size_t from);
 
 /* Approximate heap bytes held by the vocabulary and merge tables. */
 size_t tokfs_bpe_memory(const tokfs_bpe *b);
