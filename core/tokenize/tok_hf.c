@@ -536,9 +536,13 @@ static int load_bpe(hf_load *L, tokfs_err *err)
             .suffix = str_member(model, "end_of_word_suffix"),
         };
         if (unk) {
+            /* HF fails the encode of any text with a character that is not in the vocabulary
+             * when its unk_token is not either: refused here rather than a failed shard later */
             json_t *u = json_object_get(L->vocab, unk);
-            if (json_is_integer(u))
-                opts.unk_id = json_integer_value(u);
+            if (!json_is_integer(u))
+                return tokfs_err_set(err, EINVAL, "tokenizer=%s: unk_token \"%.40s\" is not in "
+                                     "the vocabulary: fix the file", L->path, unk);
+            opts.unk_id = json_integer_value(u);
         }
         if ((rc = tokfs_bpe_set_chars(t->bpe, &opts, &sub)))
             return tokfs_err_set(err, -rc, "tokenizer=%s: %s", L->path, sub.msg);
@@ -615,6 +619,9 @@ static int load_unigram(hf_load *L, tokfs_err *err)
     L->model_id_limit = (uint32_t)L->model_vocab_size;
     json_t *unk = json_object_get(model, "unk_id");
     int64_t unk_id = json_is_integer(unk) ? json_integer_value(unk) : -1;
+    if (unk_id < 0) /* HF fails the encode of any character no piece covers */
+        return tokfs_err_set(err, EINVAL, "tokenizer=%s: a Unigram model without unk_id cannot "
+                             "encode every text: set unk_id in the file", L->path);
     if (unk_id >= (int64_t)L->model_vocab_size)
         return tokfs_err_set(err, EINVAL, "tokenizer=%s: Unigram unk_id %lld is not in the "
                              "vocabulary", L->path, (long long)unk_id);
