@@ -442,6 +442,68 @@ static int split_regex(const tokfs_pretok *p, const uint8_t *text, size_t len,
     return rc;
 }
 
+tokfs_pretok_md *tokfs_pretok_md_create(void)
+{
+    /* one ovector pair: only the whole match is read (a pattern with groups then returns 0,
+     * "ovector too small", with the whole match still set) */
+    return (tokfs_pretok_md *)pcre2_match_data_create(1, NULL);
+}
+
+void tokfs_pretok_md_free(tokfs_pretok_md *md)
+{
+    pcre2_match_data_free((pcre2_match_data *)md);
+}
+
+static size_t next_known(const tokfs_pretok *p, const uint8_t *text, size_t len, size_t i)
+{
+    switch (p->kind) {
+    case TOKFS_PATTERN_GPT2: return next_gpt2(text, len, i);
+    case TOKFS_PATTERN_CL100K: return next_cl100k(text, len, i, 3);
+    case TOKFS_PATTERN_QWEN2: return next_cl100k(text, len, i, 1);
+    default: return next_o200k(text, len, i);
+    }
+}
+
+int tokfs_pretok_matches(const tokfs_pretok *p, const uint8_t *text, size_t len,
+                         tokfs_pretok_md *md, tokfs_match_fn fn, void *ctx)
+{
+    int rc;
+    if (p->kind != TOKFS_PATTERN_REGEX) {
+        for (size_t i = 0, e; i < len; i = e) {
+            e = next_known(p, text, len, i);
+            if ((rc = fn(ctx, i, e)))
+                return rc;
+        }
+        return 0;
+    }
+    pcre2_match_data *m = (pcre2_match_data *)md;
+    size_t pos = 0, last_end = 0;
+    int have_last = 0;
+    while (pos <= len) {
+        int r = pcre2_match(p->regex, text, len, pos, PCRE2_NO_UTF_CHECK, m, NULL);
+        if (r == PCRE2_ERROR_NOMATCH)
+            return 0;
+        if (r < 0)
+            return -EIO; /* match limit: refuse rather than cut differently from the reference */
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m);
+        size_t s = ov[0], e = ov[1];
+        if (s == e && have_last && e == last_end) {
+            /* Oniguruma's find_iter never reports an empty match where the previous one ended */
+            if (pos >= len)
+                return 0;
+            unsigned l;
+            tokfs_uc_decode(text + pos, len - pos, &l);
+            pos += l;
+            continue;
+        }
+        if ((rc = fn(ctx, s, e)))
+            return rc;
+        pos = last_end = e;
+        have_last = 1;
+    }
+    return 0;
+}
+
 int tokfs_pretok_split(const tokfs_pretok *p, const uint8_t *text, size_t len,
                        tokfs_piece_fn emit, void *ctx)
 {
@@ -449,13 +511,7 @@ int tokfs_pretok_split(const tokfs_pretok *p, const uint8_t *text, size_t len,
         return split_regex(p, text, len, emit, ctx);
     size_t i = 0;
     while (i < len) {
-        size_t e;
-        switch (p->kind) {
-        case TOKFS_PATTERN_GPT2: e = next_gpt2(text, len, i); break;
-        case TOKFS_PATTERN_CL100K: e = next_cl100k(text, len, i, 3); break;
-        case TOKFS_PATTERN_QWEN2: e = next_cl100k(text, len, i, 1); break;
-        default: e = next_o200k(text, len, i); break;
-        }
+        size_t e = next_known(p, text, len, i);
         int rc = emit(ctx, text + i, e - i);
         if (rc)
             return rc;

@@ -53,6 +53,23 @@ typedef int (*tokfs_piece_fn)(void *ctx, const uint8_t *piece, size_t len);
 int tokfs_pretok_split(const tokfs_pretok *p, const uint8_t *text, size_t len,
                        tokfs_piece_fn emit, void *ctx);
 
+/* Called once per match of a pattern, in order: text[start..end) (empty matches included). */
+typedef int (*tokfs_match_fn)(void *ctx, size_t start, size_t end);
+
+/* Matching state for a general (PCRE2) regex, reusable across calls by one thread at a time. */
+typedef struct tokfs_pretok_md tokfs_pretok_md;
+tokfs_pretok_md *tokfs_pretok_md_create(void); /* NULL: out of memory */
+void tokfs_pretok_md_free(tokfs_pretok_md *md);
+
+/* Every match of the pattern in text[0..len), as Oniguruma's find_iter (Hugging Face's Split)
+ * reports them: leftmost-first, each search from the end of the previous match, an empty match
+ * right at the end of the previous match skipped (the search then moves one character on), so
+ * empty matches elsewhere are reported. A hand-written pattern matches everywhere: its matches
+ * are the pieces tokfs_pretok_split gives. md: for a general regex (ignored otherwise). Returns
+ * 0, fn's value, or -EIO when the regex engine gives up (match limit). */
+int tokfs_pretok_matches(const tokfs_pretok *p, const uint8_t *text, size_t len,
+                         tokfs_pretok_md *md, tokfs_match_fn fn, void *ctx);
+
 /* The first position i >= from (and > 0) where text[0..len) may be cut in two so that the
  * pieces of text[0..i) followed by those of text[i..len) are exactly the pieces of the whole,
  * or len when there is none. Only the hand-written patterns know such places (a general regex
