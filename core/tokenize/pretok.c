@@ -299,6 +299,14 @@ static size_t next_o200k(const uint8_t *t, size_t n, size_t i)
  * U+180E. Rewrite \s and \S to explicit White_Space sets so the fallback agrees. */
 #define WS_SET "\\t-\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}" \
                "\\x{202F}\\x{205F}\\x{3000}"
+/* \w in Oniguruma (probed from the reference: npm tokenizers' Split) is Unicode's word
+ * property — Alphabetic, marks, decimal digits, connector punctuation — without the two joiners
+ * U+200C/U+200D; outside [...] it also takes U+00B2 U+00B3 U+00B9 U+00BC..U+00BE (its Latin-1
+ * ctype table counts those numbers as word characters), inside it does not. PCRE2's \w (with
+ * UCP) is letters and every number (U+2460 …) without the marks. Rewrite \w and \W to those
+ * sets too. */
+#define WORD_SET "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}"
+#define WORD_SET_OUTSIDE WORD_SET "\\x{B2}\\x{B3}\\x{B9}\\x{BC}-\\x{BE}"
 
 static char *rewrite_spaces(const char *re)
 {
@@ -318,6 +326,17 @@ static char *rewrite_spaces(const char *re)
             }
             if (c == 'S' && !in_class) {
                 o += (size_t)sprintf(out + o, "[^%s]", WS_SET);
+                i++;
+                continue;
+            }
+            if (c == 'w') {
+                o += (size_t)sprintf(out + o, in_class ? "%s" : "[%s]",
+                                     in_class ? WORD_SET : WORD_SET_OUTSIDE);
+                i++;
+                continue;
+            }
+            if (c == 'W' && !in_class) {
+                o += (size_t)sprintf(out + o, "[^%s]", WORD_SET_OUTSIDE);
                 i++;
                 continue;
             }
@@ -351,17 +370,18 @@ int tokfs_pretok_init_regex(tokfs_pretok *p, const char *regex, tokfs_err *err)
             p->kind = KNOWN[i].kind;
             return 0;
         }
-    if (strstr(regex, "\\S") && strchr(regex, '[')) {
-        /* \S inside a class cannot be rewritten to a White_Space set; refuse rather than risk
-         * PCRE2's slightly different \s. */
+    {
+        /* \S and \W inside a class cannot be rewritten to an explicit set, and \b, \B test
+         * PCRE2's own \w: refuse rather than risk PCRE2's slightly different classes. */
         const char *s = regex;
         int in_class = 0;
         for (; *s; s++) {
             if (*s == '\\' && s[1]) {
-                if (s[1] == 'S' && in_class)
+                if (((s[1] == 'S' || s[1] == 'W') && in_class) || ((s[1] == 'b' || s[1] == 'B') && !in_class))
                     return tokfs_err_set(err, EINVAL,
-                                         "pre-tokenizer regex %s: \\S inside [...] is not "
-                                         "supported; tokfs cannot reproduce it exactly", regex);
+                                         "pre-tokenizer regex %s: \\%c%s is not supported; "
+                                         "tokfs cannot reproduce it exactly", regex, s[1],
+                                         in_class ? " inside [...]" : "");
                 s++;
                 continue;
             }

@@ -69,6 +69,9 @@ add(S({ String: 'ab' }, 'Removed'), 'aababab');
 add(S({ Regex: "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+" }, 'Removed', true),
     "I'm here  now 123!");
 add(S({ Regex: '(?<=l)' }, 'Isolated'), 'hello world');
+// Oniguruma's \w: marks and U+00B2 are in, U+2460 and the joiner U+200D are not
+add(S({ Regex: '\\w+' }, 'Isolated'), 'a\u0301b x\u00b2y\u2460z a\u200db Ⅻ_9');
+add(S({ Regex: '[\\w-]+' }, 'Removed', true), 'ab-c\u0301 \u00bd!');
 for (const scheme of ['first', 'always', 'never'])
   for (const split of [true, false])
     add({ type: 'Metaspace', replacement: '▁', prepend_scheme: scheme, split }, 'Hello  world ', ' x', '▁y z');

@@ -214,6 +214,12 @@ static const ref_case CASES[] = {
     {"{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(?<=l)\"},\"behavior\":\"Isolated\",\"invert\":false}",
      "hello world",
      {"hel", "l", "o worl", "d", NULL}},
+    {"{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\w+\"},\"behavior\":\"Isolated\",\"invert\":false}",
+     "a\xcc\x81""b x\xc2\xb2y\xe2\x91\xa0z a\xe2\x80\x8d""b \xe2\x85\xab_9",
+     {"a\xcc\x81""b", " ", "x\xc2\xb2y", "\xe2\x91\xa0", "z", " ", "a", "\xe2\x80\x8d", "b", " ", "\xe2\x85\xab_9", NULL}},
+    {"{\"type\":\"Split\",\"pattern\":{\"Regex\":\"[\\\\w-]+\"},\"behavior\":\"Removed\",\"invert\":true}",
+     "ab-c\xcc\x81 \xc2\xbd!",
+     {"ab-c\xcc\x81", NULL}},
     {"{\"type\":\"Metaspace\",\"replacement\":\"\xe2\x96\x81\",\"prepend_scheme\":\"first\",\"split\":true}",
      "Hello  world ",
      {"\xe2\x96\x81Hello", "\xe2\x96\x81", "\xe2\x96\x81world", "\xe2\x96\x81", NULL}},
@@ -469,6 +475,10 @@ static void test_refusals(void)
                    "\"invert\":false}", -EINVAL, "behavior");
     expect_refused("{\"type\":\"Split\",\"pattern\":{\"Regex\":\"a\"},\"behavior\":\"Isolated\"}",
                    -EINVAL, "invert missing");
+    expect_refused("{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\bx\"},\"behavior\":"
+                   "\"Isolated\",\"invert\":false}", -EINVAL, "\\b is not supported");
+    expect_refused("{\"type\":\"Split\",\"pattern\":{\"Regex\":\"[\\\\W]\"},\"behavior\":"
+                   "\"Isolated\",\"invert\":false}", -EINVAL, "\\W inside [...] is not supported");
     expect_refused("{\"type\":\"Digits\"}", -EINVAL, "individual_digits missing");
     expect_refused("{\"type\":\"ByteLevel\",\"add_prefix_space\":true}", -EINVAL,
                    "trim_offsets missing");
