@@ -9,6 +9,13 @@
  *                ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+     (also Llama-3's Split)
  *   qwen2       cl100k_base with \p{N} instead of \p{N}{1,3}
  *   o200k_base  the o200k pattern (letters split by case, contractions as suffixes)
+ * and, for Hugging Face Split stages whose regex does not match everywhere (the text between
+ * matches is a piece of its own), DeepSeek-V3's three: \p{N}{1,3}, [一-龥぀-ゟ゠-ヿ]+ (U+4E00..U+9FA5,
+ * U+3040..U+30FF) and
+ *   [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+|
+ *    ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * (PCRE2's Unicode tables may be older than the reference's Oniguruma, Unicode 16.0; tokfs's
+ * tables are 16.0).
  * Any other regex (a tokenizer.json Split) runs on PCRE2 with Unicode properties.
  *
  * Input is valid UTF-8 (the caller repairs it first). */
@@ -25,6 +32,9 @@ typedef enum tokfs_pattern {
     TOKFS_PATTERN_CL100K,
     TOKFS_PATTERN_QWEN2,
     TOKFS_PATTERN_O200K,
+    TOKFS_PATTERN_NUM3,     /* \p{N}{1,3} alone */
+    TOKFS_PATTERN_CJK,      /* DeepSeek-V3's second Split: kana and CJK ideographs */
+    TOKFS_PATTERN_DEEPSEEK, /* DeepSeek-V3's third Split */
     TOKFS_PATTERN_REGEX, /* anything else, via PCRE2 */
 } tokfs_pattern;
 

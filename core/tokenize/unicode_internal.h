@@ -43,6 +43,8 @@ enum {
     TOKFS_UC_HF_WORD = 2,    /* \w of the Rust regex crate (Whitespace's \w+|[^\w\s]+) */
     TOKFS_UC_HF_NUMERIC = 4, /* char::is_numeric (Digits) */
     TOKFS_UC_HF_SPACE = 8,   /* char::is_whitespace (WhitespaceSplit, Bert, Whitespace's \s) */
+    TOKFS_UC_HF_ONIG_P = 16, /* \p{P} in a Split regex (Oniguruma, Unicode 16) */
+    TOKFS_UC_HF_ONIG_S = 32, /* \p{S} in a Split regex */
 };
 
 extern const uint16_t tokfs_uc_hf_stage1[0x110000 >> 8];

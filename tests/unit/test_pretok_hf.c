@@ -1,8 +1,9 @@
 /* Unit tests of the Hugging Face pre-tokenizers (core/tokenize/pretok_hf.c): each case is a
  * tokenizer.json "pre_tokenizer" and a text, with the pieces the reference (npm tokenizers
  * 0.23.2) gives — the table below is the output of tests/tokref/pretok_cases.js, pasted. Then the
- * refusals, Metaspace "first" on a segment that does not start the text, and the cuts (the
- * pieces of the two halves are the pieces of the whole). */
+ * refusals, Metaspace "first" on a segment that does not start the text, the cuts (the pieces
+ * of the two halves are the pieces of the whole), and DeepSeek-V3's hand-written matchers against
+ * PCRE2. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -597,11 +598,75 @@ static void test_cuts(void)
     check_cuts("{\"type\":\"Digits\",\"individual_digits\":true}", TEXT, 0);
 }
 
+typedef struct spans {
+    size_t n;
+    size_t s[512], e[512];
+} spans;
+
+static int on_span(void *ctx, size_t s, size_t e)
+{
+    spans *sp = ctx;
+    if (sp->n == 512)
+        return -ENOSPC;
+    sp->s[sp->n] = s;
+    sp->e[sp->n++] = e;
+    return 0;
+}
+
+/* DeepSeek-V3's three Split regexes get hand-written matchers, which find the same matches as
+ * PCRE2 running the same regex (wrapped in a group so that it is not recognized) on text whose
+ * characters PCRE2's older Unicode tables know. */
+static void test_deepseek_matchers(void)
+{
+    static const tokfs_pattern KIND[3] = {TOKFS_PATTERN_NUM3, TOKFS_PATTERN_CJK,
+                                          TOKFS_PATTERN_DEEPSEEK};
+    static const char *const TEXTS[] = {
+        "Hello world! 12345 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae,ok\r\n  x.y=z\t\t1.5kg",
+        "It's 2024-01-01;\n\n  end  ", "a\xcc\x81 \xcc\x81" "b 5a 5 -x --y \xc2\xab\xc2\xbb  \r\n\r\n x",
+        "\xd9\xa3\xd9\xa4\xd9\xa5\xd9\xa6 \xe2\x82\xac" "100 $$x \x01\x02" "a \xef\xbc\x81\xef\xbc\xa1 \xe2\x80\x94 ~~",
+    };
+    size_t ci = 0;
+    while (!strstr(CASES[ci].spec, "\"Regex\":\"\\\\p{N}{1,3}\""))
+        ci++;
+    json_t *spec = json_loads(CASES[ci].spec, 0, NULL);
+    json_t *list = json_object_get(spec, "pretokenizers");
+    for (size_t k = 0; k < 3; k++) {
+        const char *re = json_string_value(
+            json_object_get(json_object_get(json_array_get(list, k), "pattern"), "Regex"));
+        tokfs_pretok fast, slow;
+        tokfs_err err = {0};
+        CHECK_EQ_INT(tokfs_pretok_init_regex(&fast, re, &err), 0);
+        CHECK_EQ_INT(fast.kind, KIND[k]);
+        char wrapped[1024];
+        snprintf(wrapped, sizeof wrapped, "(?:%s)", re);
+        CHECK_EQ_INT(tokfs_pretok_init_regex(&slow, wrapped, &err), 0);
+        CHECK_EQ_INT(slow.kind, TOKFS_PATTERN_REGEX);
+        tokfs_pretok_md *md = tokfs_pretok_md_create();
+        size_t matches = 0;
+        for (size_t t = 0; t < sizeof TEXTS / sizeof TEXTS[0]; t++) {
+            static spans a, b;
+            a.n = b.n = 0;
+            size_t n = strlen(TEXTS[t]);
+            CHECK_EQ_INT(tokfs_pretok_matches(&fast, (const uint8_t *)TEXTS[t], n, NULL, on_span, &a), 0);
+            CHECK_EQ_INT(tokfs_pretok_matches(&slow, (const uint8_t *)TEXTS[t], n, md, on_span, &b), 0);
+            matches += a.n;
+            CHECK(a.n == b.n && memcmp(a.s, b.s, a.n * sizeof a.s[0]) == 0 &&
+                  memcmp(a.e, b.e, a.n * sizeof a.e[0]) == 0);
+        }
+        CHECK(matches > 0);
+        tokfs_pretok_md_free(md);
+        tokfs_pretok_free(&fast);
+        tokfs_pretok_free(&slow);
+    }
+    json_decref(spec);
+}
+
 int main(void)
 {
     test_reference_cases();
     test_refusals();
     test_first_and_byte_level();
     test_cuts();
+    test_deepseek_matchers();
     CHECK_DONE();
 }

@@ -7,6 +7,8 @@
 //   WORD     Whitespace's \w (the Rust regex crate: Alphabetic, M, Nd, Pc, Join_Control)
 //   NUMERIC  Digits: char::is_numeric (Nd, Nl, No of Rust's std Unicode version)
 //   SPACE    WhitespaceSplit / BertPreTokenizer: char::is_whitespace (White_Space)
+//   ONIG_P   \p{P} in a Split regex (Oniguruma's tables)
+//   ONIG_S   \p{S} in a Split regex
 // so tokfs takes the truth from the reference rather than from one Unicode database.
 //
 // Run (NODE_PATH=build/tokref/node_modules, see tests/lib/tokref.sh):
@@ -69,6 +71,8 @@ const classes = {
   WORD: isolated(preTokenizer({ type: 'Whitespace' }), '!'),
   NUMERIC: isolated(preTokenizer({ type: 'Digits', individual_digits: true }), 'a'),
   SPACE: removed(preTokenizer({ type: 'WhitespaceSplit' }), 'a'),
+  ONIG_P: removed(preTokenizer({ type: 'Split', pattern: { Regex: '\\p{P}' }, behavior: 'Removed', invert: false }), 'a'),
+  ONIG_S: removed(preTokenizer({ type: 'Split', pattern: { Regex: '\\p{S}' }, behavior: 'Removed', invert: false }), 'a'),
 };
 
 const { version } = require('tokenizers/package.json');
