@@ -41,6 +41,29 @@ static const struct {
     {"qwen2", PAT_QWEN2, TOKFS_PATTERN_QWEN2},
 };
 
+/* Split regexes of Hugging Face tokenizer.json files that have a hand-written matcher but no
+ * name (they do not match everywhere). */
+static const char PAT_NUM3[] = "\\p{N}{1,3}";
+static const char PAT_DEEPSEEK[] =
+    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?"
+    "[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+";
+static const char PAT_CJK[] = "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+";
+static const struct {
+    const char *regex;
+    tokfs_pattern kind;
+} KNOWN_SPLIT[] = {
+    {PAT_NUM3, TOKFS_PATTERN_NUM3},
+    {PAT_CJK, TOKFS_PATTERN_CJK},
+    {PAT_DEEPSEEK, TOKFS_PATTERN_DEEPSEEK},
+};
+
+/* A pattern whose matches do not cover the text. */
+static int gappy(tokfs_pattern kind)
+{
+    return kind == TOKFS_PATTERN_NUM3 || kind == TOKFS_PATTERN_CJK ||
+           kind == TOKFS_PATTERN_DEEPSEEK;
+}
+
 const char *tokfs_pattern_regex(tokfs_pattern kind)
 {
     for (size_t i = 0; i < sizeof KNOWN / sizeof KNOWN[0]; i++)
@@ -293,12 +316,115 @@ static size_t next_o200k(const uint8_t *t, size_t n, size_t i)
     return match_space(t, n, i, 1);
 }
 
+/* ---- the DeepSeek-V3 Split patterns --------------------------------------------------------- */
+
+static inline unsigned hf_cls_at(const uint8_t *t, size_t n, size_t i, unsigned *len)
+{
+    return tokfs_uc_hf_class(tokfs_uc_decode(t + i, n - i, len));
+}
+
+#define ONIG_PS (TOKFS_UC_HF_ONIG_P | TOKFS_UC_HF_ONIG_S)
+
+static inline int ascii_punct(uint8_t b)
+{
+    return (b >= 0x21 && b <= 0x2F) || (b >= 0x3A && b <= 0x40) || (b >= 0x5B && b <= 0x60) ||
+           (b >= 0x7B && b <= 0x7E);
+}
+
+static inline int ascii_letter(uint8_t b)
+{
+    return (uint8_t)((b | 0x20) - 'a') < 26;
+}
+
+/* The match of the DeepSeek pattern starting at i, its end, or 0 when none starts there. */
+static size_t match_deepseek(const uint8_t *t, size_t n, size_t i)
+{
+    unsigned len, len2;
+    /* [ASCII punctuation][A-Za-z]+ */
+    if (ascii_punct(t[i]) && i + 1 < n && ascii_letter(t[i + 1])) {
+        size_t e = i + 2;
+        while (e < n && ascii_letter(t[e]))
+            e++;
+        return e;
+    }
+    unsigned c = cls_at(t, n, i, &len), h = hf_cls_at(t, n, i, &len);
+    /* [^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+: the optional character first, else the run from i */
+    if (!(c & TOKFS_UC_L) && !(h & ONIG_PS) && t[i] != '\r' && t[i] != '\n' && i + len < n &&
+        (cls_at(t, n, i + len, &len2) & (TOKFS_UC_L | TOKFS_UC_M)))
+        return run_in(t, n, i + len, TOKFS_UC_L | TOKFS_UC_M);
+    if (c & (TOKFS_UC_L | TOKFS_UC_M))
+        return run_in(t, n, i, TOKFS_UC_L | TOKFS_UC_M);
+    /*  ?[\p{P}\p{S}]+[\r\n]* */
+    size_t j = i;
+    if (t[i] == ' ' && i + 1 < n && (hf_cls_at(t, n, i + 1, &len2) & ONIG_PS))
+        j = i + 1;
+    if (j > i || (h & ONIG_PS)) {
+        size_t e = j;
+        while (e < n && (hf_cls_at(t, n, e, &len2) & ONIG_PS))
+            e += len2;
+        while (e < n && (t[e] == '\r' || t[e] == '\n'))
+            e++;
+        return e;
+    }
+    if (c & TOKFS_UC_WS)
+        return match_space(t, n, i, 1);
+    return 0;
+}
+
+/* The first match at or after pos of a gappy pattern: 0 and its bounds, or -1 when none. */
+static int find_gappy(tokfs_pattern kind, const uint8_t *t, size_t n, size_t pos, size_t *s,
+                      size_t *e)
+{
+    unsigned len;
+    for (size_t i = pos; i < n; i += len) {
+        size_t end;
+        if (kind == TOKFS_PATTERN_NUM3) {
+            end = (cls_at(t, n, i, &len) & TOKFS_UC_N) ? run_digits(t, n, i, 3) : 0;
+        } else if (kind == TOKFS_PATTERN_CJK) {
+            end = i;
+            for (size_t k = i; k < n;) {
+                unsigned l;
+                uint32_t cp = tokfs_uc_decode(t + k, n - k, &l);
+                if (!((cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0x4E00 && cp <= 0x9FA5)))
+                    break;
+                end = k += l;
+            }
+            if (t[i] < 0x80)
+                len = 1;
+            else
+                tokfs_uc_decode(t + i, n - i, &len);
+            if (end == i)
+                end = 0;
+        } else {
+            end = match_deepseek(t, n, i);
+            if (t[i] < 0x80)
+                len = 1;
+            else
+                tokfs_uc_decode(t + i, n - i, &len);
+        }
+        if (end) {
+            *s = i;
+            *e = end;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 /* ---- PCRE2 for other patterns ------------------------------------------------------------ */
 
 /* \s in Rust regex and Oniguruma is the White_Space property; PCRE2's \s (with UCP) also takes
  * U+180E. Rewrite \s and \S to explicit White_Space sets so the fallback agrees. */
 #define WS_SET "\\t-\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}" \
                "\\x{202F}\\x{205F}\\x{3000}"
+/* \w in Oniguruma (probed from the reference: npm tokenizers' Split) is Unicode's word
+ * property — Alphabetic, marks, decimal digits, connector punctuation — without the two joiners
+ * U+200C/U+200D; outside [...] it also takes U+00B2 U+00B3 U+00B9 U+00BC..U+00BE (its Latin-1
+ * ctype table counts those numbers as word characters), inside it does not. PCRE2's \w (with
+ * UCP) is letters and every number (U+2460 …) without the marks. Rewrite \w and \W to those
+ * sets too. */
+#define WORD_SET "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}"
+#define WORD_SET_OUTSIDE WORD_SET "\\x{B2}\\x{B3}\\x{B9}\\x{BC}-\\x{BE}"
 
 static char *rewrite_spaces(const char *re)
 {
@@ -318,6 +444,17 @@ static char *rewrite_spaces(const char *re)
             }
             if (c == 'S' && !in_class) {
                 o += (size_t)sprintf(out + o, "[^%s]", WS_SET);
+                i++;
+                continue;
+            }
+            if (c == 'w') {
+                o += (size_t)sprintf(out + o, in_class ? "%s" : "[%s]",
+                                     in_class ? WORD_SET : WORD_SET_OUTSIDE);
+                i++;
+                continue;
+            }
+            if (c == 'W' && !in_class) {
+                o += (size_t)sprintf(out + o, "[^%s]", WORD_SET_OUTSIDE);
                 i++;
                 continue;
             }
@@ -351,17 +488,23 @@ int tokfs_pretok_init_regex(tokfs_pretok *p, const char *regex, tokfs_err *err)
             p->kind = KNOWN[i].kind;
             return 0;
         }
-    if (strstr(regex, "\\S") && strchr(regex, '[')) {
-        /* \S inside a class cannot be rewritten to a White_Space set; refuse rather than risk
-         * PCRE2's slightly different \s. */
+    for (size_t i = 0; i < sizeof KNOWN_SPLIT / sizeof KNOWN_SPLIT[0]; i++)
+        if (strcmp(KNOWN_SPLIT[i].regex, regex) == 0) {
+            p->kind = KNOWN_SPLIT[i].kind;
+            return 0;
+        }
+    {
+        /* \S and \W inside a class cannot be rewritten to an explicit set, and \b, \B test
+         * PCRE2's own \w: refuse rather than risk PCRE2's slightly different classes. */
         const char *s = regex;
         int in_class = 0;
         for (; *s; s++) {
             if (*s == '\\' && s[1]) {
-                if (s[1] == 'S' && in_class)
+                if (((s[1] == 'S' || s[1] == 'W') && in_class) || ((s[1] == 'b' || s[1] == 'B') && !in_class))
                     return tokfs_err_set(err, EINVAL,
-                                         "pre-tokenizer regex %s: \\S inside [...] is not "
-                                         "supported; tokfs cannot reproduce it exactly", regex);
+                                         "pre-tokenizer regex %s: \\%c%s is not supported; "
+                                         "tokfs cannot reproduce it exactly", regex, s[1],
+                                         in_class ? " inside [...]" : "");
                 s++;
                 continue;
             }
@@ -442,20 +585,95 @@ static int split_regex(const tokfs_pretok *p, const uint8_t *text, size_t len,
     return rc;
 }
 
+tokfs_pretok_md *tokfs_pretok_md_create(void)
+{
+    /* one ovector pair: only the whole match is read (a pattern with groups then returns 0,
+     * "ovector too small", with the whole match still set) */
+    return (tokfs_pretok_md *)pcre2_match_data_create(1, NULL);
+}
+
+void tokfs_pretok_md_free(tokfs_pretok_md *md)
+{
+    pcre2_match_data_free((pcre2_match_data *)md);
+}
+
+static size_t next_known(const tokfs_pretok *p, const uint8_t *text, size_t len, size_t i)
+{
+    switch (p->kind) {
+    case TOKFS_PATTERN_GPT2: return next_gpt2(text, len, i);
+    case TOKFS_PATTERN_CL100K: return next_cl100k(text, len, i, 3);
+    case TOKFS_PATTERN_QWEN2: return next_cl100k(text, len, i, 1);
+    case TOKFS_PATTERN_O200K: return next_o200k(text, len, i);
+    default: return len; /* not reached: gappy and general patterns are matched elsewhere */
+    }
+}
+
+int tokfs_pretok_matches(const tokfs_pretok *p, const uint8_t *text, size_t len,
+                         tokfs_pretok_md *md, tokfs_match_fn fn, void *ctx)
+{
+    int rc;
+    if (gappy(p->kind)) {
+        size_t s, e;
+        for (size_t pos = 0; !find_gappy(p->kind, text, len, pos, &s, &e); pos = e)
+            if ((rc = fn(ctx, s, e)))
+                return rc;
+        return 0;
+    }
+    if (p->kind != TOKFS_PATTERN_REGEX) {
+        for (size_t i = 0, e; i < len; i = e) {
+            e = next_known(p, text, len, i);
+            if ((rc = fn(ctx, i, e)))
+                return rc;
+        }
+        return 0;
+    }
+    pcre2_match_data *m = (pcre2_match_data *)md;
+    size_t pos = 0, last_end = 0;
+    int have_last = 0;
+    while (pos <= len) {
+        int r = pcre2_match(p->regex, text, len, pos, PCRE2_NO_UTF_CHECK, m, NULL);
+        if (r == PCRE2_ERROR_NOMATCH)
+            return 0;
+        if (r < 0)
+            return -EIO; /* match limit: refuse rather than cut differently from the reference */
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m);
+        size_t s = ov[0], e = ov[1];
+        if (s == e && have_last && e == last_end) {
+            /* Oniguruma's find_iter never reports an empty match where the previous one ended */
+            if (pos >= len)
+                return 0;
+            unsigned l;
+            tokfs_uc_decode(text + pos, len - pos, &l);
+            pos += l;
+            continue;
+        }
+        if ((rc = fn(ctx, s, e)))
+            return rc;
+        pos = last_end = e;
+        have_last = 1;
+    }
+    return 0;
+}
+
 int tokfs_pretok_split(const tokfs_pretok *p, const uint8_t *text, size_t len,
                        tokfs_piece_fn emit, void *ctx)
 {
     if (p->kind == TOKFS_PATTERN_REGEX)
         return split_regex(p, text, len, emit, ctx);
+    if (gappy(p->kind)) { /* the text between matches is a piece too */
+        size_t s, e, gap = 0;
+        int rc;
+        for (size_t pos = 0; !find_gappy(p->kind, text, len, pos, &s, &e); pos = gap = e) {
+            if (s > gap && (rc = emit(ctx, text + gap, s - gap)))
+                return rc;
+            if ((rc = emit(ctx, text + s, e - s)))
+                return rc;
+        }
+        return gap < len ? emit(ctx, text + gap, len - gap) : 0;
+    }
     size_t i = 0;
     while (i < len) {
-        size_t e;
-        switch (p->kind) {
-        case TOKFS_PATTERN_GPT2: e = next_gpt2(text, len, i); break;
-        case TOKFS_PATTERN_CL100K: e = next_cl100k(text, len, i, 3); break;
-        case TOKFS_PATTERN_QWEN2: e = next_cl100k(text, len, i, 1); break;
-        default: e = next_o200k(text, len, i); break;
-        }
+        size_t e = next_known(p, text, len, i);
         int rc = emit(ctx, text + i, e - i);
         if (rc)
             return rc;
@@ -466,7 +684,7 @@ int tokfs_pretok_split(const tokfs_pretok *p, const uint8_t *text, size_t len,
 
 size_t tokfs_pretok_cut(const tokfs_pretok *p, const uint8_t *text, size_t len, size_t from)
 {
-    if (p->kind == TOKFS_PATTERN_REGEX)
+    if (p->kind == TOKFS_PATTERN_REGEX || gappy(p->kind))
         return len;
     for (size_t i = from ? from : 1; i + 1 < len; i++) {
         const uint8_t *space = memchr(text + i, ' ', len - 1 - i);

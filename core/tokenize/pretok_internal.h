@@ -9,6 +9,13 @@
  *                ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+     (also Llama-3's Split)
  *   qwen2       cl100k_base with \p{N} instead of \p{N}{1,3}
  *   o200k_base  the o200k pattern (letters split by case, contractions as suffixes)
+ * and, for Hugging Face Split stages whose regex does not match everywhere (the text between
+ * matches is a piece of its own), DeepSeek-V3's three: \p{N}{1,3}, [一-龥぀-ゟ゠-ヿ]+ (U+4E00..U+9FA5,
+ * U+3040..U+30FF) and
+ *   [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+|
+ *    ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * (PCRE2's Unicode tables may be older than the reference's Oniguruma, Unicode 16.0; tokfs's
+ * tables are 16.0).
  * Any other regex (a tokenizer.json Split) runs on PCRE2 with Unicode properties.
  *
  * Input is valid UTF-8 (the caller repairs it first). */
@@ -25,6 +32,9 @@ typedef enum tokfs_pattern {
     TOKFS_PATTERN_CL100K,
     TOKFS_PATTERN_QWEN2,
     TOKFS_PATTERN_O200K,
+    TOKFS_PATTERN_NUM3,     /* \p{N}{1,3} alone */
+    TOKFS_PATTERN_CJK,      /* DeepSeek-V3's second Split: kana and CJK ideographs */
+    TOKFS_PATTERN_DEEPSEEK, /* DeepSeek-V3's third Split */
     TOKFS_PATTERN_REGEX, /* anything else, via PCRE2 */
 } tokfs_pattern;
 
@@ -52,6 +62,23 @@ typedef int (*tokfs_piece_fn)(void *ctx, const uint8_t *piece, size_t len);
  * pieces too, as Hugging Face's Split(behavior=Isolated) does). Returns 0 or emit's value. */
 int tokfs_pretok_split(const tokfs_pretok *p, const uint8_t *text, size_t len,
                        tokfs_piece_fn emit, void *ctx);
+
+/* Called once per match of a pattern, in order: text[start..end) (empty matches included). */
+typedef int (*tokfs_match_fn)(void *ctx, size_t start, size_t end);
+
+/* Matching state for a general (PCRE2) regex, reusable across calls by one thread at a time. */
+typedef struct tokfs_pretok_md tokfs_pretok_md;
+tokfs_pretok_md *tokfs_pretok_md_create(void); /* NULL: out of memory */
+void tokfs_pretok_md_free(tokfs_pretok_md *md);
+
+/* Every match of the pattern in text[0..len), as Oniguruma's find_iter (Hugging Face's Split)
+ * reports them: leftmost-first, each search from the end of the previous match, an empty match
+ * right at the end of the previous match skipped (the search then moves one character on), so
+ * empty matches elsewhere are reported. A hand-written pattern matches everywhere: its matches
+ * are the pieces tokfs_pretok_split gives. md: for a general regex (ignored otherwise). Returns
+ * 0, fn's value, or -EIO when the regex engine gives up (match limit). */
+int tokfs_pretok_matches(const tokfs_pretok *p, const uint8_t *text, size_t len,
+                         tokfs_pretok_md *md, tokfs_match_fn fn, void *ctx);
 
 /* The first position i >= from (and > 0) where text[0..len) may be cut in two so that the
  * pieces of text[0..i) followed by those of text[i..len) are exactly the pieces of the whole,

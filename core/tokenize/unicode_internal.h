@@ -34,6 +34,29 @@ static inline unsigned tokfs_uc_class(uint32_t cp)
     return tokfs_uc_stage2[tokfs_uc_stage1[cp >> 8]][cp & 0xFF];
 }
 
+/* The classes Hugging Face's pre-tokenizers test, in a second table of the same shape: each
+ * follows the reference's own definition and Unicode version (core/tokenize/gen/hf_classes.js
+ * probes them out of npm tokenizers), which differ from the regex classes above — Punctuation's
+ * table is an old Unicode's P*, Whitespace's \w is Rust regex's. */
+enum {
+    TOKFS_UC_HF_PUNCT = 1,   /* char::is_ascii_punctuation || general category P* (Punctuation, Bert) */
+    TOKFS_UC_HF_WORD = 2,    /* \w of the Rust regex crate (Whitespace's \w+|[^\w\s]+) */
+    TOKFS_UC_HF_NUMERIC = 4, /* char::is_numeric (Digits) */
+    TOKFS_UC_HF_SPACE = 8,   /* char::is_whitespace (WhitespaceSplit, Bert, Whitespace's \s) */
+    TOKFS_UC_HF_ONIG_P = 16, /* \p{P} in a Split regex (Oniguruma, Unicode 16) */
+    TOKFS_UC_HF_ONIG_S = 32, /* \p{S} in a Split regex */
+};
+
+extern const uint16_t tokfs_uc_hf_stage1[0x110000 >> 8];
+extern const uint8_t tokfs_uc_hf_stage2[][256];
+
+static inline unsigned tokfs_uc_hf_class(uint32_t cp)
+{
+    if (cp >= 0x110000)
+        return 0;
+    return tokfs_uc_hf_stage2[tokfs_uc_hf_stage1[cp >> 8]][cp & 0xFF];
+}
+
 /* Decode the code point at s[0..n) (n >= 1), which must be valid UTF-8 (tokfs repairs text
  * before tokenizing). Stores the sequence length in *len. */
 static inline uint32_t tokfs_uc_decode(const uint8_t *s, size_t n, unsigned *len)
