@@ -47,6 +47,10 @@ int tokfs_tok_tiktoken_open(const char *name, const char *pattern, const char *e
 int tokfs_tok_hf_open(const char *path, const char *pattern, const char *eot,
                       tokfs_tokenizer **out, tokfs_err *err);
 
+/* Standard base64 with padding (n a multiple of 4); out holds n / 4 * 3 bytes. The decoded
+ * length, or -1 on bad input. */
+long tokfs_b64_decode(const uint8_t *in, size_t n, uint8_t *out);
+
 /* Read a whole local file (at most max bytes) into a malloc'd buffer. */
 int tokfs_read_file(const char *path, size_t max, uint8_t **data, size_t *len, tokfs_err *err);
 
