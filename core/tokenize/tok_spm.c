@@ -17,7 +17,8 @@
  *   - BPE: characters (a user-defined piece is one frozen symbol), then any adjacent pair whose
  *     concatenation is a piece merges, highest score first, leftmost on equal scores; a merged
  *     UNUSED piece is split back into the two symbols it was last made from;
- *   - Unigram: Viterbi in single-precision float (its exact rounding decides ties), user-defined
+ *   - Unigram: Viterbi with path scores kept in float but each candidate summed in double (the
+ *     exact rounding decides ties on long texts), user-defined
  *     pieces scored length * max_score - 0.1, an unknown character min_score - 10, the first
  *     best path kept on equal scores;
  *   - an unknown piece becomes its bytes as <0xNN> pieces with byte_fallback, else consecutive
@@ -313,22 +314,17 @@ static int unigram_encode(out_ctx *o, const uint8_t *t, size_t n)
             if (e->id < 0 || s->pieces[e->id].type == PT_UNUSED)
                 continue;
             best_node *target = &best[start + len];
-            if (s->pieces[e->id].type == PT_USER) {
-                /* as SentencePiece computes it: the bonus in float, the sum in double */
-                double score = (double)((float)len * s->max_score) - 0.1;
-                double cand = score + (double)here;
-                if (target->start < 0 || cand > (double)target->score) {
-                    target->score = (float)cand;
-                    target->start = (int64_t)start;
-                    target->id = e->id;
-                }
-            } else {
-                float cand = s->pieces[e->id].score + here;
-                if (target->start < 0 || cand > target->score) {
-                    target->score = cand;
-                    target->start = (int64_t)start;
-                    target->id = e->id;
-                }
+            /* SentencePiece's score is a conditional between the user-defined bonus (a double)
+             * and the piece's float score, so it is a double either way: the candidate is
+             * summed and compared in double, then stored as float. */
+            double score = s->pieces[e->id].type == PT_USER
+                               ? (double)((float)len * s->max_score) - 0.1
+                               : (double)s->pieces[e->id].score;
+            double cand = score + (double)here;
+            if (target->start < 0 || cand > (double)target->score) {
+                target->score = (float)cand;
+                target->start = (int64_t)start;
+                target->id = e->id;
             }
             if (len == mblen)
                 single = 1;
