@@ -329,6 +329,29 @@ static void test_spm(void)
         tokfs_tokenizer_close(tok);
     }
 
+    /* BPE cut into runs before each space symbol (no piece spans one), and the same model with
+     * a piece "c▁" that does span such a cut (then the text is one run, as in SentencePiece) */
+    piece e2[13];
+    memcpy(e2, MODEL_A, 12 * sizeof *e2);
+    e2[12] = (piece){"c" SP, -0.1f, N};
+    path = spm_file("e1.model", e2, 12, 0, (flags){.model_type = 2});
+    rc = open_tok(path, NULL, &tok, &err);
+    CHECK_EQ_INT(rc, 0);
+    if (!rc) {
+        EXPECT(tok, "abc abcd  ab", 13, 7, 13, 11, 13);
+        EXPECT(tok, "bc abc", 4, 10, 13, 7);
+        tokfs_tokenizer_close(tok);
+    }
+    path = spm_file("e2.model", e2, 13, 0, (flags){.model_type = 2});
+    rc = open_tok(path, NULL, &tok, &err);
+    CHECK_EQ_INT(rc, 0);
+    if (!rc) {
+        EXPECT(tok, "abc abcd  ab", 13, 15, 14, 13);
+        EXPECT(tok, "abc abc", 13, 15, 9, 7);
+        EXPECT(tok, "bc abc", 4, 6, 15, 9, 7);
+        tokfs_tokenizer_close(tok);
+    }
+
     path = spm_file("b.model", MODEL_B, sizeof MODEL_B / sizeof MODEL_B[0], 1,
                     (flags){.model_type = 1, .byte_fallback = 1});
     rc = open_tok(path, NULL, &tok, &err);
