@@ -94,7 +94,26 @@ typedef struct spm {
 
 /* ---- the map ----------------------------------------------------------------------------- */
 
-static uint64_t key_hash(const uint8_t *p, size_t n) { return tokfs_hash64(p, n, 0x73706d); }
+/* FNV-1a, then a final mix for the low bits the table uses: byte by byte so that the Unigram
+ * lattice extends one key's hash a character at a time instead of rehashing every prefix. */
+#define FNV_OFFSET 0xcbf29ce484222325ull
+
+static inline uint64_t fnv_step(uint64_t h, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static inline uint64_t fnv_final(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint64_t key_hash(const uint8_t *p, size_t n) { return fnv_final(fnv_step(FNV_OFFSET, p, n)); }
 
 static const smap_slot *smap_find(const spm *s, const smap *m, const uint8_t *p, size_t n,
                                   uint64_t h)
@@ -310,10 +329,12 @@ static int unigram_encode(out_ctx *o, const uint8_t *t, size_t n)
         size_t mblen = char_len(t + start, n - start);
         int single = 0;
         size_t lim = n - start < s->max_piece_len ? n - start : s->max_piece_len;
+        uint64_t h = FNV_OFFSET;
         for (size_t len = 0; len < lim;) {
-            len += char_len(t + start + len, n - start - len);
-            const smap_slot *e = smap_find(s, &s->normal, t + start, len,
-                                           key_hash(t + start, len));
+            size_t cl = char_len(t + start + len, n - start - len);
+            h = fnv_step(h, t + start + len, cl);
+            len += cl;
+            const smap_slot *e = smap_find(s, &s->normal, t + start, len, fnv_final(h));
             if (!e)
                 break; /* no piece starts with these bytes */
             if (e->id < 0 || s->pieces[e->id].type == PT_UNUSED)
