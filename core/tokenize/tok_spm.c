@@ -22,7 +22,14 @@
  *     pieces scored length * max_score - 0.1, an unknown character min_score - 10, the first
  *     best path kept on equal scores;
  *   - an unknown piece becomes its bytes as <0xNN> pieces with byte_fallback, else consecutive
- *     unknown pieces become one unk id. */
+ *     unknown pieces become one unk id.
+ * Read but without effect on ids, as in SentencePiece: normalization_rule_tsv and the trainer's
+ * splitting options (training only), denormalizer_spec (decoding only). Where SentencePiece
+ * itself fails a text (a WORD or CHAR model, or a BPE character, that is a CONTROL piece's
+ * text: Encode returns an error), tokfs emits that piece's id. The map is not shared with the
+ * Hugging Face models (bpe.c, unigram.c) because the semantics differ: frozen user-defined
+ * symbols, merges into pieces whose parts are not pieces, UNUSED resegmentation, and Unigram's
+ * float path scores, which decide ties on long texts differently from double ones. */
 #include <errno.h>
 #include <float.h>
 #include <stdio.h>
