@@ -291,6 +291,11 @@ static long b64_decode(const uint8_t *in, size_t n, uint8_t *out)
     return (long)o;
 }
 
+long tokfs_b64_decode(const uint8_t *in, size_t n, uint8_t *out)
+{
+    return b64_decode(in, n, out);
+}
+
 /* The special tokens of the OpenAI encodings, by file base name. */
 typedef struct special_tok {
     const char *text;

@@ -3,6 +3,7 @@
 #include "tokenize/tokenizer.h"
 
 #include "tokenize/tok_bpe_internal.h"
+#include "tokenize/tok_spm_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -87,6 +88,11 @@ int tokfs_tokenizer_open_opts(const tokfs_tokenizer_opts *o, tokfs_tokenizer **o
     }
     if (strcmp(name, "gpt2") == 0 || has_suffix(name, ".tiktoken"))
         return tokfs_tok_tiktoken_open(name, o->pattern, o->eot, out, err);
+    if (has_suffix(name, ".model"))
+        return tokfs_tok_spm_open(name, o->pattern, o->eot, out, err);
+    if (has_suffix(name, ".json") && strstr(strrchr(name, '/') ? strrchr(name, '/') : name,
+                                            "tekken"))
+        return tokfs_tok_tekken_open(name, o->pattern, o->eot, out, err);
     if (strchr(name, '/') || has_suffix(name, ".json"))
         return tokfs_tok_hf_open(o, out, err);
     return tokfs_err_set(err, EINVAL, "unknown tokenizer=%s: give gpt2, bytes, a PATH.tiktoken "
