@@ -165,7 +165,10 @@ static void bpe_destroy(tokfs_tokenizer *tok) { tokfs_tok_bpe_free((tok_bpe *)to
 
 static int bpe_file_bytes(const tokfs_tokenizer *tok, tokfs_buf *out)
 {
-    return tokfs_tok_bpe_export_json((const tok_bpe *)tok, out);
+    const tok_bpe *t = (const tok_bpe *)tok;
+    if (t->orig_file)
+        return tokfs_buf_append(out, t->orig_file, t->orig_len);
+    return tokfs_tok_bpe_export_json(t, out);
 }
 
 tok_bpe *tokfs_tok_bpe_new(const char *name, const char *kind)
@@ -200,6 +203,7 @@ void tokfs_tok_bpe_free(tok_bpe *t)
         free(t->added[k].text);
     free(t->added);
     free(t->eot_text);
+    free(t->orig_file);
     free(t->name);
     free(t);
 }

@@ -34,6 +34,9 @@ typedef struct tok_bpe {
     size_t nadded;
     uint8_t added_first[32]; /* bitmap of the first bytes of added tokens */
     char *eot_text;          /* the end-of-text token's text, for decoding (never matched) */
+    uint8_t *orig_file;      /* the tokenizer file as read, served at the mount root as
+                              * base.file_name (tekken.json); NULL: a tokenizer.json is generated */
+    size_t orig_len;
 } tok_bpe;
 
 /* Allocate a tok_bpe with the shared encode/destroy/token_bytes functions set. */

@@ -97,6 +97,8 @@ typedef struct spm {
     uint8_t *decoded; /* token_bytes: piece texts with U+2581 as ' ', bytes for <0xNN> */
     uint32_t *decoded_off;
     char *eot_text;
+    uint8_t *file; /* the .model as read, served at the mount root */
+    size_t file_len;
 } spm;
 
 /* ---- the map ----------------------------------------------------------------------------- */
@@ -670,6 +672,12 @@ static const uint8_t *spm_token_bytes(const tokfs_tokenizer *tok, uint32_t id, s
     return NULL;
 }
 
+static int spm_file_bytes(const tokfs_tokenizer *tok, tokfs_buf *out)
+{
+    const spm *s = (const spm *)tok;
+    return tokfs_buf_append(out, s->file, s->file_len);
+}
+
 static void spm_free(spm *s)
 {
     if (!s)
@@ -683,6 +691,7 @@ static void spm_free(spm *s)
     free(s->decoded);
     free(s->decoded_off);
     free(s->eot_text);
+    free(s->file);
     free(s->name);
     free(s);
 }
@@ -1103,6 +1112,9 @@ int tokfs_tok_spm_open(const char *path, const char *pattern, const char *eot,
     s->base.encode = spm_encode;
     s->base.token_bytes = spm_token_bytes;
     s->base.destroy = spm_destroy;
+    s->base.model = "sentencepiece";
+    s->base.file_name = "tokenizer.model";
+    s->base.file_bytes = spm_file_bytes;
     s->model_type = MT_UNIGRAM;
     s->add_dummy_prefix = s->remove_extra_ws = s->escape_ws = 1;
     spm_load L = {.path = path, .s = s};
@@ -1112,6 +1124,11 @@ int tokfs_tok_spm_open(const char *path, const char *pattern, const char *eot,
         snprintf(what, sizeof what, "model_type %d", s->model_type);
         rc = refuse(err, path, what);
     }
+    if (!rc)
+        s->base.model = s->model_type == MT_BPE       ? "bpe"
+                        : s->model_type == MT_UNIGRAM ? "unigram"
+                        : s->model_type == MT_WORD    ? "word"
+                                                      : "char";
     if (!rc)
         rc = index_pieces(&L, err);
     if (!rc && L.charsmap_len) {
@@ -1133,7 +1150,8 @@ int tokfs_tok_spm_open(const char *path, const char *pattern, const char *eot,
         int n = snprintf(extra, sizeof extra, "spm eot=%u", s->base.eot_id);
         s->base.fingerprint = tokfs_hash64(extra, (size_t)n, tokfs_hash64(data, len, 0x73706d));
     }
-    free(data);
+    s->file = data;
+    s->file_len = len;
     if (rc) {
         spm_free(s);
         return rc;

@@ -200,15 +200,20 @@ int tokfs_tok_tekken_open(const char *path, const char *pattern, const char *eot
     json_error_t jerr;
     json_t *root = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
     uint64_t file_hash = tokfs_hash64(data, len, 0x746b);
-    free(data);
-    if (!root)
+    if (!root) {
+        free(data);
         return tokfs_err_set(err, EINVAL, "tokenizer=%s: not valid JSON (line %d: %s): give a "
                              "Mistral tekken.json", path, jerr.line, jerr.text);
+    }
     tok_bpe *t = tokfs_tok_bpe_new(path, "tekken");
     if (!t) {
+        free(data);
         json_decref(root);
         return -ENOMEM;
     }
+    t->orig_file = data; /* served at the mount root as it is */
+    t->orig_len = len;
+    t->base.file_name = "tekken.json";
     json_t *config = json_object_get(root, "config");
     json_t *vocab = json_object_get(root, "vocab");
     json_t *specials = json_object_get(root, "special_tokens");
