@@ -311,22 +311,27 @@ static void test_refusals(void)
         snprintf(json, sizeof json, "{%s,%s}", base_model, body);                       \
         REFUSED(write_tmp(name, json), NULL, NULL, needle);                             \
     } while (0)
-    HF("meta.json", "\"pre_tokenizer\":{\"type\":\"Metaspace\"}", "pre_tokenizer Metaspace");
-    HF("norm.json", "\"normalizer\":{\"type\":\"NFC\"},\"pre_tokenizer\":{\"type\":\"ByteLevel\"}",
-       "normalizer NFC");
-    HF("split.json",
-       "\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"a\"},\"behavior\":"
-       "\"Removed\"}", "Split behavior Removed");
-    HF("nobl.json",
-       "\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"a\"},\"behavior\":"
-       "\"Isolated\"}", "without ByteLevel");
-    snprintf(json, sizeof json, "{\"model\":{\"type\":\"BPE\",\"byte_fallback\":true,\"vocab\":{},"
-             "\"merges\":[]},\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}");
-    REFUSED(write_tmp("bf.json", json), NULL, NULL, "byte_fallback");
-    snprintf(json, sizeof json, "{\"model\":{\"type\":\"Unigram\",\"vocab\":[]}}");
-    REFUSED(write_tmp("uni.json", json), NULL, NULL, "model type Unigram");
+    HF("scripts.json", "\"pre_tokenizer\":{\"type\":\"UnicodeScripts\"}",
+       "pre_tokenizer UnicodeScripts");
+    HF("norm.json", "\"normalizer\":{\"type\":\"Nope\"}", "normalizer Nope");
+    HF("after.json",
+       "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"ByteLevel\","
+       "\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true},{\"type\":"
+       "\"Digits\",\"individual_digits\":true}]}", "after ByteLevel");
+    snprintf(json, sizeof json, "{\"model\":{\"type\":\"BPE\",\"dropout\":0.1,\"vocab\":"
+             "{\"a\":0},\"merges\":[]}}");
+    REFUSED(write_tmp("drop.json", json), NULL, "0", "dropout");
+    snprintf(json, sizeof json, "{\"model\":{\"type\":\"WordLevel\",\"vocab\":{\"a\":0}}}");
+    REFUSED(write_tmp("wl.json", json), NULL, "0", "model type WordLevel");
+    snprintf(json, sizeof json, "{\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\","
+             "\"vocab\":{\"a\":0},\"merges\":[]}}");
+    REFUSED(write_tmp("unk.json", json), NULL, "0", "unk_token");
+    snprintf(json, sizeof json, "{\"model\":{\"type\":\"Unigram\",\"unk_id\":null,"
+             "\"vocab\":[[\"a\",-1.0]]}}");
+    REFUSED(write_tmp("uni.json", json), NULL, "0", "unk_id");
     REFUSED(write_tmp("notjson.json", "{\"model\": "), NULL, NULL, "not valid JSON");
-    HF("bytes.json", "\"pre_tokenizer\":{\"type\":\"ByteLevel\"}", "byte 0x00 is not a token");
+    HF("bytes.json", "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
+       "\"trim_offsets\":true,\"use_regex\":true}", "byte 0x00 is not a token");
     REFUSED(write_tmp("pat.json", "{}"), "gpt2", NULL, "pattern= is for .tiktoken");
 }
 
