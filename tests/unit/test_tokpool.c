@@ -201,21 +201,21 @@ static void test_tokenizer_cut(void)
     tokfs_tokenizer_close(tok);
 
     const char *plain = write_hf("plain.json",
-                                 "{\"type\":\"ByteLevel\",\"add_prefix_space\":false}", "");
+                                 "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true}", "");
     CHECK_EQ_INT(tokfs_tokenizer_open(plain, NULL, "255", &tok, &err), 0);
     CHECK(tok->cut && tok->cut(tok, t, len, 0) == 5);
     tokfs_tokenizer_close(tok);
 
     /* add_prefix_space: the second part would get a space of its own */
     const char *prefix = write_hf("prefix.json",
-                                  "{\"type\":\"ByteLevel\",\"add_prefix_space\":true}", "");
+                                  "{\"type\":\"ByteLevel\",\"add_prefix_space\":true,\"trim_offsets\":true,\"use_regex\":true}", "");
     CHECK_EQ_INT(tokfs_tokenizer_open(prefix, NULL, "255", &tok, &err), 0);
     CHECK(tok->cut && tok->cut(tok, t, len, 0) == len);
     tokfs_tokenizer_close(tok);
 
     /* an added token matched in the text could straddle the cut */
     const char *added = write_hf(
-        "added.json", "{\"type\":\"ByteLevel\",\"add_prefix_space\":false}",
+        "added.json", "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true}",
         "{\"id\":256,\"content\":\"o w\",\"special\":false,\"single_word\":false,\"lstrip\":false,"
         "\"rstrip\":false,\"normalized\":false}");
     if (tokfs_tokenizer_open(added, NULL, "255", &tok, &err) == 0) {
@@ -340,7 +340,7 @@ int main(void)
     }
     test_pool("gpt2", NULL);
     test_pool("bytes", NULL);
-    test_pool(write_hf("prefix.json", "{\"type\":\"ByteLevel\",\"add_prefix_space\":true}", ""),
+    test_pool(write_hf("prefix.json", "{\"type\":\"ByteLevel\",\"add_prefix_space\":true,\"trim_offsets\":true,\"use_regex\":true}", ""),
               "255");
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
