@@ -772,12 +772,17 @@ static int load_added(hf_load *L, tokfs_err *err)
     size_t i;
     json_t *a;
     tokfs_buf scratch = {0};
-    int rc = 0;
+    json_t *seen = json_object(); /* content → index into t->added */
+    int rc = seen ? 0 : -ENOMEM;
     json_array_foreach(list, i, a) {
+        if (rc)
+            break;
         const char *content = str_member(a, "content");
-        if (!content)
-            return tokfs_err_set(err, EINVAL, "tokenizer=%s: added_tokens[%zu] has no content",
-                                 L->path, i);
+        if (!content) {
+            rc = tokfs_err_set(err, EINVAL, "tokenizer=%s: added_tokens[%zu] has no content",
+                               L->path, i);
+            break;
+        }
         if (!*content)
             continue; /* HF ignores an empty one */
         hf_added tok = {
@@ -792,12 +797,11 @@ static int load_added(hf_load *L, tokfs_err *err)
         /* token_to_id: an earlier added token with this content, else the model's vocabulary */
         int64_t id = -1;
         size_t same = t->nadded;
-        for (size_t k = 0; k < t->nadded; k++)
-            if (t->added[k].content_len == tok.content_len &&
-                memcmp(t->added[k].content, content, tok.content_len) == 0) {
-                id = t->added[k].id;
-                same = k;
-            }
+        json_t *seen_at = json_object_get(seen, content);
+        if (json_is_integer(seen_at)) {
+            same = (size_t)json_integer_value(seen_at);
+            id = t->added[same].id;
+        }
         if (id < 0)
             id = model_token_id(L, content);
         if (id < 0)
@@ -833,9 +837,17 @@ static int load_added(hf_load *L, tokfs_err *err)
             free(old->content);
             *old = tok;
         } else {
+            if (json_object_set_new(seen, content, json_integer((json_int_t)t->nadded))) {
+                free(tok.content);
+                if (tok.match != tok.content)
+                    free(tok.match);
+                rc = -ENOMEM;
+                break;
+            }
             t->added[t->nadded++] = tok;
         }
     }
+    json_decref(seen);
     tokfs_buf_free(&scratch);
     if (rc)
         return rc;
@@ -900,6 +912,7 @@ static int build_decoder(hf_load *L)
         return -ENOMEM;
     const uint8_t **src = calloc(limit ? limit : 1, sizeof *src);
     size_t *srclen = calloc(limit ? limit : 1, sizeof *srclen);
+    uint8_t *is_added = NULL; /* id → 1 for an added token (its text is kept as written) */
     int rc = -ENOMEM;
     if (!src || !srclen)
         goto done;
@@ -924,10 +937,13 @@ static int build_decoder(hf_load *L)
             }
         }
     }
+    if (!(is_added = calloc(limit ? limit : 1, 1)))
+        goto done;
     for (size_t k = 0; k < t->nadded; k++)
         if (t->added[k].id < limit) {
             src[t->added[k].id] = t->added[k].content;
             srclen[t->added[k].id] = t->added[k].content_len;
+            is_added[t->added[k].id] = 1;
         }
     for (uint32_t id = 0; id < limit; id++) {
         off[id] = (uint32_t)dec.len;
@@ -935,16 +951,13 @@ static int build_decoder(hf_load *L)
         size_t n = srclen[id];
         if (!s)
             continue;
-        int is_added = 0;
-        for (size_t k = 0; k < t->nadded && !is_added; k++)
-            is_added = t->added[k].id == id;
         uint8_t buf[4096];
-        if (!is_added && L->byte_level) {
+        if (!is_added[id] && L->byte_level) {
             long b = n <= sizeof buf ? byte_level_decode(L->map, (const char *)s, n, buf) : -1;
             if (b < 0)
                 continue;
             rc = tokfs_buf_append(&dec, buf, (size_t)b);
-        } else if (!is_added && n == 6 && s[0] == '<' && s[1] == '0' && s[2] == 'x' && s[5] == '>') {
+        } else if (!is_added[id] && n == 6 && s[0] == '<' && s[1] == '0' && s[2] == 'x' && s[5] == '>') {
             unsigned v;
             if (sscanf((const char *)s + 3, "%2x", &v) == 1) {
                 uint8_t byte = (uint8_t)v;
@@ -955,7 +968,7 @@ static int build_decoder(hf_load *L)
         } else {
             rc = 0;
             for (size_t i = 0; i < n && !rc;) { /* U+2581 ▁ → ' ' */
-                if (!is_added && i + 3 <= n && s[i] == 0xE2 && s[i + 1] == 0x96 && s[i + 2] == 0x81) {
+                if (!is_added[id] && i + 3 <= n && s[i] == 0xE2 && s[i + 1] == 0x96 && s[i + 2] == 0x81) {
                     rc = tokfs_buf_append(&dec, " ", 1);
                     i += 3;
                 } else {
@@ -971,6 +984,8 @@ static int build_decoder(hf_load *L)
             goto done;
         }
     }
+    free(is_added);
+    is_added = NULL;
     off[limit] = (uint32_t)dec.len;
     t->dec = dec.data;
     dec.data = NULL;
@@ -979,6 +994,7 @@ static int build_decoder(hf_load *L)
     t->dec_limit = limit;
     rc = 0;
 done:
+    free(is_added);
     tokfs_buf_free(&dec);
     free(off);
     free(src);
