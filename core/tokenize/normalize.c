@@ -79,6 +79,21 @@ static int put_cp(tokfs_buf *b, uint32_t cp)
     return tokfs_buf_append(b, u, n);
 }
 
+/* First i >= from with in[i] >= 0x80 (len if none), 8 bytes at a time. */
+static size_t ascii_end(const uint8_t *in, size_t i, size_t len)
+{
+    while (i + 8 <= len) {
+        uint64_t w;
+        memcpy(&w, in + i, 8);
+        if (w & 0x8080808080808080ull)
+            break;
+        i += 8;
+    }
+    while (i < len && in[i] < 0x80)
+        i++;
+    return i;
+}
+
 /* ---- normalization forms --------------------------------------------------------------------- */
 
 enum { S_BASE = 0xAC00, L_BASE = 0x1100, V_BASE = 0x1161, T_BASE = 0x11A7, L_COUNT = 19,
@@ -187,7 +202,7 @@ static int run_form(kind k, const uint8_t *in, size_t len, tokfs_buf *out)
     int maybe = 0;
     while (i < len) {
         if (in[i] < 0x80) {
-            i++;
+            i = ascii_end(in, i + 1, len);
             last = 0;
             continue;
         }
@@ -207,9 +222,40 @@ static int run_form(kind k, const uint8_t *in, size_t len, tokfs_buf *out)
     cpbuf c = {.cp = NULL, .n = 0, .cap = 64};
     c.cp = c.local;
     int rc = 0;
+    /* A "stable" character (quick check Yes, class 0) followed by another one (or the end) is
+     * left as it is and can neither combine with what precedes nor with what follows: such
+     * characters are copied through in spans; the rest goes through the code point buffer. */
+    size_t raw = (size_t)-1; /* start of the pending verbatim span, if any */
     for (i = 0; i < len && rc == 0;) {
         unsigned l;
-        uint32_t cp = tokfs_uc_decode(in + i, len - i, &l);
+        uint32_t cp;
+        if (in[i] < 0x80) {
+            cp = in[i];
+            l = 1;
+        } else {
+            cp = tokfs_uc_decode(in + i, len - i, &l);
+        }
+        if (!(flags_of(cp) & qc) && ccc_of(cp) == 0) {
+            int next_stable = 1;
+            if (i + l < len) {
+                unsigned l2;
+                uint32_t nx = in[i + l] < 0x80 ? in[i + l]
+                                               : tokfs_uc_decode(in + i + l, len - i - l, &l2);
+                next_stable = !(flags_of(nx) & qc) && ccc_of(nx) == 0;
+            }
+            if (next_stable) {
+                if (c.n)
+                    rc = flush_run(&c, compose, out);
+                if (raw == (size_t)-1)
+                    raw = i;
+                i += l;
+                continue;
+            }
+        }
+        if (raw != (size_t)-1) {
+            rc = tokfs_buf_append(out, in + raw, i - raw);
+            raw = (size_t)-1;
+        }
         i += l;
         uint32_t one[3];
         const uint32_t *d = one;
@@ -238,6 +284,8 @@ static int run_form(kind k, const uint8_t *in, size_t len, tokfs_buf *out)
                 rc = cp_push(&c, x);
         }
     }
+    if (rc == 0 && raw != (size_t)-1)
+        rc = tokfs_buf_append(out, in + raw, len - raw);
     if (rc == 0)
         rc = flush_run(&c, compose, out);
     if (c.cp != c.local)
@@ -323,25 +371,27 @@ static int run_chars(kind k, const uint8_t *in, size_t len, tokfs_buf *out)
     }
     if (first == len)
         return 0;
-    if (tokfs_buf_reserve(out, len + len / 2 + 16) < 0 || tokfs_buf_append(out, in, first) < 0)
+    if (tokfs_buf_reserve(out, len + len / 2 + 16) < 0)
         return -ENOMEM;
+    size_t copied = 0;
     for (i = first; i < len;) {
         unsigned l;
-        uint32_t c = tokfs_uc_decode(in + i, len - i, &l);
+        uint32_t c = in[i] < 0x80 ? (l = 1, in[i]) : tokfs_uc_decode(in + i, len - i, &l);
         long a = char_action(k, c, &seq, &nseq);
-        int rc = 0;
-        if (a == -1)
-            rc = tokfs_buf_append(out, in + i, l);
-        else if (a == -3)
-            for (size_t j = 0; j < nseq && rc == 0; j++)
-                rc = put_cp(out, seq[j]);
-        else if (a >= 0)
-            rc = put_cp(out, (uint32_t)a);
-        if (rc < 0)
-            return -ENOMEM;
+        if (a != -1) {
+            int rc = tokfs_buf_append(out, in + copied, i - copied);
+            if (a == -3)
+                for (size_t j = 0; j < nseq && rc == 0; j++)
+                    rc = put_cp(out, seq[j]);
+            else if (a >= 0 && rc == 0)
+                rc = put_cp(out, (uint32_t)a);
+            if (rc < 0)
+                return -ENOMEM;
+            copied = i + l;
+        }
         i += l;
     }
-    return 1;
+    return tokfs_buf_append(out, in + copied, len - copied) < 0 ? -ENOMEM : 1;
 }
 
 static int run_chinese(const uint8_t *in, size_t len, tokfs_buf *out)
