@@ -10,6 +10,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
 #include <pcre2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -693,6 +694,12 @@ void tokfs_charsmap_free(tokfs_charsmap *cm)
 
 /* ---- grapheme clusters (UAX #29, extended) ----------------------------------------------------- */
 
+/* GB9c (no break inside an Indic conjunct, Unicode 15.1) is left out: the clusters it joins are
+ * 9 bytes or more (consonant, virama, consonant: 3 bytes each), which Precompiled treats
+ * character by character; without it the second consonant starts a cluster of its own, which
+ * gives the same result unless that consonant has a rule of its own and is followed by a
+ * two-byte mark (then it is a 5-byte cluster). The differential check found no such text. */
+
 static inline unsigned gcb_of(uint32_t cp) { return LOOK(tokfs_un_gcb, cp); }
 
 size_t tokfs_grapheme_len(const uint8_t *s, size_t n)
@@ -997,11 +1004,22 @@ static int b64_decode(const char *s, size_t n, uint8_t **out, size_t *out_len)
     return 0;
 }
 
-/* \s and \S as Oniguruma has them (White_Space), not PCRE2's: rewritten to explicit sets. */
+/* Escapes whose meaning differs between Oniguruma (Ruby syntax, what the reference compiles a
+ * Replace regex with) and PCRE2, rewritten to explicit sets: \s is White_Space, \h a hex digit
+ * (not horizontal space), \w a letter, mark, decimal or connector (PCRE2 10.42 leaves marks
+ * out). The negated forms cannot be written inside [...]: refused there. */
 #define WS_SET "\\t-\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}" \
                "\\x{202F}\\x{205F}\\x{3000}"
+static const struct {
+    char esc;
+    const char *set; /* the class body */
+    int negated;
+} ESCAPES[] = {
+    {'s', WS_SET, 0}, {'S', WS_SET, 1}, {'h', "0-9a-fA-F", 0}, {'H', "0-9a-fA-F", 1},
+    {'w', "\\p{L}\\p{M}\\p{Nd}\\p{Nl}\\p{Pc}", 0}, {'W', "\\p{L}\\p{M}\\p{Nd}\\p{Nl}\\p{Pc}", 1},
+};
 
-static char *rewrite_regex(const char *re, size_t len, int *in_class_S)
+static char *rewrite_regex(const char *re, size_t len, int *negated_in_class)
 {
     size_t cap = len * 4 + 256;
     char *out = malloc(cap);
@@ -1009,7 +1027,7 @@ static char *rewrite_regex(const char *re, size_t len, int *in_class_S)
         return NULL;
     size_t o = 0;
     int in_class = 0;
-    *in_class_S = 0;
+    *negated_in_class = 0;
     for (size_t i = 0; i < len; i++) {
         if (o + 128 > cap) {
             cap *= 2;
@@ -1021,17 +1039,17 @@ static char *rewrite_regex(const char *re, size_t len, int *in_class_S)
             out = p;
         }
         if (re[i] == '\\' && i + 1 < len) {
-            char c = re[i + 1];
-            if (c == 's' || c == 'S') {
-                const char *rep = c == 's' ? (in_class ? WS_SET : "[" WS_SET "]")
-                                           : (in_class ? NULL : "[^" WS_SET "]");
-                if (!rep) {
-                    *in_class_S = 1;
+            size_t e = 0;
+            while (e < sizeof ESCAPES / sizeof ESCAPES[0] && ESCAPES[e].esc != re[i + 1])
+                e++;
+            if (e < sizeof ESCAPES / sizeof ESCAPES[0]) {
+                if (in_class && ESCAPES[e].negated) {
+                    *negated_in_class = 1;
                     free(out);
                     return NULL;
                 }
-                memcpy(out + o, rep, strlen(rep));
-                o += strlen(rep);
+                o += (size_t)sprintf(out + o, in_class ? "%s" : ESCAPES[e].negated ? "[^%s]" : "[%s]",
+                                     ESCAPES[e].set);
                 i++;
                 continue;
             }
@@ -1052,10 +1070,11 @@ static char *rewrite_regex(const char *re, size_t len, int *in_class_S)
 static int compile_regex(const char *path, const char *re, size_t len, pcre2_code **out,
                          tokfs_err *err)
 {
-    int in_class_S;
-    char *rw = rewrite_regex(re, len, &in_class_S);
+    int negated_in_class;
+    char *rw = rewrite_regex(re, len, &negated_in_class);
     if (!rw)
-        return in_class_S ? refuse(path, err, "a Replace regex with \\S inside [...]") : -ENOMEM;
+        return negated_in_class ? refuse(path, err, "a Replace regex with \\S, \\H or \\W inside [...]")
+                                : -ENOMEM;
     int code;
     PCRE2_SIZE off;
     /* MULTILINE: in Oniguruma's Ruby syntax ^ and $ are line anchors. */

@@ -2,12 +2,14 @@
  * SentencePiece precompiled charsmap, reproducing npm tokenizers 0.23.2 byte for byte.
  *
  * Supported: NFC NFD NFKC NFKD, Lowercase, Strip, StripAccents, Prepend, Replace (String or
- * Regex), Nmt, Precompiled, BertNormalizer, Sequence (also empty). Anything else is refused.
+ * Regex: PCRE2 with Oniguruma's \s \h \w and line anchors), Nmt, Precompiled, BertNormalizer,
+ * ByteLevel, Sequence (also empty). Anything else is refused (-ENOTSUP, naming the type).
  *
  * The reference's Unicode versions differ per normalizer and are reproduced (see
  * core/tokenize/gen/unicode_norm_gen.py): normalization forms use Unicode 9.0 data (the crate
  * unicode-normalization-alignments), BertNormalizer's category tests Unicode 8.0, Lowercase the
- * newest (Rust's char::to_lowercase, per character: Σ always becomes σ, no final-sigma rule).
+ * newest (Rust's char::to_lowercase, per character: Σ always becomes σ, no final-sigma rule),
+ * Precompiled's grapheme clusters Unicode 17.0.
  *
  * Costs: every normalizer first runs a read-only check over the text (ASCII bytes are a compare
  * each, other characters one or two table lookups); a normalizer that would leave the text as it

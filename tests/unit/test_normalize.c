@@ -113,6 +113,14 @@ static void test_replace(void)
     EXPECT("{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"a*\"},\"content\":\"-\"}", "baaac", "-b-c-");
     EXPECT("{\"type\":\"Replace\",\"pattern\":{\"String\":\"\"},\"content\":\"-\"}", "bac", "-b-a-c-");
     SAME("{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"a*\"},\"content\":\"-\"}", "");
+    /* Oniguruma's escapes: \h is a hex digit, \s White_Space (U+0085 yes, U+180E no), \w
+     * takes marks; ^ and $ are line anchors */
+    EXPECT("{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"\\\\h\"},\"content\":\"#\"}", "a g 1", "# g #");
+    EXPECT("{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"\\\\s\"},\"content\":\"#\"}",
+           "a\xC2\x85" "b\xE1\xA0\x8E", "a#b\xE1\xA0\x8E");
+    EXPECT("{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"\\\\w+\"},\"content\":\"#\"}",
+           "c\xCC\x81" "d-e", "#-#");
+    EXPECT("{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"$\"},\"content\":\"#\"}", "a\nb", "a#\nb#");
     /* literal matches do not overlap */
     EXPECT("{\"type\":\"Replace\",\"pattern\":{\"String\":\"aa\"},\"content\":\"b\"}", "aaaaa", "bba");
     SAME("{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\xE2\x96\x81\"}", "none");
