@@ -34,6 +34,7 @@ struct tokfs_norm {
     tokfs_charsmap *cm;      /* Precompiled */
     tokfs_norm **seq;        /* Sequence / BertNormalizer */
     size_t nseq;
+    uint32_t *bytemap;       /* ByteLevel: the character standing for each byte */
 };
 
 struct tokfs_charsmap {
@@ -41,6 +42,9 @@ struct tokfs_charsmap {
     size_t nunits;
     uint8_t *normalized;
     size_t nnormalized;
+    /* the shortest rule for each ASCII byte alone: value + 1, or 0 for none (a one-byte
+     * cluster, the common case, then costs one load) */
+    uint32_t ascii[128];
 };
 
 /* ---- table access ---------------------------------------------------------------------------- */
@@ -471,16 +475,13 @@ static uint32_t byte_char(uint8_t b)
     return 0x100 + n;
 }
 
-static int run_byte_level(const uint8_t *in, size_t len, tokfs_buf *out)
+static int run_byte_level(const uint32_t *table, const uint8_t *in, size_t len, tokfs_buf *out)
 {
     size_t i = 0;
     while (i < len && in[i] >= '!' && in[i] <= '~')
         i++;
     if (i == len)
         return 0;
-    uint32_t table[256];
-    for (unsigned b = 0; b < 256; b++)
-        table[b] = byte_char((uint8_t)b);
     if (tokfs_buf_reserve(out, len * 2) < 0)
         return -ENOMEM;
     for (i = 0; i < len; i++)
@@ -679,6 +680,12 @@ int tokfs_charsmap_open(const uint8_t *blob, size_t len, tokfs_charsmap **out, t
     }
     memcpy(cm->normalized, blob + 4 + trie, nnorm);
     cm->nnormalized = nnorm;
+    for (unsigned b = 0; b < 128; b++) {
+        uint8_t byte = (uint8_t)b;
+        uint32_t v;
+        if (cm_search(cm, &byte, 1, 1, &v))
+            cm->ascii[b] = v + 1;
+    }
     *out = cm;
     return 0;
 }
@@ -763,6 +770,23 @@ static int run_precompiled(const tokfs_charsmap *cm, const uint8_t *in, size_t l
     const uint8_t *r;
     size_t rl;
     while (i < len) {
+        /* An ASCII byte other than CR followed by ASCII (or the end) is a cluster of its own. */
+        if (in[i] < 0x80 && in[i] != '\r' && (i + 1 == len || in[i + 1] < 0x80)) {
+            uint32_t v = cm->ascii[in[i]];
+            if (v) {
+                if (!write)
+                    return 1;
+                r = cm->normalized + v - 1;
+                const uint8_t *z = memchr(r, 0, cm->nnormalized - (v - 1));
+                rl = z ? (size_t)(z - r) : cm->nnormalized - (v - 1);
+                if (tokfs_buf_append(out, in + copied, i - copied) < 0 ||
+                    tokfs_buf_append(out, r, rl) < 0)
+                    return -ENOMEM;
+                copied = i + 1;
+            }
+            i++;
+            continue;
+        }
         size_t g = tokfs_grapheme_len(in + i, len - i);
         if (g < 6 && tokfs_charsmap_shortest(cm, in + i, g, &r, &rl)) {
             if (!write)
@@ -864,7 +888,7 @@ static int run(const tokfs_norm *n, const uint8_t *in, size_t len, tokfs_buf *ou
             return 0;
         return run_precompiled(n->cm, in, len, out, 1);
     case K_BYTE_LEVEL:
-        return run_byte_level(in, len, out);
+        return run_byte_level(n->bytemap, in, len, out);
     case K_SEQUENCE:
         return run_sequence(n, in, len, out);
     }
@@ -898,6 +922,7 @@ void tokfs_norm_free(tokfs_norm *n)
     for (size_t i = 0; i < n->nseq; i++)
         tokfs_norm_free(n->seq[i]);
     free(n->seq);
+    free(n->bytemap);
     free(n->str);
     free(n->content);
     if (n->re)
@@ -1144,8 +1169,18 @@ static int build(const char *path, json_t *spec, tokfs_norm **out, tokfs_err *er
     };
     for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++)
         if (strcmp(type, simple[i].name) == 0) {
-            *out = new_norm(simple[i].k);
-            return *out ? 0 : -ENOMEM;
+            tokfs_norm *n = new_norm(simple[i].k);
+            if (n && n->kind == K_BYTE_LEVEL) {
+                n->bytemap = malloc(256 * sizeof *n->bytemap);
+                if (!n->bytemap) {
+                    tokfs_norm_free(n);
+                    return -ENOMEM;
+                }
+                for (unsigned b = 0; b < 256; b++)
+                    n->bytemap[b] = byte_char((uint8_t)b);
+            }
+            *out = n;
+            return n ? 0 : -ENOMEM;
         }
     tokfs_norm *n = NULL;
     int rc = 0;
