@@ -10,6 +10,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
 #include <pcre2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,7 @@ struct tokfs_norm {
     tokfs_charsmap *cm;      /* Precompiled */
     tokfs_norm **seq;        /* Sequence / BertNormalizer */
     size_t nseq;
+    uint32_t *bytemap;       /* ByteLevel: the character standing for each byte */
 };
 
 struct tokfs_charsmap {
@@ -40,6 +42,9 @@ struct tokfs_charsmap {
     size_t nunits;
     uint8_t *normalized;
     size_t nnormalized;
+    /* the shortest rule for each ASCII byte alone: value + 1, or 0 for none (a one-byte
+     * cluster, the common case, then costs one load) */
+    uint32_t ascii[128];
 };
 
 /* ---- table access ---------------------------------------------------------------------------- */
@@ -77,6 +82,21 @@ static int put_cp(tokfs_buf *b, uint32_t cp)
         return 0;
     }
     return tokfs_buf_append(b, u, n);
+}
+
+/* First i >= from with in[i] >= 0x80 (len if none), 8 bytes at a time. */
+static size_t ascii_end(const uint8_t *in, size_t i, size_t len)
+{
+    while (i + 8 <= len) {
+        uint64_t w;
+        memcpy(&w, in + i, 8);
+        if (w & 0x8080808080808080ull)
+            break;
+        i += 8;
+    }
+    while (i < len && in[i] < 0x80)
+        i++;
+    return i;
 }
 
 /* ---- normalization forms --------------------------------------------------------------------- */
@@ -187,7 +207,7 @@ static int run_form(kind k, const uint8_t *in, size_t len, tokfs_buf *out)
     int maybe = 0;
     while (i < len) {
         if (in[i] < 0x80) {
-            i++;
+            i = ascii_end(in, i + 1, len);
             last = 0;
             continue;
         }
@@ -207,9 +227,40 @@ static int run_form(kind k, const uint8_t *in, size_t len, tokfs_buf *out)
     cpbuf c = {.cp = NULL, .n = 0, .cap = 64};
     c.cp = c.local;
     int rc = 0;
+    /* A "stable" character (quick check Yes, class 0) followed by another one (or the end) is
+     * left as it is and can neither combine with what precedes nor with what follows: such
+     * characters are copied through in spans; the rest goes through the code point buffer. */
+    size_t raw = (size_t)-1; /* start of the pending verbatim span, if any */
     for (i = 0; i < len && rc == 0;) {
         unsigned l;
-        uint32_t cp = tokfs_uc_decode(in + i, len - i, &l);
+        uint32_t cp;
+        if (in[i] < 0x80) {
+            cp = in[i];
+            l = 1;
+        } else {
+            cp = tokfs_uc_decode(in + i, len - i, &l);
+        }
+        if (!(flags_of(cp) & qc) && ccc_of(cp) == 0) {
+            int next_stable = 1;
+            if (i + l < len) {
+                unsigned l2;
+                uint32_t nx = in[i + l] < 0x80 ? in[i + l]
+                                               : tokfs_uc_decode(in + i + l, len - i - l, &l2);
+                next_stable = !(flags_of(nx) & qc) && ccc_of(nx) == 0;
+            }
+            if (next_stable) {
+                if (c.n)
+                    rc = flush_run(&c, compose, out);
+                if (raw == (size_t)-1)
+                    raw = i;
+                i += l;
+                continue;
+            }
+        }
+        if (raw != (size_t)-1) {
+            rc = tokfs_buf_append(out, in + raw, i - raw);
+            raw = (size_t)-1;
+        }
         i += l;
         uint32_t one[3];
         const uint32_t *d = one;
@@ -238,6 +289,8 @@ static int run_form(kind k, const uint8_t *in, size_t len, tokfs_buf *out)
                 rc = cp_push(&c, x);
         }
     }
+    if (rc == 0 && raw != (size_t)-1)
+        rc = tokfs_buf_append(out, in + raw, len - raw);
     if (rc == 0)
         rc = flush_run(&c, compose, out);
     if (c.cp != c.local)
@@ -323,25 +376,27 @@ static int run_chars(kind k, const uint8_t *in, size_t len, tokfs_buf *out)
     }
     if (first == len)
         return 0;
-    if (tokfs_buf_reserve(out, len + len / 2 + 16) < 0 || tokfs_buf_append(out, in, first) < 0)
+    if (tokfs_buf_reserve(out, len + len / 2 + 16) < 0)
         return -ENOMEM;
+    size_t copied = 0;
     for (i = first; i < len;) {
         unsigned l;
-        uint32_t c = tokfs_uc_decode(in + i, len - i, &l);
+        uint32_t c = in[i] < 0x80 ? (l = 1, in[i]) : tokfs_uc_decode(in + i, len - i, &l);
         long a = char_action(k, c, &seq, &nseq);
-        int rc = 0;
-        if (a == -1)
-            rc = tokfs_buf_append(out, in + i, l);
-        else if (a == -3)
-            for (size_t j = 0; j < nseq && rc == 0; j++)
-                rc = put_cp(out, seq[j]);
-        else if (a >= 0)
-            rc = put_cp(out, (uint32_t)a);
-        if (rc < 0)
-            return -ENOMEM;
+        if (a != -1) {
+            int rc = tokfs_buf_append(out, in + copied, i - copied);
+            if (a == -3)
+                for (size_t j = 0; j < nseq && rc == 0; j++)
+                    rc = put_cp(out, seq[j]);
+            else if (a >= 0 && rc == 0)
+                rc = put_cp(out, (uint32_t)a);
+            if (rc < 0)
+                return -ENOMEM;
+            copied = i + l;
+        }
         i += l;
     }
-    return 1;
+    return tokfs_buf_append(out, in + copied, len - copied) < 0 ? -ENOMEM : 1;
 }
 
 static int run_chinese(const uint8_t *in, size_t len, tokfs_buf *out)
@@ -420,16 +475,13 @@ static uint32_t byte_char(uint8_t b)
     return 0x100 + n;
 }
 
-static int run_byte_level(const uint8_t *in, size_t len, tokfs_buf *out)
+static int run_byte_level(const uint32_t *table, const uint8_t *in, size_t len, tokfs_buf *out)
 {
     size_t i = 0;
     while (i < len && in[i] >= '!' && in[i] <= '~')
         i++;
     if (i == len)
         return 0;
-    uint32_t table[256];
-    for (unsigned b = 0; b < 256; b++)
-        table[b] = byte_char((uint8_t)b);
     if (tokfs_buf_reserve(out, len * 2) < 0)
         return -ENOMEM;
     for (i = 0; i < len; i++)
@@ -628,6 +680,12 @@ int tokfs_charsmap_open(const uint8_t *blob, size_t len, tokfs_charsmap **out, t
     }
     memcpy(cm->normalized, blob + 4 + trie, nnorm);
     cm->nnormalized = nnorm;
+    for (unsigned b = 0; b < 128; b++) {
+        uint8_t byte = (uint8_t)b;
+        uint32_t v;
+        if (cm_search(cm, &byte, 1, 1, &v))
+            cm->ascii[b] = v + 1;
+    }
     *out = cm;
     return 0;
 }
@@ -642,6 +700,12 @@ void tokfs_charsmap_free(tokfs_charsmap *cm)
 }
 
 /* ---- grapheme clusters (UAX #29, extended) ----------------------------------------------------- */
+
+/* GB9c (no break inside an Indic conjunct, Unicode 15.1) is left out: the clusters it joins are
+ * 9 bytes or more (consonant, virama, consonant: 3 bytes each), which Precompiled treats
+ * character by character; without it the second consonant starts a cluster of its own, which
+ * gives the same result unless that consonant has a rule of its own and is followed by a
+ * two-byte mark (then it is a 5-byte cluster). The differential check found no such text. */
 
 static inline unsigned gcb_of(uint32_t cp) { return LOOK(tokfs_un_gcb, cp); }
 
@@ -706,6 +770,23 @@ static int run_precompiled(const tokfs_charsmap *cm, const uint8_t *in, size_t l
     const uint8_t *r;
     size_t rl;
     while (i < len) {
+        /* An ASCII byte other than CR followed by ASCII (or the end) is a cluster of its own. */
+        if (in[i] < 0x80 && in[i] != '\r' && (i + 1 == len || in[i + 1] < 0x80)) {
+            uint32_t v = cm->ascii[in[i]];
+            if (v) {
+                if (!write)
+                    return 1;
+                r = cm->normalized + v - 1;
+                const uint8_t *z = memchr(r, 0, cm->nnormalized - (v - 1));
+                rl = z ? (size_t)(z - r) : cm->nnormalized - (v - 1);
+                if (tokfs_buf_append(out, in + copied, i - copied) < 0 ||
+                    tokfs_buf_append(out, r, rl) < 0)
+                    return -ENOMEM;
+                copied = i + 1;
+            }
+            i++;
+            continue;
+        }
         size_t g = tokfs_grapheme_len(in + i, len - i);
         if (g < 6 && tokfs_charsmap_shortest(cm, in + i, g, &r, &rl)) {
             if (!write)
@@ -807,7 +888,7 @@ static int run(const tokfs_norm *n, const uint8_t *in, size_t len, tokfs_buf *ou
             return 0;
         return run_precompiled(n->cm, in, len, out, 1);
     case K_BYTE_LEVEL:
-        return run_byte_level(in, len, out);
+        return run_byte_level(n->bytemap, in, len, out);
     case K_SEQUENCE:
         return run_sequence(n, in, len, out);
     }
@@ -841,6 +922,7 @@ void tokfs_norm_free(tokfs_norm *n)
     for (size_t i = 0; i < n->nseq; i++)
         tokfs_norm_free(n->seq[i]);
     free(n->seq);
+    free(n->bytemap);
     free(n->str);
     free(n->content);
     if (n->re)
@@ -947,11 +1029,22 @@ static int b64_decode(const char *s, size_t n, uint8_t **out, size_t *out_len)
     return 0;
 }
 
-/* \s and \S as Oniguruma has them (White_Space), not PCRE2's: rewritten to explicit sets. */
+/* Escapes whose meaning differs between Oniguruma (Ruby syntax, what the reference compiles a
+ * Replace regex with) and PCRE2, rewritten to explicit sets: \s is White_Space, \h a hex digit
+ * (not horizontal space), \w a letter, mark, decimal or connector (PCRE2 10.42 leaves marks
+ * out). The negated forms cannot be written inside [...]: refused there. */
 #define WS_SET "\\t-\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}" \
                "\\x{202F}\\x{205F}\\x{3000}"
+static const struct {
+    char esc;
+    const char *set; /* the class body */
+    int negated;
+} ESCAPES[] = {
+    {'s', WS_SET, 0}, {'S', WS_SET, 1}, {'h', "0-9a-fA-F", 0}, {'H', "0-9a-fA-F", 1},
+    {'w', "\\p{L}\\p{M}\\p{Nd}\\p{Nl}\\p{Pc}", 0}, {'W', "\\p{L}\\p{M}\\p{Nd}\\p{Nl}\\p{Pc}", 1},
+};
 
-static char *rewrite_regex(const char *re, size_t len, int *in_class_S)
+static char *rewrite_regex(const char *re, size_t len, int *negated_in_class)
 {
     size_t cap = len * 4 + 256;
     char *out = malloc(cap);
@@ -959,7 +1052,7 @@ static char *rewrite_regex(const char *re, size_t len, int *in_class_S)
         return NULL;
     size_t o = 0;
     int in_class = 0;
-    *in_class_S = 0;
+    *negated_in_class = 0;
     for (size_t i = 0; i < len; i++) {
         if (o + 128 > cap) {
             cap *= 2;
@@ -971,17 +1064,17 @@ static char *rewrite_regex(const char *re, size_t len, int *in_class_S)
             out = p;
         }
         if (re[i] == '\\' && i + 1 < len) {
-            char c = re[i + 1];
-            if (c == 's' || c == 'S') {
-                const char *rep = c == 's' ? (in_class ? WS_SET : "[" WS_SET "]")
-                                           : (in_class ? NULL : "[^" WS_SET "]");
-                if (!rep) {
-                    *in_class_S = 1;
+            size_t e = 0;
+            while (e < sizeof ESCAPES / sizeof ESCAPES[0] && ESCAPES[e].esc != re[i + 1])
+                e++;
+            if (e < sizeof ESCAPES / sizeof ESCAPES[0]) {
+                if (in_class && ESCAPES[e].negated) {
+                    *negated_in_class = 1;
                     free(out);
                     return NULL;
                 }
-                memcpy(out + o, rep, strlen(rep));
-                o += strlen(rep);
+                o += (size_t)sprintf(out + o, in_class ? "%s" : ESCAPES[e].negated ? "[^%s]" : "[%s]",
+                                     ESCAPES[e].set);
                 i++;
                 continue;
             }
@@ -1002,10 +1095,11 @@ static char *rewrite_regex(const char *re, size_t len, int *in_class_S)
 static int compile_regex(const char *path, const char *re, size_t len, pcre2_code **out,
                          tokfs_err *err)
 {
-    int in_class_S;
-    char *rw = rewrite_regex(re, len, &in_class_S);
+    int negated_in_class;
+    char *rw = rewrite_regex(re, len, &negated_in_class);
     if (!rw)
-        return in_class_S ? refuse(path, err, "a Replace regex with \\S inside [...]") : -ENOMEM;
+        return negated_in_class ? refuse(path, err, "a Replace regex with \\S, \\H or \\W inside [...]")
+                                : -ENOMEM;
     int code;
     PCRE2_SIZE off;
     /* MULTILINE: in Oniguruma's Ruby syntax ^ and $ are line anchors. */
@@ -1075,8 +1169,18 @@ static int build(const char *path, json_t *spec, tokfs_norm **out, tokfs_err *er
     };
     for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++)
         if (strcmp(type, simple[i].name) == 0) {
-            *out = new_norm(simple[i].k);
-            return *out ? 0 : -ENOMEM;
+            tokfs_norm *n = new_norm(simple[i].k);
+            if (n && n->kind == K_BYTE_LEVEL) {
+                n->bytemap = malloc(256 * sizeof *n->bytemap);
+                if (!n->bytemap) {
+                    tokfs_norm_free(n);
+                    return -ENOMEM;
+                }
+                for (unsigned b = 0; b < 256; b++)
+                    n->bytemap[b] = byte_char((uint8_t)b);
+            }
+            *out = n;
+            return n ? 0 : -ENOMEM;
         }
     tokfs_norm *n = NULL;
     int rc = 0;

@@ -2,19 +2,25 @@
  * SentencePiece precompiled charsmap, reproducing npm tokenizers 0.23.2 byte for byte.
  *
  * Supported: NFC NFD NFKC NFKD, Lowercase, Strip, StripAccents, Prepend, Replace (String or
- * Regex), Nmt, Precompiled, BertNormalizer, Sequence (also empty). Anything else is refused.
+ * Regex: PCRE2 with Oniguruma's \s \h \w and line anchors), Nmt, Precompiled, BertNormalizer,
+ * ByteLevel, Sequence (also empty). Anything else is refused (-ENOTSUP, naming the type).
  *
  * The reference's Unicode versions differ per normalizer and are reproduced (see
  * core/tokenize/gen/unicode_norm_gen.py): normalization forms use Unicode 9.0 data (the crate
  * unicode-normalization-alignments), BertNormalizer's category tests Unicode 8.0, Lowercase the
- * newest (Rust's char::to_lowercase, per character: Σ always becomes σ, no final-sigma rule).
+ * newest (Rust's char::to_lowercase, per character: Σ always becomes σ, no final-sigma rule),
+ * Precompiled's grapheme clusters Unicode 17.0.
  *
- * Costs: every normalizer first runs a read-only check over the text (ASCII bytes are a compare
- * each, other characters one or two table lookups); a normalizer that would leave the text as it
- * is costs that scan only and tokfs_norm_apply then returns `in` itself. Otherwise the result is
- * written once into the caller's scratch buffer (a Sequence alternates between it and one
- * buffer of its own, allocated once per call). No allocation per character. Normalization forms
- * keep one code point buffer per call for the current run of combining characters. */
+ * Costs: every normalizer first runs a read-only check over the text (ASCII 8 bytes at a time
+ * where ASCII cannot change, other characters one or two table lookups); a normalizer that would
+ * leave the text as it is costs that scan only and tokfs_norm_apply then returns `in` itself.
+ * Otherwise the result is written once into the caller's scratch buffer (a Sequence alternates
+ * between it and one buffer of its own, allocated once per call); unchanged spans are copied in
+ * one piece. No allocation per character: the normalization forms keep the current run of
+ * combining characters in a stack array (the heap only past 64 code points in one run).
+ * Measured on a loaded 2-core machine (1 MB of prose, code, CJK and other scripts; 0.5 MB of
+ * English prose): NFC 70 MB/s (prose, already NFC: 330 MB/s), NFKC 65, NFD 100, Lowercase 130,
+ * Precompiled (T5's nmt_nfkc charsmap) 95, BertNormalizer (five passes) 22-26 MB/s. */
 #ifndef TOKFS_NORMALIZE_INTERNAL_H
 #define TOKFS_NORMALIZE_INTERNAL_H
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // tests/tokref/norm_diff.js — differential check of tokfs's normalizers (core/tokenize/normalize.c,
-// through the bench/norm_bench driver) against the reference, npm tokenizers' own normalizers
+// through tests/unit/test_normalize --apply) against the reference, npm tokenizers' own normalizers
 // (a tokenizer.json with the normalizer under test, Tokenizer.fromString(..).getNormalizer()).
 //
-//   node tests/tokref/norm_diff.js NORM_BENCH CORPUS_DIR [CHARSMAP...]
+//   node tests/tokref/norm_diff.js TEST_NORMALIZE CORPUS_DIR [CHARSMAP...]
 //
-// NORM_BENCH: the built bench/norm_bench; CORPUS_DIR: texts (tests/tokref/make_corpus.js makes
+// TEST_NORMALIZE: the built tests/unit/test_normalize (build/test_normalize); CORPUS_DIR: texts (tests/tokref/make_corpus.js makes
 // them); CHARSMAP: SentencePiece precompiled charsmap blobs (a .model's normalizer_spec
 // precompiled_charsmap), each tried as a Precompiled normalizer. Besides the corpus, every
 // normalizer sees generated texts: every code point (one per line), the reference's NFD of that
@@ -20,9 +20,9 @@ const path = require('path');
 const { execFileSync } = require('child_process');
 const t = require('tokenizers');
 
-const [bench, corpusDir, ...charsmaps] = process.argv.slice(2);
-if (!bench || !corpusDir) {
-  console.error('usage: norm_diff.js NORM_BENCH CORPUS_DIR [CHARSMAP...]');
+const [driver, corpusDir, ...charsmaps] = process.argv.slice(2);
+if (!driver || !corpusDir) {
+  console.error('usage: norm_diff.js TEST_NORMALIZE CORPUS_DIR [CHARSMAP...]');
   process.exit(2);
 }
 
@@ -114,7 +114,7 @@ for (const spec of specs) {
     const inFile = path.join(tmp, 'in.txt'), outFile = path.join(tmp, 'out.txt');
     fs.writeFileSync(inFile, text);
     const want = Buffer.from(ref.normalizeString(text), 'utf8');
-    execFileSync(bench, [specFile, inFile, '-o', outFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync(driver, ['--apply', specFile, inFile, '-o', outFile], { stdio: ['ignore', 'ignore', 'pipe'] });
     const got = fs.readFileSync(outFile);
     runs++;
     if (Buffer.compare(want, got) !== 0) {
