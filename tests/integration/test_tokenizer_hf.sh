@@ -117,5 +117,5 @@ done
 
 tk_log "per configuration:"
 for s in "${summary[@]}"; do echo "  $s" >&2; done
-[ "${#failed[@]}" -eq 0 ] || tk_fail "${#failed[@]} of ${#configs[@]} configurations differ from their references: ${failed[*]}"
+[ "${#failed[@]}" -eq 0 ] || tk_fail "${#failed[@]} of ${#configs[@]} configurations do not give the reference ids (ERROR: tokfs encode failed, DIFFER: ids differ): ${failed[*]}"
 tk_log "all ${#configs[@]} configurations give the reference ids on every file"
