@@ -11,6 +11,7 @@ packages=(
   clang libclang-rt-14-dev
   nginx-light
   python3 python3-numpy
+  python3-sentencepiece  # the SentencePiece reference of the tokenizer tests (tests/tokref/spm_ref.py)
   zstd  # the zstd CLI writes .zst test fixtures (tests/lib/corpus.py --compressed)
   ca-certificates
 )

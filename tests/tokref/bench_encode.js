@@ -6,7 +6,7 @@
 //   (tiktoken encode_ordinary / HF encode without special tokens, as ref_encode.js does), best of
 //   --runs (default 1). Prints one JSON line: {"bytes", "seconds", "ids", "load_seconds"}.
 //   --ids OUT writes the ids as `tokfs encode` prints them (not timed).
-const { need, formatIds, fs } = require('./lib');
+const { need, formatIds, fs, hfSpecialsAsText } = require('./lib');
 
 async function main() {
   const a = process.argv.slice(2);
@@ -29,11 +29,8 @@ async function main() {
     const enc = need('tiktoken').get_encoding(arg);
     encode = async () => enc.encode_ordinary(text);
   } else {
-    // Without the special added tokens, as in ref_encode.js (special-token text is ordinary text).
-    const { Tokenizer } = need('tokenizers');
-    const j = JSON.parse(fs.readFileSync(arg, 'utf8'));
-    j.added_tokens = (j.added_tokens || []).filter((t) => !t.special);
-    const tok = Tokenizer.fromString(JSON.stringify(j));
+    // Special added tokens kept as text, as in ref_encode.js (lib.js hfSpecialsAsText).
+    const { tok } = hfSpecialsAsText(arg);
     encode = async () => (await tok.encode(text, null, { addSpecialTokens: false })).getIds();
   }
   const load = Number(process.hrtime.bigint() - l0) / 1e9;

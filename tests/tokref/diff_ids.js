@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 'use strict';
-// diff_ids.js (--tiktoken NAME | --hf TOKENIZER_JSON) EXPECTED.ids GOT.ids [SOURCE_FILE]
+// diff_ids.js VOCAB EXPECTED.ids GOT.ids [SOURCE_FILE]
+//   VOCAB: --tiktoken NAME | --hf TOKENIZER_JSON | --tekken TEKKEN_JSON | --pieces PIECES_JSON
+//   (--pieces: a JSON array of every id's piece, as spm_ref.py train writes NAME.pieces.json).
+//   Token texts: byte-level vocabularies map back to bytes, "<0xNN>" pieces are the byte NN, other
+//   pieces are shown as written (with their "▁" or "##"); the byte offset is then approximate.
 //   Exit 0 when the two id lists are equal. Otherwise print the first differing index, about ten
 //   ids of context on both sides with each token's text, the decoded text around the difference
 //   and the source bytes there, and exit 1.
@@ -8,9 +12,26 @@
 //   prints each id's token text and the whole decoded text (JSON-quoted; invalid UTF-8 as \xNN).
 const { loadEncoding, bytesToUnicode, parseIds, fs } = require('./lib');
 
+const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
+function pieceBytes(p) {
+  const m = BYTE_PIECE.exec(p);
+  return m ? Buffer.from([parseInt(m[1], 16)]) : Buffer.from(p);
+}
+
 // id -> Buffer of token bytes (undefined for an unknown id)
 function vocabulary(kind, arg) {
   const v = new Map();
+  if (kind === 'pieces') {
+    JSON.parse(fs.readFileSync(arg, 'utf8')).forEach((p, id) => v.set(id, pieceBytes(p)));
+    return v;
+  }
+  if (kind === 'tekken') {
+    const j = JSON.parse(fs.readFileSync(arg, 'utf8'));
+    const n = j.config.default_num_special_tokens;
+    (j.special_tokens || []).forEach((t) => v.set(t.rank, Buffer.from(t.token_str)));
+    j.vocab.slice(0, j.config.default_vocab_size - n).forEach((t) => v.set(t.rank + n, Buffer.from(t.token_bytes, 'base64')));
+    return v;
+  }
   if (kind === 'tiktoken') {
     const e = loadEncoding(arg);
     e.tokens.forEach((t, r) => v.set(r, t));
@@ -19,9 +40,12 @@ function vocabulary(kind, arg) {
   }
   const j = JSON.parse(fs.readFileSync(arg, 'utf8'));
   const back = new Map(bytesToUnicode().map((ch, b) => [ch, b]));
-  for (const [s, id] of Object.entries(j.model.vocab)) {
+  const byteLevel = JSON.stringify([j.pre_tokenizer, j.decoder]).includes('"ByteLevel"');
+  const entries = Array.isArray(j.model.vocab) ? j.model.vocab.map(([p], id) => [p, id]) : Object.entries(j.model.vocab);
+  for (const [s, id] of entries) {
     const cps = [...s];
-    v.set(id, cps.every((c) => back.has(c)) ? Buffer.from(cps.map((c) => back.get(c))) : Buffer.from(s));
+    if (byteLevel && cps.every((c) => back.has(c))) v.set(id, Buffer.from(cps.map((c) => back.get(c))));
+    else v.set(id, pieceBytes(s));
   }
   for (const t of j.added_tokens || []) v.set(t.id, Buffer.from(t.content));
   return v;
@@ -53,9 +77,9 @@ function main() {
   const args = process.argv.slice(2);
   const decodeOnly = args[0] === '--decode';
   if (decodeOnly) args.shift();
-  if (args.length < 2 || (args[0] !== '--tiktoken' && args[0] !== '--hf')) {
-    process.stderr.write('usage: diff_ids.js (--tiktoken NAME | --hf TOKENIZER_JSON) EXPECTED.ids GOT.ids [SOURCE]\n' +
-      '       diff_ids.js --decode (--tiktoken NAME | --hf TOKENIZER_JSON) ID...\n');
+  if (args.length < 2 || !['--tiktoken', '--hf', '--tekken', '--pieces'].includes(args[0])) {
+    process.stderr.write('usage: diff_ids.js (--tiktoken NAME | --hf TOKENIZER_JSON | --tekken TEKKEN_JSON | --pieces PIECES_JSON) EXPECTED.ids GOT.ids [SOURCE]\n' +
+      '       diff_ids.js --decode (--tiktoken NAME | --hf TOKENIZER_JSON | --tekken TEKKEN_JSON | --pieces PIECES_JSON) ID...\n');
     process.exit(2);
   }
   const v = vocabulary(args[0].slice(2), args[1]);

@@ -100,7 +100,112 @@ function mkdirp(dir) {
   fs.mkdirSync(dir, { recursive: true });
 }
 
+
+// ---------------------------------------------------------------- HF added tokens, special as text
+//
+// tokfs's default (special_tokens=text) keeps the text of *special* added tokens as ordinary text,
+// like tiktoken's encode_ordinary. In Hugging Face tokenizers that is
+// `Tokenizer::set_encode_special_tokens(true)` (added_vocabulary.rs find_matches: a trie match
+// whose token is special is skipped, `continue`), which the npm binding does not expose. The
+// exact equivalent built here, from a copy of the tokenizer.json:
+//  - a special token whose content the model's vocab has keeps that id without taking a number
+//    (AddedVocabulary::add_tokens: token_to_id first): it is dropped;
+//  - a special token not in the model's vocab took the next free id (vocab size, then counting up
+//    in file order), which the later non-vocab tokens' ids depend on: its content becomes a
+//    placeholder that cannot occur in the text (checked by the caller on every input), so the
+//    numbering stays the same and it never matches;
+//  - a skipped match still consumed its span in the leftmost-longest scan, so a non-special token
+//    of the same trie starting inside a special's text was not matched there; after dropping the
+//    special it would be. hfSpecialsAsText refuses a file where that can happen (a non-special
+//    pattern that is a substring of a special's, or that starts with a proper suffix of one) —
+//    none of the files tested has one.
+// Checked after loading: every remaining added token has the same id as in the original file.
+const PLACEHOLDER = (i) => `\u{10FFFE}tokfs-special-${i}\u{10FFFF}`;
+
+function readJsonFile(file) { return JSON.parse(fs.readFileSync(file, 'utf8')); }
+
+function hfSpecialsAsText(file) {
+  const { Tokenizer } = need('tokenizers');
+  const raw = fs.readFileSync(file, 'utf8');
+  const j = JSON.parse(raw);
+  const orig = Tokenizer.fromString(raw);
+  const added = j.added_tokens || [];
+  if (!added.some((t) => t.special)) return { tok: orig, placeholders: [] };
+  const seen = new Set();
+  for (const t of added) {
+    if (seen.has(t.content)) throw new Error(`${file}: added token ${JSON.stringify(t.content)} is listed twice; hfSpecialsAsText does not model that`);
+    seen.add(t.content);
+  }
+  const modelVocab = orig.getVocab(false);
+  const norm = orig.getNormalizer();
+  const pattern = (t) => (t.normalized && norm ? norm.normalizeString(t.content) : t.content);
+  for (const s of added.filter((t) => t.special)) {
+    const sp = pattern(s);
+    for (const n of added.filter((t) => !t.special && !!t.normalized === !!s.normalized)) {
+      const np = pattern(n);
+      let clash = np.length > 0 && sp.includes(np);
+      for (let k = 1; !clash && k < sp.length; k++) if (np.startsWith(sp.slice(k)) && np.length > sp.length - k) clash = true;
+      if (clash) {
+        throw new Error(`${file}: the non-special added token ${JSON.stringify(n.content)} can start inside the special ${JSON.stringify(s.content)}: ` +
+          'HF skips the special match and resumes after it, which dropping the special would not reproduce');
+      }
+    }
+  }
+  const placeholders = [];
+  j.added_tokens = [];
+  for (const t of added) {
+    if (!t.special) j.added_tokens.push(t);
+    else if (!Object.prototype.hasOwnProperty.call(modelVocab, t.content)) {
+      const p = PLACEHOLDER(placeholders.length);
+      if (Object.prototype.hasOwnProperty.call(modelVocab, p)) throw new Error(`${file}: the vocab has the placeholder ${p}`);
+      placeholders.push(p);
+      j.added_tokens.push({ ...t, content: p, normalized: false, special: true, single_word: false, lstrip: false, rstrip: false });
+    }
+  }
+  const tok = Tokenizer.fromString(JSON.stringify(j));
+  let pi = 0;
+  for (const t of added) {
+    const want = orig.tokenToId(t.content);
+    let got;
+    if (!t.special) got = tok.tokenToId(t.content);
+    else if (!Object.prototype.hasOwnProperty.call(modelVocab, t.content)) got = tok.tokenToId(placeholders[pi++]);
+    else continue;
+    if (got !== want) throw new Error(`${file}: added token ${JSON.stringify(t.content)} has id ${got} without the specials, ${want} in the file`);
+  }
+  return { tok, placeholders };
+}
+
+// Throws when text contains one of hfSpecialsAsText's placeholders (the reference would be wrong).
+function checkNoPlaceholder(placeholders, text, what) {
+  for (const p of placeholders) if (text.includes(p)) throw new Error(`${what} contains the placeholder ${JSON.stringify(p)}`);
+}
+
+// ---------------------------------------------------------------- merges from ranks
+// For every token of two or more bytes and every split of it into two tokens both in the vocab, a
+// merge; ordered by the merged token's rank, then the left part's rank. e: {tokens, byBytes}.
+function deriveMerges(e, map) {
+  const merges = [];
+  e.tokens.forEach((t, r) => {
+    for (let i = 1; i < t.length; i++) {
+      const lr = e.byBytes.get(t.subarray(0, i).toString('latin1'));
+      const rr = e.byBytes.get(t.subarray(i).toString('latin1'));
+      if (lr !== undefined && rr !== undefined) merges.push([r, lr, rr]);
+    }
+  });
+  merges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const s = (r) => byteLevelString(e.tokens[r], map);
+  return merges.map(([, lr, rr]) => [s(lr), s(rr)]);
+}
+
+// vocab keys: token bytes through bytes_to_unicode; ids: rank + offset.
+function vocabOf(e, map, offset = 0) {
+  const v = {};
+  e.tokens.forEach((t, r) => { v[byteLevelString(t, map)] = r + offset; });
+  return v;
+}
+
 module.exports = {
+  hfSpecialsAsText, checkNoPlaceholder, readJsonFile, deriveMerges, vocabOf,
   need, ENCODINGS, loadEncoderJson, parseCompactRanks, loadEncoding, bytesToUnicode,
   byteLevelString, formatIds, parseIds, mkdirp, path, fs,
 };

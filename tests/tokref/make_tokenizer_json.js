@@ -16,27 +16,7 @@
 //
 // Each file is then loaded with the npm tokenizers package (Tokenizer.fromFile) and must give the
 // same ids as tiktoken's encode_ordinary on a sample text.
-const { need, loadEncoding, loadEncoderJson, bytesToUnicode, byteLevelString, fs, path, mkdirp } = require('./lib');
-
-function deriveMerges(e, map) {
-  const merges = [];
-  e.tokens.forEach((t, r) => {
-    for (let i = 1; i < t.length; i++) {
-      const lr = e.byBytes.get(t.subarray(0, i).toString('latin1'));
-      const rr = e.byBytes.get(t.subarray(i).toString('latin1'));
-      if (lr !== undefined && rr !== undefined) merges.push([r, lr, rr]);
-    }
-  });
-  merges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  const s = (r) => byteLevelString(e.tokens[r], map);
-  return merges.map(([, lr, rr]) => [s(lr), s(rr)]);
-}
-
-function vocabOf(e, map) {
-  const v = {};
-  e.tokens.forEach((t, r) => { v[byteLevelString(t, map)] = r; });
-  return v;
-}
+const { need, loadEncoding, loadEncoderJson, bytesToUnicode, deriveMerges, vocabOf, fs, path, mkdirp } = require('./lib');
 
 function addedTokens(e, normalized) {
   return Object.entries(e.special)
