@@ -588,6 +588,48 @@ static int load_bpe(hf_load *L, tokfs_err *err)
     return 0;
 }
 
+/* A Unigram score as the reference holds it. Hugging Face reads tokenizer.json with serde_json,
+ * whose default number parser (no float_roundtrip) is not correctly rounded: the decimal digits
+ * become a u64 significand, converted to double (one rounding above 2^53) and then multiplied or
+ * divided by an exact power of ten (a second rounding). jansson's strtod is correctly rounded,
+ * so a 17-digit score can differ by one unit in the last place — and Viterbi ties on long texts
+ * are decided by that. The file's digits are recovered as the shortest decimal that reads back
+ * as v (files are written by serde_json/ryu, which writes exactly that), then read as serde_json
+ * reads them. Scores of 16 digits or fewer come out unchanged. */
+static double serde_json_f64(double v)
+{
+    if (v == 0.0 || v != v || v - v != 0.0)
+        return v;
+    char buf[40];
+    int p;
+    for (p = 1; p <= 17; p++) {
+        snprintf(buf, sizeof buf, "%.*e", p - 1, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    /* buf: [-]D[.DDD]e[+-]XX */
+    const char *c = buf;
+    int negative = *c == '-';
+    c += negative;
+    uint64_t sig = 0;
+    int digits = 0;
+    for (; *c && *c != 'e'; c++)
+        if (*c >= '0' && *c <= '9') {
+            sig = sig * 10 + (uint64_t)(*c - '0');
+            digits++;
+        }
+    int exponent = (*c == 'e' ? atoi(c + 1) : 0) - (digits - 1);
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    int ax = exponent < 0 ? -exponent : exponent;
+    if (ax >= (int)(sizeof pow10 / sizeof pow10[0]))
+        return v; /* beyond these scores' range: strtod's answer */
+    double f = (double)sig;
+    f = exponent >= 0 ? f * pow10[ax] : f / pow10[ax];
+    return negative ? -f : f;
+}
+
 static int load_unigram(hf_load *L, tokfs_err *err)
 {
     tok_hf *t = L->t;
@@ -610,7 +652,8 @@ static int load_unigram(hf_load *L, tokfs_err *err)
             return tokfs_err_set(err, EINVAL, "tokenizer=%s: Unigram vocab[%zu] is not "
                                  "[piece, score]", L->path, i);
         if ((rc = tokfs_unigram_add(t->uni, (const uint8_t *)json_string_value(p),
-                                    json_string_length(p), json_number_value(s), (uint32_t)i,
+                                    json_string_length(p), serde_json_f64(json_number_value(s)),
+                                    (uint32_t)i,
                                     &sub)))
             return tokfs_err_set(err, -rc, "tokenizer=%s: %s", L->path, sub.msg);
         if (!json_object_get(L->unigram_ids, json_string_value(p)))
