@@ -5,8 +5,8 @@
 # document (as Python decodes it, errors='replace') followed by 50256. Documents are tokenized on
 # workers=2 threads — three of them longer than a tokenizing batch (corpus.py --big), which
 # tokfs cuts to encode their parts on both threads; the same corpus with workers=1 gives the
-# same bytes. Also a cl100k .tiktoken
-# file, whose ids need uint32.
+# same bytes. The tokenizer.json the mount root serves for gpt2 (generated from the ranks) gives
+# the same ids in npm Hugging Face tokenizers. Also a cl100k .tiktoken file, whose ids need uint32.
 source "$TOKFS_SOURCE_DIR/tests/lib/testlib.sh"
 source "$TOKFS_SOURCE_DIR/tests/lib/tokref.sh"
 tk_setup
@@ -29,6 +29,12 @@ PY
 "$PY" "$CORPUS_PY" verify "$mnt" "$corpus/expected_gpt2.u16"
 [ "$(tk_status "$mnt" records_skipped)" -eq "$(cat "$corpus/expected_skipped")" ] || tk_fail "records_skipped differs"
 cat "$mnt"/train/*.bin "$mnt"/val/*.bin | sha256sum > "$TK_TMP/two_workers.sum"
+tk_log "the mount root's tokenizer.json (generated from the ranks) gives tiktoken's ids in HF tokenizers"
+cp "$mnt/tokenizer.json" "$TK_TMP/served-gpt2.json" || tk_fail "no tokenizer.json at the mount root"
+node "$TOKREF/encode_docs_hf.js" "$TK_TMP/served-gpt2.json" 50256 "$corpus/expected_docs.json" "$TK_TMP/served_gpt2.u16" ||
+    tk_fail "npm tokenizers could not use the served tokenizer.json"
+cmp "$TK_TMP/served_gpt2.u16" "$corpus/expected_gpt2.u16" ||
+    tk_fail "the served tokenizer.json gives other ids than tiktoken"
 tk_umount "$mnt"
 
 tk_log "workers=1 gives the same bytes"
