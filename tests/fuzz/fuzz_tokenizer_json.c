@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tokfs_tokenizer_opts o = {.name = path, .eot_optional = 1, .match_special = match};
         if (tokfs_tok_hf_open(&o, &tok, &err) == 0) {
             static const char text[] = "Hello, world! 123 \xe6\x97\xa5\xe6\x9c\xac  x <s>\t\n"
-                                       "\xe2\x96\x81caf\xc3\xa9 \xc3\x85\xef\xac\x81 [UNK]";
+                                       "\xe2\x96\x81" "caf\xc3\xa9 \xc3\x85\xef\xac\x81 [UNK]";
             tokfs_id_sink sink = {fuzz_check_ids, tok};
             int rc = tok->encode(tok, (const uint8_t *)text, sizeof text - 1, &sink);
             if (rc && rc != -EIO) /* -EIO: a regex engine's match limit, reported as such */
