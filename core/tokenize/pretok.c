@@ -612,8 +612,7 @@ static int append_ranges(tokfs_buf *out, uprop *props, size_t n)
 /* Options scope: the caseless flag of each open group. */
 #define MAX_GROUPS 256
 
-/* The rewritten pattern in out (NUL-terminated), or a negative errno with err set. */
-static int rewrite_classes(const char *regex, tokfs_buf *out, tokfs_err *err)
+int tokfs_regex_rewrite(const char *regex, const char *what, tokfs_buf *out, tokfs_err *err)
 {
     size_t n = strlen(regex);
     const char *re = regex;
@@ -639,18 +638,17 @@ static int rewrite_classes(const char *regex, tokfs_buf *out, tokfs_err *err)
             if (len && in_class && caseless) {
                 if (u.kind == UP_SPACE || (u.kind == UP_WORD_IN && u.neg))
                     return tokfs_err_set(err, EINVAL,
-                                         "pre-tokenizer regex %s: \\%c inside [...] under a "
-                                         "caseless option is not supported; tokfs cannot "
-                                         "reproduce it exactly", regex, re[i + 1]);
+                                         "%s %s: \\%c inside [...] under a caseless option "
+                                         "is not supported; tokfs cannot reproduce it exactly",
+                                         what, regex, re[i + 1]);
                 if (u.kind == UP_WORD_IN)
                     rc = tokfs_buf_append(out, WORD_SET, strlen(WORD_SET));
                 else
                     rc = tokfs_buf_append(out, re + i, len); /* PCRE2's, Unicode 14 */
             } else if (len && in_class) {
                 if (nprops == sizeof props / sizeof props[0])
-                    return tokfs_err_set(err, EINVAL, "pre-tokenizer regex %s: more than %zu "
-                                         "class escapes in one [...] are not supported",
-                                         regex, nprops);
+                    return tokfs_err_set(err, EINVAL, "%s %s: more than %zu class escapes "
+                                         "in one [...] are not supported", what, regex, nprops);
                 props[nprops++] = u;
             } else if (len) {
                 if (u.kind == UP_SPACE) { /* \S: the literal White_Space set is short */
@@ -729,8 +727,8 @@ static int rewrite_classes(const char *regex, tokfs_buf *out, tokfs_err *err)
                 caseless = now; /* for the rest of the enclosing group */
             } else {
                 if (depth == MAX_GROUPS)
-                    return tokfs_err_set(err, EINVAL, "pre-tokenizer regex %s: more than %d "
-                                         "nested groups are not supported", regex, MAX_GROUPS);
+                    return tokfs_err_set(err, EINVAL, "%s %s: more than %d nested groups "
+                                         "are not supported", what, regex, MAX_GROUPS);
                 stack[depth++] = (uint8_t)caseless;
                 caseless = now;
             }
@@ -780,7 +778,7 @@ int tokfs_pretok_init_regex(tokfs_pretok *p, const char *regex, tokfs_err *err)
         }
     }
     tokfs_buf rw = {0};
-    int rc = rewrite_classes(regex, &rw, err);
+    int rc = tokfs_regex_rewrite(regex, "pre-tokenizer regex", &rw, err);
     if (rc) {
         tokfs_buf_free(&rw);
         return rc == -ENOMEM ? tokfs_err_set(err, ENOMEM, "out of memory") : rc;
