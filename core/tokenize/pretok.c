@@ -794,10 +794,10 @@ int tokfs_pretok_init_regex(tokfs_pretok *p, const char *regex, tokfs_err *err)
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(errcode, msg, sizeof msg);
         if (errcode == PCRE2_ERROR_PATTERN_TOO_LARGE) /* the o200k-like ones take ~48 KiB */
-            return tokfs_err_set(err, ENOTSUP, "pre-tokenizer regex %s: %s: with its Unicode "
-                                 "classes as explicit Unicode 16 ranges it exceeds PCRE2's "
-                                 "compiled size limit; tokfs refuses rather than approximate it "
-                                 "with PCRE2's Unicode 14 tables", regex, (char *)msg);
+            return tokfs_err_set(err, ENOTSUP, "pre-tokenizer regex: with its Unicode classes "
+                                 "as explicit Unicode 16 ranges it exceeds PCRE2's compiled size "
+                                 "limit (%s); tokfs refuses rather than approximate it with "
+                                 "PCRE2's Unicode 14 tables: %s", (char *)msg, regex);
         return tokfs_err_set(err, EINVAL, "pre-tokenizer regex %s: %s", regex, (char *)msg);
     }
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* best effort: the interpreter also works */
