@@ -6,6 +6,7 @@
  * `out`, or -ENOMEM. A Sequence (and BertNormalizer, which is a fixed sequence of passes) chains
  * them, alternating between two buffers. */
 #include "tokenize/normalize_internal.h"
+#include "tokenize/pretok_internal.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
@@ -1032,7 +1033,9 @@ static int b64_decode(const char *s, size_t n, uint8_t **out, size_t *out_len)
 /* Escapes whose meaning differs between Oniguruma (Ruby syntax, what the reference compiles a
  * Replace regex with) and PCRE2, rewritten to explicit sets: \s is White_Space, \h a hex digit
  * (not horizontal space), \w a letter, mark, decimal or connector (PCRE2 10.42 leaves marks
- * out). The negated forms cannot be written inside [...]: refused there. */
+ * out). The negated forms cannot be written inside [...]: refused there. compile_regex has
+ * tokfs_regex_rewrite (pretok.c) rewrite \s \S \w \W \d \p{..} first, with Unicode 16 ranges;
+ * this table then only meets \h, \H (and everything in a pattern holding a NUL). */
 #define WS_SET "\\t-\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}" \
                "\\x{202F}\\x{205F}\\x{3000}"
 static const struct {
@@ -1096,7 +1099,23 @@ static int compile_regex(const char *path, const char *re, size_t len, pcre2_cod
                          tokfs_err *err)
 {
     int negated_in_class;
-    char *rw = rewrite_regex(re, len, &negated_in_class);
+    /* First the class escapes tokfs's Unicode 16 tables answer (\p{L}, \d, \w, \s, ... as
+     * Oniguruma has them; PCRE2's tables are Unicode 14), shared with the pre-tokenizers; then
+     * \h, \H below. A pattern holding a NUL (not a C string) keeps only the rewrite below. */
+    tokfs_buf pre = {0};
+    if (strlen(re) == len) {
+        char what[1024];
+        snprintf(what, sizeof what, "tokenizer=%s: normalizer Replace: regex", path);
+        int rc = tokfs_regex_rewrite(re, what, &pre, err);
+        if (rc) {
+            tokfs_buf_free(&pre);
+            return rc == -ENOMEM ? tokfs_err_set(err, ENOMEM, "out of memory") : rc;
+        }
+    }
+    char *rw = pre.data ? rewrite_regex((const char *)pre.data, strlen((const char *)pre.data),
+                                        &negated_in_class)
+                        : rewrite_regex(re, len, &negated_in_class);
+    tokfs_buf_free(&pre);
     if (!rw)
         return negated_in_class ? refuse(path, err, "a Replace regex with \\S, \\H or \\W inside [...]")
                                 : -ENOMEM;

@@ -3,6 +3,7 @@
 #include "tokenize/pretok_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "common/buf.h"
 #include "tokenize/unicode_internal.h"
 
 static const char PAT_GPT2[] =
@@ -413,71 +415,334 @@ static int find_gappy(tokfs_pattern kind, const uint8_t *t, size_t n, size_t pos
 
 /* ---- PCRE2 for other patterns ------------------------------------------------------------ */
 
-/* \s in Rust regex and Oniguruma is the White_Space property; PCRE2's \s (with UCP) also takes
- * U+180E. Rewrite \s and \S to explicit White_Space sets so the fallback agrees. */
+/* PCRE2 10.42's Unicode tables are Unicode 14, the references' (Oniguruma in HF tokenizers, the
+ * Rust regex crate in tiktoken) Unicode 16, and PCRE2's \s, \w and \d differ from theirs too.
+ * So before compiling, every class escape tokfs's own tables answer exactly is rewritten to
+ * explicit code point ranges generated from those tables:
+ *   \p{L} \p{Lu} \p{Ll} \p{Lt} \p{Lm} \p{Lo} \p{LC} \p{M} \p{N} \p{Nd} \p{P} \p{S} (long names
+ *   such as \p{Letter}, \p{Uppercase_Letter} too; loose matching of case, ' ', '_', '-'), \pL,
+ *   negated \P{..}, \p{^..}, \PL, and \d \D \w \W \S (the classes of both references, probed
+ *   code point by code point: they agree, see core/tokenize/gen/hf_classes.js).
+ * Inside [...] the ranges of all such escapes of the class are merged into one list (PCRE2 is
+ * built with 2-byte links: a compiled pattern must stay below 64 KiB, and unmerged lists of
+ * \p{L} and friends in the o200k-like classes would not fit); negated escapes inside a class
+ * become the complement's ranges. Other properties (scripts such as \p{Han}, \p{Alphabetic})
+ * stay PCRE2's and so Unicode 14's.
+ * Under a caseless option ((?i) or (?i:...)) PCRE2 and Oniguruma match \p{..} without case
+ * folding (tiktoken's Rust regex folds: (?i)\p{Lu} takes lower case letters too) while PCRE2
+ * would fold explicit ranges: outside [...] the ranges are wrapped in (?-i:...); inside [...]
+ * they cannot be, so there the escapes stay PCRE2's (Unicode 14) and \S, \W, which PCRE2
+ * defines differently, are refused. */
 #define WS_SET "\\t-\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}" \
                "\\x{202F}\\x{205F}\\x{3000}"
 /* \w in Oniguruma (probed from the reference: npm tokenizers' Split) is Unicode's word
  * property — Alphabetic, marks, decimal digits, connector punctuation — without the two joiners
  * U+200C/U+200D; outside [...] it also takes U+00B2 U+00B3 U+00B9 U+00BC..U+00BE (its Latin-1
- * ctype table counts those numbers as word characters), inside it does not. PCRE2's \w (with
- * UCP) is letters and every number (U+2460 …) without the marks. Rewrite \w and \W to those
- * sets too. */
+ * ctype table counts those numbers as word characters), inside it does not. The Rust regex
+ * crate's \w is the same set with the joiners (tokfs's WORD bit). Only used in caseless
+ * classes, where PCRE2's properties must stay. */
 #define WORD_SET "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}"
-#define WORD_SET_OUTSIDE WORD_SET "\\x{B2}\\x{B3}\\x{B9}\\x{BC}-\\x{BE}"
 
-static char *rewrite_spaces(const char *re)
+/* One class escape tokfs's tables answer: the predicate's kind and whether it is negated. */
+enum { UP_CLS, UP_HF, UP_WORD_IN, UP_WORD_OUT, UP_SPACE };
+typedef struct uprop {
+    uint8_t kind, mask, neg;
+} uprop;
+
+static const struct {
+    const char *name; /* loose form: lower case, no ' ', '_', '-' */
+    uint8_t kind, mask;
+} UPROPS[] = {
+    {"l", UP_CLS, TOKFS_UC_L}, {"letter", UP_CLS, TOKFS_UC_L},
+    {"lu", UP_CLS, TOKFS_UC_LU}, {"uppercaseletter", UP_CLS, TOKFS_UC_LU},
+    {"ll", UP_CLS, TOKFS_UC_LL}, {"lowercaseletter", UP_CLS, TOKFS_UC_LL},
+    {"lt", UP_CLS, TOKFS_UC_LT}, {"titlecaseletter", UP_CLS, TOKFS_UC_LT},
+    {"lm", UP_CLS, TOKFS_UC_LM}, {"modifierletter", UP_CLS, TOKFS_UC_LM},
+    {"lo", UP_CLS, TOKFS_UC_LO}, {"otherletter", UP_CLS, TOKFS_UC_LO},
+    {"lc", UP_CLS, TOKFS_UC_LU | TOKFS_UC_LL | TOKFS_UC_LT},
+    {"l&", UP_CLS, TOKFS_UC_LU | TOKFS_UC_LL | TOKFS_UC_LT},
+    {"casedletter", UP_CLS, TOKFS_UC_LU | TOKFS_UC_LL | TOKFS_UC_LT},
+    {"m", UP_CLS, TOKFS_UC_M}, {"mark", UP_CLS, TOKFS_UC_M}, {"combiningmark", UP_CLS, TOKFS_UC_M},
+    {"n", UP_CLS, TOKFS_UC_N}, {"number", UP_CLS, TOKFS_UC_N},
+    {"nd", UP_HF, TOKFS_UC_HF_ND}, {"decimalnumber", UP_HF, TOKFS_UC_HF_ND},
+    {"p", UP_HF, TOKFS_UC_HF_ONIG_P}, {"punctuation", UP_HF, TOKFS_UC_HF_ONIG_P},
+    {"s", UP_HF, TOKFS_UC_HF_ONIG_S}, {"symbol", UP_HF, TOKFS_UC_HF_ONIG_S},
+};
+
+static int uprop_has(uprop u, uint32_t cp)
 {
-    size_t n = strlen(re);
-    char *out = malloc(n * 64 + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    int in_class = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (re[i] == '\\' && i + 1 < n) {
-            char c = re[i + 1];
-            if (c == 's') {
-                o += (size_t)sprintf(out + o, in_class ? "%s" : "[%s]", WS_SET);
-                i++;
+    int in;
+    switch (u.kind) {
+    case UP_CLS: in = (tokfs_uc_class(cp) & u.mask) != 0; break;
+    case UP_HF: in = (tokfs_uc_hf_class(cp) & u.mask) != 0; break;
+    case UP_SPACE: in = (tokfs_uc_class(cp) & TOKFS_UC_WS) != 0; break;
+    default:
+        in = (tokfs_uc_hf_class(cp) & TOKFS_UC_HF_WORD) && cp != 0x200C && cp != 0x200D;
+        if (u.kind == UP_WORD_OUT && (cp == 0xB2 || cp == 0xB3 || cp == 0xB9 ||
+                                      (cp >= 0xBC && cp <= 0xBE)))
+            in = 1;
+        break;
+    }
+    return in != u.neg;
+}
+
+/* The escape at re[i] == '\\' when tokfs's tables answer it: *u and its length. 0 if not. */
+static size_t parse_uprop(const char *re, size_t i, uprop *u)
+{
+    char c = re[i + 1];
+    memset(u, 0, sizeof *u);
+    if (c == 'd' || c == 'D') {
+        *u = (uprop){UP_HF, TOKFS_UC_HF_ND, c == 'D'};
+        return 2;
+    }
+    if (c == 'w' || c == 'W') {
+        *u = (uprop){UP_WORD_IN, 0, c == 'W'};
+        return 2;
+    }
+    if (c == 'S') {
+        *u = (uprop){UP_SPACE, 0, 1};
+        return 2;
+    }
+    if (c != 'p' && c != 'P')
+        return 0;
+    int neg = c == 'P';
+    char name[40];
+    size_t nl = 0, len;
+    if (re[i + 2] == '{') {
+        size_t j = i + 3;
+        if (re[j] == '^') {
+            neg = !neg;
+            j++;
+        }
+        for (; re[j] && re[j] != '}'; j++) {
+            char ch = re[j];
+            if (ch == ' ' || ch == '_' || ch == '-')
+                continue;
+            if (nl + 1 >= sizeof name)
+                return 0;
+            name[nl++] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+        }
+        if (re[j] != '}')
+            return 0;
+        len = j + 1 - i;
+    } else if (re[i + 2]) {
+        char ch = re[i + 2];
+        name[nl++] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+        len = 3;
+    } else {
+        return 0;
+    }
+    name[nl] = 0;
+    for (size_t k = 0; k < sizeof UPROPS / sizeof UPROPS[0]; k++)
+        if (strcmp(UPROPS[k].name, name) == 0) {
+            *u = (uprop){UPROPS[k].kind, UPROPS[k].mask, (uint8_t)neg};
+            return len;
+        }
+    return 0;
+}
+
+/* Ranges of the union of props[0..n), as PCRE2 class items ("\x{41}-\x{5A}..."), appended to
+ * out. The lists are kept (process lifetime, a handful of distinct ones) so that a tokenizer
+ * loaded again, or several regexes using the same classes, do not scan the tables again. */
+#define RANGE_CACHE_MAX 64
+static struct {
+    uprop key[8];
+    size_t n;
+    char *ranges;
+} range_cache[RANGE_CACHE_MAX];
+static size_t range_cache_n;
+static pthread_mutex_t range_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int cmp_uprop(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(uprop));
+}
+
+static int append_ranges(tokfs_buf *out, uprop *props, size_t n)
+{
+    qsort(props, n, sizeof *props, cmp_uprop);
+    pthread_mutex_lock(&range_cache_lock);
+    for (size_t k = 0; k < range_cache_n; k++)
+        if (range_cache[k].n == n && memcmp(range_cache[k].key, props, n * sizeof *props) == 0) {
+            int rc = tokfs_buf_append(out, range_cache[k].ranges, strlen(range_cache[k].ranges));
+            pthread_mutex_unlock(&range_cache_lock);
+            return rc;
+        }
+    pthread_mutex_unlock(&range_cache_lock);
+    tokfs_buf r = {0};
+    int rc = 0;
+    long first = -1;
+    for (uint32_t cp = 0; cp <= 0x110000 && !rc; cp++) {
+        int in = 0;
+        /* surrogates cannot be written in a UTF-8 pattern, and never occur in the text */
+        if (cp < 0x110000 && (cp < 0xD800 || cp > 0xDFFF))
+            for (size_t k = 0; k < n && !in; k++)
+                in = uprop_has(props[k], cp);
+        if (in && first < 0)
+            first = cp;
+        if (!in && first >= 0) {
+            if ((uint32_t)first == cp - 1)
+                rc = tokfs_buf_printf(&r, "\\x{%lX}", first);
+            else
+                rc = tokfs_buf_printf(&r, "\\x{%lX}-\\x{%X}", first, cp - 1);
+            first = -1;
+        }
+    }
+    if (!rc)
+        rc = tokfs_buf_append(&r, "", 1); /* NUL-terminated for the cache */
+    if (!rc)
+        rc = tokfs_buf_append(out, r.data, r.len - 1);
+    if (rc) {
+        tokfs_buf_free(&r);
+        return rc;
+    }
+    pthread_mutex_lock(&range_cache_lock);
+    if (range_cache_n < RANGE_CACHE_MAX && n <= 8) {
+        memcpy(range_cache[range_cache_n].key, props, n * sizeof *props);
+        range_cache[range_cache_n].n = n;
+        range_cache[range_cache_n].ranges = (char *)r.data; /* kept for the process */
+        range_cache_n++;
+        r.data = NULL;
+    }
+    pthread_mutex_unlock(&range_cache_lock);
+    tokfs_buf_free(&r);
+    return 0;
+}
+
+/* Options scope: the caseless flag of each open group. */
+#define MAX_GROUPS 256
+
+int tokfs_regex_rewrite(const char *regex, const char *what, tokfs_buf *out, tokfs_err *err)
+{
+    size_t n = strlen(regex);
+    const char *re = regex;
+    uint8_t stack[MAX_GROUPS];
+    size_t depth = 0;
+    int caseless = 0, in_class = 0, rc = 0;
+    uprop props[8];
+    size_t nprops = 0;
+    for (size_t i = 0; i < n && !rc;) {
+        char c = re[i];
+        if (c == '\\' && i + 1 < n && re[i + 1] == 'Q') { /* \Q...\E: literal text */
+            const char *e = strstr(re + i + 2, "\\E");
+            size_t end = e ? (size_t)(e - re) + 2 : n;
+            rc = tokfs_buf_append(out, re + i, end - i);
+            i = end;
+            continue;
+        }
+        if (c == '\\' && i + 1 < n) {
+            uprop u;
+            size_t len = parse_uprop(re, i, &u);
+            if (len && !in_class && u.kind == UP_WORD_IN)
+                u.kind = UP_WORD_OUT;
+            if (len && in_class && caseless) {
+                if (u.kind == UP_SPACE || (u.kind == UP_WORD_IN && u.neg))
+                    return tokfs_err_set(err, EINVAL,
+                                         "%s %s: \\%c inside [...] under a caseless option "
+                                         "is not supported; tokfs cannot reproduce it exactly",
+                                         what, regex, re[i + 1]);
+                if (u.kind == UP_WORD_IN)
+                    rc = tokfs_buf_append(out, WORD_SET, strlen(WORD_SET));
+                else
+                    rc = tokfs_buf_append(out, re + i, len); /* PCRE2's, Unicode 14 */
+            } else if (len && in_class) {
+                if (nprops == sizeof props / sizeof props[0])
+                    return tokfs_err_set(err, EINVAL, "%s %s: more than %zu class escapes "
+                                         "in one [...] are not supported", what, regex, nprops);
+                props[nprops++] = u;
+            } else if (len) {
+                if (u.kind == UP_SPACE) { /* \S: the literal White_Space set is short */
+                    rc = tokfs_buf_printf(out, "[^%s]", WS_SET);
+                } else {
+                    rc = tokfs_buf_printf(out, caseless ? "(?-i:[" : "[");
+                    if (!rc)
+                        rc = append_ranges(out, &u, 1);
+                    if (!rc)
+                        rc = tokfs_buf_printf(out, caseless ? "])" : "]");
+                }
+            } else if (re[i + 1] == 's') {
+                rc = tokfs_buf_printf(out, in_class ? "%s" : "[%s]", WS_SET);
+                len = 2;
+            } else {
+                rc = tokfs_buf_append(out, re + i, 2);
+                len = 2;
+            }
+            i += len;
+            continue;
+        }
+        if (in_class) {
+            if (c == '[' && re[i + 1] == ':') { /* a POSIX class [:alpha:] is copied whole */
+                const char *e = strstr(re + i + 2, ":]");
+                size_t end = e ? (size_t)(e - re) + 2 : i + 1;
+                rc = tokfs_buf_append(out, re + i, end - i);
+                i = end;
                 continue;
             }
-            if (c == 'S' && !in_class) {
-                o += (size_t)sprintf(out + o, "[^%s]", WS_SET);
-                i++;
-                continue;
+            if (c == ']') {
+                if (nprops)
+                    rc = append_ranges(out, props, nprops);
+                nprops = 0;
+                in_class = 0;
             }
-            if (c == 'w') {
-                o += (size_t)sprintf(out + o, in_class ? "%s" : "[%s]",
-                                     in_class ? WORD_SET : WORD_SET_OUTSIDE);
-                i++;
-                continue;
-            }
-            if (c == 'W' && !in_class) {
-                o += (size_t)sprintf(out + o, "[^%s]", WORD_SET_OUTSIDE);
-                i++;
-                continue;
-            }
-            out[o++] = re[i];
-            out[o++] = re[i + 1];
+            if (!rc)
+                rc = tokfs_buf_append(out, &c, 1);
             i++;
             continue;
         }
-        if (re[i] == '[' && !in_class) {
+        if (c == '[') {
             in_class = 1;
-            out[o++] = re[i];
-            if (i + 1 < n && re[i + 1] == '^')
-                out[o++] = re[++i];
-            if (i + 1 < n && re[i + 1] == ']')
-                out[o++] = re[++i]; /* a leading ] is a literal */
+            size_t j = i + 1;
+            if (re[j] == '^')
+                j++;
+            if (re[j] == ']')
+                j++; /* a leading ] is a literal */
+            rc = tokfs_buf_append(out, re + i, j - i);
+            i = j;
             continue;
         }
-        if (re[i] == ']' && in_class)
-            in_class = 0;
-        out[o++] = re[i];
+        if (c == '(') {
+            int now = caseless;
+            size_t j = i + 1;
+            int option_only = 0;
+            if (re[j] == '?') { /* (?flags) or (?flags:...) */
+                size_t k = j + 1;
+                int on = 1, nc = caseless, flags = 1;
+                for (; re[k] && re[k] != ':' && re[k] != ')'; k++) {
+                    if (re[k] == '-')
+                        on = 0;
+                    else if (re[k] == '^')
+                        nc = 0;
+                    else if (re[k] == 'i')
+                        nc = on;
+                    else if (!(re[k] >= 'a' && re[k] <= 'z') && !(re[k] >= 'A' && re[k] <= 'Z'))
+                        flags = 0;
+                }
+                if (flags && k > j + 1 && re[k]) {
+                    if (re[k] == ')')
+                        option_only = 1;
+                    now = nc;
+                }
+            }
+            if (option_only) {
+                caseless = now; /* for the rest of the enclosing group */
+            } else {
+                if (depth == MAX_GROUPS)
+                    return tokfs_err_set(err, EINVAL, "%s %s: more than %d nested groups "
+                                         "are not supported", what, regex, MAX_GROUPS);
+                stack[depth++] = (uint8_t)caseless;
+                caseless = now;
+            }
+        } else if (c == ')' && depth) {
+            caseless = stack[--depth];
+        }
+        rc = tokfs_buf_append(out, &c, 1);
+        i++;
     }
-    out[o] = 0;
-    return out;
+    if (!rc && in_class && nprops) /* unterminated class: PCRE2 reports it */
+        rc = append_ranges(out, props, nprops);
+    if (!rc)
+        rc = tokfs_buf_append(out, "", 1);
+    return rc;
 }
 
 int tokfs_pretok_init_regex(tokfs_pretok *p, const char *regex, tokfs_err *err)
@@ -494,17 +759,15 @@ int tokfs_pretok_init_regex(tokfs_pretok *p, const char *regex, tokfs_err *err)
             return 0;
         }
     {
-        /* \S and \W inside a class cannot be rewritten to an explicit set, and \b, \B test
-         * PCRE2's own \w: refuse rather than risk PCRE2's slightly different classes. */
+        /* \b, \B test PCRE2's own \w: refuse rather than risk PCRE2's different class. */
         const char *s = regex;
         int in_class = 0;
         for (; *s; s++) {
             if (*s == '\\' && s[1]) {
-                if (((s[1] == 'S' || s[1] == 'W') && in_class) || ((s[1] == 'b' || s[1] == 'B') && !in_class))
+                if ((s[1] == 'b' || s[1] == 'B') && !in_class)
                     return tokfs_err_set(err, EINVAL,
-                                         "pre-tokenizer regex %s: \\%c%s is not supported; "
-                                         "tokfs cannot reproduce it exactly", regex, s[1],
-                                         in_class ? " inside [...]" : "");
+                                         "pre-tokenizer regex %s: \\%c is not supported; "
+                                         "tokfs cannot reproduce it exactly", regex, s[1]);
                 s++;
                 continue;
             }
@@ -514,18 +777,27 @@ int tokfs_pretok_init_regex(tokfs_pretok *p, const char *regex, tokfs_err *err)
                 in_class = 0;
         }
     }
-    char *rewritten = rewrite_spaces(regex);
-    if (!rewritten)
-        return -ENOMEM;
+    tokfs_buf rw = {0};
+    int rc = tokfs_regex_rewrite(regex, "pre-tokenizer regex", &rw, err);
+    if (rc) {
+        tokfs_buf_free(&rw);
+        return rc == -ENOMEM ? tokfs_err_set(err, ENOMEM, "out of memory") : rc;
+    }
+    char *rewritten = (char *)rw.data;
     int errcode;
     PCRE2_SIZE erroff;
     pcre2_code *code = pcre2_compile((PCRE2_SPTR)rewritten, PCRE2_ZERO_TERMINATED,
                                      PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &errcode,
                                      &erroff, NULL);
-    free(rewritten);
+    tokfs_buf_free(&rw);
     if (!code) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(errcode, msg, sizeof msg);
+        if (errcode == PCRE2_ERROR_PATTERN_TOO_LARGE) /* the o200k-like ones take ~48 KiB */
+            return tokfs_err_set(err, ENOTSUP, "pre-tokenizer regex: with its Unicode classes "
+                                 "as explicit Unicode 16 ranges it exceeds PCRE2's compiled size "
+                                 "limit (%s); tokfs refuses rather than approximate it with "
+                                 "PCRE2's Unicode 14 tables: %s", (char *)msg, regex);
         return tokfs_err_set(err, EINVAL, "pre-tokenizer regex %s: %s", regex, (char *)msg);
     }
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* best effort: the interpreter also works */

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/error.h"
 
 typedef enum tokfs_pattern {
@@ -52,6 +53,13 @@ int tokfs_pattern_from_name(const char *name, tokfs_pattern *out);
 /* Set up for a regex given as text: a known pattern's exact text selects its hand-written
  * matcher, anything else is compiled with PCRE2 (an error names the regex and the offset). */
 int tokfs_pretok_init_regex(tokfs_pretok *p, const char *regex, tokfs_err *err);
+/* The Oniguruma / Rust regex pattern `regex` rewritten for PCRE2 (NUL-terminated, appended to
+ * out): the class escapes tokfs's Unicode 16 tables answer (\p{L} \p{Lu} \p{Ll} \p{Lt} \p{Lm}
+ * \p{Lo} \p{LC} \p{M} \p{N} \p{Nd} \p{P} \p{S}, long names, \P and \p{^..}, \d \D \w \W \s
+ * \S) become explicit code point ranges, as the references define them (see pretok.c). 0,
+ * -ENOMEM, or -EINVAL with err naming `what` and the regex when a class escape cannot be
+ * expressed. Also used for normalizer Replace regexes (Oniguruma too). */
+int tokfs_regex_rewrite(const char *regex, const char *what, tokfs_buf *out, tokfs_err *err);
 void tokfs_pretok_init_kind(tokfs_pretok *p, tokfs_pattern kind);
 void tokfs_pretok_free(tokfs_pretok *p);
 

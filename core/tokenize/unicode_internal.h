@@ -45,6 +45,7 @@ enum {
     TOKFS_UC_HF_SPACE = 8,   /* char::is_whitespace (WhitespaceSplit, Bert, Whitespace's \s) */
     TOKFS_UC_HF_ONIG_P = 16, /* \p{P} in a Split regex (Oniguruma, Unicode 16) */
     TOKFS_UC_HF_ONIG_S = 32, /* \p{S} in a Split regex */
+    TOKFS_UC_HF_ND = 64,     /* \d and \p{Nd}: decimal digits (Oniguruma and Rust regex agree) */
 };
 
 extern const uint16_t tokfs_uc_hf_stage1[0x110000 >> 8];

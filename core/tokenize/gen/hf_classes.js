@@ -9,6 +9,8 @@
 //   SPACE    WhitespaceSplit / BertPreTokenizer: char::is_whitespace (White_Space)
 //   ONIG_P   \p{P} in a Split regex (Oniguruma's tables)
 //   ONIG_S   \p{S} in a Split regex
+//   ND       \d in a Split regex (Oniguruma: general category Nd; tiktoken's Rust regex has the
+//            same \d and \p{Nd}, Unicode 16)
 // so tokfs takes the truth from the reference rather than from one Unicode database.
 //
 // Run (NODE_PATH=build/tokref/node_modules, see tests/lib/tokref.sh):
@@ -73,6 +75,7 @@ const classes = {
   SPACE: removed(preTokenizer({ type: 'WhitespaceSplit' }), 'a'),
   ONIG_P: removed(preTokenizer({ type: 'Split', pattern: { Regex: '\\p{P}' }, behavior: 'Removed', invert: false }), 'a'),
   ONIG_S: removed(preTokenizer({ type: 'Split', pattern: { Regex: '\\p{S}' }, behavior: 'Removed', invert: false }), 'a'),
+  ND: removed(preTokenizer({ type: 'Split', pattern: { Regex: '\\d' }, behavior: 'Removed', invert: false }), 'a'),
 };
 
 const { version } = require('tokenizers/package.json');

@@ -13,7 +13,7 @@ Lu Ll Lt Lm Lo (the letter categories), M (Mn, Mc, Me), N (Nd, Nl, No) and White
 Unassigned code points (Cn) get 0, as in regex engines' \\p{..} tables.
 
 A second table holds the classes Hugging Face's pre-tokenizers test (punctuation, Rust regex's
-\\w, char::is_numeric, char::is_whitespace, Oniguruma's \\p{P} and \\p{S}), read from core/tokenize/gen/hf_classes.txt, which
+\\w, char::is_numeric, char::is_whitespace, Oniguruma's \\p{P} and \\p{S}, \\d = Nd), read from core/tokenize/gen/hf_classes.txt, which
 core/tokenize/gen/hf_classes.js probes out of the reference itself (their Unicode versions differ).
 
 Unicode data: Copyright (c) Unicode, Inc., Unicode License v3 (see /usr/share/doc/unicode-data)."""
@@ -29,7 +29,7 @@ if args[:1] == ["--dump"]:
 UCD = args[0] if args else "/usr/share/unicode"
 OVERLAY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "unicode16_overlay.txt")
 HF_CLASSES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hf_classes.txt")
-HF_BITS = {"PUNCT": 1, "WORD": 2, "NUMERIC": 4, "SPACE": 8, "ONIG_P": 16, "ONIG_S": 32}
+HF_BITS = {"PUNCT": 1, "WORD": 2, "NUMERIC": 4, "SPACE": 8, "ONIG_P": 16, "ONIG_S": 32, "ND": 64}
 BITS = {"Lu": 1, "Ll": 2, "Lt": 4, "Lm": 8, "Lo": 16, "Mn": 32, "Mc": 32, "Me": 32,
         "Nd": 64, "Nl": 64, "No": 64}
 WS = 128
