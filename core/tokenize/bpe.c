@@ -317,6 +317,14 @@ static int pair_grow(tokfs_bpe *b)
     return 0;
 }
 
+int tokfs_bpe_reserve_merges(tokfs_bpe *b, size_t n)
+{
+    while (b->pair_slots < 2 * n) /* the load factor add_merge keeps, reached once */
+        if (pair_grow(b))
+            return -ENOMEM;
+    return 0;
+}
+
 int tokfs_bpe_add_merge(tokfs_bpe *b, const uint8_t *left, size_t llen, const uint8_t *right,
                         size_t rlen, uint32_t priority, tokfs_err *err)
 {

@@ -66,6 +66,10 @@ int tokfs_bpe_add_token(tokfs_bpe *b, const uint8_t *bytes, size_t len, uint32_t
  * first strlen(prefix) bytes of right in character mode with a continuing_subword_prefix (Hugging
  * Face strips that many bytes whatever they are); it must be a token. A pair given again takes
  * the later priority: Hugging Face collects the list into a hash map, the last insert wins. */
+/* Room for n merges before adding them (a tokenizer.json says how many): the pair table is sized
+ * once instead of doubling through every size. 0 or -ENOMEM. */
+int tokfs_bpe_reserve_merges(tokfs_bpe *b, size_t n);
+
 int tokfs_bpe_add_merge(tokfs_bpe *b, const uint8_t *left, size_t llen, const uint8_t *right,
                         size_t rlen, uint32_t priority, tokfs_err *err);
 

@@ -360,6 +360,12 @@ int tokfs_pre_from_json(const char *path, json_t *spec, tokfs_pre **out, tokfs_e
         tokfs_pre_free(p);
         return rc;
     }
+    /* A last ByteLevel without its regex and without a prefix space passes every piece on as it
+     * is (the byte mapping is implicit here): dropped, so Llama-3/Qwen-style Split + ByteLevel
+     * costs one stage per piece, as a bare Split. p->byte_level stays set. */
+    if (p->n && p->st[p->n - 1].kind == K_BYTE_LEVEL && !p->st[p->n - 1].use_regex &&
+        !p->st[p->n - 1].add_prefix_space)
+        p->n--;
     *out = p;
     return 0;
 }

@@ -562,6 +562,8 @@ static int load_bpe(hf_load *L, tokfs_err *err)
         if ((rc = tokfs_bpe_add_token(t->bpe, b, (size_t)n, id, &sub)))
             return tokfs_err_set(err, -rc, "tokenizer=%s: vocab: %s", L->path, sub.msg);
     }
+    if (tokfs_bpe_reserve_merges(t->bpe, json_array_size(merges)))
+        return -ENOMEM;
     size_t i;
     json_t *m;
     uint8_t lb[2048], rb[2048];
