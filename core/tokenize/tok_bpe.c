@@ -1,5 +1,5 @@
-/* The BPE tokenizer pipeline shared by tiktoken files, the embedded GPT-2 and tokenizer.json,
- * and the .tiktoken / gpt2 loaders. */
+/* The rank tokenizers' pipeline (tiktoken files, the embedded GPT-2, tekken.json: one
+ * pre-tokenizer regex, then byte-level BPE per piece) and the .tiktoken / gpt2 loaders. */
 #include "tokenize/tok_bpe_internal.h"
 
 #include <errno.h>
@@ -23,8 +23,6 @@ typedef struct enc_ctx {
     const tokfs_id_sink *sink;
     tokfs_bpe_cache *cache; /* this thread's, fetched once per text */
     tokfs_ids ids;
-    uint8_t *scratch[TOK_MAX_STAGES]; /* a piece with the prefix space added, per stage */
-    size_t scratch_cap[TOK_MAX_STAGES];
 } enc_ctx;
 
 static int flush_ids(enc_ctx *c)
@@ -36,62 +34,13 @@ static int flush_ids(enc_ctx *c)
     return rc;
 }
 
-static int run_stage(enc_ctx *c, int s, const uint8_t *p, size_t n);
-
-typedef struct stage_ctx {
-    enc_ctx *c;
-    int next;
-} stage_ctx;
-
-static int stage_piece(void *ctx, const uint8_t *p, size_t n)
+static int encode_piece(void *ctx, const uint8_t *p, size_t n)
 {
-    stage_ctx *sc = ctx;
-    return run_stage(sc->c, sc->next, p, n);
-}
-
-static int run_stage(enc_ctx *c, int s, const uint8_t *p, size_t n)
-{
-    const tok_bpe *t = c->t;
-    if (s == t->nstages) {
-        int rc = tokfs_bpe_encode_piece(t->bpe, c->cache, p, n, &c->ids);
-        if (rc)
-            return rc;
-        return c->ids.len >= FLUSH_IDS ? flush_ids(c) : 0;
-    }
-    const tok_stage *st = &t->stages[s];
-    if (st->prefix_space && p[0] != ' ') {
-        if (n + 1 > c->scratch_cap[s]) {
-            size_t cap = (n + 1) * 2;
-            uint8_t *grown = realloc(c->scratch[s], cap);
-            if (!grown)
-                return -ENOMEM;
-            c->scratch[s] = grown;
-            c->scratch_cap[s] = cap;
-        }
-        c->scratch[s][0] = ' ';
-        memcpy(c->scratch[s] + 1, p, n);
-        p = c->scratch[s];
-        n++;
-    }
-    if (!st->has_regex)
-        return run_stage(c, s + 1, p, n);
-    stage_ctx sc = {c, s + 1};
-    return tokfs_pretok_split(&st->re, p, n, stage_piece, &sc);
-}
-
-/* The longest added token starting at text[i], or NULL. */
-static const tok_added *added_at(const tok_bpe *t, const uint8_t *text, size_t len, size_t i)
-{
-    if (!(t->added_first[text[i] >> 3] & (1u << (text[i] & 7))))
-        return NULL;
-    const tok_added *best = NULL;
-    for (size_t k = 0; k < t->nadded; k++) {
-        const tok_added *a = &t->added[k];
-        if (a->len <= len - i && (!best || a->len > best->len) &&
-            memcmp(text + i, a->text, a->len) == 0)
-            best = a;
-    }
-    return best;
+    enc_ctx *c = ctx;
+    int rc = tokfs_bpe_encode_piece(c->t->bpe, c->cache, p, n, &c->ids);
+    if (rc)
+        return rc;
+    return c->ids.len >= FLUSH_IDS ? flush_ids(c) : 0;
 }
 
 static int bpe_encode(const tokfs_tokenizer *tok, const uint8_t *text, size_t len,
@@ -100,47 +49,21 @@ static int bpe_encode(const tokfs_tokenizer *tok, const uint8_t *text, size_t le
     const tok_bpe *t = (const tok_bpe *)tok;
     enc_ctx c = {.t = t, .sink = sink, .cache = tokfs_bpe_thread_cache(t->bpe)};
     int rc = 0;
-    size_t seg = 0;
-    if (t->nadded) { /* leftmost-longest added tokens cut the text into segments */
-        for (size_t i = 0; i < len && !rc;) {
-            const tok_added *a = added_at(t, text, len, i);
-            if (!a) {
-                i++;
-                continue;
-            }
-            if (i > seg)
-                rc = run_stage(&c, 0, text + seg, i - seg);
-            if (!rc && !(rc = tokfs_ids_reserve(&c.ids, 1)))
-                c.ids.ids[c.ids.len++] = a->id;
-            i += a->len;
-            seg = i;
-        }
-    }
-    if (!rc && seg < len)
-        rc = run_stage(&c, 0, text + seg, len - seg);
+    if (t->has_re)
+        rc = tokfs_pretok_split(&t->re, text, len, encode_piece, &c);
+    else if (len)
+        rc = encode_piece(&c, text, len);
     if (!rc)
         rc = flush_ids(&c);
     tokfs_ids_free(&c.ids);
-    for (int s = 0; s < TOK_MAX_STAGES; s++)
-        free(c.scratch[s]);
     return rc;
 }
 
-/* Where the first stage that splits the text can cut it (tokfs_pretok_cut). A stage that adds
- * a prefix space to the text, or added tokens matched in it, would see the two halves
- * differently: then never. */
+/* Where the pre-tokenizer can cut the text (tokfs_pretok_cut). */
 static size_t bpe_cut(const tokfs_tokenizer *tok, const uint8_t *text, size_t len, size_t from)
 {
     const tok_bpe *t = (const tok_bpe *)tok;
-    if (t->nadded)
-        return len;
-    for (int s = 0; s < t->nstages; s++) {
-        if (t->stages[s].prefix_space)
-            return len;
-        if (t->stages[s].has_regex)
-            return tokfs_pretok_cut(&t->stages[s].re, text, len, from);
-    }
-    return len; /* the whole text is one piece */
+    return t->has_re ? tokfs_pretok_cut(&t->re, text, len, from) : len;
 }
 
 static const uint8_t *bpe_token_bytes(const tokfs_tokenizer *tok, uint32_t id, size_t *len)
@@ -149,11 +72,6 @@ static const uint8_t *bpe_token_bytes(const tokfs_tokenizer *tok, uint32_t id, s
     const uint8_t *b = tokfs_bpe_token(t->bpe, id, len);
     if (b)
         return b;
-    for (size_t k = 0; k < t->nadded; k++)
-        if (t->added[k].id == id) {
-            *len = t->added[k].len;
-            return t->added[k].text;
-        }
     if (t->eot_text && id == t->base.eot_id) {
         *len = strlen(t->eot_text);
         return (const uint8_t *)t->eot_text;
@@ -197,11 +115,8 @@ void tokfs_tok_bpe_free(tok_bpe *t)
     if (!t)
         return;
     tokfs_bpe_destroy(t->bpe);
-    for (int s = 0; s < t->nstages; s++)
-        tokfs_pretok_free(&t->stages[s].re);
-    for (size_t k = 0; k < t->nadded; k++)
-        free(t->added[k].text);
-    free(t->added);
+    if (t->has_re)
+        tokfs_pretok_free(&t->re);
     free(t->eot_text);
     free(t->orig_file);
     free(t->name);
@@ -455,9 +370,8 @@ int tokfs_tok_tiktoken_open(const char *name, const char *pattern, const char *e
     }
     if ((rc = load_ranks(t, name, data, len, err)))
         goto fail;
-    t->nstages = 1;
-    tokfs_pretok_init_kind(&t->stages[0].re, kind);
-    t->stages[0].has_regex = 1;
+    tokfs_pretok_init_kind(&t->re, kind);
+    t->has_re = 1;
 
     uint32_t limit = tokfs_bpe_id_limit(t->bpe);
     for (const special_tok *s = specials; s && s->text; s++)

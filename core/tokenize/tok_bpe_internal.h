@@ -1,5 +1,6 @@
-/* tokfs — internal: the BPE tokenizers (tiktoken ranks, the embedded GPT-2, Hugging Face
- * tokenizer.json) share one pipeline: added tokens → pre-tokenizer stages → byte-level BPE. */
+/* tokfs — internal: the rank tokenizers (tiktoken files, the embedded GPT-2, Mistral's tekken.json)
+ * share one pipeline: one pre-tokenizer regex → byte-level BPE with tiktoken's rules. (Hugging Face
+ * tokenizer.json files have their own pipeline, tok_hf.c.) */
 #ifndef TOKFS_TOK_BPE_H
 #define TOKFS_TOK_BPE_H
 
@@ -7,32 +8,12 @@
 #include "tokenize/pretok_internal.h"
 #include "tokenize/tokenizer.h"
 
-/* One pre-tokenizer stage: a regex split (Split, or ByteLevel's own GPT-2 regex), optionally
- * preceded by Hugging Face ByteLevel's add_prefix_space. */
-typedef struct tok_stage {
-    int prefix_space; /* prepend ' ' to a piece that does not start with one */
-    int has_regex;
-    tokfs_pretok re;
-} tok_stage;
-
-#define TOK_MAX_STAGES 4
-
-/* A non-special Hugging Face added token: matched in the text before pre-tokenizing. */
-typedef struct tok_added {
-    uint8_t *text;
-    size_t len;
-    uint32_t id;
-} tok_added;
-
 typedef struct tok_bpe {
     tokfs_tokenizer base;
     char *name;
     tokfs_bpe *bpe;
-    tok_stage stages[TOK_MAX_STAGES];
-    int nstages;
-    tok_added *added;
-    size_t nadded;
-    uint8_t added_first[32]; /* bitmap of the first bytes of added tokens */
+    tokfs_pretok re;         /* the pre-tokenizer (set up when has_re) */
+    int has_re;
     char *eot_text;          /* the end-of-text token's text, for decoding (never matched) */
     uint8_t *orig_file;      /* the tokenizer file as read, served at the mount root as
                               * base.file_name (tekken.json); NULL: a tokenizer.json is generated */

@@ -146,7 +146,7 @@ int tokfs_tok_bpe_export_json(const tok_bpe *t, tokfs_buf *out)
     }
     json_t *pre = json_object(), *seq = json_array(), *split = json_object(),
            *pat = json_object(), *bl = json_object();
-    obj(pat, "Regex", json_string(tokfs_pattern_regex(t->stages[0].re.kind)));
+    obj(pat, "Regex", json_string(tokfs_pattern_regex(t->re.kind)));
     obj(split, "type", json_string("Split"));
     obj(split, "pattern", pat);
     obj(split, "behavior", json_string("Isolated"));

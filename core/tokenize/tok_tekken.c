@@ -253,10 +253,9 @@ int tokfs_tok_tekken_open(const char *path, const char *pattern, const char *eot
     }
     if (!rc) {
         tokfs_err sub;
-        t->nstages = 1;
-        t->stages[0].has_regex = 1;
-        if ((rc = tokfs_pretok_init_regex(&t->stages[0].re, regex, &sub))) {
-            t->nstages = 0;
+        t->has_re = 1;
+        if ((rc = tokfs_pretok_init_regex(&t->re, regex, &sub))) {
+            t->has_re = 0;
             rc = tokfs_err_set(err, -rc, "tokenizer=%s: config.pattern: %s", path, sub.msg);
         }
     }
