@@ -311,7 +311,7 @@ static const char *base_name(const char *path, char *buf, size_t cap)
 }
 
 int tokfs_tok_tiktoken_open(const char *name, const char *pattern, const char *eot,
-                            tokfs_tokenizer **out, tokfs_err *err)
+                            int eot_optional, tokfs_tokenizer **out, tokfs_err *err)
 {
     int embedded = strcmp(name, "gpt2") == 0;
     char base[256];
@@ -349,6 +349,8 @@ int tokfs_tok_tiktoken_open(const char *name, const char *pattern, const char *e
     } else if (specials) {
         eot_id = specials[0].id;
         eot_text = specials[0].text;
+    } else if (eot_optional) {
+        eot_id = TOKFS_NO_EOT;
     } else {
         return tokfs_err_set(err, EINVAL, "tokenizer=%s: no known end-of-text token for this "
                              "file: add eot=ID", name);
@@ -377,7 +379,7 @@ int tokfs_tok_tiktoken_open(const char *name, const char *pattern, const char *e
     for (const special_tok *s = specials; s && s->text; s++)
         if (s->id + 1 > limit)
             limit = s->id + 1;
-    if (eot_id + 1 > limit)
+    if (eot_id != TOKFS_NO_EOT && eot_id + 1 > limit)
         limit = eot_id + 1;
     t->base.vocab_size = limit;
     t->base.eot_id = eot_id;

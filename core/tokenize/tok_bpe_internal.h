@@ -26,7 +26,7 @@ void tokfs_tok_bpe_free(tok_bpe *t);
 
 /* tokenizer=PATH.tiktoken or the embedded gpt2. */
 int tokfs_tok_tiktoken_open(const char *name, const char *pattern, const char *eot,
-                            tokfs_tokenizer **out, tokfs_err *err);
+                            int eot_optional, tokfs_tokenizer **out, tokfs_err *err);
 /* tokenizer=PATH to a tokenizer.json (tok_hf.c). */
 int tokfs_tok_hf_open(const tokfs_tokenizer_opts *opts, tokfs_tokenizer **out, tokfs_err *err);
 

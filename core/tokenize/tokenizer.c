@@ -87,7 +87,7 @@ int tokfs_tokenizer_open_opts(const tokfs_tokenizer_opts *o, tokfs_tokenizer **o
         return 0;
     }
     if (strcmp(name, "gpt2") == 0 || has_suffix(name, ".tiktoken"))
-        return tokfs_tok_tiktoken_open(name, o->pattern, o->eot, out, err);
+        return tokfs_tok_tiktoken_open(name, o->pattern, o->eot, o->eot_optional, out, err);
     if (has_suffix(name, ".model"))
         return tokfs_tok_spm_open(name, o->pattern, o->eot, out, err);
     if (has_suffix(name, ".json") && strstr(strrchr(name, '/') ? strrchr(name, '/') : name,

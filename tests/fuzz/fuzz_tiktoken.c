@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     tokfs_tokenizer *tok = NULL;
     tokfs_err err;
-    if (tokfs_tok_tiktoken_open(path, "gpt2", "0", &tok, &err) == 0) {
+    if (tokfs_tok_tiktoken_open(path, "gpt2", "0", 0, &tok, &err) == 0) {
         static const char text[] = "Hello, world! 123 \xe6\x97\xa5\xe6\x9c\xac";
         tokfs_id_sink sink = {fuzz_check_ids, tok};
         if (tok->encode(tok, (const uint8_t *)text, sizeof text - 1, &sink))
