@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "tokenize/unicode_internal.h"
 
 typedef enum {
@@ -982,51 +983,20 @@ static int seq_add(tokfs_norm *seq, tokfs_norm *child)
     return 0;
 }
 
-static int b64_value(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard base64 with padding (how tokenizer.json stores the charsmap). -EINVAL if malformed. */
+/* Standard base64 with padding (how tokenizer.json stores the charsmap), into a malloc'd buffer.
+ * -EINVAL if malformed. */
 static int b64_decode(const char *s, size_t n, uint8_t **out, size_t *out_len)
 {
     uint8_t *o = malloc(n / 4 * 3 + 3);
     if (!o)
         return -ENOMEM;
-    size_t k = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t i = 0;
-    for (; i < n && s[i] != '='; i++) {
-        int v = b64_value((unsigned char)s[i]);
-        if (v < 0) {
-            free(o);
-            return -EINVAL;
-        }
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            o[k++] = (uint8_t)(acc >> bits);
-        }
+    long k = tokfs_base64_decode((const uint8_t *)s, n, o);
+    if (k < 0) {
+        free(o);
+        return -EINVAL;
     }
-    for (; i < n; i++)
-        if (s[i] != '=') {
-            free(o);
-            return -EINVAL;
-        }
     *out = o;
-    *out_len = k;
+    *out_len = (size_t)k;
     return 0;
 }
 

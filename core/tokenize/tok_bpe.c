@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/base64.h"
 #include "common/hash.h"
 
 const uint8_t *tokfs_gpt2_ranks(size_t *len); /* tok_gpt2_data.c */
@@ -167,53 +168,6 @@ int tokfs_read_file(const char *path, size_t max, uint8_t **data, size_t *len, t
 
 /* ---- .tiktoken ----------------------------------------------------------------------------- */
 
-static int b64_value(uint8_t c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard base64 with padding; out holds n*3/4 bytes. -1 on bad input. */
-static long b64_decode(const uint8_t *in, size_t n, uint8_t *out)
-{
-    if (n == 0 || n % 4)
-        return -1;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4], pad = 0;
-        for (int k = 0; k < 4; k++) {
-            if (in[i + k] == '=' && i + 4 == n && k >= 2) {
-                v[k] = 0;
-                pad++;
-                continue;
-            }
-            if (pad || (v[k] = b64_value(in[i + k])) < 0)
-                return -1;
-        }
-        uint32_t w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) |
-                     (uint32_t)v[3];
-        out[o++] = (uint8_t)(w >> 16);
-        if (pad < 2)
-            out[o++] = (uint8_t)(w >> 8);
-        if (pad < 1)
-            out[o++] = (uint8_t)w;
-    }
-    return (long)o;
-}
-
-long tokfs_b64_decode(const uint8_t *in, size_t n, uint8_t *out)
-{
-    return b64_decode(in, n, out);
-}
 
 /* The special tokens of the OpenAI encodings, by file base name. */
 typedef struct special_tok {
@@ -279,7 +233,7 @@ static int load_ranks(tok_bpe *t, const char *what, const uint8_t *data, size_t 
                 memcpy(rank_text, data + sp + 1, rlen);
                 rank_text[rlen] = 0;
                 if (parse_u32_text(rank_text, &rank) == 0)
-                    n = b64_decode(data + i, sp - i, tokbuf);
+                    n = tokfs_base64_decode(data + i, sp - i, tokbuf);
             }
             if (n <= 0)
                 return tokfs_err_set(err, EINVAL,

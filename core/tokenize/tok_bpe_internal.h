@@ -33,10 +33,6 @@ int tokfs_tok_hf_open(const tokfs_tokenizer_opts *opts, tokfs_tokenizer **out, t
 /* A Hugging Face tokenizer.json giving the same ids as this rank tokenizer (tok_export.c). */
 int tokfs_tok_bpe_export_json(const tok_bpe *t, tokfs_buf *out);
 
-/* Standard base64 with padding (n a multiple of 4); out holds n / 4 * 3 bytes. The decoded
- * length, or -1 on bad input. */
-long tokfs_b64_decode(const uint8_t *in, size_t n, uint8_t *out);
-
 /* Read a whole local file (at most max bytes) into a malloc'd buffer. */
 int tokfs_read_file(const char *path, size_t max, uint8_t **data, size_t *len, tokfs_err *err);
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "common/hash.h"
 #include "tokenize/tok_bpe_internal.h"
 #include "tokenize/tok_spm_internal.h"
@@ -116,7 +117,7 @@ static int load_vocab(tok_bpe *t, const char *path, json_t *vocab, long long inn
         }
         size_t blen = json_is_string(b64) ? json_string_length(b64) : 0;
         long n = blen && blen <= 4 * (sizeof tokbuf / 3)
-                     ? tokfs_b64_decode((const uint8_t *)json_string_value(b64), blen, tokbuf)
+                     ? tokfs_base64_decode((const uint8_t *)json_string_value(b64), blen, tokbuf)
                      : -1;
         if (n <= 0) {
             snprintf(what, sizeof what, "vocab[%lld].token_bytes is not base64 of 1 to %zu bytes",

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
+
 /* Hugging Face's kUnkPenalty: an unknown character scores the lowest piece score minus this. */
 #define UNK_PENALTY 10.0
 
@@ -26,8 +28,7 @@ typedef struct uni_slot {
 
 struct tokfs_unigram {
     uint64_t serial; /* tells a thread's cache which model its entries belong to */
-    uint8_t *bytes;
-    size_t bytes_len, bytes_cap;
+    tokfs_buf text; /* every token's bytes, back to back (offsets fit 32 bits) */
     uni_ent *ents;
     size_t count, ents_cap;
     uni_slot *slots;
@@ -92,7 +93,7 @@ void tokfs_unigram_destroy(tokfs_unigram *u)
 {
     if (!u)
         return;
-    free(u->bytes);
+    tokfs_buf_free(&u->text);
     free(u->ents);
     free(u->slots);
     free(u->pre_bits);
@@ -117,7 +118,7 @@ static const uni_ent *find(const tokfs_unigram *u, const uint8_t *p, size_t n, u
             return NULL;
         if (s->hash == h) {
             const uni_ent *e = &u->ents[s->ent1 - 1];
-            if (e->len == n && memcmp(u->bytes + e->off, p, n) == 0)
+            if (e->len == n && memcmp(u->text.data + e->off, p, n) == 0)
                 return e;
         }
     }
@@ -157,7 +158,7 @@ int tokfs_unigram_add(tokfs_unigram *u, const uint8_t *piece, size_t len, double
         if (!slots)
             return -ENOMEM;
         for (size_t k = 0; k < u->count; k++)
-            slot_put(slots, n, hash_of(u->bytes + u->ents[k].off, u->ents[k].len),
+            slot_put(slots, n, hash_of(u->text.data + u->ents[k].off, u->ents[k].len),
                      (uint32_t)k + 1);
         free(u->slots);
         u->slots = slots;
@@ -171,22 +172,13 @@ int tokfs_unigram_add(tokfs_unigram *u, const uint8_t *piece, size_t len, double
         u->ents = grown;
         u->ents_cap = cap;
     }
-    if (u->bytes_len + len > u->bytes_cap) {
-        size_t cap = u->bytes_cap ? u->bytes_cap : 65536;
-        while (cap < u->bytes_len + len)
-            cap *= 2;
-        if (cap > 0xffffffffu)
-            return tokfs_err_set(err, EFBIG, "unigram pieces exceed 4 GiB");
-        uint8_t *grown = realloc(u->bytes, cap);
-        if (!grown)
-            return -ENOMEM;
-        u->bytes = grown;
-        u->bytes_cap = cap;
-    }
-    memcpy(u->bytes + u->bytes_len, piece, len);
+    size_t off = u->text.len;
+    if (off + len > 0xffffffffu)
+        return tokfs_err_set(err, EFBIG, "unigram pieces exceed 4 GiB");
+    if (tokfs_buf_append(&u->text, piece, len))
+        return -ENOMEM;
     u->ents[u->count] =
-        (uni_ent){.off = (uint32_t)u->bytes_len, .len = (uint32_t)len, .id = id, .score = score};
-    u->bytes_len += len;
+        (uni_ent){.off = (uint32_t)off, .len = (uint32_t)len, .id = id, .score = score};
     slot_put(u->slots, u->nslots, h, (uint32_t)u->count + 1);
     u->count++;
     if (len > u->max_len)
@@ -214,7 +206,7 @@ int tokfs_unigram_finish(tokfs_unigram *u, int64_t unk_id, int byte_fallback, to
     u->byte_fallback = byte_fallback != 0;
     /* 8 bits per prefix (about 12% false positives), at most 4 MB */
     uint64_t bits = 4096;
-    while (bits < u->bytes_len * 8 && bits < (1ull << 25))
+    while (bits < u->text.len * 8 && bits < (1ull << 25))
         bits *= 2;
     free(u->pre_bits);
     u->pre_bits = calloc(bits / 64, sizeof *u->pre_bits);
@@ -222,7 +214,7 @@ int tokfs_unigram_finish(tokfs_unigram *u, int64_t unk_id, int byte_fallback, to
         return -ENOMEM;
     u->pre_mask = bits - 1;
     for (size_t k = 0; k < u->count; k++) {
-        const uint8_t *p = u->bytes + u->ents[k].off;
+        const uint8_t *p = u->text.data + u->ents[k].off;
         size_t n = u->ents[k].len;
         uint64_t h = ROLL_SEED;
         for (size_t i = 0; i < n;) {

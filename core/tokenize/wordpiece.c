@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
+
 typedef struct wp_slot {
     uint64_t hash;
     uint32_t off, len; /* into bytes; len 0 = empty slot (no token is empty) */
@@ -20,8 +22,7 @@ typedef struct wp_table {
 } wp_table;
 
 struct tokfs_wordpiece {
-    uint8_t *bytes;
-    size_t bytes_len, bytes_cap;
+    tokfs_buf text; /* every token's bytes, back to back (offsets fit 32 bits) */
     wp_table whole; /* tokens as written: the first match of a word */
     wp_table cont;  /* tokens starting with the prefix, without it: every later match */
     int have_cont;  /* 0: the prefix is empty, later matches use `whole` too */
@@ -122,7 +123,7 @@ void tokfs_wordpiece_destroy(tokfs_wordpiece *w)
 {
     if (!w)
         return;
-    free(w->bytes);
+    tokfs_buf_free(&w->text);
     free(w->whole.slots);
     free(w->cont.slots);
     free(w);
@@ -134,27 +135,18 @@ int tokfs_wordpiece_add(tokfs_wordpiece *w, const uint8_t *tok, size_t len, uint
     if (len == 0 || len > 65536 || id > 0x7fffffffu)
         return tokfs_err_set(err, EINVAL, "wordpiece token id %u: empty, too long or id too large",
                              id);
-    const wp_slot *old = table_find(&w->whole, w->bytes, tok, len);
+    const wp_slot *old = table_find(&w->whole, w->text.data, tok, len);
     if (old)
         return tokfs_err_set(err, EEXIST, "ids %u and %u are the same token", old->id, id);
-    if (w->bytes_len + len > w->bytes_cap) {
-        size_t cap = w->bytes_cap ? w->bytes_cap : 65536;
-        while (cap < w->bytes_len + len)
-            cap *= 2;
-        if (cap > 0xffffffffu)
-            return tokfs_err_set(err, EFBIG, "vocabulary bytes exceed 4 GiB");
-        uint8_t *grown = realloc(w->bytes, cap);
-        if (!grown)
-            return -ENOMEM;
-        w->bytes = grown;
-        w->bytes_cap = cap;
-    }
-    memcpy(w->bytes + w->bytes_len, tok, len);
-    int rc = table_add(&w->whole, w->bytes, (uint32_t)w->bytes_len, (uint32_t)len, id);
+    size_t off = w->text.len;
+    if (off + len > 0xffffffffu)
+        return tokfs_err_set(err, EFBIG, "vocabulary bytes exceed 4 GiB");
+    if (tokfs_buf_append(&w->text, tok, len))
+        return -ENOMEM;
+    int rc = table_add(&w->whole, w->text.data, (uint32_t)off, (uint32_t)len, id);
     if (rc)
-        return rc;
-    w->bytes_len += len;
-    return 0;
+        w->text.len = off; /* not added */
+    return rc;
 }
 
 int tokfs_wordpiece_finish(tokfs_wordpiece *w, uint32_t unk_id, const char *prefix,
@@ -174,8 +166,8 @@ int tokfs_wordpiece_finish(tokfs_wordpiece *w, uint32_t unk_id, const char *pref
     for (size_t k = 0; k < w->whole.nslots; k++) {
         const wp_slot *s = &w->whole.slots[k];
         /* a token that is the prefix alone would be the empty continuation: nothing looks for it */
-        if (s->len > plen && memcmp(w->bytes + s->off, prefix, plen) == 0 &&
-            table_add(&w->cont, w->bytes, s->off + (uint32_t)plen, s->len - (uint32_t)plen,
+        if (s->len > plen && memcmp(w->text.data + s->off, prefix, plen) == 0 &&
+            table_add(&w->cont, w->text.data, s->off + (uint32_t)plen, s->len - (uint32_t)plen,
                       s->id))
             return -ENOMEM;
     }
@@ -206,7 +198,7 @@ int tokfs_wordpiece_encode(const tokfs_wordpiece *w, const uint8_t *p, size_t le
         while (end > start && end < len && (p[end] & 0xC0) == 0x80)
             end--;
         const wp_slot *hit = NULL;
-        while (end > start && !(hit = table_find(t, w->bytes, p + start, end - start))) {
+        while (end > start && !(hit = table_find(t, w->text.data, p + start, end - start))) {
             end--;
             while (end > start && (p[end] & 0xC0) == 0x80)
                 end--;
