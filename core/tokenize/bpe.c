@@ -739,7 +739,8 @@ merge_small_run(const tokfs_bpe *b, pair_memo *memo, const uint8_t *p, uint32_t 
     }
     if (tokfs_ids_reserve(out, m))
         return -ENOMEM;
-    memcpy(out->ids + out->len, id, m * sizeof id[0]);
+    if (m) /* character mode may drop every character (no unk): out->ids may be NULL */
+        memcpy(out->ids + out->len, id, m * sizeof id[0]);
     out->len += m;
     return 0;
 }
@@ -1130,7 +1131,9 @@ int tokfs_bpe_encode_piece(const tokfs_bpe *b, tokfs_bpe_cache *c, const uint8_t
         if (s->hash == h && s->klen == len && memcmp(c->arena + s->off, piece, len) == 0) {
             if (tokfs_ids_reserve(out, s->nids))
                 return -ENOMEM;
-            memcpy(out->ids + out->len, c->arena + s->off + s->klen, s->nids * sizeof(uint32_t));
+            if (s->nids)
+                memcpy(out->ids + out->len, c->arena + s->off + s->klen,
+                       s->nids * sizeof(uint32_t));
             out->len += s->nids;
             return 0;
         }
@@ -1158,7 +1161,8 @@ int tokfs_bpe_encode_piece(const tokfs_bpe *b, tokfs_bpe_cache *c, const uint8_t
             ;
     }
     memcpy(c->arena + c->used, piece, len);
-    memcpy(c->arena + c->used + len, out->ids + before, nids * sizeof(uint32_t));
+    if (nids) /* out->ids may still be NULL when the piece gave none */
+        memcpy(c->arena + c->used + len, out->ids + before, nids * sizeof(uint32_t));
     c->slots[i] = (cache_slot){.hash = h, .off = (uint32_t)c->used, .klen = (uint16_t)len,
                                .nids = (uint16_t)nids};
     c->used += need;
