@@ -201,37 +201,18 @@ static int check_mountpoint(const char *given, char **out, tokfs_err *err)
     return *out ? 0 : -ENOMEM;
 }
 
-static int serve_session(tokfs_config *cfg, const char *fuse_opts, tokfs_fs *fsp);
-
+/* Mount, daemonize and run the session; fs lives on this frame for the session's life. */
 static int serve(tokfs_config *cfg, const char *fuse_opts, tokfs_cache *cache,
                  const tokfs_tokenizer *tok)
 {
     tokfs_fs fs = {.cache = cache, .uid = getuid(), .gid = getgid()};
     clock_gettime(CLOCK_REALTIME, &fs.mtime);
-    /* The tokenizer file at the mount root, made now: it never changes while mounted. */
-    tokfs_buf tok_file = {0};
+    /* The tokenizer file at the mount root: made on its first use (tokfs_fs.h). */
     if (tok->file_name && tok->file_bytes) {
-        int trc = tok->file_bytes(tok, &tok_file);
-        if (trc) {
-            fprintf(stderr, "tokfs: cannot make %s for the mount root: %s\n", tok->file_name,
-                    strerror(-trc));
-            tokfs_buf_free(&tok_file);
-            return 1;
-        }
         fs.tok_file_name = tok->file_name;
-        fs.tok_file = tok_file.data;
-        fs.tok_file_len = tok_file.len;
+        fs.tok = tok;
     }
-    int status = serve_session(cfg, fuse_opts, &fs);
-    tokfs_buf_free(&tok_file);
-    return status;
-}
-
-/* Mount, daemonize and run the session; fs lives on this frame for the session's life. */
-static int serve_session(tokfs_config *cfg, const char *fuse_opts, tokfs_fs *fsp)
-{
-    tokfs_fs fs = *fsp;
-    tokfs_cache *cache = fs.cache;
+    pthread_mutex_init(&fs.tok_file_lock, NULL);
 
     char opts[4352];
     snprintf(opts, sizeof opts, "-oro,fsname=tokfs,subtype=tokfs%s", fuse_opts);
@@ -289,6 +270,8 @@ static int serve_session(tokfs_config *cfg, const char *fuse_opts, tokfs_fs *fsp
     fuse_session_destroy(se);
     fuse_opt_free_args(&args);
     tokfs_cache_close(cache);
+    tokfs_buf_free(&fs.tok_file);
+    pthread_mutex_destroy(&fs.tok_file_lock);
     return status;
 }
 

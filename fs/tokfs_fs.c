@@ -82,7 +82,23 @@ static uint64_t rendered_size(tokfs_fs *fs, fuse_ino_t ino)
     return len;
 }
 
-/* Attributes of a non-shard inode; 0 or ENOENT. */
+/* The tokenizer file's bytes, made on first use (tokfs_fs.tok_file); 0 or a negative errno. */
+static int tok_file_ready(tokfs_fs *fs)
+{
+    pthread_mutex_lock(&fs->tok_file_lock);
+    if (!fs->tok_file_made) {
+        fs->tok_file_rc = fs->tok->file_bytes(fs->tok, &fs->tok_file);
+        if (fs->tok_file_rc)
+            tokfs_log(TOKFS_LOG_ERROR, "%s for the mount root could not be made: %s",
+                      fs->tok_file_name, strerror(-fs->tok_file_rc));
+        fs->tok_file_made = 1;
+    }
+    int rc = fs->tok_file_rc;
+    pthread_mutex_unlock(&fs->tok_file_lock);
+    return rc;
+}
+
+/* Attributes of a non-shard inode; 0 or a positive errno. */
 static int fixed_attr(tokfs_fs *fs, fuse_ino_t ino, struct stat *st)
 {
     switch (ino) {
@@ -99,7 +115,9 @@ static int fixed_attr(tokfs_fs *fs, fuse_ino_t ino, struct stat *st)
     case INO_TOKFILE:
         if (!fs->tok_file_name)
             return ENOENT;
-        fill_file(fs, ino, fs->tok_file_len, st);
+        if (tok_file_ready(fs))
+            return EIO;
+        fill_file(fs, ino, fs->tok_file.len, st);
         return 0;
     default:
         return ENOENT;
@@ -449,11 +467,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         return;
     }
     if (ino == INO_TOKFILE) {
-        if ((uint64_t)off >= fs->tok_file_len)
+        if (tok_file_ready(fs))
+            fuse_reply_err(req, EIO);
+        else if ((uint64_t)off >= fs->tok_file.len)
             fuse_reply_buf(req, NULL, 0);
         else
-            fuse_reply_buf(req, (const char *)fs->tok_file + off,
-                           (uint64_t)off + size > fs->tok_file_len ? fs->tok_file_len - (size_t)off
+            fuse_reply_buf(req, (const char *)fs->tok_file.data + off,
+                           (uint64_t)off + size > fs->tok_file.len ? fs->tok_file.len - (size_t)off
                                                                   : size);
         return;
     }

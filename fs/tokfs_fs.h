@@ -5,18 +5,27 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <pthread.h>
+
 #include "cache/cache.h"
+#include "common/buf.h"
+#include "tokenize/tokenizer.h"
 
 typedef struct tokfs_fs {
     tokfs_cache *cache;
     uid_t uid;
     gid_t gid;
     struct timespec mtime; /* one stable time for every inode: content never changes */
-    /* The tokenizer as a file at the mount root (tokfs_tokenizer.file_name), made at mount so
-     * that a trainer can decode what it reads; NULL name: none. Never changes. */
+    /* The tokenizer as a file at the mount root (tokfs_tokenizer.file_name; NULL: none), so that
+     * a trainer can decode what it reads. Made on its first lookup, getattr or read, not at
+     * mount: a tokenizer.json generated from ranks takes 0.2-1 s and 2-12 MB (o200k), which a
+     * mount nobody asks it of should not pay. Never changes once made. */
     const char *tok_file_name;
-    const uint8_t *tok_file;
-    size_t tok_file_len;
+    const tokfs_tokenizer *tok;
+    pthread_mutex_t tok_file_lock; /* guards the three below */
+    int tok_file_made;             /* 1 once file_bytes has run (tok_file_rc says how) */
+    int tok_file_rc;
+    tokfs_buf tok_file;
 } tokfs_fs;
 
 /* The low-level operations table. userdata passed to fuse_session_new is a tokfs_fs *. */
