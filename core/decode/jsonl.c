@@ -21,8 +21,7 @@
  */
 #include "decode/jsonl.h"
 
-#include "common/hex.h"
-#include "common/utf8.h"
+#include "common/json_text.h"
 
 #include <errno.h>
 #include <string.h>
@@ -38,139 +37,6 @@ enum scan_state { EXPECT_VALUE, AFTER_VALUE, EXPECT_KEY };
 
 enum container_kind { IN_OBJECT, IN_ARRAY };
 
-#define WORD_ONES 0x0101010101010101ull
-#define WORD_HIGHS 0x8080808080808080ull
-
-static inline int is_json_space(uint8_t c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static inline int is_digit(uint8_t c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static inline const uint8_t *skip_space(const uint8_t *p, const uint8_t *end)
-{
-    while (p < end && is_json_space(*p))
-        p++;
-    return p;
-}
-
-static inline uint64_t load_word(const uint8_t *p)
-{
-    uint64_t w;
-    memcpy(&w, p, sizeof w); /* one unaligned load */
-    return w;
-}
-
-/* High bit set in each byte of w that ends a run of plain string content: '"', '\\' or a byte
- * below 0x20. Each term is the classic "has zero byte" test; a term may also flag bytes above a
- * true hit (borrow), never below one, so the lowest flagged byte is always a real one. */
-static inline uint64_t special_bytes(uint64_t w)
-{
-    uint64_t quote = w ^ (WORD_ONES * '"');
-    uint64_t backslash = w ^ (WORD_ONES * '\\');
-    uint64_t control = (w - WORD_ONES * 0x20) & ~w;
-    uint64_t is_quote = (quote - WORD_ONES) & ~quote;
-    uint64_t is_backslash = (backslash - WORD_ONES) & ~backslash;
-    return (control | is_quote | is_backslash) & WORD_HIGHS;
-}
-
-/* Length of the run of plain content bytes at p, copying it to out unless out is NULL. Stores
- * whole words, so it may write up to 7 bytes past the run; callers leave room (see
- * decode_string). Inlined into two copies: with and without out. */
-static inline size_t plain_run(const uint8_t *p, const uint8_t *end, uint8_t *out)
-{
-    const uint8_t *start = p;
-
-    while (end - p >= 8) {
-        uint64_t w = load_word(p);
-        uint64_t special = special_bytes(w);
-        if (out)
-            memcpy(out + (p - start), &w, 8);
-        if (special) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            return (size_t)(p - start) + ((size_t)__builtin_ctzll(special) >> 3);
-#else
-            break; /* big-endian: let the byte loop find it */
-#endif
-        }
-        p += 8;
-    }
-    while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) {
-        if (out)
-            out[p - start] = *p;
-        p++;
-    }
-    return (size_t)(p - start);
-}
-
-/* The code unit of the four hex digits at p (end - p >= 4), or -1. */
-static inline long hex4(const uint8_t *p)
-{
-    long value = 0;
-    for (int i = 0; i < 4; i++) {
-        int digit = tokfs_hex_value(p[i]);
-        if (digit < 0)
-            return -1;
-        value = value << 4 | digit;
-    }
-    return value;
-}
-
-/* Decode the escape at p (p[0] == '\\') into buf (at most 4 bytes, never more than the escape
- * itself), set *nbuf, and set *lone_surrogate when it was an unpaired \uD800..\uDFFF (written
- * as U+FFFD). A high surrogate escape immediately followed by a low one is one code point.
- * Returns the position after the escape, or NULL when it is malformed. */
-static const uint8_t *decode_escape(const uint8_t *p, const uint8_t *end, uint8_t *buf,
-                                    size_t *nbuf, int *lone_surrogate)
-{
-    *lone_surrogate = 0;
-    if (end - p < 2)
-        return NULL;
-
-    uint8_t simple;
-    switch (p[1]) {
-    case '"': simple = '"'; break;
-    case '\\': simple = '\\'; break;
-    case '/': simple = '/'; break;
-    case 'b': simple = '\b'; break;
-    case 'f': simple = '\f'; break;
-    case 'n': simple = '\n'; break;
-    case 'r': simple = '\r'; break;
-    case 't': simple = '\t'; break;
-    case 'u': {
-        long unit = end - p >= 6 ? hex4(p + 2) : -1;
-        if (unit < 0)
-            return NULL;
-        if (unit >= 0xD800 && unit <= 0xDBFF && end - p >= 12 && p[6] == '\\' && p[7] == 'u') {
-            long low = hex4(p + 8);
-            if (low >= 0xDC00 && low <= 0xDFFF) {
-                unsigned long cp = 0x10000 + ((unsigned long)(unit - 0xD800) << 10) +
-                                   (unsigned long)(low - 0xDC00);
-                *nbuf = tokfs_utf8_encode(buf, cp);
-                return p + 12;
-            }
-            /* Not a low surrogate (or not hex): this one stands alone, and the next escape is
-             * decoded, or rejected, on its own. */
-        }
-        if (unit >= 0xD800 && unit <= 0xDFFF) {
-            *lone_surrogate = 1;
-            unit = 0xFFFD;
-        }
-        *nbuf = tokfs_utf8_encode(buf, (unsigned long)unit);
-        return p + 6;
-    }
-    default:
-        return NULL;
-    }
-    buf[0] = simple;
-    *nbuf = 1;
-    return p + 2;
-}
-
 /* Validate the string whose content starts at p (just after the opening quote) and, unless out
  * is NULL, decode it into out and set *out_len. Returns the position after the closing quote,
  * or NULL if the string is malformed or unterminated.
@@ -184,7 +50,7 @@ static const uint8_t *decode_string(const uint8_t *p, const uint8_t *end, uint8_
     size_t o = 0;
 
     for (;;) {
-        size_t run = plain_run(p, end, out ? out + o : NULL);
+        size_t run = tokfs_json_plain_run(p, end, out ? out + o : NULL);
         p += run;
         o += run;
         if (p >= end)
@@ -200,7 +66,7 @@ static const uint8_t *decode_string(const uint8_t *p, const uint8_t *end, uint8_
         uint8_t buf[4];
         size_t nbuf;
         int lone_surrogate;
-        p = decode_escape(p, end, buf, &nbuf, &lone_surrogate);
+        p = tokfs_json_escape(p, end, buf, &nbuf, &lone_surrogate);
         if (!p)
             return NULL;
         if (out)
@@ -230,7 +96,7 @@ static const uint8_t *scan_key(const uint8_t *p, const uint8_t *end, const uint8
     int same = 1;
 
     for (;;) {
-        size_t run = plain_run(p, end, NULL);
+        size_t run = tokfs_json_plain_run(p, end, NULL);
         if (same)
             same = match_more(p, run, field, field_len, &matched);
         p += run;
@@ -246,7 +112,7 @@ static const uint8_t *scan_key(const uint8_t *p, const uint8_t *end, const uint8
         uint8_t buf[4];
         size_t nbuf;
         int lone_surrogate;
-        p = decode_escape(p, end, buf, &nbuf, &lone_surrogate);
+        p = tokfs_json_escape(p, end, buf, &nbuf, &lone_surrogate);
         if (!p)
             return NULL;
         if (same)
@@ -254,42 +120,13 @@ static const uint8_t *scan_key(const uint8_t *p, const uint8_t *end, const uint8
     }
 }
 
-/* Skip a number per the JSON grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?
- * A '.' or 'e' not followed by digits is left unconsumed, for the caller to reject as it would
- * any other stray byte after a value. Returns NULL if there is no number at p. */
+/* A JSON number (common/json_text.h), refusing an integer json.loads cannot make. */
 static const uint8_t *skip_number(const uint8_t *p, const uint8_t *end)
 {
-    if (p < end && *p == '-')
-        p++;
-    const uint8_t *int_start = p;
-    if (p < end && *p == '0')
-        p++;
-    else if (p < end && *p >= '1' && *p <= '9')
-        while (p < end && is_digit(*p))
-            p++;
-    else
-        return NULL;
-    size_t int_digits = (size_t)(p - int_start);
-
-    int is_float = 0;
-    if (end - p >= 2 && p[0] == '.' && is_digit(p[1])) {
-        p += 2;
-        while (p < end && is_digit(*p))
-            p++;
-        is_float = 1;
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        const uint8_t *q = p + 1;
-        if (q < end && (*q == '+' || *q == '-'))
-            q++;
-        if (q < end && is_digit(*q)) {
-            p = q;
-            while (p < end && is_digit(*p))
-                p++;
-            is_float = 1;
-        }
-    }
-    if (!is_float && int_digits > PY_INT_MAX_STR_DIGITS)
+    size_t int_digits;
+    int is_float;
+    p = tokfs_json_number(p, end, &int_digits, &is_float);
+    if (p && !is_float && int_digits > PY_INT_MAX_STR_DIGITS)
         return NULL;
     return p;
 }
@@ -327,7 +164,7 @@ int tokfs_jsonl_field(const uint8_t *line, size_t len, const char *field, size_t
                       uint8_t *out, size_t *out_len)
 {
     const uint8_t *end = line + len;
-    const uint8_t *p = skip_space(line, end);
+    const uint8_t *p = tokfs_json_skip_space(line, end);
     uint8_t kind[TOKFS_JSONL_MAX_DEPTH]; /* kind[i]: container open at nesting level i + 1 */
     int depth = 0;
     enum scan_state state = EXPECT_VALUE;
@@ -342,7 +179,7 @@ int tokfs_jsonl_field(const uint8_t *line, size_t len, const char *field, size_t
         return -EINVAL; /* valid JSON perhaps, but not a record */
 
     for (;;) {
-        p = skip_space(p, end);
+        p = tokfs_json_skip_space(p, end);
         if (p == end)
             return -EINVAL; /* every state still needs something */
 
@@ -358,7 +195,7 @@ int tokfs_jsonl_field(const uint8_t *line, size_t len, const char *field, size_t
                 if (depth == TOKFS_JSONL_MAX_DEPTH)
                     return -EINVAL;
                 kind[depth++] = *p == '{' ? IN_OBJECT : IN_ARRAY;
-                p = skip_space(p + 1, end);
+                p = tokfs_json_skip_space(p + 1, end);
                 if (p < end && *p == close) { /* empty container */
                     depth--;
                     p++;
@@ -412,7 +249,7 @@ int tokfs_jsonl_field(const uint8_t *line, size_t len, const char *field, size_t
                 p = decode_string(p + 1, end, NULL, NULL);
             if (!p)
                 return -EINVAL;
-            p = skip_space(p, end);
+            p = tokfs_json_skip_space(p, end);
             if (p == end || *p != ':')
                 return -EINVAL;
             p++;
@@ -422,7 +259,7 @@ int tokfs_jsonl_field(const uint8_t *line, size_t len, const char *field, size_t
     }
 
 top_level_closed:
-    if (skip_space(p, end) != end)
+    if (tokfs_json_skip_space(p, end) != end)
         return -EINVAL; /* "Extra data" */
     switch (seen) {
     case TARGET_STRING:

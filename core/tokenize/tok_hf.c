@@ -15,14 +15,20 @@
  * encode_special_tokens=true, so the same matches are made and then skipped.
  * Whatever the file uses that tokfs does not implement is refused at open, naming it. */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
 #include "common/hash.h"
+#include "common/hex.h"
 #include "tokenize/bpe_internal.h"
+#include "tokenize/hf_scan_internal.h"
 #include "tokenize/normalize_internal.h"
 #include "tokenize/pretok_hf_internal.h"
 #include "tokenize/tok_bpe_internal.h"
@@ -66,8 +72,8 @@ typedef enum hf_model_kind { HF_BPE, HF_UNIGRAM, HF_WORDPIECE } hf_model_kind;
 typedef struct tok_hf {
     tokfs_tokenizer base;
     char *path;
-    uint8_t *file; /* the tokenizer.json as read: served at the mount root */
-    size_t file_len;
+    size_t file_len;   /* the tokenizer.json as loaded: its size and hash, to serve it again */
+    uint64_t file_hash;
     tokfs_norm *norm; /* NULL: none */
     tokfs_pre *pre;   /* NULL: the whole text is one piece */
     hf_model_kind kind;
@@ -354,7 +360,21 @@ static const uint8_t *hf_token_bytes(const tokfs_tokenizer *tok, uint32_t id, si
 static int hf_file_bytes(const tokfs_tokenizer *tok, tokfs_buf *out)
 {
     const tok_hf *t = (const tok_hf *)tok;
-    return tokfs_buf_append(out, t->file, t->file_len);
+    /* Read again rather than kept: Gemma-3's is 33 MB a mount would hold for a file that is
+     * seldom read. A file changed since the load is not the tokenizer the shards were made
+     * with: refused, never served. */
+    uint8_t *data;
+    size_t len;
+    tokfs_err err;
+    int rc = tokfs_read_file(t->path, (size_t)1 << 30, &data, &len, &err);
+    if (rc)
+        return rc;
+    if (len != t->file_len || tokfs_hash64(data, len, 0x6866) != t->file_hash)
+        rc = -EIO;
+    else
+        rc = tokfs_buf_append(out, data, len);
+    free(data);
+    return rc;
 }
 
 static void hf_free(tok_hf *t)
@@ -378,7 +398,6 @@ static void hf_free(tok_hf *t)
     free(t->normed.slots);
     free(t->dec);
     free(t->dec_off);
-    free(t->file);
     free(t->path);
     free(t);
 }
@@ -390,8 +409,10 @@ static void hf_destroy(tokfs_tokenizer *tok) { hf_free((tok_hf *)tok); }
 typedef struct hf_load {
     const char *path;
     tok_hf *t;
-    json_t *root, *model, *vocab; /* borrowed */
-    json_t *unigram_ids;          /* Unigram: piece → id (owned) */
+    json_t *root, *model; /* borrowed; model.vocab and model.merges are blanked in this tree */
+    tokfs_hf_scan scan;   /* model.vocab and model.merges, read from the file's bytes */
+    uint32_t *index;      /* vocab string → scan.vocab index + 1 (open addressing), 0: empty */
+    size_t index_mask;
     uint16_t map[0x144];          /* byte-level alphabet → byte + 1 */
     int byte_level;
     size_t model_vocab_size; /* entries in the model's vocabulary (HF's get_vocab_size) */
@@ -468,55 +489,85 @@ static long model_bytes(hf_load *L, const char *s, size_t n, uint8_t *buf, size_
     return byte_level_decode(L->map, s, n, buf);
 }
 
-static int vocab_id(hf_load *L, json_t *val, const char *key, uint32_t *id, tokfs_err *err)
+/* An entry's id counts toward the model's id range (ids may have gaps). */
+static void note_id(hf_load *L, uint32_t id)
 {
-    json_int_t v = json_integer_value(val);
-    if (!json_is_integer(val) || v < 0 || v > 0x7fffffff)
-        return tokfs_err_set(err, EINVAL, "tokenizer=%s: vocab entry \"%.40s\" has no valid id",
-                             L->path, key);
-    *id = (uint32_t)v;
-    if (*id + 1 > L->model_id_limit)
-        L->model_id_limit = *id + 1;
+    if (id + 1 > L->model_id_limit)
+        L->model_id_limit = id + 1;
+}
+
+static size_t index_slot(const hf_load *L, const uint8_t *s, size_t n)
+{
+    return (size_t)tokfs_hash64(s, n, 0x766f63) & L->index_mask;
+}
+
+/* HF's token_to_id against the model's vocabulary: the entry index, or -1. */
+static long vocab_find(const hf_load *L, const uint8_t *s, size_t n)
+{
+    if (!L->index)
+        return -1;
+    for (size_t i = index_slot(L, s, n);; i = (i + 1) & L->index_mask) {
+        uint32_t e = L->index[i];
+        if (!e)
+            return -1;
+        const tokfs_hf_entry *v = &L->scan.vocab[e - 1];
+        if (v->len == n && memcmp(v->s, s, n) == 0)
+            return (long)(e - 1);
+    }
+}
+
+/* The string → entry index. An object vocabulary (BPE, WordPiece) with a string twice is
+ * refused (the file was built wrong; which id wins would be a guess); in a Unigram array the
+ * last piece wins, as in Hugging Face's token_to_ids (unigram/model.rs: one insert per piece,
+ * in order) and in tokfs's Unigram lattice (tokfs_unigram_add). */
+static int build_index(hf_load *L, tokfs_err *err)
+{
+    size_t n = L->scan.nvocab, slots = 16;
+    while (slots < 2 * n)
+        slots *= 2;
+    if (!(L->index = calloc(slots, sizeof *L->index)))
+        return -ENOMEM;
+    L->index_mask = slots - 1;
+    for (size_t k = 0; k < n; k++) {
+        const tokfs_hf_entry *v = &L->scan.vocab[k];
+        size_t i = index_slot(L, v->s, v->len);
+        int dup = 0;
+        for (; L->index[i]; i = (i + 1) & L->index_mask) {
+            const tokfs_hf_entry *o = &L->scan.vocab[L->index[i] - 1];
+            if (o->len == v->len && memcmp(o->s, v->s, v->len) == 0) {
+                dup = 1;
+                break;
+            }
+        }
+        if (dup && L->scan.vocab_kind == TOKFS_HF_VOCAB_OBJECT)
+            return tokfs_err_set(err, EINVAL, "tokenizer=%s: the vocabulary has \"%.*s\" twice: "
+                                 "fix the file", L->path, (int)(v->len > 40 ? 40 : v->len),
+                                 (const char *)v->s);
+        L->index[i] = (uint32_t)(k + 1);
+    }
     return 0;
 }
 
-/* "a b" or ["a", "b"] → the two strings. */
-static int merge_parts(json_t *m, const char **ls, size_t *ll, const char **rs, size_t *rl)
+/* The id of a vocabulary string given NUL-terminated (unk_token, added tokens), or -1. */
+static int64_t vocab_id_of(const hf_load *L, const char *s)
 {
-    if (json_is_string(m)) {
-        const char *s = json_string_value(m), *sp = strchr(s, ' ');
-        if (!sp || strchr(sp + 1, ' '))
-            return -1;
-        *ls = s;
-        *ll = (size_t)(sp - s);
-        *rs = sp + 1;
-        *rl = strlen(*rs);
-        return 0;
-    }
-    if (json_is_array(m) && json_array_size(m) == 2 && json_is_string(json_array_get(m, 0)) &&
-        json_is_string(json_array_get(m, 1))) {
-        *ls = json_string_value(json_array_get(m, 0));
-        *ll = json_string_length(json_array_get(m, 0));
-        *rs = json_string_value(json_array_get(m, 1));
-        *rl = json_string_length(json_array_get(m, 1));
-        return 0;
-    }
-    return -1;
+    long e = vocab_find(L, (const uint8_t *)s, strlen(s));
+    return e < 0 ? -1 : (int64_t)L->scan.vocab[e].id;
 }
 
 static int load_bpe(hf_load *L, tokfs_err *err)
 {
-    json_t *model = L->model, *merges = json_object_get(model, "merges");
+    json_t *model = L->model;
     tok_hf *t = L->t;
     char what[160];
-    if (!json_is_object(L->vocab) || !json_is_array(merges))
+    if (L->scan.vocab_kind != TOKFS_HF_VOCAB_OBJECT || !L->scan.has_merges)
         return tokfs_err_set(err, EINVAL, "tokenizer=%s: BPE model has no vocab object or no "
                              "merges array", L->path);
     json_t *dropout = json_object_get(model, "dropout");
     if (json_is_number(dropout) && json_number_value(dropout) > 0.0)
         return refuse(err, L->path, "BPE dropout > 0 (random segmentation)");
     t->kind = HF_BPE;
-    L->model_vocab_size = json_object_size(L->vocab);
+    L->model_vocab_size = L->scan.nvocab;
     t->bpe = tokfs_bpe_create(TOKFS_BPE_MERGES, L->model_vocab_size);
     if (!t->bpe)
         return -ENOMEM;
@@ -538,43 +589,47 @@ static int load_bpe(hf_load *L, tokfs_err *err)
         if (unk) {
             /* HF fails the encode of any text with a character that is not in the vocabulary
              * when its unk_token is not either: refused here rather than a failed shard later */
-            json_t *u = json_object_get(L->vocab, unk);
-            if (!json_is_integer(u))
+            opts.unk_id = vocab_id_of(L, unk);
+            if (opts.unk_id < 0)
                 return tokfs_err_set(err, EINVAL, "tokenizer=%s: unk_token \"%.40s\" is not in "
                                      "the vocabulary: fix the file", L->path, unk);
-            opts.unk_id = json_integer_value(u);
         }
         if ((rc = tokfs_bpe_set_chars(t->bpe, &opts, &sub)))
             return tokfs_err_set(err, -rc, "tokenizer=%s: %s", L->path, sub.msg);
         t->bpe_chars = 1;
     }
-    const char *key;
-    json_t *val;
     uint8_t buf[4096];
-    json_object_foreach(L->vocab, key, val) {
-        uint32_t id;
-        if ((rc = vocab_id(L, val, key, &id, err)))
-            return rc;
+    for (size_t k = 0; k < L->scan.nvocab; k++) {
+        const tokfs_hf_entry *v = &L->scan.vocab[k];
+        note_id(L, v->id);
         const uint8_t *b;
-        long n = model_bytes(L, key, strlen(key), buf, sizeof buf, &b);
+        long n = model_bytes(L, (const char *)v->s, v->len, buf, sizeof buf, &b);
         if (n <= 0)
             continue; /* not in the byte-level alphabet: BPE can never produce it */
-        if ((rc = tokfs_bpe_add_token(t->bpe, b, (size_t)n, id, &sub)))
+        if ((rc = tokfs_bpe_add_token(t->bpe, b, (size_t)n, v->id, &sub)))
             return tokfs_err_set(err, -rc, "tokenizer=%s: vocab: %s", L->path, sub.msg);
     }
-    if (tokfs_bpe_reserve_merges(t->bpe, json_array_size(merges)))
+    if (tokfs_bpe_reserve_merges(t->bpe, L->scan.nmerges))
         return -ENOMEM;
-    size_t i;
-    json_t *m;
     uint8_t lb[2048], rb[2048];
-    json_array_foreach(merges, i, m) {
-        const char *ls, *rs;
-        size_t ll, rl;
+    enum { AHEAD = 16 }; /* merges whose lookups are prefetched before they are added */
+    for (size_t i = 0; i < L->scan.nmerges; i++) {
+        if (i + AHEAD < L->scan.nmerges && !L->byte_level) {
+            const tokfs_hf_merge *f = &L->scan.merges[i + AHEAD];
+            if (f->l && f->ll + f->rl <= sizeof lb) {
+                tokfs_bpe_prefetch(t->bpe, f->l, f->ll);
+                tokfs_bpe_prefetch(t->bpe, f->r, f->rl);
+                memcpy(lb, f->l, f->ll); /* the merged token, as add_merge will look it up */
+                memcpy(lb + f->ll, f->r, f->rl);
+                tokfs_bpe_prefetch(t->bpe, lb, f->ll + f->rl);
+            }
+        }
+        const tokfs_hf_merge *m = &L->scan.merges[i];
         const uint8_t *lp = NULL, *rp = NULL;
         long ln = -1, rn = -1;
-        if (merge_parts(m, &ls, &ll, &rs, &rl) == 0) {
-            ln = model_bytes(L, ls, ll, lb, sizeof lb, &lp);
-            rn = model_bytes(L, rs, rl, rb, sizeof rb, &rp);
+        if (m->l) {
+            ln = model_bytes(L, (const char *)m->l, m->ll, lb, sizeof lb, &lp);
+            rn = model_bytes(L, (const char *)m->r, m->rl, rb, sizeof rb, &rp);
         }
         if (ln <= 0 || rn <= 0) {
             snprintf(what, sizeof what, "merge #%zu is not two %stokens", i,
@@ -636,30 +691,20 @@ static int load_unigram(hf_load *L, tokfs_err *err)
 {
     tok_hf *t = L->t;
     json_t *model = L->model;
-    if (!json_is_array(L->vocab))
+    if (L->scan.vocab_kind != TOKFS_HF_VOCAB_ARRAY)
         return tokfs_err_set(err, EINVAL, "tokenizer=%s: Unigram model has no vocab array",
                              L->path);
     t->kind = HF_UNIGRAM;
-    L->model_vocab_size = json_array_size(L->vocab);
-    if (!(t->uni = tokfs_unigram_create(L->model_vocab_size)) ||
-        !(L->unigram_ids = json_object()))
+    L->model_vocab_size = L->scan.nvocab;
+    if (!(t->uni = tokfs_unigram_create(L->model_vocab_size)))
         return -ENOMEM;
-    size_t i;
-    json_t *e;
     tokfs_err sub;
     int rc;
-    json_array_foreach(L->vocab, i, e) {
-        json_t *p = json_array_get(e, 0), *s = json_array_get(e, 1);
-        if (!json_is_string(p) || !json_is_number(s) || i > 0x7fffffff)
-            return tokfs_err_set(err, EINVAL, "tokenizer=%s: Unigram vocab[%zu] is not "
-                                 "[piece, score]", L->path, i);
-        if ((rc = tokfs_unigram_add(t->uni, (const uint8_t *)json_string_value(p),
-                                    json_string_length(p), serde_json_f64(json_number_value(s)),
-                                    (uint32_t)i,
+    for (size_t i = 0; i < L->scan.nvocab; i++) {
+        const tokfs_hf_entry *v = &L->scan.vocab[i];
+        if ((rc = tokfs_unigram_add(t->uni, v->s, v->len, serde_json_f64(L->scan.scores[i]), v->id,
                                     &sub)))
             return tokfs_err_set(err, -rc, "tokenizer=%s: %s", L->path, sub.msg);
-        if (!json_object_get(L->unigram_ids, json_string_value(p)))
-            json_object_set_new(L->unigram_ids, json_string_value(p), json_integer((json_int_t)i));
     }
     L->model_id_limit = (uint32_t)L->model_vocab_size;
     json_t *unk = json_object_get(model, "unk_id");
@@ -680,33 +725,30 @@ static int load_wordpiece(hf_load *L, tokfs_err *err)
 {
     tok_hf *t = L->t;
     json_t *model = L->model;
-    if (!json_is_object(L->vocab))
+    if (L->scan.vocab_kind != TOKFS_HF_VOCAB_OBJECT)
         return tokfs_err_set(err, EINVAL, "tokenizer=%s: WordPiece model has no vocab object",
                              L->path);
     t->kind = HF_WORDPIECE;
-    L->model_vocab_size = json_object_size(L->vocab);
+    L->model_vocab_size = L->scan.nvocab;
     if (!(t->wp = tokfs_wordpiece_create(L->model_vocab_size)))
         return -ENOMEM;
-    const char *key;
-    json_t *val;
     tokfs_err sub;
     int rc;
-    json_object_foreach(L->vocab, key, val) {
-        uint32_t id;
-        if ((rc = vocab_id(L, val, key, &id, err)))
-            return rc;
-        if ((rc = tokfs_wordpiece_add(t->wp, (const uint8_t *)key, strlen(key), id, &sub)))
+    for (size_t k = 0; k < L->scan.nvocab; k++) {
+        const tokfs_hf_entry *v = &L->scan.vocab[k];
+        note_id(L, v->id);
+        if ((rc = tokfs_wordpiece_add(t->wp, v->s, v->len, v->id, &sub)))
             return tokfs_err_set(err, -rc, "tokenizer=%s: vocab: %s", L->path, sub.msg);
     }
     const char *unk = str_member(model, "unk_token");
-    json_t *unk_v = unk ? json_object_get(L->vocab, unk) : NULL;
-    if (!json_is_integer(unk_v))
+    int64_t unk_id = unk ? vocab_id_of(L, unk) : -1;
+    if (unk_id < 0)
         return tokfs_err_set(err, EINVAL, "tokenizer=%s: WordPiece unk_token \"%s\" is not in "
                              "the vocabulary", L->path, unk ? unk : "(missing)");
     const char *prefix = str_member(model, "continuing_subword_prefix");
     json_t *maxc = json_object_get(model, "max_input_chars_per_word");
     size_t max_chars = json_is_integer(maxc) ? (size_t)json_integer_value(maxc) : 100;
-    if ((rc = tokfs_wordpiece_finish(t->wp, (uint32_t)json_integer_value(unk_v),
+    if ((rc = tokfs_wordpiece_finish(t->wp, (uint32_t)unk_id,
                                      prefix ? prefix : "##", max_chars, &sub)))
         return tokfs_err_set(err, -rc, "tokenizer=%s: %s", L->path, sub.msg);
     return 0;
@@ -715,11 +757,13 @@ static int load_wordpiece(hf_load *L, tokfs_err *err)
 static int load_model(hf_load *L, tokfs_err *err)
 {
     json_t *model = L->model;
-    L->vocab = json_object_get(model, "vocab");
+    int rc = build_index(L, err);
+    if (rc)
+        return rc;
     const char *type = str_member(model, "type");
     if (!type) /* older files: the fields say which model it is */
-        type = json_object_get(model, "merges") ? "BPE"
-               : json_is_array(L->vocab)        ? "Unigram"
+        type = json_object_get(model, "merges")               ? "BPE"
+               : L->scan.vocab_kind == TOKFS_HF_VOCAB_ARRAY ? "Unigram"
                : json_object_get(model, "max_input_chars_per_word") ? "WordPiece"
                                                                    : NULL;
     if (type && strcmp(type, "BPE") == 0)
@@ -736,8 +780,7 @@ static int load_model(hf_load *L, tokfs_err *err)
 /* HF's token_to_id against the model: the vocabulary entry with this exact string. */
 static int64_t model_token_id(hf_load *L, const char *content)
 {
-    json_t *v = json_object_get(L->t->kind == HF_UNIGRAM ? L->unigram_ids : L->vocab, content);
-    return json_is_integer(v) ? json_integer_value(v) : -1;
+    return vocab_id_of(L, content);
 }
 
 static int trie_add_node(hf_matcher *m)
@@ -961,25 +1004,11 @@ static int build_decoder(hf_load *L)
     int rc = -ENOMEM;
     if (!src || !srclen)
         goto done;
-    if (t->kind == HF_UNIGRAM) {
-        size_t i;
-        json_t *e;
-        json_array_foreach(L->vocab, i, e) {
-            json_t *p = json_array_get(e, 0);
-            if (i < limit && json_is_string(p)) {
-                src[i] = (const uint8_t *)json_string_value(p);
-                srclen[i] = json_string_length(p);
-            }
-        }
-    } else {
-        const char *key;
-        json_t *val;
-        json_object_foreach(L->vocab, key, val) {
-            json_int_t id = json_integer_value(val);
-            if (id >= 0 && (uint64_t)id < limit) {
-                src[id] = (const uint8_t *)key;
-                srclen[id] = strlen(key);
-            }
+    for (size_t k = 0; k < L->scan.nvocab; k++) {
+        const tokfs_hf_entry *v = &L->scan.vocab[k];
+        if (v->id < limit) {
+            src[v->id] = v->s;
+            srclen[v->id] = v->len;
         }
     }
     if (!(is_added = calloc(limit ? limit : 1, 1)))
@@ -1003,9 +1032,10 @@ static int build_decoder(hf_load *L)
                 continue;
             rc = tokfs_buf_append(&dec, buf, (size_t)b);
         } else if (!is_added[id] && n == 6 && s[0] == '<' && s[1] == '0' && s[2] == 'x' && s[5] == '>') {
-            unsigned v;
-            if (sscanf((const char *)s + 3, "%2x", &v) == 1) {
-                uint8_t byte = (uint8_t)v;
+            /* not sscanf: the text is not NUL-terminated (it points into the file) */
+            int hi = tokfs_hex_value(s[3]), lo = tokfs_hex_value(s[4]);
+            if (hi >= 0 && lo >= 0) {
+                uint8_t byte = (uint8_t)(hi << 4 | lo);
                 rc = tokfs_buf_append(&dec, &byte, 1);
             } else {
                 rc = tokfs_buf_append(&dec, s, n);
@@ -1047,6 +1077,38 @@ done:
     return rc;
 }
 
+/* The file for the load: mapped when it can be (its pages come from the page cache, 16 to a
+ * fault, with no copy: a third of Gemma-3's load was reading 33 MB into fresh memory), else read.
+ * *mapped says which, for file_release. */
+static int file_load(const char *path, uint8_t **data, size_t *len, int *mapped, tokfs_err *err)
+{
+    *mapped = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        (uint64_t)st.st_size <= ((uint64_t)1 << 30)) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m != MAP_FAILED) {
+            close(fd);
+            *data = m;
+            *len = (size_t)st.st_size;
+            *mapped = 1;
+            return 0;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    return tokfs_read_file(path, (size_t)1 << 30, data, len, err); /* and its messages */
+}
+
+static void file_release(uint8_t *data, size_t len, int mapped)
+{
+    if (mapped)
+        munmap(data, len);
+    else
+        free(data);
+}
+
 int tokfs_tok_hf_open(const tokfs_tokenizer_opts *o, tokfs_tokenizer **out, tokfs_err *err)
 {
     const char *path = o->name;
@@ -1055,27 +1117,57 @@ int tokfs_tok_hf_open(const tokfs_tokenizer_opts *o, tokfs_tokenizer **out, tokf
                              "pre-tokenizer; pattern= is for .tiktoken files", o->pattern);
     uint8_t *data;
     size_t len;
-    int rc = tokfs_read_file(path, (size_t)1 << 30, &data, &len, err);
+    int mapped;
+    int rc = file_load(path, &data, &len, &mapped, err);
     if (rc)
         return rc;
+    /* The vocabulary and merges straight from the bytes, the rest through jansson. When the
+     * scanner cannot follow the file, jansson is asked about the whole of it: its message has
+     * a line number; if it finds nothing wrong, the scanner's message stands. */
+    hf_load L = {.path = path};
+    char scan_msg[160];
     json_error_t jerr;
-    json_t *root = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        free(data);
+    json_t *root = NULL;
+    rc = tokfs_hf_scan_file(data, len, &L.scan, scan_msg, sizeof scan_msg);
+    if (rc == 0)
+        root = json_loadb(L.scan.rest, L.scan.rest_len, JSON_REJECT_DUPLICATES, &jerr);
+    else if (rc == -EINVAL)
+        root = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (rc == -ENOMEM) {
+        file_release(data, len, mapped);
+        return rc;
+    }
+    if (!root || rc) {
+        int line = jerr.line;
+        if (!rc) { /* an error in the rest: its line in the file */
+            size_t at = tokfs_hf_scan_file_offset(&L.scan, (size_t)jerr.position);
+            line = 1;
+            for (size_t i = 0; i < at && i < len; i++)
+                line += data[i] == '\n';
+        }
+        tokfs_hf_scan_free(&L.scan);
+        file_release(data, len, mapped);
+        if (root) {
+            json_decref(root);
+            return tokfs_err_set(err, EINVAL, "tokenizer=%s: model: %s: fix the file", path,
+                                 scan_msg);
+        }
         return tokfs_err_set(err, EINVAL, "tokenizer=%s: not valid JSON (line %d: %s): give a "
                              "tokenizer.json, a .tiktoken file, a .model, gpt2 or bytes", path,
-                             jerr.line, jerr.text);
+                             line, jerr.text);
     }
     tok_hf *t = calloc(1, sizeof *t);
-    hf_load L = {.path = path, .t = t, .root = root};
+    L.t = t;
+    L.root = root;
     if (!t || !(t->path = strdup(path))) {
         free(t);
-        free(data);
+        file_release(data, len, mapped);
         json_decref(root);
+        tokfs_hf_scan_free(&L.scan);
         return -ENOMEM;
     }
-    t->file = data;
     t->file_len = len;
+    t->file_hash = tokfs_hash64(data, len, 0x6866);
     t->match_special = o->match_special;
     t->base = (tokfs_tokenizer){
         .name = t->path,
@@ -1121,8 +1213,10 @@ int tokfs_tok_hf_open(const tokfs_tokenizer_opts *o, tokfs_tokenizer **out, tokf
     t->base.vocab_size = limit;
     if (!rc)
         rc = build_decoder(&L);
-    json_decref(L.unigram_ids);
     json_decref(root);
+    tokfs_hf_scan_free(&L.scan);
+    free(L.index);
+    file_release(data, len, mapped); /* the tables hold copies of what they need */
     if (rc) {
         hf_free(t);
         return rc;
@@ -1130,7 +1224,7 @@ int tokfs_tok_hf_open(const tokfs_tokenizer_opts *o, tokfs_tokenizer **out, tokf
     char extra[64];
     int n = snprintf(extra, sizeof extra, "hf eot=%u special=%d", t->base.eot_id,
                      t->match_special);
-    t->base.fingerprint = tokfs_hash64(extra, (size_t)n, tokfs_hash64(data, len, 0x6866));
+    t->base.fingerprint = tokfs_hash64(extra, (size_t)n, t->file_hash);
     *out = &t->base;
     return 0;
 }

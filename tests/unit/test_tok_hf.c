@@ -108,8 +108,126 @@ static void common_cases(const tokfs_tokenizer *tok)
     expect(tok, "", NULL, 0);                /* no text, no ids */
 }
 
+/* ---- the vocabulary scanner (tok_hf_scan.c): model.vocab and model.merges read from the
+ * file's bytes, the rest by jansson ------------------------------------------------------- */
+
+static char scan_path[80];
+
+static int write_json(const char *json)
+{
+    FILE *f = fopen(scan_path, "w");
+    if (!f || fputs(json, f) < 0 || fclose(f)) {
+        perror(scan_path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Open json with eot; NULL (and the message in msg) when refused. */
+static tokfs_tokenizer *open_json(const char *json, const char *eot, char *msg, size_t cap)
+{
+    tokfs_tokenizer *tok = NULL;
+    tokfs_err err = {{0}};
+    tokfs_tokenizer_opts o = {.name = scan_path, .eot = eot};
+    if (write_json(json))
+        return NULL;
+    int rc = tokfs_tokenizer_open_opts(&o, &tok, &err);
+    snprintf(msg, cap, "%s", rc ? err.msg : "");
+    return rc ? NULL : tok;
+}
+
+static void refused(const char *json, const char *needle)
+{
+    char msg[512];
+    tokfs_tokenizer *tok = open_json(json, "0", msg, sizeof msg);
+    if (tok || !strstr(msg, needle)) {
+        fprintf(stderr, "%s\n  gave \"%s\", want a refusal naming \"%s\"\n", json, msg, needle);
+        CHECK(0);
+    }
+    if (tok)
+        tokfs_tokenizer_close(tok);
+}
+
+static void test_scan(void)
+{
+    snprintf(scan_path, sizeof scan_path, "/tmp/tokfs-test-tok-hf-scan-%ld.json", (long)getpid());
+    char msg[512];
+    /* escapes in vocabulary strings (decoded, "\u0061b" is "ab"), "\u0000" allowed as serde_json
+     * allows it, both merge forms, members in any order, whitespace everywhere */
+    static const char *const forms[] = {
+        "{ \"model\" : { \"merges\" : [ \"a b\" , \"ab c\" ] , \"type\" : \"BPE\" ,\n"
+        "  \"vocab\" : { \"a\" : 0 , \"b\" : 1 , \"\\u0061b\" : 2 , \"c\" : 3 , \"abc\" : 4 ,\n"
+        "  \"\\u0000\" : 5 , \"\\\"\" : 6 , \"\\ud83d\\ude00\" : 7 } } }",
+        "{\"added_tokens\":[],\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,"
+        "\"c\":3,\"abc\":4,\"\\u0000\":5,\"\\\"\":6,\"\xf0\x9f\x98\x80\":7},\"merges\":"
+        "[[\"a\",\"b\"],[\"ab\",\"c\"]]},\"normalizer\":null}",
+    };
+    for (size_t k = 0; k < sizeof forms / sizeof forms[0]; k++) {
+        tokfs_tokenizer *tok = open_json(forms[k], "0", msg, sizeof msg);
+        if (!tok) {
+            fprintf(stderr, "form %zu refused: %s\n", k, msg);
+            CHECK(0);
+            continue;
+        }
+        got g = {.n = 0};
+        tokfs_id_sink sink = {put, &g};
+        static const uint8_t text[] = "abc\0\"ab\xf0\x9f\x98\x80";
+        CHECK_EQ_INT(tok->encode(tok, text, sizeof text - 1, &sink), 0);
+        static const uint32_t want[] = {4, 5, 6, 2, 7};
+        CHECK(g.n == 5 && memcmp(g.ids, want, sizeof want) == 0);
+        CHECK_EQ_INT(tok->vocab_size, 8);
+        tokfs_tokenizer_close(tok);
+    }
+    /* Unigram pieces given twice: the last one is the piece's id (HF's token_to_ids) */
+    tokfs_tokenizer *tok = open_json("{\"model\":{\"type\":\"Unigram\",\"unk_id\":0,\"vocab\":"
+                                     "[[\"<unk>\",0.0],[\"x\",-1.5e0],[\"x\",-2],[\"</s>\",0]]}}",
+                                     "x", msg, sizeof msg);
+    CHECK(tok != NULL);
+    if (tok) {
+        CHECK_EQ_INT(tok->eot_id, 2);
+        EXPECT(tok, "xx", 2, 2);
+        tokfs_tokenizer_close(tok);
+    } else {
+        fprintf(stderr, "unigram refused: %s\n", msg);
+    }
+    /* malformed in the scanned values: jansson's verdict on the whole file (a line number) */
+    refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\n\"b\":},\"merges\":[]}}",
+            "not valid JSON (line 2");
+    refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a\" \"b\"]}}",
+            "not valid JSON");
+    refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\\x\":0},\"merges\":[]}}", "not valid JSON");
+    /* valid JSON that the scanner refuses: named */
+    refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0.5},\"merges\":[]}}",
+            "vocab entry \"a\" has no valid id");
+    refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":-1},\"merges\":[]}}", "no valid id");
+    refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":2147483648},\"merges\":[]}}",
+            "no valid id");
+    refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"a\":1},\"merges\":[]}}",
+            "the vocabulary has \"a\" twice");
+    refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[[\"a\"]]}}",
+            "merge #0 is not two tokens");
+    refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a b c\"]}}",
+            "merge #0 is not two");
+    refused("{\"model\":{\"type\":\"Unigram\",\"unk_id\":0,\"vocab\":[[\"a\",\"x\"]]}}",
+            "Unigram vocab[0] has no valid score");
+    refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"\\udc00\":0},\"merges\":[]}}",
+            "tokenizer="); /* a lone surrogate: serde_json refuses it */
+    refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"\xff\":0},\"merges\":[]}}",
+            "tokenizer="); /* not UTF-8 */
+    /* an error after the scanned values: its line in the user's file, not in the cut copy */
+    refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\n\"a\":0,\n\"b\":1\n},\"merges\":[\n]},\n"
+            "\"normalizer\": nul}", "not valid JSON (line 6");
+    /* a second model member, a second vocab: duplicates are refused as before */
+    refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},\"model\":{}}",
+            "not valid JSON");
+    refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"vocab\":{},\"merges\":[]}}",
+            "duplicate object key");
+    unlink(scan_path);
+}
+
 int main(void)
 {
+    test_scan();
     snprintf(path, sizeof path, "/tmp/tokfs-test-tok-hf-%ld.json", (long)getpid());
     FILE *f = fopen(path, "w");
     if (!f || fputs(TOKENIZER_JSON, f) < 0 || fclose(f)) {
