@@ -489,6 +489,10 @@ static long model_bytes(hf_load *L, const char *s, size_t n, uint8_t *buf, size_
     return byte_level_decode(L->map, s, n, buf);
 }
 
+/* Ids may have gaps, but tokfs's tables are dense by id (the decoder, id → token): an id more
+ * than this far past the number of entries is refused rather than allocating gigabytes. */
+#define HF_ID_SLACK ((size_t)1 << 20)
+
 /* An entry's id counts toward the model's id range (ids may have gaps). */
 static void note_id(hf_load *L, uint32_t id)
 {
@@ -530,6 +534,10 @@ static int build_index(hf_load *L, tokfs_err *err)
     L->index_mask = slots - 1;
     for (size_t k = 0; k < n; k++) {
         const tokfs_hf_entry *v = &L->scan.vocab[k];
+        if ((size_t)v->id >= n + HF_ID_SLACK)
+            return tokfs_err_set(err, EINVAL, "tokenizer=%s: vocab id %u is far beyond the "
+                                 "vocabulary's %zu entries (tokfs's tables are dense by id): "
+                                 "fix the file", L->path, v->id, n);
         size_t i = index_slot(L, v->s, v->len);
         int dup = 0;
         for (; L->index[i]; i = (i + 1) & L->index_mask) {
@@ -960,6 +968,10 @@ static int resolve_eot(hf_load *L, const tokfs_tokenizer_opts *o, tokfs_err *err
         unsigned long v = strtoul(eot, &end, 10);
         if (*end || v > 0x7fffffff)
             return tokfs_err_set(err, EINVAL, "bad eot=%s: give an id or a token's text", eot);
+        if (v >= L->model_vocab_size + t->nadded + HF_ID_SLACK)
+            return tokfs_err_set(err, EINVAL, "eot=%s is far beyond tokenizer=%s's %zu ids: give "
+                                 "an id of the vocabulary", eot, L->path,
+                                 L->model_vocab_size + t->nadded);
         t->base.eot_id = (uint32_t)v;
         return 0;
     }

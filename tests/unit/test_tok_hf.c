@@ -202,6 +202,19 @@ static void test_scan(void)
     refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":-1},\"merges\":[]}}", "no valid id");
     refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":2147483648},\"merges\":[]}}",
             "no valid id");
+    /* ids are dense in tokfs's tables: one far beyond the entries would cost gigabytes (the
+     * fuzzer's regressions/tokenizer_json/oom-sparse-id) */
+    refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":1908888888},\"merges\":[]}}",
+            "vocab id 1908888888 is far beyond");
+    {
+        tokfs_tokenizer *t2 = NULL;
+        tokfs_err e2 = {{0}};
+        tokfs_tokenizer_opts o2 = {.name = scan_path, .eot = "2000000000"};
+        CHECK(write_json("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}") == 0);
+        CHECK(tokfs_tokenizer_open_opts(&o2, &t2, &e2) < 0 && strstr(e2.msg, "far beyond"));
+        if (t2)
+            tokfs_tokenizer_close(t2);
+    }
     refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"a\":1},\"merges\":[]}}",
             "the vocabulary has \"a\" twice");
     refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[[\"a\"]]}}",
