@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define BUF_FIRST_CAP 4096
 
@@ -96,4 +97,54 @@ void tokfs_buf_free(tokfs_buf *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+}
+
+/* Each table starts with this header (64 bytes: the table stays cache-line aligned). */
+typedef struct table_head {
+    size_t total; /* bytes mapped, header included; 0: from calloc */
+    unsigned char pad[64 - sizeof(size_t)];
+} table_head;
+
+/* Under AddressSanitizer every table comes from calloc, so that its bounds are checked. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TABLE_MAP_MIN SIZE_MAX
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TABLE_MAP_MIN SIZE_MAX
+#endif
+#endif
+#ifndef TABLE_MAP_MIN
+#define TABLE_MAP_MIN ((size_t)1 << 20)
+#endif
+
+void *tokfs_table_calloc(size_t n, size_t size)
+{
+    if (size && n > (SIZE_MAX - sizeof(table_head)) / size)
+        return NULL;
+    size_t total = n * size + sizeof(table_head);
+    table_head *h;
+    if (total >= TABLE_MAP_MIN) {
+        void *m = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (m == MAP_FAILED)
+            return NULL;
+        h = m;
+        h->total = total; /* fresh anonymous pages are zero already */
+    } else {
+        if (!(h = calloc(1, total)))
+            return NULL;
+        h->total = 0;
+    }
+    return h + 1;
+}
+
+void tokfs_table_free(void *p)
+{
+    if (!p)
+        return;
+    table_head *h = (table_head *)p - 1;
+    if (h->total)
+        munmap(h, h->total);
+    else
+        free(h);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/endian.h"
 
 /* ---- id arrays ---------------------------------------------------------------------------- */
@@ -140,7 +141,7 @@ tokfs_bpe *tokfs_bpe_create(tokfs_bpe_rules rules, size_t expected_tokens)
     size_t slots = 1024;
     while (slots < expected_tokens * 2 && slots < (1u << 20))
         slots *= 2;
-    b->slots = calloc(slots, sizeof *b->slots);
+    b->slots = tokfs_table_calloc(slots, sizeof *b->slots);
     if (!b->slots) {
         free(b);
         return NULL;
@@ -159,10 +160,10 @@ void tokfs_bpe_destroy(tokfs_bpe *b)
         return;
     free(b->bytes);
     free(b->ents);
-    free(b->slots);
-    free(b->by_id);
-    free(b->pairs);
-    free(b->cut_bits);
+    tokfs_table_free(b->slots);
+    tokfs_table_free(b->by_id);
+    tokfs_table_free(b->pairs);
+    tokfs_table_free(b->cut_bits);
     free(b->char_tok);
     free(b);
 }
@@ -229,14 +230,14 @@ static void slot_insert(vocab_slot *slots, size_t nslots, uint64_t key, uint32_t
 static int grow_slots(tokfs_bpe *b)
 {
     size_t nslots = b->nslots * 2;
-    vocab_slot *slots = calloc(nslots, sizeof *slots);
+    vocab_slot *slots = tokfs_table_calloc(nslots, sizeof *slots);
     if (!slots)
         return -ENOMEM;
     for (size_t k = 0; k < b->count; k++) {
         const tok_ent *e = &b->ents[k];
         slot_insert(slots, nslots, vocab_key(b->bytes + e->off, e->len), (uint32_t)k + 1, e->id);
     }
-    free(b->slots);
+    tokfs_table_free(b->slots);
     b->slots = slots;
     b->nslots = nslots;
     return 0;
@@ -311,7 +312,7 @@ static const pair_slot *pair_find(const tokfs_bpe *b, uint64_t key)
 /* Re-hash the pair table into n slots (a power of two above twice the pairs). */
 static int pair_resize(tokfs_bpe *b, size_t n)
 {
-    pair_slot *slots = calloc(n, sizeof *slots);
+    pair_slot *slots = tokfs_table_calloc(n, sizeof *slots);
     if (!slots)
         return -ENOMEM;
     for (size_t k = 0; k < b->pair_slots; k++) {
@@ -322,7 +323,7 @@ static int pair_resize(tokfs_bpe *b, size_t n)
             i = (i + 1) & (n - 1);
         slots[i] = b->pairs[k];
     }
-    free(b->pairs);
+    tokfs_table_free(b->pairs);
     b->pairs = slots;
     b->pair_slots = n;
     return 0;
@@ -331,6 +332,12 @@ static int pair_resize(tokfs_bpe *b, size_t n)
 static int pair_grow(tokfs_bpe *b)
 {
     return pair_resize(b, b->pair_slots ? b->pair_slots * 2 : 4096);
+}
+
+void tokfs_bpe_prefetch_pair(const tokfs_bpe *b, uint32_t left, uint32_t right)
+{
+    if (b->pair_slots)
+        __builtin_prefetch(&b->pairs[mix64(pair_key(left, right)) & (b->pair_slots - 1)], 1);
 }
 
 int tokfs_bpe_reserve_merges(tokfs_bpe *b, size_t n)
@@ -465,7 +472,7 @@ static inline int cut_rule(const tokfs_bpe *b, uint32_t c1, uint32_t c2)
  * (about 6% of the probes of an absent pair collide and only lose a cut), at most 4 MB. */
 static int cut_build(tokfs_bpe *b)
 {
-    free(b->cut_bits);
+    tokfs_table_free(b->cut_bits);
     free(b->char_tok);
     b->cut_bits = NULL;
     b->char_tok = NULL;
@@ -477,7 +484,7 @@ static int cut_build(tokfs_bpe *b)
     uint64_t bits = 4096;
     while (bits < b->cut_mask * 16 && bits < (1ull << 25))
         bits *= 2;
-    b->cut_bits = calloc(bits / 64, sizeof *b->cut_bits);
+    b->cut_bits = tokfs_table_calloc(bits / 64, sizeof *b->cut_bits);
     if (!b->cut_bits)
         return -ENOMEM;
     b->cut_mask = bits - 1;
@@ -586,14 +593,14 @@ int tokfs_bpe_finish(tokfs_bpe *b, int whole_piece_first, tokfs_err *err)
     while (want < b->count * 2)
         want *= 2;
     if (want < b->nslots) {
-        vocab_slot *slots = calloc(want, sizeof *slots);
+        vocab_slot *slots = tokfs_table_calloc(want, sizeof *slots);
         if (!slots)
             return -ENOMEM;
         for (size_t k = 0; k < b->count; k++) {
             const tok_ent *e = &b->ents[k];
             slot_insert(slots, want, vocab_key(b->bytes + e->off, e->len), (uint32_t)k + 1, e->id);
         }
-        free(b->slots);
+        tokfs_table_free(b->slots);
         b->slots = slots;
         b->nslots = want;
     }
@@ -622,8 +629,8 @@ int tokfs_bpe_finish(tokfs_bpe *b, int whole_piece_first, tokfs_err *err)
             b->ascii_id[c] = tokfs_bpe_lookup(b, &ch, 1);
         }
     }
-    free(b->by_id);
-    b->by_id = calloc(b->id_limit ? b->id_limit : 1, sizeof *b->by_id);
+    tokfs_table_free(b->by_id);
+    b->by_id = tokfs_table_calloc(b->id_limit ? b->id_limit : 1, sizeof *b->by_id);
     if (!b->by_id)
         return -ENOMEM;
     for (size_t k = 0; k < b->count; k++) {

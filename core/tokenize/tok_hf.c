@@ -529,7 +529,7 @@ static int build_index(hf_load *L, tokfs_err *err)
     size_t n = L->scan.nvocab, slots = 16;
     while (slots < 2 * n)
         slots *= 2;
-    if (!(L->index = calloc(slots, sizeof *L->index)))
+    if (!(L->index = tokfs_table_calloc(slots, sizeof *L->index)))
         return -ENOMEM;
     L->index_mask = slots - 1;
     for (size_t k = 0; k < n; k++) {
@@ -620,7 +620,10 @@ static int load_bpe(hf_load *L, tokfs_err *err)
     if (tokfs_bpe_reserve_merges(t->bpe, L->scan.nmerges))
         return -ENOMEM;
     uint8_t lb[2048], rb[2048];
-    enum { AHEAD = 16 }; /* merges whose lookups are prefetched before they are added */
+    /* A software pipeline over cache misses: 16 merges ahead, the vocabulary slots of the
+     * parts and of the merged token are prefetched; 8 ahead, the parts (cached by then) are
+     * looked up and the pair-table slot is prefetched; the merge itself then hits the cache. */
+    enum { AHEAD = 16, PAIR_AHEAD = 8 };
     for (size_t i = 0; i < L->scan.nmerges; i++) {
         if (i + AHEAD < L->scan.nmerges && !L->byte_level) {
             const tokfs_hf_merge *f = &L->scan.merges[i + AHEAD];
@@ -631,6 +634,13 @@ static int load_bpe(hf_load *L, tokfs_err *err)
                 memcpy(lb + f->ll, f->r, f->rl);
                 tokfs_bpe_prefetch(t->bpe, lb, f->ll + f->rl);
             }
+        }
+        if (i + PAIR_AHEAD < L->scan.nmerges && !L->byte_level) {
+            const tokfs_hf_merge *f = &L->scan.merges[i + PAIR_AHEAD];
+            int64_t fl = f->l ? tokfs_bpe_lookup(t->bpe, f->l, f->ll) : -1;
+            int64_t fr = f->l ? tokfs_bpe_lookup(t->bpe, f->r, f->rl) : -1;
+            if (fl >= 0 && fr >= 0)
+                tokfs_bpe_prefetch_pair(t->bpe, (uint32_t)fl, (uint32_t)fr);
         }
         const tokfs_hf_merge *m = &L->scan.merges[i];
         const uint8_t *lp = NULL, *rp = NULL;
@@ -1010,8 +1020,8 @@ static int build_decoder(hf_load *L)
     uint32_t *off = calloc((size_t)limit + 1, sizeof *off);
     if (!off)
         return -ENOMEM;
-    const uint8_t **src = calloc(limit ? limit : 1, sizeof *src);
-    size_t *srclen = calloc(limit ? limit : 1, sizeof *srclen);
+    const uint8_t **src = tokfs_table_calloc(limit ? limit : 1, sizeof *src);
+    uint32_t *srclen = tokfs_table_calloc(limit ? limit : 1, sizeof *srclen);
     uint8_t *is_added = NULL; /* id → 1 for an added token (its text is kept as written) */
     int rc = -ENOMEM;
     if (!src || !srclen)
@@ -1084,8 +1094,8 @@ done:
     free(is_added);
     tokfs_buf_free(&dec);
     free(off);
-    free(src);
-    free(srclen);
+    tokfs_table_free(src);
+    tokfs_table_free(srclen);
     return rc;
 }
 
@@ -1227,7 +1237,7 @@ int tokfs_tok_hf_open(const tokfs_tokenizer_opts *o, tokfs_tokenizer **out, tokf
         rc = build_decoder(&L);
     json_decref(root);
     tokfs_hf_scan_free(&L.scan);
-    free(L.index);
+    tokfs_table_free(L.index);
     file_release(data, len, mapped); /* the tables hold copies of what they need */
     if (rc) {
         hf_free(t);
