@@ -38,7 +38,7 @@ static int fail(scanner *sc, const char *fmt, ...)
     return -EINVAL;
 }
 
-static void space(scanner *sc)
+static inline void space(scanner *sc)
 {
     sc->p = tokfs_json_skip_space(sc->p, sc->end);
 }
