@@ -84,7 +84,8 @@ static void writer_case_open(writer_case *c, tokfs_build_output out, unsigned wi
     c->b.stats = &c->stats;
     c->b.err = &c->err;
     c->b.cancel = out.cancel;
-    CHECK_EQ_INT(tokfs_build_writer_open(&c->w, &c->b, &c->out, tokfs_build_format_ids(width)), 0);
+    tokfs_layout raw = tokfs_layout_raw(width, 0);
+    CHECK_EQ_INT(tokfs_build_writer_open(&c->w, &c->b, &c->out, &raw), 0);
     c->sink = tokfs_build_writer_sink(&c->w);
 }
 

@@ -1033,15 +1033,19 @@ static void test_documents(void)
     static const char *const meta_keys[] = {
         "format", "version", "source", "tokenizer", "tokenizer_kind", "tokenizer_model",
         "tokenizer_file", "special_tokens", "pattern", "tokenizer_fingerprint", "vocab_size",
-        "eot_id", "dtype", "byte_order", "header_bytes", "doc_separator", "shard_size_target",
-        "shuffle_seed", "splits"};
+        "eot_id", "layout", "dtype", "byte_order", "header_bytes", "doc_separator",
+        "data_extension", "index_extension", "shard_size_target", "shuffle_seed", "splits"};
     static const json_type meta_types[] = {
         JSON_STRING, JSON_INTEGER, JSON_STRING, JSON_STRING, JSON_STRING, JSON_STRING,
         JSON_NULL, JSON_STRING, JSON_NULL, JSON_STRING, JSON_INTEGER, JSON_INTEGER,
-        JSON_STRING, JSON_STRING, JSON_INTEGER, JSON_STRING, JSON_INTEGER, JSON_NULL,
-        JSON_OBJECT};
+        JSON_STRING, JSON_STRING, JSON_STRING, JSON_INTEGER, JSON_STRING, JSON_STRING,
+        JSON_NULL, JSON_INTEGER, JSON_NULL, JSON_OBJECT};
     if (m) {
-        check_keys(m, meta_keys, meta_types, 19, "dataset_metadata.json");
+        check_keys(m, meta_keys, meta_types, 22, "dataset_metadata.json");
+        CHECK_STR(json_string_value(json_object_get(m, "format")), "tokfs-raw");
+        CHECK_STR(json_string_value(json_object_get(m, "layout")), "raw");
+        CHECK_STR(json_string_value(json_object_get(m, "doc_separator")), "append");
+        CHECK_EQ_INT(json_integer_value(json_object_get(m, "header_bytes")), 0);
         CHECK_STR(json_string_value(json_object_get(m, "tokenizer_model")), "bytes");
         CHECK_STR(json_string_value(json_object_get(m, "special_tokens")), "text");
         CHECK_STR(json_string_value(json_object_get(m, "source")), ev.src);
