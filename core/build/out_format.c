@@ -7,6 +7,40 @@
 #include <string.h>
 
 #include "common/endian.h"
+#include "common/utf8.h"
+
+/* Whether a document could hold the end-of-text id: its own text (special tokens keep theirs,
+ * "<|endoftext|>") encodes to it. With special_tokens=text a special token's text encodes to
+ * ordinary pieces; an ordinary token (eot=198, "\n") encodes to itself. Bytes that are not valid
+ * UTF-8 never reach a text-based encoder as they are (documents are repaired first), so whether
+ * some other text gives the id cannot be told this way: counted as "could". */
+typedef struct eot_probe {
+    uint32_t eot;
+    int seen;
+} eot_probe;
+
+static int probe_put(void *ctx, const uint32_t *ids, size_t n)
+{
+    eot_probe *p = ctx;
+    for (size_t i = 0; i < n; i++)
+        p->seen |= ids[i] == p->eot;
+    return 0;
+}
+
+static int eot_may_be_in_documents(const tokfs_tokenizer *tok, uint32_t eot)
+{
+    size_t len = 0;
+    const uint8_t *bytes = tok->token_bytes ? tok->token_bytes(tok, eot, &len) : NULL;
+    if (!bytes)
+        return 0; /* no text gives an id without bytes */
+    if (tok->text_based && !tokfs_utf8_valid(bytes, len))
+        return 1;
+    eot_probe p = {.eot = eot};
+    tokfs_id_sink sink = {probe_put, &p};
+    if (tok->encode(tok, bytes, len, &sink) != 0)
+        return 1;
+    return p.seen;
+}
 
 int tokfs_layout_resolve(const tokfs_config *cfg, const tokfs_tokenizer *tok,
                          tokfs_layout *out, tokfs_err *err)
@@ -30,19 +64,17 @@ int tokfs_layout_resolve(const tokfs_config *cfg, const tokfs_tokenizer *tok,
      * but dropping it, or indexing documents, is exact only when the id never occurs inside
      * one: refuse the combinations where it may. */
     if (l.sep == TOKFS_SEP_NONE || l.format == TOKFS_OUT_MEGATRON) {
-        size_t len = 0;
-        const uint8_t *bytes = tok->token_bytes ? tok->token_bytes(tok, l.eot_id, &len) : NULL;
         const char *what = l.sep == TOKFS_SEP_NONE ? "doc_sep=none" : "format=megatron";
         if (cfg->match_special)
             return tokfs_err_set(err, EINVAL,
                                  "%s needs special_tokens=text: documents are told apart by the "
                                  "end-of-text id, which special_tokens=match lets a document "
                                  "contain", what);
-        if (bytes)
+        if (eot_may_be_in_documents(tok, l.eot_id))
             return tokfs_err_set(err, EINVAL,
                                  "%s needs an end-of-text id that is a special token: id %u is "
-                                 "ordinary text, so documents could contain it (choose another "
-                                 "eot=)", what, l.eot_id);
+                                 "what its own text encodes to, so documents could contain it "
+                                 "(choose another eot=)", what, l.eot_id);
     }
     *out = l;
     return 0;
@@ -79,7 +111,7 @@ void tokfs_layout_header(const tokfs_layout *l, uint64_t tokens, uint8_t *out)
         memset(out, 0, TOKFS_LLMC_HEADER_BYTES);
         tokfs_store_le32(out, l->id_bytes == 2 ? TOKFS_LLMC_MAGIC_U16 : TOKFS_LLMC_MAGIC_U32);
         tokfs_store_le32(out + 4, l->id_bytes == 2 ? 1 : 7);
-        /* llm.c reads the count as an int32: a shard is far below 2^31 ids (shard_size) */
+        /* llm.c reads the count as an int32: the writer refuses a shard of more ids */
         tokfs_store_le32(out + 8, (uint32_t)tokens);
     } else if (l->format == TOKFS_OUT_NPY) {
         char dict[TOKFS_NPY_HEADER_BYTES];

@@ -38,7 +38,8 @@ typedef struct tokfs_layout {
 /* The layout the options ask for with this tokenizer. -EINVAL with a message naming the fix
  * when it cannot be made: dtype=uint16 with a vocabulary over 65536 ids; doc_sep=none or
  * format=megatron when the end-of-text id may occur inside a document (special_tokens=match,
- * or an eot= that is an ordinary token), since document boundaries are found by that id. */
+ * or an eot= that is an ordinary token: its own text encodes to it), since document boundaries
+ * are found by that id. */
 int tokfs_layout_resolve(const tokfs_config *cfg, const tokfs_tokenizer *tok,
                          tokfs_layout *out, tokfs_err *err);
 

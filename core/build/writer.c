@@ -296,6 +296,9 @@ int tokfs_build_writer_finish(tokfs_build_writer *w)
         return rc;
     if (!w->layout.header_bytes)
         return 0;
+    if (w->layout.format == TOKFS_OUT_LLMC && w->ids > INT32_MAX) /* llm.c reads an int32 */
+        return tokfs_builder_fail(w->b, -EFBIG, "%llu ids do not fit llm.c's int32 token count: "
+                                  "lower shard_size", (unsigned long long)w->ids);
     if ((rc = writer_reserve(w, w->written)))
         return rc;
     uint8_t header[TOKFS_LLMC_HEADER_BYTES > TOKFS_NPY_HEADER_BYTES ? TOKFS_LLMC_HEADER_BYTES

@@ -7,6 +7,7 @@
 # document's bytes, built independently by corpus.py), document boundaries included. Sizes are
 # checked by stat before any read (stat makes the shard) and after a remount (from the catalog,
 # before anything is made again). A cache dir used with one layout never serves it as another.
+# `tokfs decode --shard` reads each layout (gpt2 mounts, compared with the raw shard's text).
 # Refusals: format=megatron and doc_sep=none with special_tokens=match; bad values.
 source "$TOKFS_SOURCE_DIR/tests/lib/testlib.sh"
 tk_setup
@@ -57,6 +58,32 @@ for opts in ",format=megatron" ",format=llmc"; do
     esac
     tk_umount "$mnt"
 done
+
+tk_log "tokfs decode --shard reads each layout (gpt2): llmc is the raw text rotated by one <|endoftext|>"
+gbase="cache_size=64M,cache_dir=$TK_TMP/gcache,shard_size=30000"
+declare -A decoded=()
+for spec in "raw:" "llmc:,format=llmc,dtype=uint32" "npy:,format=npy" "megatron:,format=megatron"; do
+    fmt=${spec%%:*} opts=${spec#*:}
+    tk_mount "@$NGINX_URL/list.txt" "$mnt" "$gbase$opts" "gpt2-$fmt"
+    ext=.bin; [ "$fmt" = npy ] && ext=.npy
+    "$TOKFS" decode --shard -o "${opts#,}" "$mnt/train/shard_00001$ext" >"$TK_TMP/decoded.$fmt" ||
+        tk_fail "tokfs decode --shard -o ${opts#,} failed"
+    tk_umount "$mnt"
+done
+"$PY" - "$TK_TMP" <<'PY'
+import sys
+d = sys.argv[1]
+raw, llmc, npy, meg = (open("%s/decoded.%s" % (d, f), "rb").read() for f in ("raw", "llmc", "npy", "megatron"))
+eot = b"<|endoftext|>"
+assert raw.endswith(eot) and len(raw) > 1000, "raw shard decoded to %d bytes" % len(raw)
+assert npy == raw, "the .npy shard decodes to other text than the raw one"
+assert meg == raw, "the megatron .bin decodes to other text than the raw one"
+assert llmc == eot + raw[:-len(eot)], "the llm.c shard is not the raw text rotated by one end-of-text"
+PY
+if "$TOKFS" decode --shard -o format=llmc "$corpus/part-000.jsonl" >/dev/null 2>"$TK_TMP/decode.err"; then
+    tk_fail "decode --shard -o format=llmc accepted a file without llm.c's header"
+fi
+grep -q "not an llm.c shard" "$TK_TMP/decode.err" || tk_fail "no clear message: $(cat "$TK_TMP/decode.err")"
 
 tk_log "refused: combinations that cannot be exact, and bad values"
 for opts in ",format=megatron,special_tokens=match" ",doc_sep=none,special_tokens=match" \

@@ -401,10 +401,30 @@ static void check_layouts(void)
     }
 }
 
+/* A tokenizer whose ids below 256 are bytes and whose 50256 is a special token with a text
+ * ("<|endoftext|>", which encodes to byte ids), as GPT-2's; 50300 has no bytes at all. */
+static uint8_t byte_values[256];
+
 static const uint8_t *fake_token_bytes(const tokfs_tokenizer *tok, uint32_t id, size_t *len)
 {
-    *len = 1;
-    return id < 256 ? (const uint8_t *)"x" : NULL;
+    if (id < 256) {
+        *len = 1;
+        return byte_values + id;
+    }
+    *len = 13;
+    return id == 50256 ? (const uint8_t *)"<|endoftext|>" : NULL;
+}
+
+static int fake_encode(const tokfs_tokenizer *tok, const uint8_t *text, size_t len,
+                       const tokfs_id_sink *sink)
+{
+    for (size_t i = 0; i < len; i++) {
+        uint32_t id = text[i];
+        int rc = sink->put(sink->ctx, &id, 1);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 static void check_resolve(void)
@@ -412,8 +432,10 @@ static void check_resolve(void)
     tokfs_config cfg;
     tokfs_err err;
     CHECK_EQ_INT(tokfs_config_init(&cfg, "/tmp", NULL, &err), 0);
+    for (int v = 0; v < 256; v++)
+        byte_values[v] = (uint8_t)v;
     tokfs_tokenizer tok = {.name = "big", .vocab_size = 100277, .eot_id = 100257,
-                           .token_bytes = fake_token_bytes};
+                           .token_bytes = fake_token_bytes, .encode = fake_encode};
     tokfs_layout l;
     /* default: the vocabulary's width, appended, raw */
     CHECK_EQ_INT(tokfs_layout_resolve(&cfg, &tok, &l, &err), 0);
@@ -447,9 +469,16 @@ static void check_resolve(void)
     cfg.match_special = 0;
     cfg.doc_sep = TOKFS_SEP_DEFAULT;
     cfg.format = TOKFS_OUT_MEGATRON;
-    tok.eot_id = 198; /* an ordinary token */
+    CHECK_EQ_INT(tokfs_layout_resolve(&cfg, &tok, &l, &err), 0); /* a special with its text */
+    tok.eot_id = 50300; /* a special without bytes */
+    CHECK_EQ_INT(tokfs_layout_resolve(&cfg, &tok, &l, &err), 0);
+    tok.eot_id = 10; /* an ordinary token: "\n" encodes to it */
     CHECK_EQ_INT(tokfs_layout_resolve(&cfg, &tok, &l, &err), -EINVAL);
     CHECK(strstr(err.msg, "eot=") != NULL);
+    tok.text_based = 1;
+    tok.eot_id = 198; /* a lone byte 0xC6: not UTF-8, so not decidable by encoding: refused */
+    CHECK_EQ_INT(tokfs_layout_resolve(&cfg, &tok, &l, &err), -EINVAL);
+    tok.text_based = 0;
     cfg.format = TOKFS_OUT_LLMC; /* prepend is exact whatever the documents hold */
     CHECK_EQ_INT(tokfs_layout_resolve(&cfg, &tok, &l, &err), 0);
     tokfs_config_free(&cfg);
