@@ -143,9 +143,15 @@ def main(argv):
         fail("unexpected names in train/: %r" % other[:3])
 
     # Sizes first, before reading anything: stat makes the shard when its size is not known.
-    sizes = {p: os.path.getsize(p) for p in paths}
-    if fmt == "megatron":
-        sizes.update({p[:-4] + ".idx": os.path.getsize(p[:-4] + ".idx") for p in paths})
+    # For megatron the .idx of every other shard is stat'ed first: either file makes the shard.
+    sizes = {}
+    for k, p in enumerate(paths):
+        if fmt == "megatron":
+            idx = p[:-4] + ".idx"
+            for q in ((idx, p) if k % 2 == 0 else (p, idx)):
+                sizes[q] = os.path.getsize(q)
+        else:
+            sizes[p] = os.path.getsize(p)
 
     parts, seqs = [], []
     for p in paths:
