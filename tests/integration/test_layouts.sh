@@ -7,7 +7,9 @@
 # document's bytes, built independently by corpus.py), document boundaries included. Sizes are
 # checked by stat before any read (stat makes the shard) and after a remount (from the catalog,
 # before anything is made again). A cache dir used with one layout never serves it as another.
-# `tokfs decode --shard` reads each layout (gpt2 mounts, compared with the raw shard's text).
+# The sharded loader of issue 12 (tests/lib/sharded_loader.py: a random shard per batch through
+# np.memmap(uint32)) reads a dtype=uint32 mount of three .txt files, every window checked against
+# the files' bytes. `tokfs decode --shard` reads each layout (gpt2 mounts, compared with the raw shard's text).
 # Refusals: format=megatron and doc_sep=none with special_tokens=match; bad values.
 source "$TOKFS_SOURCE_DIR/tests/lib/testlib.sh"
 tk_setup
@@ -39,6 +41,32 @@ check_layout megatron uint32 none ",format=megatron,dtype=uint32,doc_sep=none"
 check_layout megatron uint16 prepend ",format=megatron,doc_sep=prepend"
 check_layout npy uint16 append ",format=npy"
 check_layout npy uint32 prepend ",format=npy,dtype=uint32,doc_sep=prepend"
+
+tk_log "the sharded loader of issue 12, unmodified: np.memmap(uint32) of a random shard per batch, three .txt files"
+mkdir -p "$corpus/txt"
+"$PY" - "$corpus/txt" <<'PY'
+import os, random, sys
+import numpy as np
+d = sys.argv[1]
+rng = random.Random(7)
+words = ["tokfs", "memmap", "shard", "corpus", "the", "of", "and", "river", "history", "news",
+         "chapter", "42", "1871", "a", "in", "model", "train"]
+expected = []
+with open(os.path.join(d, "list.txt"), "w") as lst:
+    for name in ("wiki.txt", "books.txt", "news.txt"):
+        lines = []
+        while sum(len(l) + 1 for l in lines) < 600000:
+            lines.append(" ".join(rng.choice(words) for _ in range(rng.randint(3, 30))))
+        data = ("\n".join(lines) + "\n").encode()
+        open(os.path.join(d, name), "wb").write(data)
+        lst.write(name + "\n")
+        expected.append(np.frombuffer(data, dtype=np.uint8).astype("<u4"))
+        expected.append(np.array([256], dtype="<u4"))
+np.concatenate(expected).tofile(os.path.join(d, "expected.u32"))
+PY
+tk_mount "@$NGINX_URL/txt/list.txt" "$mnt" "cache_size=64M,cache_dir=$TK_TMP/txtcache,shard_size=100000,tokenizer=bytes,dtype=uint32" loader
+"$PY" "$TOKFS_SOURCE_DIR/tests/lib/sharded_loader.py" "$mnt" "$corpus/txt/expected.u32" 60
+tk_umount "$mnt"
 
 tk_log "each layout has its own cache identity (one plan dir per layout in one cache_dir)"
 ndirs=$(ls -d "$cache"/plan-* | wc -l)
