@@ -1,8 +1,9 @@
 /* The catalog, plan-<id>/catalog.bin: the token count and checksum of every shard ever made, so
  * sizes are exact whenever reported (they survive eviction and remount) and a re-made shard can
  * be compared with the first. A 64-byte header (magic, version, piece count, plan id, id width)
- * and one fixed 32-byte record per piece (tokens, checksum, megatron .idx bytes), written with pwrite + fdatasync when a shard is first
- * made and never rewritten whole; a check hash makes a torn record read as unknown. */
+ * and one fixed 32-byte record per piece (tokens, checksum, megatron .idx bytes), written with
+ * pwrite + fdatasync when a shard is first made and never rewritten whole; a check hash makes a
+ * torn record read as unknown. */
 #include "cache/cache_internal.h"
 
 #include <errno.h>

@@ -232,8 +232,13 @@ static int build_one(build_job *job, tokfs_cache_build_fn build, void *build_ctx
         *disk_out = cache_allocated_bytes(&st);
         rc = cache_settle_reservation(job, *disk_out);
     }
+    /* What follows the data file is the .idx (megatron; nothing for the other layouts). */
+    uint64_t data_bytes = rc == 0 ? tokfs_layout_data_bytes(&c->layout, stats->tokens) : 0;
+    if (rc == 0 && (uint64_t)st.st_size < data_bytes)
+        rc = tokfs_err_set(&err, EIO, "%s holds %lld bytes, fewer than %" PRIu64 " ids make",
+                           tmp_path, (long long)st.st_size, stats->tokens);
     if (rc == 0)
-        job->index_bytes = (uint64_t)st.st_size - tokfs_layout_data_bytes(&c->layout, stats->tokens);
+        job->index_bytes = (uint64_t)st.st_size - data_bytes;
     if (rc == 0 && job->known_tokens >= 0 &&
         ((uint64_t)job->known_tokens != stats->tokens || job->known_checksum != stats->checksum)) {
         const tokfs_piece *piece = &c->plan.pieces[i];
