@@ -19,7 +19,7 @@ const char tokfs_options_help[] =
     "                      tokenizer.json, a SentencePiece PATH.model or a Mistral tekken.json\n"
     "  pattern=NAME        pre-tokenizer of a .tiktoken file: gpt2, cl100k_base, o200k_base,\n"
     "                      qwen2 (default: from the file name)\n"
-    "  eot=ID|TEXT         end-of-text token after every document (default: the tokenizer's)\n"
+    "  eot=ID|TEXT         end-of-text token between documents (default: the tokenizer's)\n"
     "  special_tokens=text|match  special tokens' text in a document is ordinary text (text,\n"
     "                      the default) or becomes the special token's id (match)\n"
     "  shard_size=N        about N tokens per shard, e.g. 10M (default 10M)\n"
