@@ -6,13 +6,16 @@
  *       newline. No end-of-text is added. Invalid UTF-8 becomes U+FFFD first (Python's
  *       errors='replace'), as in the shards. One thread.
  *   tokfs decode [-o ...] [--shard] [FILE]
- *       ids (decimal, whitespace-separated; with --shard, a shard file of little-endian uint16 or
- *       uint32 ids as the tokenizer's vocabulary needs) back to bytes on stdout. */
+ *       ids (decimal, whitespace-separated; with --shard, a shard file in the layout that -o
+ *       format=,dtype= name as the mount did: raw little-endian ids of the vocabulary's width by
+ *       default, llm.c's header checked and skipped, the .npy header parsed, a megatron .bin as
+ *       raw) back to bytes on stdout. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "build/out_format.h"
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/endian.h"
@@ -39,7 +42,8 @@ typedef struct sub_args {
     int shard;
 } sub_args;
 
-/* -o tokenizer=,pattern=,eot= and one FILE. Other tokfs options do not apply here. */
+/* -o tokenizer=,pattern=,eot=,special_tokens= (and format=,dtype= for decode --shard) and one
+ * FILE. Other tokfs options do not apply here. */
 static int parse_args(const char *cmd, int argc, char **argv, tokfs_config *cfg, sub_args *a,
                       tokfs_err *err)
 {
@@ -58,10 +62,14 @@ static int parse_args(const char *cmd, int argc, char **argv, tokfs_config *cfg,
                 char *eq = strchr(opt, '=');
                 if (eq)
                     *eq = 0;
+                int layout_opt = (strcmp(opt, "format") == 0 || strcmp(opt, "dtype") == 0) &&
+                                 strcmp(cmd, "decode") == 0;
                 if (strcmp(opt, "tokenizer") && strcmp(opt, "pattern") && strcmp(opt, "eot") &&
-                    strcmp(opt, "special_tokens"))
+                    strcmp(opt, "special_tokens") && !layout_opt)
                     rc = tokfs_err_set(err, EINVAL, "tokfs %s takes only the options tokenizer=, "
-                                       "pattern=, eot= and special_tokens=, not %s", cmd, opt);
+                                       "pattern=, eot=, special_tokens=%s, not %s", cmd,
+                                       strcmp(cmd, "decode") == 0 ? ", format=, dtype=" : "",
+                                       opt);
                 else
                     rc = tokfs_config_set(cfg, opt, eq ? eq + 1 : NULL, err);
             }
@@ -249,6 +257,42 @@ int tokfs_cmd_encode(int argc, char **argv)
     return sub_finish(&r, rc);
 }
 
+/* Where the ids of a shard file in layout l start, and their width (the file's own header says
+ * it for llmc and npy). 0, or -EINVAL with a message when the header is not the layout's. */
+static int shard_ids_start(const tokfs_layout *l, const uint8_t *data, size_t len, size_t *pos,
+                           unsigned *width, tokfs_err *err)
+{
+    *pos = 0;
+    *width = l->id_bytes;
+    if (l->format == TOKFS_OUT_LLMC) {
+        if (len < TOKFS_LLMC_HEADER_BYTES)
+            return tokfs_err_set(err, EINVAL, "not an llm.c shard: %zu bytes, no header", len);
+        uint32_t magic = tokfs_le32(data), version = tokfs_le32(data + 4);
+        uint32_t count = tokfs_le32(data + 8);
+        if (magic == TOKFS_LLMC_MAGIC_U16 && version == 1)
+            *width = 2;
+        else if (magic == TOKFS_LLMC_MAGIC_U32 && version == 7)
+            *width = 4;
+        else
+            return tokfs_err_set(err, EINVAL, "not an llm.c shard: magic %u, version %u", magic,
+                                 version);
+        if (len != TOKFS_LLMC_HEADER_BYTES + (uint64_t)count * *width)
+            return tokfs_err_set(err, EINVAL, "llm.c shard of %zu bytes, but its header says "
+                                 "%u tokens", len, count);
+        *pos = TOKFS_LLMC_HEADER_BYTES;
+    } else if (l->format == TOKFS_OUT_NPY) {
+        if (len < 10 || memcmp(data, "\x93NUMPY\x01\x00", 8) != 0)
+            return tokfs_err_set(err, EINVAL, "not a .npy file of format 1.0");
+        size_t end = 10 + (size_t)(data[8] | data[9] << 8);
+        const char *descr = end <= len ? memmem(data + 10, end - 10, "'descr': '<u", 12) : NULL;
+        if (!descr || (descr[12] != '2' && descr[12] != '4'))
+            return tokfs_err_set(err, EINVAL, ".npy file of other than <u2 or <u4 ids");
+        *width = (unsigned)(descr[12] - '0');
+        *pos = end;
+    }
+    return 0;
+}
+
 int tokfs_cmd_decode(int argc, char **argv)
 {
     sub_run r;
@@ -256,7 +300,16 @@ int tokfs_cmd_decode(int argc, char **argv)
     const tokfs_tokenizer *tok = r.tok;
     const uint8_t *data = r.input.data;
     size_t pos = 0, len = r.input.len;
-    unsigned width = tok ? tokfs_tokenizer_id_bytes(tok) : 2;
+    unsigned width = 2;
+    if (!rc && r.args.shard) {
+        /* the layout as the mount resolved it (dtype=uint16 over a large vocabulary refused) */
+        r.cfg.doc_sep = TOKFS_SEP_APPEND; /* placement does not change how ids are read */
+        if (r.cfg.format == TOKFS_OUT_MEGATRON)
+            r.cfg.format = TOKFS_OUT_RAW; /* its .bin is raw ids (the .idx is not for decode) */
+        tokfs_layout l;
+        if (!(rc = tokfs_layout_resolve(&r.cfg, tok, &l, &r.err)))
+            rc = shard_ids_start(&l, data, len, &pos, &width, &r.err);
+    }
     while (!rc) {
         uint32_t id;
         if (r.args.shard) {

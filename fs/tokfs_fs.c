@@ -2,6 +2,8 @@
  *
  *   /                         ino 1
  *   /train/                   ino 2      shard_NNNNN.bin  ino SHARD_INO_BASE + plan index
+ *                                        (.npy for format=npy; format=megatron adds
+ *                                        shard_NNNNN.idx, ino SHARD_INO_BASE + npieces + index)
  *   /val/                     ino 3
  *   /dataset_metadata.json    ino 4      rendered on open (direct_io: its size changes)
  *   /tokenizer.json           ino 7      the tokenizer, as a file a trainer loads (or
@@ -39,12 +41,49 @@ enum {
 
 static tokfs_fs *fs_of(fuse_req_t req) { return fuse_req_userdata(req); }
 
+static int is_megatron(tokfs_fs *fs)
+{
+    return tokfs_cache_layout(fs->cache)->format == TOKFS_OUT_MEGATRON;
+}
+
+/* A shard's file: part 0 is the data file (.bin/.npy), part 1 megatron's .idx. Both live in the
+ * one cache file, the .idx after the data. */
+static int is_shard_ino_part(tokfs_fs *fs, fuse_ino_t ino, uint32_t *index, int *part)
+{
+    uint64_t n = tokfs_cache_plan(fs->cache)->npieces;
+    if (ino < SHARD_INO_BASE)
+        return 0;
+    uint64_t k = ino - SHARD_INO_BASE;
+    if (k >= (is_megatron(fs) ? 2 * n : n))
+        return 0;
+    *part = k >= n;
+    *index = (uint32_t)(k % n);
+    return 1;
+}
+
 static int is_shard_ino(tokfs_fs *fs, fuse_ino_t ino, uint32_t *index)
 {
-    if (ino < SHARD_INO_BASE || ino - SHARD_INO_BASE >= tokfs_cache_plan(fs->cache)->npieces)
-        return 0;
-    *index = (uint32_t)(ino - SHARD_INO_BASE);
-    return 1;
+    int part;
+    return is_shard_ino_part(fs, ino, index, &part);
+}
+
+static fuse_ino_t shard_ino(tokfs_fs *fs, uint32_t index, int part)
+{
+    return SHARD_INO_BASE + (fuse_ino_t)index +
+           (part ? (fuse_ino_t)tokfs_cache_plan(fs->cache)->npieces : 0);
+}
+
+/* Where a part lies in the shard's cache file: [*begin, *begin + *len). Known once the cache
+ * answered for the shard (or its size was known). 0 or -ENODATA. */
+static int part_range(tokfs_fs *fs, uint32_t index, int part, uint64_t *begin, uint64_t *len)
+{
+    uint64_t data, idx;
+    int rc = tokfs_cache_known_parts(fs->cache, index, &data, &idx);
+    if (rc)
+        return rc;
+    *begin = part ? data : 0;
+    *len = part ? idx : data;
+    return 0;
 }
 
 static void fill_dir(tokfs_fs *fs, fuse_ino_t ino, struct stat *st)
@@ -130,6 +169,8 @@ typedef struct size_request {
     fuse_req_t req;
     tokfs_fs *fs;
     fuse_ino_t ino;
+    uint32_t index;
+    int part;
     int want_entry; /* 1: answer a lookup, 0: a getattr */
 } size_request;
 
@@ -155,10 +196,14 @@ static void size_ready(void *arg, int status, uint64_t size, tokfs_backing *back
 {
     size_request *r = arg;
     (void)backing;
+    (void)size; /* the whole cache file's; the part's own comes from the known parts */
+    uint64_t begin, len;
+    if (!status && part_range(r->fs, r->index, r->part, &begin, &len))
+        status = -EIO; /* answered 0, so the parts are known: never reached */
     if (status)
         fuse_reply_err(r->req, -status);
     else
-        reply_shard_attr(r->req, r->fs, r->ino, size, r->want_entry);
+        reply_shard_attr(r->req, r->fs, r->ino, len, r->want_entry);
     free(r);
 }
 
@@ -171,11 +216,11 @@ static void size_ready(void *arg, int status, uint64_t size, tokfs_backing *back
  * with attributes that expire at once (attr timeout 0, size 0): the kernel asks getattr, which
  * takes no directory lock and makes the shard, before stat, read, lseek or anything else that
  * uses the size. */
-static void shard_attr(fuse_req_t req, tokfs_fs *fs, uint32_t index, int want_entry)
+static void shard_attr(fuse_req_t req, tokfs_fs *fs, uint32_t index, int part, int want_entry)
 {
-    fuse_ino_t ino = SHARD_INO_BASE + index;
-    uint64_t size;
-    if (tokfs_cache_known_size(fs->cache, index, &size) == 0) {
+    fuse_ino_t ino = shard_ino(fs, index, part);
+    uint64_t begin, size;
+    if (part_range(fs, index, part, &begin, &size) == 0) {
         reply_shard_attr(req, fs, ino, size, want_entry);
         return;
     }
@@ -194,23 +239,35 @@ static void shard_attr(fuse_req_t req, tokfs_fs *fs, uint32_t index, int want_en
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    *r = (size_request){.req = req, .fs = fs, .ino = ino, .want_entry = want_entry};
+    *r = (size_request){.req = req, .fs = fs, .ino = ino, .index = index, .part = part,
+                        .want_entry = want_entry};
     tokfs_cache_get(fs->cache, index, 0, 0, size_ready, r);
 }
 
-/* "shard_00042.bin" → 42, only in the exact form readdir shows. */
-static int parse_shard_name(const char *name, uint32_t *n)
+/* The name readdir shows for shard n's part. */
+static void part_name(tokfs_fs *fs, uint32_t n, int part, char *out, size_t size)
+{
+    snprintf(out, size, "shard_%05u%s", n,
+             part ? ".idx" : tokfs_layout_ext(tokfs_cache_layout(fs->cache)));
+}
+
+/* "shard_00042.bin" → 42 (part 0; "shard_00042.idx" → 42, part 1 with format=megatron), only
+ * in the exact form readdir shows. */
+static int parse_shard_name(tokfs_fs *fs, const char *name, uint32_t *n, int *part)
 {
     unsigned value;
-    int consumed = 0;
-    if (sscanf(name, "shard_%u.bin%n", &value, &consumed) != 1 || name[consumed] != '\0')
+    if (sscanf(name, "shard_%u.", &value) != 1)
         return -1;
-    char canonical[32];
-    snprintf(canonical, sizeof canonical, "shard_%05u.bin", value);
-    if (strcmp(canonical, name) != 0)
-        return -1;
-    *n = value;
-    return 0;
+    for (int p = 0; p <= is_megatron(fs); p++) {
+        char canonical[40];
+        part_name(fs, value, p, canonical, sizeof canonical);
+        if (strcmp(canonical, name) == 0) {
+            *n = value;
+            *part = p;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 /* ---- handlers --------------------------------------------------------------------------- */
@@ -245,10 +302,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
             ino = INO_STATUS;
     } else if (parent == INO_TRAIN || parent == INO_VAL) {
         uint32_t n;
+        int part;
         int64_t index;
-        if (parse_shard_name(name, &n) == 0 &&
+        if (parse_shard_name(fs, name, &n, &part) == 0 &&
             (index = tokfs_cache_shard_index(fs->cache, parent == INO_VAL, n)) >= 0) {
-            shard_attr(req, fs, (uint32_t)index, 1);
+            shard_attr(req, fs, (uint32_t)index, part, 1);
             return;
         }
     }
@@ -273,8 +331,9 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     (void)fi;
     tokfs_fs *fs = fs_of(req);
     uint32_t index;
-    if (is_shard_ino(fs, ino, &index)) {
-        shard_attr(req, fs, index, 0);
+    int part;
+    if (is_shard_ino_part(fs, ino, &index, &part)) {
+        shard_attr(req, fs, index, part, 0);
         return;
     }
     struct stat st;
@@ -293,6 +352,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     /* Entry k of the listing (0 ".", 1 ".."); returns 0 past the end. */
     struct { const char *name; fuse_ino_t ino; int dir; } fixed[5];
     uint32_t nfixed = 0, nshards = 0;
+    uint32_t parts = is_megatron(fs) ? 2 : 1; /* files per shard: .bin (+ .idx) */
     int split = -1;
     switch (ino) {
     case INO_ROOT:
@@ -324,7 +384,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         return;
     }
     size_t used = 0;
-    uint64_t total = 2 + (uint64_t)nfixed + nshards;
+    uint64_t total = 2 + (uint64_t)nfixed + (uint64_t)nshards * parts;
     for (uint64_t k = (uint64_t)off; k < total; k++) {
         struct stat st = {0};
         char name[32];
@@ -338,10 +398,11 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             st.st_ino = fixed[k - 2].ino;
             st.st_mode = fixed[k - 2].dir ? S_IFDIR : S_IFREG;
         } else {
-            uint32_t n = (uint32_t)(k - 2 - nfixed);
-            snprintf(name, sizeof name, "shard_%05u.bin", n);
+            uint32_t n = (uint32_t)((k - 2 - nfixed) / parts);
+            int part = (int)((k - 2 - nfixed) % parts);
+            part_name(fs, n, part, name, sizeof name);
             entry_name = name;
-            st.st_ino = SHARD_INO_BASE + (fuse_ino_t)tokfs_cache_shard_index(fs->cache, split, n);
+            st.st_ino = shard_ino(fs, (uint32_t)tokfs_cache_shard_index(fs->cache, split, n), part);
             st.st_mode = S_IFREG;
         }
         size_t need = fuse_add_direntry(req, buf + used, size - used, entry_name, &st,
@@ -426,6 +487,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 typedef struct read_request {
     fuse_req_t req;
     tokfs_fs *fs;
+    uint32_t index;
+    int part;
     off_t off;
     size_t size;
 } read_request;
@@ -433,18 +496,22 @@ typedef struct read_request {
 static void read_ready(void *arg, int status, uint64_t shard_size, tokfs_backing *backing)
 {
     read_request *r = arg;
+    (void)shard_size; /* the whole cache file's: the part's range is what bounds the read */
+    uint64_t begin = 0, len = 0;
+    if (!status && part_range(r->fs, r->index, r->part, &begin, &len))
+        status = -EIO; /* answered 0, so the parts are known: never reached */
     if (status) {
         fuse_reply_err(r->req, -status);
-    } else if ((uint64_t)r->off >= shard_size) {
+    } else if ((uint64_t)r->off >= len) {
         fuse_reply_buf(r->req, NULL, 0);
     } else {
         size_t size = r->size;
-        if ((uint64_t)r->off + size > shard_size)
-            size = (size_t)(shard_size - (uint64_t)r->off);
+        if ((uint64_t)r->off + size > len)
+            size = (size_t)(len - (uint64_t)r->off);
         struct fuse_bufvec bufv = FUSE_BUFVEC_INIT(size);
         bufv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
         bufv.buf[0].fd = tokfs_backing_fd(backing);
-        bufv.buf[0].pos = r->off;
+        bufv.buf[0].pos = (off_t)begin + r->off;
         fuse_reply_data(r->req, &bufv, FUSE_BUF_SPLICE_MOVE);
     }
     tokfs_cache_release(r->fs->cache, backing);
@@ -456,13 +523,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
     tokfs_fs *fs = fs_of(req);
     uint32_t index;
-    if (is_shard_ino(fs, ino, &index)) {
+    int part;
+    if (is_shard_ino_part(fs, ino, &index, &part)) {
         read_request *r = malloc(sizeof *r);
         if (!r) {
             fuse_reply_err(req, ENOMEM);
             return;
         }
-        *r = (read_request){.req = req, .fs = fs, .off = off, .size = size};
+        *r = (read_request){.req = req, .fs = fs, .index = index, .part = part, .off = off,
+                            .size = size};
         tokfs_cache_get(fs->cache, index, 1, 1, read_ready, r);
         return;
     }

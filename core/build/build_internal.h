@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "build/out_format.h"
 #include "build/shard_build.h"
 #include "common/buf.h"
 #include "common/hash.h"
@@ -159,13 +160,10 @@ int tokfs_build_txt_finish(tokfs_build_txt *t);
 
 typedef struct tokfs_build_writer tokfs_build_writer;
 
-/* An output format: how ids become the shard file's bytes. Raw little-endian ids of the shard's
- * id width is the one there is; another layout (uint32 whatever the vocabulary, a header before
- * the ids, an index beside them) is another tokfs_build_format, the writer unchanged. */
+/* How ids become bytes: little-endian ids of the layout's width, encoded into the writer's
+ * block through tokfs_build_writer_room / _advance. 0 or the build's error. */
 typedef struct tokfs_build_format {
     const char *name;
-    /* Ids in order, end-of-text ids included, encoded into the writer's block through
-     * tokfs_build_writer_room / _advance. 0 or the build's error. */
     int (*put)(const struct tokfs_build_format *f, tokfs_build_writer *w, const uint32_t *ids,
                size_t n);
 } tokfs_build_format;
@@ -175,23 +173,42 @@ const tokfs_build_format *tokfs_build_format_ids(unsigned id_bytes);
 
 /* Bytes go to the output fd in blocks of TOKFS_BUILD_WRITE_BLOCK: before each write the budget
  * for the file's new size is reserved (out->reserve) and the cancel flag checked; the checksum
- * (tokfs_hash64, seed 0) covers every byte written. */
+ * (tokfs_hash64, seed 0) covers every byte written after the layout's header (the header is a
+ * function of the id count, written last at offset 0 over a hole the writer skips).
+ *
+ * The pool hands over ids with the end-of-text id after every document (the append stream);
+ * the writer places it as the layout says (out_format.h): prepend rotates the stream by one id
+ * (the first document gets one in front, the last one's is dropped), none drops it. Where a
+ * document ends is also where the megatron index puts a sequence boundary. */
 #define TOKFS_BUILD_WRITE_BLOCK (1u << 20)
 
 struct tokfs_build_writer {
     tokfs_builder *b;
     const tokfs_build_output *out;
     const tokfs_build_format *format;
+    tokfs_layout layout;
     tokfs_buf block;              /* bytes not yet written (cap TOKFS_BUILD_WRITE_BLOCK) */
-    uint64_t written;             /* bytes written to out->fd */
-    uint64_t ids;                 /* ids put */
-    tokfs_hash hash;              /* of the bytes written */
+    uint64_t written;             /* bytes of the file so far (header hole included) */
+    uint64_t reserved;            /* the file size the budget was last reserved for */
+    uint64_t ids;                 /* ids put into the file (after placing separators) */
+    tokfs_hash hash;              /* of the bytes written after the header */
+    /* 1 (the default): the piece begins with a document, so prepend puts an end-of-text id
+     * before its first id; a piece that begins inside a document continued from the previous
+     * piece sets it to 0 before the first id. */
+    int starts_document;
+    int held;                     /* prepend: one id held back (the stream's last so far) */
+    uint32_t held_id;
+    /* megatron: the length of every sequence ended so far, and where the current one began
+     * (an index into the file's ids). */
+    uint32_t *seq_lens;
+    size_t nseq, seq_cap;
+    uint64_t seq_start;
 };
 
-/* 0 or the build's error (-ENOMEM). */
+/* 0 or the build's error (-ENOMEM, or -errno when the header's hole cannot be skipped). */
 int tokfs_build_writer_open(tokfs_build_writer *w, tokfs_builder *b,
-                            const tokfs_build_output *out, const tokfs_build_format *format);
-/* Where the pool's ids go: the format's put. */
+                            const tokfs_build_output *out, const tokfs_layout *layout);
+/* Where the pool's ids go: separators placed, then the format's put. */
 tokfs_id_sink tokfs_build_writer_sink(tokfs_build_writer *w);
 /* At least min (<= TOKFS_BUILD_WRITE_BLOCK) bytes of room at the block's end, writing the block
  * first when it has less; *room says how much there is. NULL on failure (the build's error). */
@@ -201,9 +218,12 @@ static inline void tokfs_build_writer_advance(tokfs_build_writer *w, size_t n)
 {
     w->block.len += n;
 }
-/* Write what is left. 0 or the build's error. */
+/* Write what is in the block. 0 or the build's error. */
 int tokfs_build_writer_flush(tokfs_build_writer *w);
-/* The checksum of everything written. */
+/* All ids are in: the last separator placed, the megatron .idx appended, everything written and
+ * the header filled in. The file is then exactly the layout's bytes. 0 or the build's error. */
+int tokfs_build_writer_finish(tokfs_build_writer *w);
+/* The checksum of everything written after the header. */
 uint64_t tokfs_build_writer_checksum(const tokfs_build_writer *w);
 void tokfs_build_writer_free(tokfs_build_writer *w);
 

@@ -110,10 +110,12 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
         .cfg = cfg, .fetcher = fetcher, .stats = stats, .cancel = out->cancel,
         .err = err ? err : &dropped,
     };
-    tokfs_build_writer w;
+    tokfs_build_writer w = {0};
     tokfs_build_reader *readers[NREADERS] = {0};
-    int rc = tokfs_build_writer_open(&w, &b, out,
-                                     tokfs_build_format_ids(tokfs_tokenizer_id_bytes(tok)));
+    tokfs_layout layout; /* checked at mount: an error here is the options' own */
+    int rc = tokfs_layout_resolve(cfg, tok, &layout, b.err);
+    if (rc == 0)
+        rc = tokfs_build_writer_open(&w, &b, out, &layout);
     /* Every document goes through the pool (also tokenizer=bytes: one path, and its JSON
      * decoding runs on the threads too). */
     tokfs_id_sink sink = tokfs_build_writer_sink(&w);
@@ -134,7 +136,7 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
         rc = tokfs_builder_fail(&b, rc, "cannot tokenize: %s", strerror(-rc));
     tokfs_tokpool_free(b.pool);
     if (rc == 0)
-        rc = tokfs_build_writer_flush(&w);
+        rc = tokfs_build_writer_finish(&w);
     stats->tokens = w.ids;
     stats->checksum = tokfs_build_writer_checksum(&w);
     for (int k = 0; k < NREADERS; k++)

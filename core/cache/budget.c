@@ -47,8 +47,11 @@ uint64_t cache_estimated_bytes(const tokfs_cache *c, uint32_t i)
 {
     TOKFS_CACHE_ASSERT_LOCKED(c); /* tokens */
     if (c->shards[i].tokens >= 0)
-        return (uint64_t)c->shards[i].tokens * c->id_bytes;
-    return (uint64_t)((double)c->plan.pieces[i].source_bytes / c->tok->bytes_per_token *
+        return cache_shard_bytes(c, &c->shards[i]);
+    /* The .idx of a megatron shard is not counted: about 20 bytes per document, within the
+     * estimate's own error. */
+    return c->layout.header_bytes +
+           (uint64_t)((double)c->plan.pieces[i].source_bytes / c->tok->bytes_per_token *
                       c->id_bytes);
 }
 

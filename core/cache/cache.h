@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "build/out_format.h"
 #include "common/config.h"
 #include "common/error.h"
 #include "plan/plan.h"
@@ -46,9 +47,14 @@ uint32_t tokfs_cache_val_shards(const tokfs_cache *c);
 /* Plan index of split shard n (split 0 train, 1 val), or -1 when it is not exposed. */
 int64_t tokfs_cache_shard_index(const tokfs_cache *c, int split, uint32_t n);
 
-/* Exact size in bytes of shard i if known (from the catalog), without doing any work.
- * Returns 0 or -ENODATA. */
+/* Exact size in bytes of shard i's cache file if known (from the catalog), without doing any
+ * work. Returns 0 or -ENODATA. For megatron the file is the .bin then the .idx. */
 int tokfs_cache_known_size(tokfs_cache *c, uint32_t shard, uint64_t *size);
+/* The same, split into the served data file (.bin/.npy, header included) and the .idx (0 unless
+ * megatron). Always known once a tokfs_cache_get of the shard answered 0. 0 or -ENODATA. */
+int tokfs_cache_known_parts(tokfs_cache *c, uint32_t shard, uint64_t *data, uint64_t *index);
+/* The output layout the mount serves (out_format.h). */
+const tokfs_layout *tokfs_cache_layout(const tokfs_cache *c);
 
 /* Get shard i ready. is_read = 1 for data reads (counts hits/misses, moves the shard to the
  * front of the LRU, triggers prefetch); 0 for lookups that only need the size. fn is called
@@ -66,7 +72,7 @@ void tokfs_cache_usage(tokfs_cache *c, uint64_t *used, uint64_t *cap);
 char *tokfs_cache_render_metadata(tokfs_cache *c, size_t *len);
 char *tokfs_cache_render_status(tokfs_cache *c, size_t *len);
 
-/* Name of shard i for messages: "train/shard_00003.bin". */
+/* Name of shard i for messages: "train/shard_00003.bin" (".npy" for npy). */
 void tokfs_cache_shard_name(const tokfs_cache *c, uint32_t shard, char *out, size_t size);
 
 #endif

@@ -81,6 +81,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "build/out_format.h"
 #include "build/shard_build.h"
 #include "cache/cache.h"
 #include "common/log.h"
@@ -115,6 +116,7 @@ typedef struct shard {
     int64_t tokens;             /* mu: from the catalog or the last build; -1 unknown. The build
                                  * compares with the copy it took at start (build_job) */
     uint64_t checksum;          /* mu: with tokens */
+    uint64_t index_bytes;       /* mu: with tokens: the megatron .idx after the ids (else 0) */
     tokfs_backing *backing;     /* mu: the pointer (non-NULL exactly when CACHED); refs atomic */
     uint64_t disk_bytes;        /* mu: allocated bytes of the cached file (0 unless CACHED) */
     uint64_t last_read;         /* mu: LRU clock value of the last read */
@@ -161,7 +163,8 @@ struct tokfs_cache {
     const tokfs_tokenizer *tok; /* open */
     tokfs_cache_hooks hooks;    /* open */
     tokfs_plan plan;            /* open */
-    unsigned id_bytes;          /* open: bytes per stored id (2 or 4) */
+    unsigned id_bytes;          /* open: bytes per stored id (2 or 4): layout.id_bytes */
+    tokfs_layout layout;        /* open: format=, dtype=, doc_sep= against the tokenizer */
     uint32_t exposed_train;     /* open: train shards shown (max_shards) */
 
     char root[PATH_MAX];        /* open: cfg->cache_dir */
@@ -209,6 +212,7 @@ typedef struct build_job {
     uint32_t shard;             /* worker: set when the build begins */
     int64_t known_tokens;       /* worker: the shard's catalog count when the build began (-1) */
     uint64_t known_checksum;    /* worker */
+    uint64_t index_bytes;       /* worker: the made file's .idx bytes (megatron), for finish_ok */
     uint64_t reserved;          /* mu: budget bytes held for this build's temp file */
     int over_cap;               /* mu: ENOSPC because the shard alone exceeds cache_size (not
                                  * because the disk is full) */
@@ -287,13 +291,21 @@ int tokfs_cache_open_hooks(const tokfs_config *cfg, const tokfs_tokenizer *tok,
 /* CACHE_DIR/plan-<id>/shards/NNNNNN.bin */
 void cache_shard_path(const tokfs_cache *c, uint32_t index, char *out, size_t size);
 
+/* Exact bytes of shard s's cache file (the layout's data file, then the .idx for megatron);
+ * only when s->tokens >= 0. mu held (or at open). */
+static inline uint64_t cache_shard_bytes(const tokfs_cache *c, const shard *s)
+{
+    return tokfs_layout_data_bytes(&c->layout, (uint64_t)s->tokens) + s->index_bytes;
+}
+
 /* ---- catalog.c -------------------------------------------------------------------------- */
 
 /* Open (or create) the catalog and set the token count and checksum of every shard it vouches
  * for. At open, before any thread. */
 int cache_catalog_open(tokfs_cache *c, tokfs_err *err);
 /* Record shard `index` (pwrite + fdatasync; never under mu). 0 or a negative errno. */
-int cache_catalog_store(tokfs_cache *c, uint32_t index, uint64_t tokens, uint64_t checksum);
+int cache_catalog_store(tokfs_cache *c, uint32_t index, uint64_t tokens, uint64_t checksum,
+                        uint64_t index_bytes);
 
 /* ---- budget.c --------------------------------------------------------------------------- */
 

@@ -1,8 +1,9 @@
 /* The catalog, plan-<id>/catalog.bin: the token count and checksum of every shard ever made, so
  * sizes are exact whenever reported (they survive eviction and remount) and a re-made shard can
  * be compared with the first. A 64-byte header (magic, version, piece count, plan id, id width)
- * and one fixed 32-byte record per piece, written with pwrite + fdatasync when a shard is first
- * made and never rewritten whole; a check hash makes a torn record read as unknown. */
+ * and one fixed 32-byte record per piece (tokens, checksum, megatron .idx bytes), written with
+ * pwrite + fdatasync when a shard is first made and never rewritten whole; a check hash makes a
+ * torn record read as unknown. */
 #include "cache/cache_internal.h"
 
 #include <errno.h>
@@ -21,7 +22,8 @@
 typedef struct catalog_record {
     uint64_t tokens;
     uint64_t checksum;
-    uint64_t reserved;
+    uint64_t index_bytes;  /* the .idx part of a megatron shard (0 otherwise, and in catalogs
+                            * made before layouts, which were all raw) */
     uint32_t valid;
     uint32_t check; /* detects a torn or damaged record */
 } catalog_record;
@@ -75,6 +77,7 @@ int cache_catalog_open(tokfs_cache *c, tokfs_err *err)
             if (r.valid == 1 && r.check == record_check(&r)) {
                 c->shards[i].tokens = (int64_t)r.tokens;
                 c->shards[i].checksum = r.checksum;
+                c->shards[i].index_bytes = r.index_bytes;
             }
         }
         return catalog_allocate(c, path, want_size, err);
@@ -87,10 +90,12 @@ int cache_catalog_open(tokfs_cache *c, tokfs_err *err)
     return catalog_allocate(c, path, want_size, err);
 }
 
-int cache_catalog_store(tokfs_cache *c, uint32_t i, uint64_t tokens, uint64_t checksum)
+int cache_catalog_store(tokfs_cache *c, uint32_t i, uint64_t tokens, uint64_t checksum,
+                        uint64_t index_bytes)
 {
     TOKFS_CACHE_ASSERT_UNLOCKED(c); /* a disk write and a flush: never under mu */
-    catalog_record r = {.tokens = tokens, .checksum = checksum, .valid = 1};
+    catalog_record r = {.tokens = tokens, .checksum = checksum, .index_bytes = index_bytes,
+                        .valid = 1};
     r.check = record_check(&r);
     off_t at = CATALOG_HEADER_BYTES + (off_t)i * CATALOG_RECORD_BYTES;
     ssize_t n = pwrite(c->catalog_fd, &r, sizeof r, at);

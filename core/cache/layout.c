@@ -42,7 +42,7 @@ void tokfs_cache_shard_name(const tokfs_cache *c, uint32_t i, char *out, size_t 
 {
     uint32_t n;
     const char *split = split_name(c, i, &n);
-    snprintf(out, size, "%s/shard_%05u.bin", split, n);
+    snprintf(out, size, "%s/shard_%05u%s", split, n, tokfs_layout_ext(&c->layout));
 }
 
 void cache_shard_path(const tokfs_cache *c, uint32_t i, char *out, size_t size)
@@ -214,7 +214,7 @@ static void scan_own(tokfs_cache *c)
         int keep = sscanf(e->d_name, "%6u.%7s", &index, tail) == 2 && strcmp(tail, "bin") == 0 &&
                    index < c->plan.npieces && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
                    c->shards[index].tokens >= 0 &&
-                   (uint64_t)st.st_size == (uint64_t)c->shards[index].tokens * c->id_bytes;
+                   (uint64_t)st.st_size == cache_shard_bytes(c, &c->shards[index]);
         if (!keep) {
             if (unlink(path) == 0)
                 tokfs_log(TOKFS_LOG_INFO, "removed unvouched shard file %s", path);
@@ -288,7 +288,12 @@ int tokfs_cache_open_hooks(const tokfs_config *cfg, const tokfs_tokenizer *tok,
     c->tok = tok;
     if (hooks)
         c->hooks = *hooks;
-    c->id_bytes = tokfs_tokenizer_id_bytes(tok);
+    int rc = tokfs_layout_resolve(cfg, tok, &c->layout, err);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    c->id_bytes = c->layout.id_bytes;
     c->cap = cfg->cache_size;
     c->lock_fd = c->catalog_fd = c->shards_dir_fd = -1;
     pthread_mutex_init(&c->mu, NULL);
@@ -304,9 +309,18 @@ int tokfs_cache_open_hooks(const tokfs_config *cfg, const tokfs_tokenizer *tok,
     uint64_t dir_id = tok->fingerprint ? tokfs_hash64(&tok->fingerprint, sizeof tok->fingerprint,
                                                       plan_id)
                                        : plan_id;
+    /* And on the layout, unless it is the one there was before layouts (raw ids of the
+     * vocabulary's width, appended end-of-text), so those caches stay valid: a shard made in
+     * one layout is never served as another. */
+    if (tokfs_layout_is_custom(&c->layout, tokfs_tokenizer_id_bytes(tok))) {
+        char what[64];
+        int n = snprintf(what, sizeof what, "layout=%s/%s/%s", tokfs_layout_format_name(&c->layout),
+                         tokfs_layout_dtype_name(&c->layout), tokfs_layout_sep_name(&c->layout));
+        dir_id = tokfs_hash64(what, (size_t)n, dir_id);
+    }
     snprintf(c->dir, sizeof c->dir, "%s/plan-%016" PRIx64, c->root, dir_id);
 
-    int rc = make_dirs(c->root, err);
+    rc = make_dirs(c->root, err);
     if (rc == 0)
         rc = lock_cache_dir(c, err);
     if (rc == 0)

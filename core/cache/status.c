@@ -160,7 +160,10 @@ char *tokfs_cache_render_metadata(tokfs_cache *c, size_t *len)
         free(tokens);
         return NULL;
     }
-    put(&d, o, "format", json_string("tokfs-raw"));
+    const tokfs_layout *l = &c->layout;
+    char format[32];
+    snprintf(format, sizeof format, "tokfs-%s", tokfs_layout_format_name(l));
+    put(&d, o, "format", json_string(format));
     put(&d, o, "version", json_integer(1));
     put(&d, o, "source", text_value(source));
     put(&d, o, "tokenizer", text_value(tok->name));
@@ -172,10 +175,15 @@ char *tokfs_cache_render_metadata(tokfs_cache *c, size_t *len)
     put(&d, o, "tokenizer_fingerprint", json_string(fingerprint));
     put(&d, o, "vocab_size", json_integer(tok->vocab_size));
     put(&d, o, "eot_id", json_integer(tok->eot_id));
-    put(&d, o, "dtype", json_string(c->id_bytes == 2 ? "uint16" : "uint32"));
+    /* Enough for a loader to configure itself (docs/layouts.md). */
+    put(&d, o, "layout", json_string(tokfs_layout_format_name(l)));
+    put(&d, o, "dtype", json_string(tokfs_layout_dtype_name(l)));
     put(&d, o, "byte_order", json_string("little"));
-    put(&d, o, "header_bytes", json_integer(0));
-    put(&d, o, "doc_separator", json_string("eot_id appended after every document"));
+    put(&d, o, "header_bytes", json_integer(l->header_bytes));
+    put(&d, o, "doc_separator", json_string(tokfs_layout_sep_name(l)));
+    put(&d, o, "data_extension", json_string(tokfs_layout_ext(l)));
+    put(&d, o, "index_extension",
+        l->format == TOKFS_OUT_MEGATRON ? json_string(".idx") : json_null());
     put(&d, o, "shard_size_target", u64_value(cfg->shard_size));
     put(&d, o, "shuffle_seed", cfg->has_shuffle_seed ? u64_value(cfg->shuffle_seed) : json_null());
     put(&d, splits, "train", split_counts(&d, tokens, ntrain));
@@ -201,6 +209,7 @@ typedef struct shard_view {
     int ever_cached;
     int last_error;
     int64_t tokens;
+    uint64_t bytes;             /* the cache file's exact bytes, when tokens >= 0 */
     uint64_t disk_bytes, fetched_bytes, skipped_records;
 } shard_view;
 
@@ -253,6 +262,7 @@ char *tokfs_cache_render_status(tokfs_cache *c, size_t *len)
         const shard *s = &c->shards[i];
         views[k] = (shard_view){.index = i, .state = s->state, .ever_cached = s->ever_cached,
                                 .last_error = s->last_error, .tokens = s->tokens,
+                                .bytes = s->tokens >= 0 ? cache_shard_bytes(c, s) : 0,
                                 .disk_bytes = s->disk_bytes, .fetched_bytes = s->fetched_bytes,
                                 .skipped_records = s->skipped_records};
     }
@@ -293,7 +303,7 @@ char *tokfs_cache_render_status(tokfs_cache *c, size_t *len)
         put(&d, s, "state", json_string(state_name(v)));
         put(&d, s, "tokens", v->tokens >= 0 ? json_integer(v->tokens) : json_null());
         put(&d, s, "bytes",
-            v->tokens >= 0 ? u64_value((uint64_t)v->tokens * c->id_bytes) : json_null());
+            v->tokens >= 0 ? u64_value(v->bytes) : json_null());
         put(&d, s, "disk_bytes", u64_value(v->disk_bytes));
         put(&d, s, "bytes_fetched", u64_value(v->fetched_bytes));
         put(&d, s, "records_skipped", u64_value(v->skipped_records));

@@ -232,6 +232,13 @@ static int build_one(build_job *job, tokfs_cache_build_fn build, void *build_ctx
         *disk_out = cache_allocated_bytes(&st);
         rc = cache_settle_reservation(job, *disk_out);
     }
+    /* What follows the data file is the .idx (megatron; nothing for the other layouts). */
+    uint64_t data_bytes = rc == 0 ? tokfs_layout_data_bytes(&c->layout, stats->tokens) : 0;
+    if (rc == 0 && (uint64_t)st.st_size < data_bytes)
+        rc = tokfs_err_set(&err, EIO, "%s holds %lld bytes, fewer than %" PRIu64 " ids make",
+                           tmp_path, (long long)st.st_size, stats->tokens);
+    if (rc == 0)
+        job->index_bytes = (uint64_t)st.st_size - data_bytes;
     if (rc == 0 && job->known_tokens >= 0 &&
         ((uint64_t)job->known_tokens != stats->tokens || job->known_checksum != stats->checksum)) {
         const tokfs_piece *piece = &c->plan.pieces[i];
@@ -245,7 +252,7 @@ static int build_one(build_job *job, tokfs_cache_build_fn build, void *build_ctx
                            job->known_checksum, first_url,
                            piece->last_source > piece->first_source ? " ..." : "");
     } else if (rc == 0 && job->known_tokens < 0) {
-        int crc = cache_catalog_store(c, i, stats->tokens, stats->checksum);
+        int crc = cache_catalog_store(c, i, stats->tokens, stats->checksum, job->index_bytes);
         if (crc)
             rc = tokfs_err_set(&err, -crc, "cannot record %s in the catalog: %s", name,
                                strerror(-crc));
@@ -294,6 +301,7 @@ static void finish_ok(tokfs_cache *c, build_job *job, tokfs_backing *backing, ui
     s->disk_bytes = disk;
     s->tokens = (int64_t)stats->tokens;
     s->checksum = stats->checksum;
+    s->index_bytes = job->index_bytes;
     s->last_read = ++c->clock;
     s->skipped_records = stats->skipped_records;
     s->last_error = 0;
@@ -303,7 +311,7 @@ static void finish_ok(tokfs_cache *c, build_job *job, tokfs_backing *backing, ui
     job->reserved = 0;
     pthread_cond_broadcast(&c->space_cv);
     waiter *list = cache_take_waiters(c, i);
-    uint64_t size = stats->tokens * c->id_bytes;
+    uint64_t size = cache_shard_bytes(c, s);
     cache_unlock(c);
     if (stats->skipped_records) {
         char name[64];
@@ -427,11 +435,27 @@ int tokfs_cache_known_size(tokfs_cache *c, uint32_t i, uint64_t *size)
 {
     cache_lock(c);
     int64_t tokens = i < c->plan.npieces ? c->shards[i].tokens : -1;
+    if (tokens >= 0)
+        *size = cache_shard_bytes(c, &c->shards[i]);
     cache_unlock(c);
-    if (tokens < 0)
-        return -ENODATA;
-    *size = (uint64_t)tokens * c->id_bytes;
-    return 0;
+    return tokens < 0 ? -ENODATA : 0;
+}
+
+int tokfs_cache_known_parts(tokfs_cache *c, uint32_t i, uint64_t *data, uint64_t *index)
+{
+    cache_lock(c);
+    int64_t tokens = i < c->plan.npieces ? c->shards[i].tokens : -1;
+    if (tokens >= 0) {
+        *data = tokfs_layout_data_bytes(&c->layout, (uint64_t)tokens);
+        *index = c->shards[i].index_bytes;
+    }
+    cache_unlock(c);
+    return tokens < 0 ? -ENODATA : 0;
+}
+
+const tokfs_layout *tokfs_cache_layout(const tokfs_cache *c)
+{
+    return &c->layout;
 }
 
 void tokfs_cache_get(tokfs_cache *c, uint32_t i, int is_read, int want_backing,
@@ -455,7 +479,7 @@ void tokfs_cache_get(tokfs_cache *c, uint32_t i, int is_read, int want_backing,
             c->hits++;
             queue_prefetch(c, i);
         }
-        uint64_t size = (uint64_t)s->tokens * c->id_bytes;
+        uint64_t size = cache_shard_bytes(c, s);
         cache_unlock(c);
         fn(arg, 0, size, b);
         return;

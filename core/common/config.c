@@ -19,12 +19,17 @@ const char tokfs_options_help[] =
     "                      tokenizer.json, a SentencePiece PATH.model or a Mistral tekken.json\n"
     "  pattern=NAME        pre-tokenizer of a .tiktoken file: gpt2, cl100k_base, o200k_base,\n"
     "                      qwen2 (default: from the file name)\n"
-    "  eot=ID|TEXT         end-of-text token after every document (default: the tokenizer's)\n"
+    "  eot=ID|TEXT         end-of-text token between documents (default: the tokenizer's)\n"
     "  special_tokens=text|match  special tokens' text in a document is ordinary text (text,\n"
     "                      the default) or becomes the special token's id (match)\n"
     "  shard_size=N        about N tokens per shard, e.g. 10M (default 10M)\n"
     "  val_shards=N        the last N shards of the plan form val/ (default 1)\n"
     "  max_shards=N        expose only the first N train shards (default: all)\n"
+    "  dtype=uint16|uint32 id width in the shards (default: uint16 when the vocabulary fits)\n"
+    "  format=raw|llmc|megatron|npy  shard layout: raw ids (default), llm.c .bin with its\n"
+    "                      1024-byte header, Megatron .bin + .idx, or NumPy .npy\n"
+    "  doc_sep=append|prepend|none  end-of-text placement (default: prepend for llmc,\n"
+    "                      else append)\n"
     "  shuffle_seed=N      permute the pieces before numbering (default: source order)\n"
     "  text_field=NAME     JSONL member or Parquet column holding the document\n"
     "                      (default text)\n"
@@ -221,6 +226,7 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
         {"max_shards"}, {"shuffle_seed"}, {"text_field"}, {"workers"}, {"prefetch"},
         {"retries"}, {"timeout"}, {"max_doc_bytes"}, {"log_file"}, {"pattern"}, {"eot"},
         {"filter"}, {"special_tokens"},
+        {"dtype"}, {"format"}, {"doc_sep"},
     };
     int is_known = 0;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -270,6 +276,30 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
     } else if (strcmp(key, "max_shards") == 0) {
         if (parse_u32(value, 1, 99999, &cfg->max_shards))
             return tokfs_err_set(err, EINVAL, "bad max_shards=%s: give a whole number 1..99999",
+                                 value);
+    } else if (strcmp(key, "dtype") == 0) {
+        if (strcmp(value, "uint16") && strcmp(value, "uint32"))
+            return tokfs_err_set(err, EINVAL, "bad dtype=%s: give uint16 or uint32", value);
+        cfg->dtype_bytes = strcmp(value, "uint16") == 0 ? 2 : 4;
+    } else if (strcmp(key, "format") == 0) {
+        static const char *const names[] = {"raw", "llmc", "megatron", "npy"};
+        int f = -1;
+        for (int i = 0; i < 4; i++)
+            if (strcmp(value, names[i]) == 0)
+                f = i;
+        if (f < 0)
+            return tokfs_err_set(err, EINVAL, "bad format=%s: give raw, llmc, megatron or npy",
+                                 value);
+        cfg->format = f;
+    } else if (strcmp(key, "doc_sep") == 0) {
+        if (strcmp(value, "append") == 0)
+            cfg->doc_sep = TOKFS_SEP_APPEND;
+        else if (strcmp(value, "prepend") == 0)
+            cfg->doc_sep = TOKFS_SEP_PREPEND;
+        else if (strcmp(value, "none") == 0)
+            cfg->doc_sep = TOKFS_SEP_NONE;
+        else
+            return tokfs_err_set(err, EINVAL, "bad doc_sep=%s: give append, prepend or none",
                                  value);
     } else if (strcmp(key, "shuffle_seed") == 0) {
         char *end;

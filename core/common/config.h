@@ -7,6 +7,10 @@
 
 #include "common/error.h"
 
+/* format= and doc_sep= values (the layouts themselves: core/build/out_format.h). */
+enum tokfs_out_format { TOKFS_OUT_RAW, TOKFS_OUT_LLMC, TOKFS_OUT_MEGATRON, TOKFS_OUT_NPY };
+enum tokfs_doc_sep { TOKFS_SEP_DEFAULT, TOKFS_SEP_APPEND, TOKFS_SEP_PREPEND, TOKFS_SEP_NONE };
+
 typedef struct tokfs_config {
     char *source;             /* SOURCE as given: URL, path, or @LIST */
     char *mountpoint;         /* absolute path */
@@ -20,6 +24,11 @@ typedef struct tokfs_config {
     uint64_t shard_size;      /* about this many tokens per shard */
     uint32_t val_shards;      /* the last N pieces of the plan form val/ */
     uint32_t max_shards;      /* expose at most N train shards; 0 = all */
+    /* The output layout (docs/layouts.md): how ids are laid out in the shard files. */
+    unsigned dtype_bytes;     /* dtype=: 2 (uint16), 4 (uint32); 0 = uint16 when the
+                               * vocabulary fits, else uint32 */
+    int format;               /* format=: enum tokfs_out_format */
+    int doc_sep;              /* doc_sep=: enum tokfs_doc_sep; DEFAULT = the format's own */
     int has_shuffle_seed;     /* 1 when shuffle_seed was given */
     uint64_t shuffle_seed;    /* permutes pieces before numbering */
     char *text_field;         /* JSONL member / Parquet column holding the document */

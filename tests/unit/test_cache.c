@@ -29,6 +29,8 @@
  *   - close with parked waiters (one build blocked, one queued) answers them all -EIO;
  *   - the catalog survives reopen: sizes known without a build, cached shards served at once, a
  *     deleted file re-made, a re-made shard that differs refused with EIO;
+ *   - format=megatron: whole and split sizes (.bin, .idx), the .idx size kept by the catalog
+ *     across reopen, a plan dir of its own;
  *   - both JSON documents: keys and their order, types, a shuffle_seed of 2^64-1 exact.
  * TOKFS_TEST_OPS sets the hammer's operations per thread (default 150). */
 #include "check.h"
@@ -71,6 +73,7 @@ typedef struct stub {
     int fail[NFILES];            /* a negative errno to fail with, or 0 */
     uint64_t ids[NFILES];        /* ids a build writes; 0: FILE_BYTES + 1 */
     unsigned salt[NFILES];       /* changes the content (a "changed source") */
+    uint64_t tail_bytes;         /* bytes written after the ids (a megatron .idx stand-in) */
     /* atomic */
     _Atomic uint64_t inflight[NFILES]; /* allocated bytes of the temp file being written */
     atomic_int cap_violations;
@@ -91,6 +94,7 @@ static void stub_reset(void)
     memset(st.fail, 0, sizeof st.fail);
     memset(st.ids, 0, sizeof st.ids);
     memset(st.salt, 0, sizeof st.salt);
+    st.tail_bytes = 0;
     for (int i = 0; i < NFILES; i++)
         atomic_store(&st.inflight[i], 0);
     atomic_store(&st.cap_violations, 0);
@@ -198,6 +202,7 @@ static int stub_build(void *ctx, uint32_t i, const tokfs_build_output *out,
     int fail = st.fail[i];
     uint64_t n = st.ids[i] ? st.ids[i] : FILE_BYTES + 1;
     unsigned salt = st.salt[i];
+    uint64_t tail = st.tail_bytes;
     tokfs_cache *c = st.c;
     pthread_mutex_unlock(&st.mu);
     if (cancelled(out))
@@ -231,6 +236,13 @@ static int stub_build(void *ctx, uint32_t i, const tokfs_build_output *out,
                 stub_wait_a_little();
             pthread_mutex_unlock(&st.mu);
         }
+    }
+    if (rc == 0 && tail) {
+        uint8_t *zeros = calloc(1, tail);
+        if (!zeros || (rc = out->reserve(out->reserve_ctx, written + tail)) != 0 ||
+            write(out->fd, zeros, tail) != (ssize_t)tail)
+            rc = rc ? rc : tokfs_err_set(err, EIO, "stub: tail: %s", strerror(errno));
+        free(zeros);
     }
     atomic_store(&st.inflight[i], 0);
     if (rc == 0) {
@@ -352,6 +364,7 @@ typedef struct env {
     char src[PATH_MAX + 16];
     tokfs_tokenizer *tok;
     unsigned ncache;             /* cache dirs made so far */
+    int format;                  /* format= of the caches opened (enum tokfs_out_format) */
     uint64_t fixed, block, shard_alloc; /* from the calibration */
 } env;
 
@@ -399,6 +412,7 @@ static int open_cache(handle *h, const char *dir, uint64_t cap, unsigned workers
     h->cfg.cache_size = cap;
     h->cfg.workers = workers;
     h->cfg.prefetch = prefetch;
+    h->cfg.format = ev.format;
     stub_reset();
     tokfs_cache_hooks hooks = {.build = stub_build, .ctx = &st};
     int rc = tokfs_cache_open_hooks(&h->cfg, ev.tok, &hooks, &h->c, &err);
@@ -967,6 +981,65 @@ static void test_reopen(void)
     close_cache(&h);
 }
 
+/* format=megatron: a shard's cache file is the .bin then the .idx. Sizes are the whole file's,
+ * split by tokfs_cache_known_parts; the .idx bytes survive reopen in the catalog (sizes known
+ * and the file kept, without a build); status.json's bytes is the whole; the layout has its own
+ * plan dir beside the raw one in the same cache dir. */
+static void test_layout(void)
+{
+    char dir[PATH_MAX + 32], raw_dir[PATH_MAX], meg_dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/cache-layout", ev.root);
+    handle h;
+    if (open_cache(&h, dir, cap_of(4), 1, 0, 1))
+        return;
+    snprintf(raw_dir, sizeof raw_dir, "%s", h.c->dir);
+    close_cache(&h);
+
+    ev.format = TOKFS_OUT_MEGATRON;
+    const uint64_t ids = (FILE_BYTES + 1) * 2, idx = 42 + 20; /* one sequence */
+    if (open_cache(&h, dir, cap_of(4), 1, 0, 1)) {
+        ev.format = TOKFS_OUT_RAW;
+        return;
+    }
+    snprintf(meg_dir, sizeof meg_dir, "%s", h.c->dir);
+    CHECK(strcmp(raw_dir, meg_dir) != 0);
+    CHECK_EQ_INT(tokfs_cache_layout(h.c)->format, TOKFS_OUT_MEGATRON);
+    pthread_mutex_lock(&st.mu);
+    st.tail_bytes = idx;
+    pthread_mutex_unlock(&st.mu);
+    uint64_t size = 0, data = 0, index = 0;
+    CHECK_EQ_INT(tokfs_cache_known_parts(h.c, 0, &data, &index), -ENODATA);
+    CHECK_EQ_INT(get_sync(h.c, 0, 1, 0, &size, NULL), 0);
+    CHECK_EQ_INT(size, ids + idx);
+    CHECK_EQ_INT(tokfs_cache_known_parts(h.c, 0, &data, &index), 0);
+    CHECK_EQ_INT(data, ids);
+    CHECK_EQ_INT(index, idx);
+    json_t *s = status_of(h.c);
+    json_t *first = json_array_get(json_object_get(s, "shards"), 0);
+    CHECK_EQ_INT(json_integer_value(json_object_get(first, "bytes")), ids + idx);
+    json_decref(s);
+    size_t len = 0;
+    char *meta = tokfs_cache_render_metadata(h.c, &len);
+    CHECK(meta && strstr(meta, "\"layout\": \"megatron\"") && strstr(meta, "\"index_extension\": \".idx\""));
+    free(meta);
+    close_cache(&h);
+
+    if (open_cache(&h, dir, cap_of(4), 1, 0, 1)) {
+        ev.format = TOKFS_OUT_RAW;
+        return;
+    }
+    CHECK_EQ_INT(tokfs_cache_known_size(h.c, 0, &size), 0);
+    CHECK_EQ_INT(size, ids + idx);
+    CHECK_EQ_INT(tokfs_cache_known_parts(h.c, 0, &data, &index), 0);
+    CHECK_EQ_INT(index, idx);
+    s = status_of(h.c);
+    CHECK_STR(shard_state(s, 0), "cached"); /* kept: its size is what the catalog says */
+    json_decref(s);
+    CHECK_EQ_INT(stub_get(&st.started), 0);
+    close_cache(&h);
+    ev.format = TOKFS_OUT_RAW;
+}
+
 /* Keys in order, with their JSON types. */
 static void check_keys(json_t *obj, const char *const *keys, const json_type *types, size_t n,
                        const char *what)
@@ -1033,15 +1106,19 @@ static void test_documents(void)
     static const char *const meta_keys[] = {
         "format", "version", "source", "tokenizer", "tokenizer_kind", "tokenizer_model",
         "tokenizer_file", "special_tokens", "pattern", "tokenizer_fingerprint", "vocab_size",
-        "eot_id", "dtype", "byte_order", "header_bytes", "doc_separator", "shard_size_target",
-        "shuffle_seed", "splits"};
+        "eot_id", "layout", "dtype", "byte_order", "header_bytes", "doc_separator",
+        "data_extension", "index_extension", "shard_size_target", "shuffle_seed", "splits"};
     static const json_type meta_types[] = {
         JSON_STRING, JSON_INTEGER, JSON_STRING, JSON_STRING, JSON_STRING, JSON_STRING,
         JSON_NULL, JSON_STRING, JSON_NULL, JSON_STRING, JSON_INTEGER, JSON_INTEGER,
-        JSON_STRING, JSON_STRING, JSON_INTEGER, JSON_STRING, JSON_INTEGER, JSON_NULL,
-        JSON_OBJECT};
+        JSON_STRING, JSON_STRING, JSON_STRING, JSON_INTEGER, JSON_STRING, JSON_STRING,
+        JSON_NULL, JSON_INTEGER, JSON_NULL, JSON_OBJECT};
     if (m) {
-        check_keys(m, meta_keys, meta_types, 19, "dataset_metadata.json");
+        check_keys(m, meta_keys, meta_types, 22, "dataset_metadata.json");
+        CHECK_STR(json_string_value(json_object_get(m, "format")), "tokfs-raw");
+        CHECK_STR(json_string_value(json_object_get(m, "layout")), "raw");
+        CHECK_STR(json_string_value(json_object_get(m, "doc_separator")), "append");
+        CHECK_EQ_INT(json_integer_value(json_object_get(m, "header_bytes")), 0);
         CHECK_STR(json_string_value(json_object_get(m, "tokenizer_model")), "bytes");
         CHECK_STR(json_string_value(json_object_get(m, "special_tokens")), "text");
         CHECK_STR(json_string_value(json_object_get(m, "source")), ev.src);
@@ -1131,6 +1208,7 @@ int main(void)
     test_prefetch();
     test_close_answers_waiters();
     test_reopen();
+    test_layout();
     test_documents();
     test_hammer(ops);
 

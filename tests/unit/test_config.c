@@ -435,6 +435,38 @@ static void test_set(void)
     SET_BAD("max_shards", "100000");
     SET_BAD("max_shards", "x");
 
+    /* the output layout: defaults mean "the vocabulary's width" and "the format's own" */
+    CHECK_EQ_INT(cfg.dtype_bytes, 0);
+    CHECK_EQ_INT(cfg.format, TOKFS_OUT_RAW);
+    CHECK_EQ_INT(cfg.doc_sep, TOKFS_SEP_DEFAULT);
+    SET_OK("dtype", "uint32");
+    CHECK_EQ_INT(cfg.dtype_bytes, 4);
+    SET_OK("dtype", "uint16");
+    CHECK_EQ_INT(cfg.dtype_bytes, 2);
+    SET_BAD("dtype", "int32");
+    SET_BAD("dtype", "u16");
+    SET_BAD("dtype", "");
+    CHECK_EQ_INT(cfg.dtype_bytes, 2);
+    SET_OK("format", "llmc");
+    CHECK_EQ_INT(cfg.format, TOKFS_OUT_LLMC);
+    SET_OK("format", "megatron");
+    CHECK_EQ_INT(cfg.format, TOKFS_OUT_MEGATRON);
+    SET_OK("format", "npy");
+    CHECK_EQ_INT(cfg.format, TOKFS_OUT_NPY);
+    SET_OK("format", "raw");
+    CHECK_EQ_INT(cfg.format, TOKFS_OUT_RAW);
+    SET_BAD("format", "RAW");
+    SET_BAD("format", "parquet");
+    CHECK_EQ_INT(cfg.format, TOKFS_OUT_RAW);
+    SET_OK("doc_sep", "prepend");
+    CHECK_EQ_INT(cfg.doc_sep, TOKFS_SEP_PREPEND);
+    SET_OK("doc_sep", "none");
+    CHECK_EQ_INT(cfg.doc_sep, TOKFS_SEP_NONE);
+    SET_OK("doc_sep", "append");
+    CHECK_EQ_INT(cfg.doc_sep, TOKFS_SEP_APPEND);
+    SET_BAD("doc_sep", "before");
+    CHECK_EQ_INT(cfg.doc_sep, TOKFS_SEP_APPEND);
+
     CHECK_EQ_INT(cfg.has_shuffle_seed, 0);
     SET_OK("shuffle_seed", "0");
     CHECK_EQ_INT(cfg.has_shuffle_seed, 1);
