@@ -218,6 +218,10 @@ static inline void tokfs_build_writer_advance(tokfs_build_writer *w, size_t n)
 {
     w->block.len += n;
 }
+/* Token sources: ids put into the file exactly as given — no end-of-text id placed, moved or
+ * dropped (the source's own are kept where they are); megatron still notes sequence boundaries
+ * at end-of-text ids, after them (append) or before them (prepend). 0 or the build's error. */
+int tokfs_build_writer_put_verbatim(tokfs_build_writer *w, const uint32_t *ids, size_t n);
 /* Write what is in the block. 0 or the build's error. */
 int tokfs_build_writer_flush(tokfs_build_writer *w);
 /* All ids are in: the last separator placed, the megatron .idx appended, everything written and
@@ -226,5 +230,14 @@ int tokfs_build_writer_finish(tokfs_build_writer *w);
 /* The checksum of everything written after the header. */
 uint64_t tokfs_build_writer_checksum(const tokfs_build_writer *w);
 void tokfs_build_writer_free(tokfs_build_writer *w);
+
+/* ---- pre-tokenized sources ----------------------------------------------------------------- */
+
+/* Pre-tokenized sources (reader_tokens.c; docs/pretokenized.md): the ids of every source of the
+ * piece between its id indexes go to the writer verbatim (tokfs_build_writer_put_verbatim),
+ * each checked to be below bound; an id that is not fails the build with -EIO, naming the source
+ * and its offset. No pool is involved. 0 or the build's error. */
+int tokfs_build_tokens(tokfs_builder *b, tokfs_build_writer *w, const tokfs_plan *plan,
+                       const tokfs_piece *piece, uint32_t bound);
 
 #endif

@@ -167,6 +167,11 @@ static int writer_put(void *ctx, const uint32_t *ids, size_t n)
     }
 }
 
+int tokfs_build_writer_put_verbatim(tokfs_build_writer *w, const uint32_t *ids, size_t n)
+{
+    return emit(w, ids, n);
+}
+
 tokfs_id_sink tokfs_build_writer_sink(tokfs_build_writer *w)
 {
     return (tokfs_id_sink){writer_put, w};

@@ -35,6 +35,9 @@ const char tokfs_options_help[] =
     "                      (default text)\n"
     "  filter=COL=V[|V...] Parquet only: keep the rows whose string column COL equals one\n"
     "                      of the values, e.g. filter=language=Python|Go\n"
+    "  src_dtype=uint16|uint32  id width of .bin token sources without llm.c's header\n"
+    "  vocab_size=N        token sources: an id at or above N is an error (default: the\n"
+    "                      tokenizer's vocabulary size)\n"
     "  workers=N           materialization threads (default 2)\n"
     "  prefetch=N          shards to make ahead of a reader when they fit (default 1)\n"
     "  retries=N           extra attempts per HTTP request (default 4)\n"
@@ -211,8 +214,32 @@ static int parse_u32(const char *text, uint32_t min, uint32_t max, uint32_t *out
     return 0;
 }
 
+/* The options of pre-tokenized sources (docs/pretokenized.md), kept together. */
+static int set_token_source_option(tokfs_config *cfg, const char *key, const char *value,
+                                   tokfs_err *err)
+{
+    if (!value || !*value)
+        return tokfs_err_set(err, EINVAL, "option %s needs a value: %s=...", key, key);
+    if (strcmp(key, "src_dtype") == 0) {
+        if (strcmp(value, "uint16") == 0)
+            cfg->src_dtype_bytes = 2;
+        else if (strcmp(value, "uint32") == 0)
+            cfg->src_dtype_bytes = 4;
+        else
+            return tokfs_err_set(err, EINVAL, "bad src_dtype=%s: give uint16 or uint32", value);
+        return 0;
+    }
+    /* vocab_size: a count, at least 1 (an empty vocabulary holds no id) */
+    if (parse_u32(value, 1, UINT32_MAX, &cfg->vocab_size))
+        return tokfs_err_set(err, EINVAL, "bad vocab_size=%s: give a number of ids, e.g. 50257",
+                             value);
+    return 0;
+}
+
 int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokfs_err *err)
 {
+    if (strcmp(key, "src_dtype") == 0 || strcmp(key, "vocab_size") == 0)
+        return set_token_source_option(cfg, key, value, err);
     /* Options that take no value. */
     if (strcmp(key, "insecure") == 0) {
         if (value)

@@ -33,6 +33,11 @@ typedef struct tokfs_config {
     uint64_t shuffle_seed;    /* permutes pieces before numbering */
     char *text_field;         /* JSONL member / Parquet column holding the document */
     char *filter;             /* Parquet row filter "COLUMN=VALUE[|VALUE...]"; NULL = none */
+    /* Pre-tokenized sources (docs/pretokenized.md). */
+    unsigned src_dtype_bytes; /* src_dtype=: id width of a .bin source without llm.c's header:
+                               * 2 (uint16), 4 (uint32); 0 = not given */
+    uint32_t vocab_size;      /* vocab_size=: a source id at or above it is EIO; 0 = the
+                               * tokenizer's vocabulary size */
     uint32_t workers;         /* materialization threads */
     uint32_t prefetch;        /* shards ahead to materialize after a read, when they fit */
     uint32_t retries;         /* extra attempts per HTTP request */

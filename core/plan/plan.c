@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "decode/parquet.h"
 #include "decode/pq_source.h"
+#include "plan/plan_internal.h"
 
 uint64_t tokfs_plan_identity(const tokfs_config *cfg)
 {
@@ -38,6 +39,11 @@ uint64_t tokfs_plan_identity(const tokfs_config *cfg)
     }
     if (n >= 0 && (size_t)n < sizeof buf && cfg->filter) /* absent: older plans keep their id */
         n += snprintf(buf + n, sizeof buf - (size_t)n, "filter=%s\n", cfg->filter);
+    /* token sources: src_dtype= changes what a raw .bin holds; vocab_size= what a cached shard
+     * was checked against (absent: older plans keep their id) */
+    if (n >= 0 && (size_t)n < sizeof buf && (cfg->src_dtype_bytes || cfg->vocab_size))
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "src_dtype=%u\nvocab_size=%u\n",
+                      cfg->src_dtype_bytes, cfg->vocab_size);
     if (n < 0 || (size_t)n >= sizeof buf)
         n = (int)sizeof buf - 1;
     return tokfs_hash64(buf, (size_t)n, 0x746f6b6673ull);
@@ -204,7 +210,12 @@ int tokfs_plan_cut(tokfs_plan *plan, const tokfs_config *cfg, double bytes_per_t
     int open = 0;
     int64_t acc = 0;
 
-    for (uint32_t s = 0; s < plan->nsources && rc == 0; s++) {
+    /* Token sources (never mixed with text) are cut by their ids: plan_tokens.c. */
+    int tokens = plan->nsources > 0 && tokfs_format_is_tokens(plan->sources[0].format);
+    if (tokens && (rc = tokfs_plan_tokens_cut(plan, cfg, bytes_per_token, &pieces.items,
+                                              &pieces.count)) == 0)
+        pieces.cap = pieces.count;
+    for (uint32_t s = 0; s < plan->nsources && rc == 0 && !tokens; s++) {
         const tokfs_source *src = &plan->sources[s];
         int64_t size = src->info.size;
         if (seekable_source(src)) {
@@ -505,8 +516,8 @@ int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetc
         if (!src->format) {
             rc = tokfs_err_set(err, EINVAL,
                                "unsupported source %s: tokfs reads .txt, .jsonl and .ndjson files, "
-                               "those or .json (JSON lines) compressed as .zst or .gz, and "
-                               ".parquet files",
+                               "those or .json (JSON lines) compressed as .zst or .gz, "
+                               ".parquet files, and token ids in .bin and .npy files",
                                redacted);
             break;
         }
@@ -539,6 +550,12 @@ int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetc
         if (rc == 0)
             rc = read_frames(cfg, bytes_per_token, fetcher, src, err);
     }
+    /* Token sources: one mount is all text or all token ids; then each one's header. */
+    if (rc == 0)
+        rc = tokfs_plan_tokens_check(cfg, plan, err);
+    for (uint32_t i = 0; rc == 0 && i < plan->nsources; i++)
+        if (tokfs_format_is_tokens(plan->sources[i].format))
+            rc = tokfs_plan_tokens_read(cfg, fetcher, &plan->sources[i], err);
     if (rc == 0)
         rc = read_footers(cfg, cfg->filter ? filter.column : NULL, fetcher, plan, err);
     tokfs_filter_free(&filter);
@@ -589,6 +606,9 @@ int tokfs_plan_save(const tokfs_plan *plan, const char *path, tokfs_err *err)
         if (tokfs_format_kind(s->format) == TOKFS_FORMAT_PARQUET)
             fprintf(f, "parquet\t%u\t%u\t%" PRId64 "\n", i, s->pq_row_groups,
                     s->pq_footer_start > 0 ? s->pq_footer_start : 0);
+        if (tokfs_format_is_tokens(s->format))
+            fprintf(f, "tokens\t%u\t%u\t%u\t%" PRId64 "\n", i, s->tok_header,
+                    s->tok_id_bytes, s->tok_count);
     }
     for (uint32_t i = 0; i < plan->npieces; i++) {
         const tokfs_piece *p = &plan->pieces[i];
@@ -713,6 +733,20 @@ int tokfs_plan_load(tokfs_plan *plan, const char *path, uint64_t expect_id, tokf
             }
             plan->sources[idx].pq_row_groups = (uint32_t)groups;
             plan->sources[idx].pq_footer_start = footer > 0 ? footer : -1;
+        } else if (strcmp(fld[0], "tokens") == 0 && n == 5) {
+            /* after the sources: a token source's header bytes, id width and id count */
+            int64_t idx, header, width, count;
+            if (parse_i64(fld[1], &idx) || parse_i64(fld[2], &header) ||
+                parse_i64(fld[3], &width) || parse_i64(fld[4], &count) || idx < 0 ||
+                idx >= plan->nsources || !tokfs_format_is_tokens(plan->sources[idx].format) ||
+                plan->sources[idx].tok_id_bytes != 0 || (width != 2 && width != 4) ||
+                header < 0 || header > UINT32_MAX || count < 0 || plan->npieces != 0) {
+                rc = -EINVAL;
+                break;
+            }
+            plan->sources[idx].tok_header = (uint32_t)header;
+            plan->sources[idx].tok_id_bytes = (uint32_t)width;
+            plan->sources[idx].tok_count = count;
         } else if (strcmp(fld[0], "split") == 0 && n == 3) {
             int64_t ntrain = 0, nval = 0;
             if (parse_i64(fld[1], &ntrain) || parse_i64(fld[2], &nval) || ntrain < 0 || nval < 0)
@@ -734,6 +768,9 @@ int tokfs_plan_load(tokfs_plan *plan, const char *path, uint64_t expect_id, tokf
         if (tokfs_format_kind(plan->sources[i].format) == TOKFS_FORMAT_PARQUET &&
             plan->sources[i].pq_footer_start == 0)
             rc = -EINVAL;
+    for (uint32_t i = 0; rc == 0 && i < plan->nsources; i++) /* and every token source its own */
+        if (tokfs_format_is_tokens(plan->sources[i].format) && plan->sources[i].tok_id_bytes == 0)
+            rc = -EINVAL;
     for (uint32_t i = 0; rc == 0 && i < plan->npieces; i++) {
         const tokfs_piece *p = &plan->pieces[i];
         const tokfs_source *first = &plan->sources[p->first_source];
@@ -741,6 +778,12 @@ int tokfs_plan_load(tokfs_plan *plan, const char *path, uint64_t expect_id, tokf
         if ((parquet_source(first) && (p->begin < 0 || p->begin > (int64_t)first->pq_row_groups)) ||
             (parquet_source(last) && (p->end < 0 || p->end > (int64_t)last->pq_row_groups)) ||
             (p->first_source == p->last_source && parquet_source(first) && p->begin > p->end))
+            rc = -EINVAL;
+        if ((tokfs_format_is_tokens(first->format) &&
+             (p->begin < 0 || p->begin > first->tok_count)) ||
+            (tokfs_format_is_tokens(last->format) && (p->end < 0 || p->end > last->tok_count)) ||
+            (p->first_source == p->last_source && tokfs_format_is_tokens(first->format) &&
+             p->begin > p->end))
             rc = -EINVAL;
     }
     if (rc) {

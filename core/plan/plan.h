@@ -30,6 +30,13 @@ typedef struct tokfs_source {
     /* Parquet, while planning only (not saved): estimated text bytes of each row group
      * (tokfs_pq_rg_text_bytes). NULL otherwise. Freed by tokfs_plan_free. */
     int64_t *pq_rg_bytes;
+    /* A token source (.bin, .npy; docs/pretokenized.md): bytes before its first id (in its
+     * decompressed stream when compressed), the width of its ids and how many there are (saved
+     * in the plan). A piece's begin/end in a token source are id indexes [begin, end), end =
+     * tok_count when whole. */
+    uint32_t tok_header;
+    uint32_t tok_id_bytes;
+    int64_t tok_count;
 } tokfs_source;
 
 /* One piece = one shard. It covers the source bytes from (first_source, begin) up to
@@ -39,7 +46,7 @@ typedef struct tokfs_source {
  * at frame boundaries (begin and end are compressed offsets where frames start); its records
  * belong to the piece in which their first decompressed byte lies. A Parquet source is cut only
  * between row groups: there begin and end are row group indexes (end = its row group count when
- * whole). */
+ * whole). A token source is cut at any id: begin and end are id indexes. */
 typedef struct tokfs_piece {
     uint32_t first_source, last_source;
     int64_t begin;           /* offset in first_source */

@@ -31,6 +31,7 @@ int tokfs_format_from_name(const char *name)
     struct { const char *ext; int format; int compressed_only; } table[] = {
         {".txt", TOKFS_FORMAT_TXT, 0}, {".jsonl", TOKFS_FORMAT_JSONL, 0},
         {".ndjson", TOKFS_FORMAT_JSONL, 0}, {".json", TOKFS_FORMAT_JSONL, 1},
+        {".bin", TOKFS_FORMAT_TOKENS_BIN, 0}, {".npy", TOKFS_FORMAT_TOKENS_NPY, 0},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         size_t elen = strlen(table[i].ext);

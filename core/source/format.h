@@ -14,6 +14,9 @@ enum tokfs_format {
     TOKFS_FORMAT_TXT = 1,   /* the whole file is one document */
     TOKFS_FORMAT_JSONL = 2, /* one JSON object per line; document = member text_field */
     TOKFS_FORMAT_PARQUET = 3, /* Parquet; document = each non-null value of column text_field */
+    /* Pre-tokenized sources (docs/pretokenized.md): token ids, not text. */
+    TOKFS_FORMAT_TOKENS_BIN = 4, /* .bin: llm.c's header (by its magic), else raw ids of src_dtype= */
+    TOKFS_FORMAT_TOKENS_NPY = 5, /* .npy: a 1-D array of uint16 / uint32 ids */
 };
 
 /* A source's format is its kind (enum tokfs_format) plus, for a compressed file, its codec
@@ -22,9 +25,16 @@ enum tokfs_format {
 #define TOKFS_FORMAT_CODEC_SHIFT 8
 static inline int tokfs_format_kind(int format) { return format & 0xff; }
 static inline int tokfs_format_codec(int format) { return format >> TOKFS_FORMAT_CODEC_SHIFT; }
+/* 1 when the source holds token ids (a .bin or .npy, plain or compressed), not text. */
+static inline int tokfs_format_is_tokens(int format)
+{
+    return tokfs_format_kind(format) == TOKFS_FORMAT_TOKENS_BIN ||
+           tokfs_format_kind(format) == TOKFS_FORMAT_TOKENS_NPY;
+}
 
 /* Format of a file name from its extension, or 0 when tokfs does not read it: .txt, .jsonl,
- * .ndjson, and those or .json (JSON lines) followed by .zst or .gz; .parquet. */
+ * .ndjson, and those or .json (JSON lines) followed by .zst or .gz; .parquet; token ids in .bin and
+ * .npy files, plain or followed by .zst or .gz. */
 int tokfs_format_from_name(const char *name);
 
 #endif
