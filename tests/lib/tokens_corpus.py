@@ -97,7 +97,37 @@ def read_shard(path, dtype, fmt):
         return np.memmap(path, dtype=dtype, mode="r", offset=1024)
     if fmt == "npy":
         return np.load(path, mmap_mode="r")
+    if fmt == "megatron":
+        ids = np.memmap(path, dtype=dtype, mode="r")
+        check_megatron_index(path[:-4] + ".idx", ids, dtype)
+        return ids
     raise SystemExit("unknown format " + fmt)
+
+
+def check_megatron_index(path, ids, dtype):
+    """The .idx as Megatron-core's reader sees it, written from docs/layouts.md; with doc_sep=prepend
+    each sequence begins at an end-of-text id (all but a shard's first, which may continue a
+    document of the previous shard) and holds no other."""
+    data = open(path, "rb").read()
+    if data[:9] != b"MMIDIDX\x00\x00" or int.from_bytes(data[9:17], "little") != 1:
+        raise SystemExit("FAIL: %s: bad magic or version" % path)
+    code = data[17]
+    if code != (8 if dtype == np.uint16 else 4):
+        raise SystemExit("FAIL: %s: dtype code %d" % (path, code))
+    n = int.from_bytes(data[18:26], "little")
+    lens = np.frombuffer(data, dtype="<i4", count=n, offset=34)
+    ptrs = np.frombuffer(data, dtype="<i8", count=n, offset=34 + 4 * n)
+    if len(data) != 34 + 20 * n + 8 or int(lens.sum()) != len(ids):
+        raise SystemExit("FAIL: %s: %d sequences do not cover the %d ids" % (path, n, len(ids)))
+    itemsize = np.dtype(dtype).itemsize
+    start = 0
+    for i in range(n):
+        if ptrs[i] != start * itemsize:
+            raise SystemExit("FAIL: %s: pointer %d" % (path, i))
+        seq = np.asarray(ids[start:start + lens[i]])
+        if (i > 0 and seq[0] != EOT) or np.count_nonzero(seq[1:] == EOT):
+            raise SystemExit("FAIL: %s: sequence %d is not one document with its eot in front" % (path, i))
+        start += int(lens[i])
 
 
 def check(mnt, expected, dtype_name, fmt):
