@@ -1008,7 +1008,17 @@ static void test_format_from_name(void)
     CHECK_EQ_INT(tokfs_format_from_name("/d/.txt"), 0);
     CHECK_EQ_INT(tokfs_format_from_name("/d.jsonl/file"), 0); /* the directory's name is not it */
     CHECK_EQ_INT(tokfs_format_from_name("https://h/get?name=a.jsonl"), 0);
-    CHECK_EQ_INT(tokfs_format_from_name("https://h/a.bin?x=.jsonl"), 0);
+    CHECK_EQ_INT(tokfs_format_from_name("https://h/a.dat?x=.jsonl"), 0);
+    /* token ids (docs/pretokenized.md): .bin and .npy, plain or compressed */
+    CHECK_EQ_INT(tokfs_format_from_name("https://h/a.bin?x=.jsonl"), TOKFS_FORMAT_TOKENS_BIN);
+    CHECK_EQ_INT(tokfs_format_from_name("/d/fineweb_train_000001.bin"), TOKFS_FORMAT_TOKENS_BIN);
+    CHECK_EQ_INT(tokfs_format_from_name("x.NPY"), TOKFS_FORMAT_TOKENS_NPY);
+    CHECK_EQ_INT(tokfs_format_from_name("x.bin.zst"),
+                 TOKFS_FORMAT_TOKENS_BIN | TOKFS_CODEC_ZSTD << 8);
+    CHECK_EQ_INT(tokfs_format_from_name("x.npy.gz"), TOKFS_FORMAT_TOKENS_NPY | TOKFS_CODEC_GZIP << 8);
+    CHECK(tokfs_format_is_tokens(tokfs_format_from_name("x.npy.zst")));
+    CHECK(!tokfs_format_is_tokens(tokfs_format_from_name("x.jsonl.zst")));
+    CHECK_EQ_INT(tokfs_format_from_name("a.idx"), 0);
     CHECK_EQ_INT(tokfs_format_from_name(""), 0);
     /* a '/' inside the query string (legal unencoded, e.g. X-Amz-Credential=AKIA/20240101/...)
      * or the fragment does not hide the extension of the path */
