@@ -46,12 +46,15 @@ int tokfs_layout_resolve(const tokfs_config *cfg, const tokfs_tokenizer *tok,
                          tokfs_layout *out, tokfs_err *err)
 {
     tokfs_layout l = {.format = cfg->format, .eot_id = tok->eot_id};
-    l.id_bytes = cfg->dtype_bytes ? cfg->dtype_bytes : tokfs_tokenizer_id_bytes(tok);
-    if (l.id_bytes == 2 && tok->vocab_size > 65536)
+    /* vocab_size= (token sources: docs/pretokenized.md) bounds the ids instead of the
+     * tokenizer's vocabulary, so it chooses the default width too */
+    uint32_t vocab = cfg->vocab_size ? cfg->vocab_size : tok->vocab_size;
+    l.id_bytes = cfg->dtype_bytes ? cfg->dtype_bytes : vocab > 65536 ? 4 : 2;
+    if (l.id_bytes == 2 && vocab > 65536)
         return tokfs_err_set(err, EINVAL,
                              "dtype=uint16 cannot hold the ids of %s (%u ids, over 65536): use "
                              "dtype=uint32, or leave dtype= out",
-                             tok->name, tok->vocab_size);
+                             cfg->vocab_size ? "vocab_size=" : tok->name, vocab);
     if (cfg->doc_sep != TOKFS_SEP_DEFAULT)
         l.sep = cfg->doc_sep;
     else /* llm.c's fineweb.py puts the end-of-text token before each document */

@@ -28,8 +28,14 @@ int tokfs_plan_tokens_check(const tokfs_config *cfg, const tokfs_plan *plan, tok
         else
             text = text ? text : s;
     }
-    if (!tokens)
+    if (!tokens) {
+        /* the token-source options on a text mount are a mistake worth naming */
+        if (cfg->src_dtype_bytes || cfg->vocab_size)
+            return tokfs_err_set(err, EINVAL,
+                                 "%s applies to token sources (.bin, .npy), and SOURCE has none",
+                                 cfg->src_dtype_bytes ? "src_dtype=" : "vocab_size=");
         return 0;
+    }
     char t_name[512], x_name[512];
     tokfs_url_redact(tokens->url, t_name, sizeof t_name);
     if (text) {

@@ -15,6 +15,7 @@
  *     a raw .bin without src_dtype=, a text source among token sources, doc_sep=none and a
  *     .bin whose header disagrees with its size are refused by the plan. */
 #include "check.h"
+#include "build/out_format.h"
 #include "build/shard_build.h"
 #include "common/config.h"
 #include "decode/tokens.h"
@@ -436,12 +437,25 @@ static void test_build(env *ev)
     tokfs_plan_free(&plan);
     cfg.vocab_size = 0;
 
+    /* vocab_size= over 65536 makes uint32 the default width, and refuses dtype=uint16 */
+    tokfs_layout layout;
+    cfg.vocab_size = 70000;
+    CHECK_EQ_INT(tokfs_layout_resolve(&cfg, ev->tok, &layout, &err), 0);
+    CHECK_EQ_INT(layout.id_bytes, 4);
+    cfg.dtype_bytes = 2;
+    CHECK_EQ_INT(tokfs_layout_resolve(&cfg, ev->tok, &layout, &err), -EINVAL);
+    cfg.dtype_bytes = 0;
+    cfg.vocab_size = 0;
+    CHECK_EQ_INT(tokfs_layout_resolve(&cfg, ev->tok, &layout, &err), 0);
+    CHECK_EQ_INT(layout.id_bytes, 2);
+
     /* refusals by the plan */
     struct { const char *list, *msg; unsigned src_dtype; int doc_sep; } refused[] = {
         {"c.bin\n", "has no llm.c header", 0, 0},
         {"a.bin\nnotes.txt\n", "SOURCE mixes text and token ids", 2, 0},
         {"a.bin\n", "doc_sep=none cannot apply", 2, TOKFS_SEP_NONE},
         {"short.bin\n", "but the file has", 2, 0},
+        {"notes.txt\n", "src_dtype= applies to token sources", 2, 0},
     };
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/notes.txt", ev->dir);
