@@ -44,11 +44,11 @@ static int bad_id(tok_read *t, uint32_t id)
     tokfs_url_redact(t->src->url, name, sizeof name);
     return tokfs_builder_fail(t->b, -EIO,
                               "%s: id %" PRIu32 " at id %" PRId64 " (byte %" PRId64 " of the "
-                              "%s ids) is not below the vocabulary size %" PRIu32
+                              "%s) is not below the vocabulary size %" PRIu32
                               " (vocab_size= or the tokenizer's): not served",
                               name, id, t->index,
                               (int64_t)t->src->tok_header + t->index * t->src->tok_id_bytes,
-                              tokfs_format_codec(t->src->format) ? "decompressed" : "file's",
+                              tokfs_format_codec(t->src->format) ? "decompressed stream" : "file",
                               t->bound);
 }
 

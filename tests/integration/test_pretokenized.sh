@@ -77,7 +77,7 @@ except OSError as e:
     sys.exit(0 if e.errno == errno.EIO else 1)
 sys.exit(1)
 PY
-grep -q "fineweb_train_000001.bin: id [0-9]* at id [0-9]* (byte [0-9]* of the file's ids) is not below the vocabulary size 1000" "$TK_TMP/vocab.log" ||
+grep -q "fineweb_train_000001.bin: id [0-9]* at id [0-9]* (byte [0-9]* of the file) is not below the vocabulary size 1000" "$TK_TMP/vocab.log" ||
     tk_fail "no log line naming the source and offset: $(tail -n 5 "$TK_TMP/vocab.log")"
 tk_umount "$mnt"
 

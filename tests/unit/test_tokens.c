@@ -432,7 +432,7 @@ static void test_build(env *ev)
     CHECK(ftruncate(ev->fd, 0) == 0 && lseek(ev->fd, 0, SEEK_SET) == 0);
     CHECK_EQ_INT(tokfs_build_shard(&plan, 0, ev->tok, &cfg, ev->fetcher, &out, &stats, &err),
                  -EIO);
-    CHECK(strstr(err.msg, "a.bin: id 50256 at id 0 (byte 1024 of the file's ids) is not below "
+    CHECK(strstr(err.msg, "a.bin: id 50256 at id 0 (byte 1024 of the file) is not below "
                           "the vocabulary size 50256") != NULL);
     tokfs_plan_free(&plan);
     cfg.vocab_size = 0;
