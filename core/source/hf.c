@@ -766,7 +766,8 @@ int tokfs_hf_list(const tokfs_config *cfg, tokfs_fetcher *fetcher, tokfs_listing
             rc = tokfs_err_set(err, ENOENT,
                                "%s: %zu file(s) match %s in %s/%s@%s, none in a format tokfs "
                                "reads (e.g. %s); it reads .parquet, .txt, .jsonl, .ndjson, "
-                               "and those or .json compressed as .zst or .gz",
+                               "those or .json compressed as .zst or .gz, and token ids in "
+                               ".bin and .npy files",
                                cfg->source, c.other_format, what, ref.owner, ref.name,
                                ref.revision, c.other_example);
         else

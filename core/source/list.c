@@ -85,8 +85,8 @@ static int list_directory(const char *root, tokfs_listing *out, tokfs_err *err)
     tokfs_listing_free(&pending);
     if (rc == 0 && out->count == 0)
         rc = tokfs_err_set(err, ENOENT,
-                           "no .txt, .jsonl, .ndjson (or .zst/.gz of them) or .parquet files "
-                           "below %s: point SOURCE at a corpus",
+                           "no .txt, .jsonl, .ndjson (or .zst/.gz of them), .parquet, or token "
+                           ".bin/.npy files below %s: point SOURCE at a corpus",
                            root);
     if (rc == 0)
         qsort(out->names, out->count, sizeof *out->names, cmp_names);

@@ -8,13 +8,48 @@
 # reading one output shard fetches exactly its own ids' byte ranges (nginx's access log). An id
 # at or above the vocabulary is EIO with a log line naming the source and offset. Refused: a
 # mount mixing text and token sources, a .bin without llm.c's header and without src_dtype=,
-# doc_sep=none.
+# doc_sep=none. The same shards mount from an emulated Hugging Face hub through hf://.
 source "$TOKFS_SOURCE_DIR/tests/lib/testlib.sh"
 tk_setup
 command -v zstd >/dev/null || tk_skip "the zstd CLI is needed to write the .zst source"
 corpus=$TK_TMP/corpus
 TC="$TOKFS_SOURCE_DIR/tests/lib/tokens_corpus.py"
 "$PY" "$TC" make "$corpus"
+# A Hugging Face hub on the same nginx (the API's revision and tree answers as files, the
+# files themselves at their resolve URLs): the karpathy-style llm.c shards of lazy/ under
+# tokens/, mounted through hf://.
+REPO=tokfs-test/fineweb-tokens
+SHA=$("$PY" - "$corpus" "$REPO" <<'PY'
+import hashlib, json, os, shutil, sys
+root, repo = sys.argv[1:3]
+sha = hashlib.sha1(b"tokfs-test tokens").hexdigest()
+entries = []
+for i in (1, 2, 3):
+    name = "fineweb_train_%06d.bin" % i
+    dst = os.path.join(root, "datasets", repo, "resolve", sha, "tokens", name)
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    shutil.copyfile(os.path.join(root, "lazy", name), dst)
+    data = open(dst, "rb").read()
+    entries.append({"type": "file", "oid": hashlib.sha1(data).hexdigest(), "size": len(data),
+                    "path": "tokens/" + name})
+rev = os.path.join(root, "api", "datasets", repo, "revision")
+os.makedirs(rev)
+json.dump({"id": repo, "sha": sha}, open(os.path.join(rev, "main"), "w"))
+tree = os.path.join(root, "hfapi", "api", "datasets", repo, "tree", sha, "tokens")
+os.makedirs(tree)
+json.dump(entries, open(os.path.join(tree, "recursive.json"), "w"))
+print(sha)
+PY
+)
+# shellcheck disable=SC2016  # nginx variables, not shell ones
+NGINX_EXTRA_CONF='
+location /api/datasets/tokfs-test/fineweb-tokens/tree/ {
+    default_type application/json;
+    if ($arg_recursive != "true") { return 404; }
+    try_files /hfapi$uri/recursive.json =404;
+}
+location /api/ { default_type application/json; }
+'
 nginx_start "$corpus"
 mnt=$TK_TMP/mnt
 cache=$TK_TMP/cache
@@ -65,6 +100,16 @@ for line in lines:
 assert fetched == 2 * 30000, "reading one shard of 30000 ids fetched %d bytes (want 60000)" % fetched
 print("ok: one shard, %d bytes fetched of %d in the sources" % (fetched, sum(sizes)))
 PY
+tk_umount "$mnt"
+
+tk_log "hf://: llm.c shards on the hub, the same ids, one header request per shard at mount"
+hub_start=$(wc -l <"$NGINX_ACCESS_LOG")
+HF_ENDPOINT=$NGINX_URL tk_mount "hf://datasets/$REPO/tokens/fineweb_train_*.bin" "$mnt" \
+    "cache_size=64M,cache_dir=$TK_TMP/hubcache,shard_size=30000,format=llmc" hub
+hub_lines=$(tail -n +"$((hub_start + 1))" "$NGINX_ACCESS_LOG")
+[ "$(echo "$hub_lines" | grep -c "^GET /datasets/$REPO/resolve/$SHA/tokens/fineweb_train_.*range=bytes=0-1023 status=206 bytes=1024 ")" -eq 3 ] ||
+    tk_fail "the hub mount did not read exactly the three headers: $hub_lines"
+"$PY" "$TC" check "$mnt" "$corpus/lazy/expected.u32" uint16 llmc
 tk_umount "$mnt"
 
 tk_log "an id at or above the vocabulary: EIO and a log line naming the source and offset"
