@@ -553,9 +553,8 @@ int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetc
     /* Token sources: one mount is all text or all token ids; then each one's header. */
     if (rc == 0)
         rc = tokfs_plan_tokens_check(cfg, plan, err);
-    for (uint32_t i = 0; rc == 0 && i < plan->nsources; i++)
-        if (tokfs_format_is_tokens(plan->sources[i].format))
-            rc = tokfs_plan_tokens_read(cfg, fetcher, &plan->sources[i], err);
+    if (rc == 0)
+        rc = tokfs_plan_tokens_read_all(cfg, fetcher, plan, err);
     if (rc == 0)
         rc = read_footers(cfg, cfg->filter ? filter.column : NULL, fetcher, plan, err);
     tokfs_filter_free(&filter);

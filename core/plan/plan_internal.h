@@ -18,6 +18,12 @@ int tokfs_plan_tokens_check(const tokfs_config *cfg, const tokfs_plan *plan, tok
 int tokfs_plan_tokens_read(const tokfs_config *cfg, tokfs_fetcher *fetcher, tokfs_source *src,
                            tokfs_err *err);
 
+/* tokfs_plan_tokens_read for every source of a token plan (nothing for a text plan), on up to 8
+ * connections at once (fetcher and duplicates of it); the error is the first failing source's,
+ * in plan order. */
+int tokfs_plan_tokens_read_all(const tokfs_config *cfg, tokfs_fetcher *fetcher,
+                               tokfs_plan *plan, tokfs_err *err);
+
 /* Cut a plan of token sources into pieces of shard_size ids (the last piece takes a tail under a
  * quarter piece), ignoring source boundaries: a piece may span sources and a document. Each
  * piece's source_bytes is its id count × bytes_per_token, so the cache's size estimate (bytes
