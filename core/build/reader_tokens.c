@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/endian.h"
+#include "common/log.h"
 #include "decode/decompress.h"
 
 /* Ids converted per call into the writer. */
@@ -117,6 +118,44 @@ static int tok_feed(void *ctx, const uint8_t *data, size_t len)
     return rc;
 }
 
+/* Where to start decoding a compressed source to reach decompressed byte `first`: a seekable
+ * .zst's frame holding it (its seek table: one or two range requests at the file's end; zstd
+ * frames decode independently), with *skip the bytes of that frame before `first`. Without a
+ * seek table (or for gzip, or from the first byte) *start stays 0 and *skip `first`. 0 or the
+ * build's error (a fetch failure; a damaged seek table is only logged as a start from 0). */
+static int seek_start(tokfs_builder *b, const tokfs_source *src, int64_t first, int64_t *start,
+                      int64_t *skip)
+{
+    if (first == 0 || tokfs_format_codec(src->format) != TOKFS_CODEC_ZSTD ||
+        !src->info.accepts_ranges || src->info.size <= 0)
+        return 0;
+    tokfs_seek_table table = {0};
+    tokfs_err e = {{0}};
+    int rc = tokfs_seek_table_read(b->fetcher, src->url, &src->info, &table,
+                                   &b->stats->fetched_bytes, &e);
+    if (rc == -EINVAL || rc == -EAGAIN) {
+        char name[512];
+        tokfs_url_redact(src->url, name, sizeof name);
+        tokfs_log(TOKFS_LOG_WARN, "%s: %s; decoding from its start", name, e.msg);
+        rc = 0;
+    } else if (rc) {
+        rc = tokfs_builder_fail(b, rc, "%s", e.msg);
+    } else if (table.nframes > 0 && first < table.d_start[table.nframes]) {
+        uint32_t lo = 0, hi = table.nframes - 1; /* the last frame starting at or before first */
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo + 1) / 2;
+            if (table.d_start[mid] <= first)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        *start = table.c_start[lo];
+        *skip = first - table.d_start[lo];
+    }
+    tokfs_seek_table_free(&table);
+    return rc;
+}
+
 /* Ids [begin, end) of one source into the writer. */
 static int read_source(tokfs_builder *b, tokfs_build_writer *w, const tokfs_source *src,
                        int64_t begin, int64_t end, uint32_t bound)
@@ -134,17 +173,19 @@ static int read_source(tokfs_builder *b, tokfs_build_writer *w, const tokfs_sour
     if (!codec) {
         rc = tokfs_builder_fetch(b, src, first, first + (end - begin) * width, tok_data, t);
     } else {
-        /* A compressed stream is decoded from its start (pretokenized.md says what it costs):
+        /* A compressed stream is decoded from the start of the frame holding the piece's first
+         * byte (a seekable .zst) or else from its start (pretokenized.md says what it costs);
          * the bytes before the piece's first id are decoded and passed over. */
+        int64_t start = 0;
         t->skip = first;
+        rc = seek_start(b, src, first, &start, &t->skip);
         char name[512];
         tokfs_url_redact(src->url, name, sizeof name);
         tokfs_decoder_sink sink = {.data = tok_data, .ctx = t};
-        rc = tokfs_decoder_new(codec, 0, name, &sink, &t->dec);
-        if (rc)
+        if (rc == 0 && (rc = tokfs_decoder_new(codec, start, name, &sink, &t->dec)))
             rc = tokfs_builder_fail(b, rc, "cannot decode %s: %s", name, strerror(-rc));
         if (rc == 0)
-            rc = tokfs_builder_fetch(b, src, 0, -1, tok_feed, t);
+            rc = tokfs_builder_fetch(b, src, start, -1, tok_feed, t);
         if (rc == 0 && t->left > 0) {
             tokfs_err e = {{0}};
             int frc = tokfs_decoder_finish(t->dec, &e);

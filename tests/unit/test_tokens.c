@@ -13,7 +13,10 @@
  *     order are exactly the sources' ids (after a plan save/load too), stats count the ids and
  *     the end-of-text ids; an id at or above vocab_size= is -EIO naming the source and offset;
  *     a raw .bin without src_dtype=, a text source among token sources, doc_sep=none and a
- *     .bin whose header disagrees with its size are refused by the plan. */
+ *     .bin whose header disagrees with its size are refused by the plan; vocab_size= over 65536
+ *     makes uint32 the default width and refuses dtype=uint16;
+ *   - a seekable .bin.zst: exact ids, and its last piece fetches its frames, not the stream
+ *     before them. */
 #include "check.h"
 #include "build/out_format.h"
 #include "build/shard_build.h"
@@ -479,6 +482,90 @@ static void test_build(env *ev)
     free(all.v);
 }
 
+/* A zstd seekable file of data: frames of frame_bytes, then the seek table (a skippable frame:
+ * per frame its compressed and decompressed sizes, then the frame count, a descriptor and the
+ * seekable magic). */
+static int write_seekable(const char *path, const uint8_t *data, size_t len, size_t frame_bytes)
+{
+    size_t nframes = (len + frame_bytes - 1) / frame_bytes, cap = ZSTD_compressBound(len) +
+                     nframes * (ZSTD_compressBound(0) + 8) + 64;
+    uint8_t *out = malloc(cap);
+    uint32_t *sizes = malloc(2 * nframes * sizeof *sizes);
+    if (!out || !sizes)
+        abort();
+    size_t n = 0;
+    for (size_t f = 0; f < nframes; f++) {
+        size_t dlen = len - f * frame_bytes < frame_bytes ? len - f * frame_bytes : frame_bytes;
+        size_t c = ZSTD_compress(out + n, cap - n, data + f * frame_bytes, dlen, 3);
+        if (ZSTD_isError(c))
+            abort();
+        sizes[2 * f] = (uint32_t)c;
+        sizes[2 * f + 1] = (uint32_t)dlen;
+        n += c;
+    }
+    le32(out + n, 0x184D2A5Eu);
+    le32(out + n + 4, (uint32_t)(nframes * 8 + 9));
+    n += 8;
+    for (size_t f = 0; f < 2 * nframes; f++, n += 4)
+        le32(out + n, sizes[f]);
+    le32(out + n, (uint32_t)nframes);
+    out[n + 4] = 0;
+    le32(out + n + 5, 0x8F92EAB1u);
+    n += 9;
+    int rc = write_all(path, out, n);
+    free(out);
+    free(sizes);
+    return rc;
+}
+
+/* A seekable .bin.zst (an llm.c shard in 64 KiB frames): every piece's ids exact, and a piece
+ * near the end fetches about its own frames (the seek table lets it start there), not the
+ * stream before it. */
+static void test_seekable(env *ev)
+{
+    ids all = {0};
+    gen_stream(&all, 1500); /* ~225k ids, ~450 KB */
+    uint8_t header[1024] = {0};
+    le32(header, 20240520);
+    le32(header + 4, 1);
+    le32(header + 8, (uint32_t)all.n);
+    size_t len;
+    uint8_t *data = encode(&all, 0, all.n, 2, header, sizeof header, &len);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/g.bin.zst", ev->dir);
+    CHECK_EQ_INT(write_seekable(path, data, len, 64 << 10), 0);
+    free(data);
+    struct stat st;
+    CHECK_EQ_INT(stat(path, &st), 0);
+    tokfs_config cfg;
+    tokfs_err err = {""};
+    CHECK_EQ_INT(tokfs_config_init(&cfg, NULL, "/nonexistent-home", &err), 0);
+    cfg.source = strdup(path);
+    cfg.shard_size = 20000;
+    check_mount(ev, &cfg, &all, "seekable .bin.zst");
+    tokfs_plan plan;
+    CHECK_EQ_INT(tokfs_plan_build(&cfg, 1.0, ev->fetcher, &plan, &err), 0);
+    if (plan.npieces > 3) {
+        tokfs_build_stats stats;
+        tokfs_build_output out = {.fd = ev->fd};
+        CHECK(ftruncate(ev->fd, 0) == 0 && lseek(ev->fd, 0, SEEK_SET) == 0);
+        uint32_t last = plan.npieces - 1;
+        CHECK_EQ_INT(tokfs_build_shard(&plan, last, ev->tok, &cfg, ev->fetcher, &out, &stats,
+                                       &err), 0);
+        /* the pieces' ids are 40 KB of ~450 KB: its frames and the table, not the whole file */
+        if (stats.fetched_bytes > (uint64_t)st.st_size / 2) {
+            fprintf(stderr, "the last piece fetched %" PRIu64 " of %lld bytes\n",
+                    stats.fetched_bytes, (long long)st.st_size);
+            CHECK(0);
+        }
+    } else {
+        CHECK(plan.npieces > 3);
+    }
+    tokfs_plan_free(&plan);
+    tokfs_config_free(&cfg);
+    free(all.v);
+}
+
 int main(void)
 {
     test_llmc_header();
@@ -499,8 +586,10 @@ int main(void)
     tokfs_err err = {""};
     CHECK(ev.fd >= 0 && ev.fetcher);
     CHECK_EQ_INT(tokfs_tokenizer_open("gpt2", NULL, NULL, &ev.tok, &err), 0);
-    if (ev.fd >= 0 && ev.fetcher && ev.tok)
+    if (ev.fd >= 0 && ev.fetcher && ev.tok) {
         test_build(&ev);
+        test_seekable(&ev);
+    }
     if (ev.tok)
         tokfs_tokenizer_close(ev.tok);
     tokfs_fetcher_free(ev.fetcher);
@@ -508,7 +597,7 @@ int main(void)
         close(ev.fd);
     /* the files written here, then the dir */
     const char *names[] = {"a.bin", "b.bin", "c.bin", "d.npy", "e.bin.zst", "f.bin.zst",
-                           "list.txt", "plan.tsv", "notes.txt", "short.bin", "shard.out"};
+                           "list.txt", "plan.tsv", "notes.txt", "short.bin", "shard.out", "g.bin.zst"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", ev.dir, names[i]);
