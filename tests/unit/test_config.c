@@ -467,6 +467,26 @@ static void test_set(void)
     SET_BAD("doc_sep", "before");
     CHECK_EQ_INT(cfg.doc_sep, TOKFS_SEP_APPEND);
 
+    /* pre-tokenized sources (docs/pretokenized.md) */
+    CHECK_EQ_INT(cfg.src_dtype_bytes, 0);
+    CHECK_EQ_INT(cfg.vocab_size, 0);
+    SET_OK("src_dtype", "uint32");
+    CHECK_EQ_INT(cfg.src_dtype_bytes, 4);
+    SET_OK("src_dtype", "uint16");
+    CHECK_EQ_INT(cfg.src_dtype_bytes, 2);
+    SET_BAD("src_dtype", "int32");
+    SET_BAD("src_dtype", "");
+    CHECK_EQ_INT(cfg.src_dtype_bytes, 2);
+    SET_OK("vocab_size", "50304");
+    CHECK_EQ_INT(cfg.vocab_size, 50304);
+    SET_OK("vocab_size", "128256");
+    CHECK_EQ_INT(cfg.vocab_size, 128256);
+    SET_BAD("vocab_size", "0");
+    SET_BAD("vocab_size", "-1");
+    SET_BAD("vocab_size", "5e9");
+    SET_BAD("vocab_size", "many");
+    CHECK_EQ_INT(cfg.vocab_size, 128256);
+
     CHECK_EQ_INT(cfg.has_shuffle_seed, 0);
     SET_OK("shuffle_seed", "0");
     CHECK_EQ_INT(cfg.has_shuffle_seed, 1);
@@ -597,7 +617,8 @@ static void test_help(void)
     const char *names[] = {"cache_size=", "cache_dir=", "tokenizer=", "shard_size=",
                            "val_shards=", "max_shards=", "shuffle_seed=", "text_field=",
                            "workers=", "prefetch=", "retries=", "timeout=", "max_doc_bytes=",
-                           "log_file=", "insecure", "pattern=", "eot="};
+                           "log_file=", "insecure", "pattern=", "eot=", "src_dtype=",
+                           "vocab_size="};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (!strstr(tokfs_options_help, names[i])) {
             fprintf(stderr, "--help does not list %s\n", names[i]);
