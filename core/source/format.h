@@ -15,7 +15,7 @@ enum tokfs_format {
     TOKFS_FORMAT_JSONL = 2, /* one JSON object per line; document = member text_field */
     TOKFS_FORMAT_PARQUET = 3, /* Parquet; document = each non-null value of column text_field */
     /* Pre-tokenized sources (docs/pretokenized.md): token ids, not text. */
-    TOKFS_FORMAT_TOKENS_BIN = 4, /* .bin: llm.c's header (by its magic), else raw ids of src_dtype= */
+    TOKFS_FORMAT_TOKENS_BIN = 4, /* .bin: llm.c's header (by its magic), else src_dtype= ids */
     TOKFS_FORMAT_TOKENS_NPY = 5, /* .npy: a 1-D array of uint16 / uint32 ids */
 };
 

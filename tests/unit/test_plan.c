@@ -1015,7 +1015,8 @@ static void test_format_from_name(void)
     CHECK_EQ_INT(tokfs_format_from_name("x.NPY"), TOKFS_FORMAT_TOKENS_NPY);
     CHECK_EQ_INT(tokfs_format_from_name("x.bin.zst"),
                  TOKFS_FORMAT_TOKENS_BIN | TOKFS_CODEC_ZSTD << 8);
-    CHECK_EQ_INT(tokfs_format_from_name("x.npy.gz"), TOKFS_FORMAT_TOKENS_NPY | TOKFS_CODEC_GZIP << 8);
+    CHECK_EQ_INT(tokfs_format_from_name("x.npy.gz"),
+                 TOKFS_FORMAT_TOKENS_NPY | TOKFS_CODEC_GZIP << 8);
     CHECK(tokfs_format_is_tokens(tokfs_format_from_name("x.npy.zst")));
     CHECK(!tokfs_format_is_tokens(tokfs_format_from_name("x.jsonl.zst")));
     CHECK_EQ_INT(tokfs_format_from_name("a.idx"), 0);

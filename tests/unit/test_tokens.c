@@ -597,7 +597,8 @@ int main(void)
         close(ev.fd);
     /* the files written here, then the dir */
     const char *names[] = {"a.bin", "b.bin", "c.bin", "d.npy", "e.bin.zst", "f.bin.zst",
-                           "list.txt", "plan.tsv", "notes.txt", "short.bin", "shard.out", "g.bin.zst"};
+                           "list.txt", "plan.tsv", "notes.txt", "short.bin", "shard.out",
+                           "g.bin.zst"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", ev.dir, names[i]);
