@@ -64,7 +64,9 @@ check() {
     tk_umount "$mnt"
 }
 check raw uint16 ""
-check raw uint16 "" # again: the saved plan, shards from the cache
+gets=$(tk_gets)
+check raw uint16 "" # again: the saved plan and the cached shards, without a request
+[ "$(tk_gets)" -eq "$gets" ] || tk_fail "the remount fetched again: $(tail -n 5 "$NGINX_ACCESS_LOG")"
 check raw uint32 ",dtype=uint32"
 check llmc uint16 ",format=llmc"
 check npy uint32 ",format=npy,dtype=uint32"

@@ -438,6 +438,20 @@ static void test_build(env *ev)
     CHECK(strstr(err.msg, "a.bin: id 50256 at id 0 (byte 1024 of the file) is not below "
                           "the vocabulary size 50256") != NULL);
     tokfs_plan_free(&plan);
+    /* the same in a compressed source: the offset is in its decompressed stream */
+    char zsource[PATH_MAX];
+    snprintf(zsource, sizeof zsource, "%s/f.bin.zst", ev->dir);
+    free(cfg.source);
+    cfg.source = strdup(zsource);
+    CHECK_EQ_INT(tokfs_plan_build(&cfg, 1.0, ev->fetcher, &plan, &err), 0);
+    CHECK(ftruncate(ev->fd, 0) == 0 && lseek(ev->fd, 0, SEEK_SET) == 0);
+    CHECK_EQ_INT(tokfs_build_shard(&plan, 0, ev->tok, &cfg, ev->fetcher, &out, &stats, &err),
+                 -EIO);
+    CHECK(strstr(err.msg, "f.bin.zst: id 50256 at id 0 (byte 0 of the decompressed stream)") !=
+          NULL);
+    tokfs_plan_free(&plan);
+    free(cfg.source);
+    cfg.source = strdup(source);
     cfg.vocab_size = 0;
 
     /* vocab_size= over 65536 makes uint32 the default width, and refuses dtype=uint16 */
