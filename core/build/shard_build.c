@@ -116,15 +116,15 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
     int rc = tokfs_layout_resolve(cfg, tok, &layout, b.err);
     if (rc == 0)
         rc = tokfs_build_writer_open(&w, &b, out, &layout);
+    /* Every document goes through the pool (also tokenizer=bytes: one path, and its JSON
+     * decoding runs on the threads too). */
+    tokfs_id_sink sink = tokfs_build_writer_sink(&w);
+    tokfs_tokpool_records records = tokfs_build_jsonl_records(&b);
     /* A token piece (plans never mix text and tokens): its ids go to the writer as they are. */
     int tokens = tokfs_format_is_tokens(plan->sources[piece->first_source].format);
     if (rc == 0 && tokens)
         rc = tokfs_build_tokens(&b, &w, plan, piece,
                                 cfg->vocab_size ? cfg->vocab_size : tok->vocab_size);
-    /* Every document goes through the pool (also tokenizer=bytes: one path, and its JSON
-     * decoding runs on the threads too). */
-    tokfs_id_sink sink = tokfs_build_writer_sink(&w);
-    tokfs_tokpool_records records = tokfs_build_jsonl_records(&b);
     if (rc == 0 && !tokens &&
         (rc = tokfs_tokpool_start(tok, cfg->workers, &sink, &records, &b.pool)))
         rc = tokfs_builder_fail(&b, rc, "cannot start %u tokenizing threads: %s", cfg->workers,

@@ -31,6 +31,11 @@ uint64_t tokfs_plan_identity(const tokfs_config *cfg)
                      cfg->eot ? cfg->eot : "", cfg->shard_size, cfg->val_shards,
                      cfg->has_shuffle_seed, cfg->shuffle_seed, cfg->text_field,
                      cfg->max_doc_bytes);
+    /* token sources: src_dtype= changes what a raw .bin holds; vocab_size= what a cached shard
+     * was checked against (absent: older plans keep their id) */
+    if (n >= 0 && (size_t)n < sizeof buf && (cfg->src_dtype_bytes || cfg->vocab_size))
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "src_dtype=%u\nvocab_size=%u\n",
+                      cfg->src_dtype_bytes, cfg->vocab_size);
     char hub[1024]; /* another hub (HF_ENDPOINT) is another corpus */
     if (n >= 0 && (size_t)n < sizeof buf && tokfs_hf_is_source(cfg->source)) {
         if (tokfs_hf_endpoint(cfg, hub, sizeof hub, NULL) != 0)
@@ -39,11 +44,6 @@ uint64_t tokfs_plan_identity(const tokfs_config *cfg)
     }
     if (n >= 0 && (size_t)n < sizeof buf && cfg->filter) /* absent: older plans keep their id */
         n += snprintf(buf + n, sizeof buf - (size_t)n, "filter=%s\n", cfg->filter);
-    /* token sources: src_dtype= changes what a raw .bin holds; vocab_size= what a cached shard
-     * was checked against (absent: older plans keep their id) */
-    if (n >= 0 && (size_t)n < sizeof buf && (cfg->src_dtype_bytes || cfg->vocab_size))
-        n += snprintf(buf + n, sizeof buf - (size_t)n, "src_dtype=%u\nvocab_size=%u\n",
-                      cfg->src_dtype_bytes, cfg->vocab_size);
     if (n < 0 || (size_t)n >= sizeof buf)
         n = (int)sizeof buf - 1;
     return tokfs_hash64(buf, (size_t)n, 0x746f6b6673ull);
