@@ -233,15 +233,16 @@ int tokfs_pq_count_kept(tokfs_fetcher *f, const char *url, const tokfs_object_in
     tokfs_pq_col *c = NULL;
     tokfs_err perr = {{0}};
     tokfs_pq_limits lim = {.max_page_bytes = max_chunk};
+    /* the row cursor's messages name the column and offsets, not the row group: added here */
     if (rc == 0 && (rc = tokfs_pq_col_open(&c, &m->filter, fc, bytes, (size_t)len, &lim, &perr)))
-        rc = tokfs_err_set(err, -rc, "%s: %s", what, perr.msg);
+        rc = tokfs_err_set(err, -rc, "%s: row group %zu: %s", what, rg, perr.msg);
     int64_t n = 0;
     while (rc == 0) {
         const uint8_t *s;
         size_t slen;
         int more = tokfs_pq_col_next(c, &s, &slen, &perr);
         if (more < 0)
-            rc = tokfs_err_set(err, -more, "%s: %s", what, perr.msg);
+            rc = tokfs_err_set(err, -more, "%s: row group %zu: %s", what, rg, perr.msg);
         else if (more == 0)
             break;
         else if (s && tokfs_filter_match(filter, s, slen))

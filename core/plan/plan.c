@@ -364,6 +364,14 @@ static int weigh_kept(const tokfs_config *cfg, const tokfs_filter *filter, tokfs
         int rc = tokfs_pq_count_kept(fetcher, src->url, &src->info, m, g, filter,
                                      filter_chunk_cap(cfg), &kept, &fetched, err);
         tally->chunk_bytes += fetched;
+        if (rc == -EBADMSG || rc == -ENOTSUP || rc == -EFBIG) {
+            /* Bad data in one chunk must not refuse the whole corpus: weigh the row group by
+             * all its text, as without the count; making its shard then fails with EIO naming
+             * the file and row group, as for any corrupt chunk. (A network error stays fatal,
+             * as for footers: the mount cannot plan what it cannot reach.) */
+            tokfs_log(TOKFS_LOG_WARN, "%s; weighed by all its rows", err ? err->msg : "");
+            continue;
+        }
         if (rc)
             return rc;
         tally->row_groups++;

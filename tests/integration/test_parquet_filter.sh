@@ -11,7 +11,9 @@
 #     and 1.5 x shard_size tokens, the shard count is about the kept tokens / shard_size, and the
 #     whole stream is exactly the kept rows' content (+ end-of-text each, in file and row order);
 #   - without filter=, the same corpus gives no size-0 shard either;
-#   - a filter that keeps nothing is refused at mount with a message;
+#   - a filter that keeps nothing is refused at mount with a message; a corrupt filter chunk
+#     does not refuse the mount (a warning; the row group weighs all its rows) and fails only
+#     its shard, with EIO;
 #   - a shard that still turns out empty (a JSONL record longer than several pieces leaves the
 #     pieces inside it without a record start) is hidden once made: stat and open say ENOENT,
 #     readdir stops listing it, and a remount (token counts known) never lists it; the listed
@@ -122,6 +124,35 @@ if "$TOKFS" "@$NGINX_URL/list.txt" "$TK_TMP/m2" -o "cache_size=16M,cache_dir=$TK
     tk_fail "a filter keeping no row mounted"
 fi
 grep -q "filter=language=COBOL keeps no row with text" "$TK_TMP/none.txt" || tk_fail "unclear message: $(cat "$TK_TMP/none.txt")"
+
+tk_log "a corrupt language chunk: the mount still plans (a warning), its shard is EIO, the rest served"
+bdir=$TK_TMP/bad
+mkdir -p "$bdir"
+cp "$corpus"/*.parquet "$bdir/"
+"$PY" - "$corpus" "$bdir" <<'PY'
+import json, sys
+start, end = json.load(open(sys.argv[1] + "/layout.json"))["part-003.parquet"]["row_groups"][1]["language"]
+path = sys.argv[2] + "/part-003.parquet"
+data = bytearray(open(path, "rb").read())
+data[start:start + 8] = b"\xff" * 8       # the chunk's first page header
+open(path, "wb").write(data)
+PY
+bmnt=$TK_TMP/bmnt
+tk_mount "$bdir" "$bmnt" "cache_size=64M,cache_dir=$TK_TMP/cache-b,shard_size=$shard,prefetch=0,tokenizer=bytes,text_field=content,filter=language=Python" bad
+grep "weighed by all its rows" "$TK_TMP/bad.log" | grep "part-003.parquet" | grep -q "row group 1" || tk_fail "no warning naming the file and row group: $(cat "$TK_TMP/bad.log")"
+"$PY" - "$bmnt" <<'PY' || tk_fail "a corrupt filter chunk: not exactly its shard failing"
+import errno, glob, os, sys
+failed, sizes = [], []
+for p in sorted(glob.glob(sys.argv[1] + "/train/shard_*.bin")) + sorted(glob.glob(sys.argv[1] + "/val/shard_*.bin")):
+    try:
+        sizes.append(os.stat(p).st_size)
+    except OSError as e:
+        assert e.errno == errno.EIO, "%s: %s" % (p, e)
+        failed.append(p)
+print("corrupt filter chunk: %d shard(s) EIO, %d served" % (len(failed), len(sizes)), file=sys.stderr)
+assert len(failed) == 1 and sizes and all(s > 0 for s in sizes)
+PY
+tk_umount "$bmnt"
 
 tk_log "a piece left empty is hidden once made, and after a remount"
 jdir=$TK_TMP/jsonl
