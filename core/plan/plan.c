@@ -568,14 +568,15 @@ static int read_footers(const tokfs_config *cfg, const tokfs_filter *filter,
               cfg->filter, t->chunk_bytes, filter->column, t->row_groups, t->kept, t->rows,
               t->empty_groups);
     int64_t weight = 0;
-    for (uint32_t i = 0; i < plan->nsources; i++)
-        for (uint32_t g = 0; parquet_source(&plan->sources[i]) && g < plan->sources[i].pq_row_groups;
-             g++)
-            weight += plan->sources[i].pq_rg_bytes[g];
+    for (uint32_t i = 0; i < plan->nsources; i++) {
+        const tokfs_source *src = &plan->sources[i];
+        for (uint32_t g = 0; parquet_source(src) && g < src->pq_row_groups; g++)
+            weight += src->pq_rg_bytes[g];
+    }
     if (weight == 0)
         return tokfs_err_set(err, ENOENT,
-                             "filter=%s keeps no row with text in SOURCE %s (%" PRIu64 " of %" PRIu64
-                             " rows kept): every shard would be empty",
+                             "filter=%s keeps no row with text in SOURCE %s (%" PRIu64
+                             " of %" PRIu64 " rows kept): every shard would be empty",
                              cfg->filter, cfg->source, t->kept, t->rows);
     return 0;
 }
