@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/known_empty.h"
 #include "common/log.h"
 
 enum {
@@ -200,6 +201,8 @@ static void size_ready(void *arg, int status, uint64_t size, tokfs_backing *back
     uint64_t begin, len;
     if (!status && part_range(r->fs, r->index, r->part, &begin, &len))
         status = -EIO; /* answered 0, so the parts are known: never reached */
+    if (!status && tokfs_cache_known_empty(r->fs->cache, r->index))
+        status = -ENOENT; /* made just now and empty: hidden (docs/parquet-filter.md) */
     if (status)
         fuse_reply_err(r->req, -status);
     else
@@ -220,6 +223,10 @@ static void shard_attr(fuse_req_t req, tokfs_fs *fs, uint32_t index, int part, i
 {
     fuse_ino_t ino = shard_ino(fs, index, part);
     uint64_t begin, size;
+    if (tokfs_cache_known_empty(fs->cache, index)) {
+        fuse_reply_err(req, ENOENT); /* a shard of 0 tokens is hidden (docs/parquet-filter.md) */
+        return;
+    }
     if (part_range(fs, index, part, &begin, &size) == 0) {
         reply_shard_attr(req, fs, ino, size, want_entry);
         return;
@@ -400,9 +407,12 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         } else {
             uint32_t n = (uint32_t)((k - 2 - nfixed) / parts);
             int part = (int)((k - 2 - nfixed) % parts);
+            uint32_t index = (uint32_t)tokfs_cache_shard_index(fs->cache, split, n);
+            if (tokfs_cache_known_empty(fs->cache, index))
+                continue; /* a shard of 0 tokens is not listed (docs/parquet-filter.md) */
             part_name(fs, n, part, name, sizeof name);
             entry_name = name;
-            st.st_ino = shard_ino(fs, (uint32_t)tokfs_cache_shard_index(fs->cache, split, n), part);
+            st.st_ino = shard_ino(fs, index, part);
             st.st_mode = S_IFREG;
         }
         size_t need = fuse_add_direntry(req, buf + used, size - used, entry_name, &st,
@@ -441,6 +451,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     uint32_t index;
+    if (is_shard_ino(fs, ino, &index) && tokfs_cache_known_empty(fs->cache, index)) {
+        fuse_reply_err(req, ENOENT); /* hidden: a shard of 0 tokens (docs/parquet-filter.md) */
+        return;
+    }
     if (is_shard_ino(fs, ino, &index)) {
         fi->keep_cache = 1; /* trainers re-open every batch; content never changes */
         fi->fh = 0;

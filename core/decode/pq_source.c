@@ -1,5 +1,6 @@
 /* Parquet footers through the fetch API (a local path, HTTP, the hub alike), with a small
- * cache of recent footers so every shard of a file does not fetch its footer again. */
+ * cache of recent footers so every shard of a file does not fetch its footer again; and the
+ * kept-row count of a row group under filter= (its filter column chunk, fetched whole). */
 #include "decode/pq_source.h"
 
 #include <errno.h>
@@ -201,5 +202,55 @@ int tokfs_pq_fetch_meta(tokfs_fetcher *f, const char *url, const tokfs_object_in
     }
     free(have);
     free(key);
+    return rc;
+}
+
+int tokfs_pq_count_kept(tokfs_fetcher *f, const char *url, const tokfs_object_info *info,
+                        const tokfs_pq_meta *m, size_t rg, const tokfs_filter *filter,
+                        size_t max_chunk, int64_t *kept, uint64_t *fetched, tokfs_err *err)
+{
+    *kept = 0;
+    char what[1024];
+    tokfs_url_redact(url, what, sizeof what);
+    if (!m->has_filter || rg >= m->n_row_groups)
+        return tokfs_err_set(err, EINVAL, "%s: no filter column chunk for row group %zu", what, rg);
+    const tokfs_pq_chunk *fc = &m->row_groups[rg].filter;
+    uint64_t len = fc->end - fc->start; /* the footer parser checked start <= end <= file */
+    if (len > max_chunk)
+        return tokfs_err_set(err, EFBIG,
+                             "%s: Parquet column '%s', row group %zu: a chunk of %llu bytes, over "
+                             "the limit of %zu for a filter column",
+                             what, m->filter.name, rg, (unsigned long long)len, max_chunk);
+    uint8_t *bytes = malloc(len ? (size_t)len : 1);
+    if (!bytes)
+        return tokfs_err_set(err, ENOMEM, "%s: out of memory for a filter column chunk", what);
+    tail_buf t = {.data = bytes, .want = (size_t)len};
+    int rc = tokfs_fetch_range(f, url, info, (int64_t)fc->start, (int64_t)fc->end, tail_chunk, &t,
+                               fetched, err);
+    if (rc == 0 && t.len != len)
+        rc = tokfs_err_set(err, EIO, "%s: short read of a Parquet column chunk (%zu of %llu bytes)",
+                           what, t.len, (unsigned long long)len);
+    tokfs_pq_col *c = NULL;
+    tokfs_err perr = {{0}};
+    tokfs_pq_limits lim = {.max_page_bytes = max_chunk};
+    /* the row cursor's messages name the column and offsets, not the row group: added here */
+    if (rc == 0 && (rc = tokfs_pq_col_open(&c, &m->filter, fc, bytes, (size_t)len, &lim, &perr)))
+        rc = tokfs_err_set(err, -rc, "%s: row group %zu: %s", what, rg, perr.msg);
+    int64_t n = 0;
+    while (rc == 0) {
+        const uint8_t *s;
+        size_t slen;
+        int more = tokfs_pq_col_next(c, &s, &slen, &perr);
+        if (more < 0)
+            rc = tokfs_err_set(err, -more, "%s: row group %zu: %s", what, rg, perr.msg);
+        else if (more == 0)
+            break;
+        else if (s && tokfs_filter_match(filter, s, slen))
+            n++;
+    }
+    tokfs_pq_col_free(c);
+    free(bytes);
+    if (rc == 0)
+        *kept = n;
     return rc;
 }

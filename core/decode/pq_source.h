@@ -5,6 +5,8 @@
  * with footer_start known (saved in the plan), exactly [footer_start, size). The bytes of recent
  * footers are kept in memory (process-wide, least recently used dropped past 32 MiB; keyed by URL
  * and validators), so a file's footer is usually fetched once however many shards read it.
+ * With filter=, planning also counts the kept rows of each row group (tokfs_pq_count_kept: one
+ * range request for the filter column's chunk), so that pieces are weighed by the kept text.
  * Nothing here knows whether the URL is a local path, plain HTTP or a hub file: fetch.h does. */
 #ifndef TOKFS_PQ_SOURCE_H
 #define TOKFS_PQ_SOURCE_H
@@ -23,5 +25,14 @@
 int tokfs_pq_fetch_meta(tokfs_fetcher *f, const char *url, const tokfs_object_info *info,
                         int64_t footer_start, const char *text_column, const char *filter_column,
                         tokfs_pq_meta **out, uint64_t *fetched, tokfs_err *err);
+
+/* Count the rows of row group rg of m (parsed with filter->column as its filter column) whose
+ * filter value equals one of filter's values: fetches the filter column's whole chunk (one range
+ * request; refused with -EFBIG over max_chunk bytes) and reads it row by row, nulls never
+ * matching. *kept: the count. *fetched (may be NULL) grows by the bytes received. Returns 0 or a
+ * negative errno with err naming the URL (redacted), the column and the row group. */
+int tokfs_pq_count_kept(tokfs_fetcher *f, const char *url, const tokfs_object_info *info,
+                        const tokfs_pq_meta *m, size_t rg, const tokfs_filter *filter,
+                        size_t max_chunk, int64_t *kept, uint64_t *fetched, tokfs_err *err);
 
 #endif

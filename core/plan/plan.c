@@ -42,8 +42,11 @@ uint64_t tokfs_plan_identity(const tokfs_config *cfg)
             snprintf(hub, sizeof hub, "%s", cfg->hf_endpoint);
         n += snprintf(buf + n, sizeof buf - (size_t)n, "hf_endpoint=%s\n", hub);
     }
-    if (n >= 0 && (size_t)n < sizeof buf && cfg->filter) /* absent: older plans keep their id */
-        n += snprintf(buf + n, sizeof buf - (size_t)n, "filter=%s\n", cfg->filter);
+    /* absent: older plans keep their id. "kept-rows": a filtered plan weighs row groups by their
+     * kept text since issue 12, so plans cut the old way (by all rows) are made again */
+    if (n >= 0 && (size_t)n < sizeof buf && cfg->filter)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "filter=%s\nfilter_weights=kept-rows\n",
+                      cfg->filter);
     if (n < 0 || (size_t)n >= sizeof buf)
         n = (int)sizeof buf - 1;
     return tokfs_hash64(buf, (size_t)n, 0x746f6b6673ull);
@@ -149,9 +152,13 @@ static int64_t rg_weight(const tokfs_source *src, uint32_t rg)
 
 /* A Parquet source: runs of consecutive row groups, never splitting one. A file of at most a
  * piece's worth that would overflow the open piece starts the next one (as a whole source would,
- * so a small file is read by one shard: one footer fetch); a larger one fills the open piece and
- * is cut between row groups by the rules of byte cuts (close once a piece reaches target, keep a
- * tail under a quarter piece). */
+ * so a small file is read by one shard: one footer fetch), unless the open piece holds less than
+ * half a piece: then the file joins it (a piece of at most 1.5 pieces' worth) rather than leave
+ * a small shard behind — with filter=, many files keep a little each, and closing before every
+ * one that overflows made shards of a few percent of shard_size. A larger file fills the open
+ * piece and is cut between row groups by the rules of byte cuts (close once a piece reaches
+ * target, keep a tail under a quarter piece). Row groups of weight 0 (no text, or none kept by
+ * filter=) never close a piece, so every piece of Parquet sources has some weight. */
 static int cut_row_groups(piece_list *pieces, tokfs_piece *cur, int *open, int64_t *acc,
                           uint32_t s, const tokfs_source *src, int64_t target)
 {
@@ -159,7 +166,7 @@ static int cut_row_groups(piece_list *pieces, tokfs_piece *cur, int *open, int64
     int64_t total = 0;
     for (uint32_t g = 0; g < n; g++)
         total += rg_weight(src, g);
-    if (*open && *acc > 0 && total <= target && *acc + total > target) {
+    if (*open && *acc >= target / 2 && *acc > 0 && total <= target && *acc + total > target) {
         int rc = piece_add(pieces, *cur);
         if (rc)
             return rc;
@@ -182,7 +189,9 @@ static int cut_row_groups(piece_list *pieces, tokfs_piece *cur, int *open, int64
         *acc += w;
         cur->source_bytes += w;
         done += w;
-        if (g + 1 < n && *acc >= target && total - done > target / 4) {
+        /* a small file is never split (one footer fetch, one shard), even when it joined a
+         * piece that reaches target inside it */
+        if (g + 1 < n && total > target && *acc >= target && total - done > target / 4) {
             cur->end = g + 1;
             int rc = piece_add(pieces, *cur);
             if (rc)
@@ -327,15 +336,79 @@ static void free_frames(tokfs_source *src)
     src->pq_rg_bytes = NULL;
 }
 
+/* The largest filter column chunk planning reads whole: the builder's page cap (a filter chunk
+ * is held whole there too, reader_parquet.c), so a file planning accepts is one a build reads. */
+static size_t filter_chunk_cap(const tokfs_config *cfg)
+{
+    uint64_t cap = 2 * cfg->max_doc_bytes;
+    if (cap < TOKFS_PQ_MAX_PAGE_DEFAULT)
+        cap = TOKFS_PQ_MAX_PAGE_DEFAULT;
+    return cap > TOKFS_PQ_MAX_PAGE_HARD ? TOKFS_PQ_MAX_PAGE_HARD : (size_t)cap;
+}
+
+/* What filter= planning read, over all Parquet sources (logged at the end of planning). */
+typedef struct kept_tally {
+    uint64_t chunk_bytes;   /* filter column chunk bytes fetched */
+    uint64_t row_groups;    /* row groups whose filter chunk was read */
+    uint64_t rows, kept;    /* rows of those row groups, and how many filter= keeps */
+    uint64_t empty_groups;  /* row groups keeping no row (weighed 0: no piece is made of them) */
+} kept_tally;
+
+/* With filter=, a row group's weight is its estimated text bytes (tokfs_pq_rg_text_bytes) times
+ * the kept fraction of its rows, counted exactly from the filter column's chunk: text length is
+ * taken as independent of the filter value within a row group (the footer has no per-value
+ * sizes). A row group with no kept row weighs 0, so the cut never makes a piece of such groups
+ * alone (they ride along with a neighbour, and the build skips their text chunks), and pieces
+ * hold about shard_size tokens of kept rows. Row groups without text bytes are not read. */
+static int weigh_kept(const tokfs_config *cfg, const tokfs_filter *filter, tokfs_fetcher *fetcher,
+                      tokfs_source *src, const tokfs_pq_meta *m, kept_tally *tally,
+                      tokfs_err *err)
+{
+    for (size_t g = 0; g < m->n_row_groups; g++) {
+        int64_t rows = m->row_groups[g].num_rows;
+        if (src->pq_rg_bytes[g] <= 0 || rows <= 0) {
+            src->pq_rg_bytes[g] = 0;
+            continue;
+        }
+        int64_t kept = 0;
+        uint64_t fetched = 0;
+        int rc = tokfs_pq_count_kept(fetcher, src->url, &src->info, m, g, filter,
+                                     filter_chunk_cap(cfg), &kept, &fetched, err);
+        tally->chunk_bytes += fetched;
+        if (rc == -EBADMSG || rc == -ENOTSUP || rc == -EFBIG) {
+            /* Bad data in one chunk must not refuse the whole corpus: weigh the row group by
+             * all its text, as without the count; making its shard then fails with EIO naming
+             * the file and row group, as for any corrupt chunk. (A network error stays fatal,
+             * as for footers: the mount cannot plan what it cannot reach.) */
+            tokfs_log(TOKFS_LOG_WARN, "%s; weighed by all its rows", err ? err->msg : "");
+            continue;
+        }
+        if (rc)
+            return rc;
+        tally->row_groups++;
+        tally->rows += (uint64_t)rows;
+        tally->kept += (uint64_t)kept;
+        tally->empty_groups += kept == 0;
+        if (kept < rows) {
+            double w = (double)src->pq_rg_bytes[g] * (double)kept / (double)rows;
+            /* a kept row weighs something, so a piece never closes on weightless groups only */
+            src->pq_rg_bytes[g] = kept == 0 ? 0 : w < 1 ? 1 : (int64_t)w;
+        }
+    }
+    return 0;
+}
+
 /* A Parquet source: read its footer (range requests for the end of the file: the only content
- * fetched at plan time) for its row groups, their text sizes and where the footer starts. A file
- * without the text column (or the filter column) is refused here, at mount, by name. */
-static int read_row_groups(const tokfs_config *cfg, const char *filter_column,
-                           tokfs_fetcher *fetcher, tokfs_source *src, tokfs_err *err)
+ * fetched at plan time, but for filter='s column chunks) for its row groups, their text sizes and
+ * where the footer starts; with filter (non-NULL), weigh its row groups by their kept rows. A
+ * file without the text column (or the filter column) is refused here, at mount, by name. */
+static int read_row_groups(const tokfs_config *cfg, const tokfs_filter *filter,
+                           tokfs_fetcher *fetcher, tokfs_source *src, kept_tally *tally,
+                           tokfs_err *err)
 {
     tokfs_pq_meta *m = NULL;
-    int rc = tokfs_pq_fetch_meta(fetcher, src->url, &src->info, 0, cfg->text_field, filter_column,
-                                 &m, NULL, err);
+    int rc = tokfs_pq_fetch_meta(fetcher, src->url, &src->info, 0, cfg->text_field,
+                                 filter ? filter->column : NULL, &m, NULL, err);
     if (rc)
         return rc;
     if (m->n_row_groups > UINT32_MAX / 2) {
@@ -353,7 +426,10 @@ static int read_row_groups(const tokfs_config *cfg, const char *filter_column,
     }
     for (size_t g = 0; g < m->n_row_groups; g++)
         src->pq_rg_bytes[g] = tokfs_pq_rg_text_bytes(&m->row_groups[g]);
+    rc = filter ? weigh_kept(cfg, filter, fetcher, src, m, tally, err) : 0;
     tokfs_pq_meta_free(m);
+    if (rc)
+        return rc;
     if (!src->info.accepts_ranges) {
         char redacted[1024];
         tokfs_url_redact(src->url, redacted, sizeof redacted);
@@ -404,9 +480,10 @@ static int read_frames(const tokfs_config *cfg, double bytes_per_token, tokfs_fe
 
 typedef struct footer_pass {
     const tokfs_config *cfg;
-    const char *filter_column;
+    const tokfs_filter *filter; /* NULL: no filter= */
     tokfs_plan *plan;
     pthread_mutex_t mu;
+    kept_tally tally;     /* mu: summed over the sources */
     uint32_t next;        /* next source to look at */
     uint32_t failed_at;   /* the lowest failing source so far (valid when failed_rc) */
     int failed_rc;
@@ -434,7 +511,15 @@ static void *footer_worker_main(void *arg)
         if (stop)
             return NULL;
         tokfs_err e = {{0}};
-        int rc = read_row_groups(p->cfg, p->filter_column, w->fetcher, &p->plan->sources[i], &e);
+        kept_tally t = {0};
+        int rc = read_row_groups(p->cfg, p->filter, w->fetcher, &p->plan->sources[i], &t, &e);
+        pthread_mutex_lock(&p->mu);
+        p->tally.chunk_bytes += t.chunk_bytes;
+        p->tally.row_groups += t.row_groups;
+        p->tally.rows += t.rows;
+        p->tally.kept += t.kept;
+        p->tally.empty_groups += t.empty_groups;
+        pthread_mutex_unlock(&p->mu);
         if (rc) {
             pthread_mutex_lock(&p->mu);
             if (!p->failed_rc || i < p->failed_at) {
@@ -447,8 +532,10 @@ static void *footer_worker_main(void *arg)
     }
 }
 
-/* read_row_groups for every Parquet source of the plan, in parallel. */
-static int read_footers(const tokfs_config *cfg, const char *filter_column,
+/* read_row_groups for every Parquet source of the plan, in parallel. With filter (non-NULL),
+ * logs what counting the kept rows read, and refuses a filter that keeps no text at all (the
+ * mount would have no shard a trainer can read). */
+static int read_footers(const tokfs_config *cfg, const tokfs_filter *filter,
                         tokfs_fetcher *fetcher, tokfs_plan *plan, tokfs_err *err)
 {
     uint32_t count = 0;
@@ -456,7 +543,7 @@ static int read_footers(const tokfs_config *cfg, const char *filter_column,
         count += parquet_source(&plan->sources[i]);
     if (!count)
         return 0;
-    footer_pass pass = {.cfg = cfg, .filter_column = filter_column, .plan = plan,
+    footer_pass pass = {.cfg = cfg, .filter = filter, .plan = plan,
                         .mu = PTHREAD_MUTEX_INITIALIZER};
     footer_worker workers[FOOTER_THREADS];
     pthread_t threads[FOOTER_THREADS];
@@ -482,6 +569,26 @@ static int read_footers(const tokfs_config *cfg, const char *filter_column,
             *err = pass.failed_err;
         return pass.failed_rc;
     }
+    if (!filter)
+        return 0;
+    const kept_tally *t = &pass.tally;
+    tokfs_log(TOKFS_LOG_INFO,
+              "filter=%s: planning read %" PRIu64 " bytes of '%s' column chunks (%" PRIu64
+              " row groups, %" PRIu64 " of %" PRIu64 " rows kept, %" PRIu64
+              " row groups keeping none)",
+              cfg->filter, t->chunk_bytes, filter->column, t->row_groups, t->kept, t->rows,
+              t->empty_groups);
+    int64_t weight = 0;
+    for (uint32_t i = 0; i < plan->nsources; i++) {
+        const tokfs_source *src = &plan->sources[i];
+        for (uint32_t g = 0; parquet_source(src) && g < src->pq_row_groups; g++)
+            weight += src->pq_rg_bytes[g];
+    }
+    if (weight == 0)
+        return tokfs_err_set(err, ENOENT,
+                             "filter=%s keeps no row with text in SOURCE %s (%" PRIu64
+                             " of %" PRIu64 " rows kept): every shard would be empty",
+                             cfg->filter, cfg->source, t->kept, t->rows);
     return 0;
 }
 
@@ -556,7 +663,7 @@ int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetc
     if (rc == 0)
         rc = tokfs_plan_tokens_read_all(cfg, fetcher, plan, err);
     if (rc == 0)
-        rc = read_footers(cfg, cfg->filter ? filter.column : NULL, fetcher, plan, err);
+        rc = read_footers(cfg, cfg->filter ? &filter : NULL, fetcher, plan, err);
     tokfs_filter_free(&filter);
     tokfs_listing_free(&names);
     if (rc == 0)

@@ -219,7 +219,11 @@ def read_mount(mount):
     parts = []
     for split in ("train", "val"):
         for path in sorted(glob.glob(os.path.join(mount, split, "shard_*.bin"))):
-            if os.path.getsize(path) == 0:
+            try:
+                size = os.path.getsize(path)
+            except FileNotFoundError:
+                continue  # listed before it was made, then hidden: it holds no token
+            if size == 0:
                 continue
             parts.append(np.array(np.memmap(path, dtype=np.uint16, mode="r")))
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint16)

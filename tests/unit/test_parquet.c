@@ -17,8 +17,10 @@
 #include "check.h"
 #include "common/hash.h"
 #include "decode/parquet.h"
+#include "decode/pq_source.h"
 #include "decode/thrift_compact_internal.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <lz4.h>
@@ -26,6 +28,7 @@
 #include <stdint.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------ byte buffers ---- */
 
@@ -2032,6 +2035,83 @@ static void test_fixtures(const char *dir)
     json_decref(root);
 }
 
+/* tokfs_pq_count_kept (planning's kept-row count under filter=): the same two-column file on
+ * disk, read through a fetcher: the count, the bytes fetched (exactly the filter chunk), the
+ * chunk cap, a corrupt filter chunk, and a footer parsed without the filter column. */
+static void test_count_kept(void)
+{
+    const char *text[] = {"t0", "t1", NULL, "t3", "t4", "t5", "t6", "t7"};
+    const char *lang[] = {"Python", "C", "Python", NULL, "Go", "", "Python ", "python"};
+    struct col_def cols[2] = {{"text", 6, 1, 0, 1}, {"lang", 6, 1, 0, 1}};
+    struct page_opts o = {.codec = TOKFS_PQ_SNAPPY, .version = 1, .enc = E_PLAIN, .optional = 1};
+    struct chunk_def ch[2] = {{.codec = 1, .nvals = 8}, {.codec = 1, .nvals = 8}};
+    write_data_page(&ch[0].bytes, &o, (struct vals){text, 8}, (struct vals){0});
+    write_data_page(&ch[1].bytes, &o, (struct vals){lang, 8}, (struct vals){0});
+    int64_t rows = 8;
+    struct wb f = {0};
+    write_file(&f, cols, 2, ch, 1, &rows, 0);
+    char dir[] = "/tmp/tokfs-test-pqkept-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256];
+    snprintf(path, sizeof path, "%s/f.parquet", dir);
+    FILE *out = fopen(path, "wb");
+    CHECK(out && fwrite(f.p, 1, f.len, out) == f.len);
+    if (out)
+        fclose(out);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    tokfs_fetcher *fetcher = tokfs_fetcher_new(NULL);
+    CHECK(fetcher != NULL);
+    tokfs_object_info info;
+    tokfs_err err = {{0}};
+    tokfs_pq_meta *m = NULL, *plain = NULL;
+    tokfs_filter flt, none;
+    CHECK_EQ_INT(tokfs_filter_parse("lang=Python|Go|", &flt, &err), 0);
+    CHECK_EQ_INT(tokfs_filter_parse("lang=Rust", &none, &err), 0);
+    int ok = fetcher && tokfs_fetch_stat(fetcher, path, &info, &err) == 0 &&
+             tokfs_pq_fetch_meta(fetcher, path, &info, 0, "text", "lang", &m, NULL, &err) == 0 &&
+             tokfs_pq_fetch_meta(fetcher, path, &info, 0, "text", NULL, &plain, NULL, &err) == 0;
+    CHECK(ok);
+    if (ok) {
+        uint64_t flen = m->row_groups[0].filter.end - m->row_groups[0].filter.start;
+        int64_t kept = -1;
+        uint64_t fetched = 0;
+        CHECK_EQ_INT(tokfs_pq_count_kept(fetcher, path, &info, m, 0, &flt, 1 << 20, &kept,
+                                         &fetched, &err), 0);
+        CHECK_EQ_INT(kept, 4); /* Python, Python (null text: still a kept row), Go, "" */
+        CHECK_EQ_INT(fetched, flen);
+        CHECK_EQ_INT(tokfs_pq_count_kept(fetcher, path, &info, m, 0, &none, 1 << 20, &kept, NULL,
+                                         &err), 0);
+        CHECK_EQ_INT(kept, 0);
+        CHECK_ERR(tokfs_pq_count_kept(fetcher, path, &info, m, 0, &flt, (size_t)flen - 1, &kept,
+                                      NULL, &err), EFBIG, err, "over the limit");
+        CHECK_ERR(tokfs_pq_count_kept(fetcher, path, &info, plain, 0, &flt, 1 << 20, &kept, NULL,
+                                      &err), EINVAL, err, "no filter column chunk");
+        CHECK_ERR(tokfs_pq_count_kept(fetcher, path, &info, m, 1, &flt, 1 << 20, &kept, NULL,
+                                      &err), EINVAL, err, "row group 1");
+        /* the filter chunk's page header overwritten: an error naming the file, not a count */
+        memset(f.p + m->row_groups[0].filter.start, 0xff, 8);
+        out = fopen(path, "wb");
+        CHECK(out && fwrite(f.p, 1, f.len, out) == f.len);
+        if (out)
+            fclose(out);
+        CHECK_EQ_INT(tokfs_fetch_stat(fetcher, path, &info, &err), 0);
+        kept = -1;
+        int rc = tokfs_pq_count_kept(fetcher, path, &info, m, 0, &flt, 1 << 20, &kept, NULL, &err);
+        CHECK(rc < 0 && rc != -ESTALE && strstr(err.msg, "f.parquet: row group 0: ") &&
+              kept == 0);
+    }
+    tokfs_pq_meta_free(m);
+    tokfs_pq_meta_free(plain);
+    tokfs_filter_free(&flt);
+    tokfs_filter_free(&none);
+    tokfs_fetcher_free(fetcher);
+    unlink(path);
+    rmdir(dir);
+    wb_free(&f);
+    wb_free(&ch[0].bytes);
+    wb_free(&ch[1].bytes);
+}
+
 int main(int argc, char **argv)
 {
     test_thrift();
@@ -2039,6 +2119,7 @@ int main(int argc, char **argv)
     test_handbuilt_variants();
     test_skipped_pages();
     test_filter();
+    test_count_kept();
     test_meta_errors();
     test_chunk_errors();
     if (argc == 3 && strcmp(argv[1], "--fixtures") == 0)

@@ -1083,6 +1083,25 @@ static void test_cut_parquet(void)
         cfg.val_shards = 0;
         int rc = tokfs_plan_cut(&plan, &cfg, 1.0, &err);
         CHECK_EQ_INT(rc, 0);
+        /* No piece is weightless (an empty shard) when there is any weight, and with Parquet
+         * sources only, every piece but the last holds at least half a piece (issue 12: a
+         * filtered corpus weighs many row groups 0 and leaves many files small). */
+        int64_t weight = 0;
+        int all_pq = 1;
+        for (uint32_t t = 0; t < n; t++) {
+            const tokfs_source *src = &plan.sources[t];
+            all_pq &= src->format == TOKFS_FORMAT_PARQUET;
+            for (uint32_t g = 0; src->format == TOKFS_FORMAT_PARQUET && g < src->pq_row_groups; g++)
+                weight += src->pq_rg_bytes[g];
+            if (src->format != TOKFS_FORMAT_PARQUET)
+                weight += src->info.size;
+        }
+        for (uint32_t i = 0; rc == 0 && i < plan.npieces; i++) {
+            if (weight > 0)
+                CHECK(plan.pieces[i].source_bytes > 0);
+            if (all_pq && i + 1 < plan.npieces)
+                CHECK(plan.pieces[i].source_bytes >= target / 2);
+        }
         if (rc == 0) {
             /* walk: (source, position) advances piece by piece */
             uint32_t s = 0;
@@ -1191,6 +1210,38 @@ static void test_cut_parquet(void)
         const tokfs_piece *p = &plan.pieces[i];
         CHECK(p->first_source == want[i][0] && p->last_source == want[i][1] &&
               p->begin == want[i][2] && p->end == want[i][3] && p->source_bytes == want[i][4]);
+    }
+    /* a small file that would overflow a piece holding under half a piece joins it: target 100;
+     * e: 30, then f: 90 (30 + 90 = 120, one piece rather than a shard of 30), g: 0 0 (no text or
+     * none kept: rides along), h: 80 */
+    {
+        tokfs_plan q = {0};
+        int64_t e_b[] = {30}, f_b[] = {90}, g_b[] = {0, 0}, h_b[] = {80};
+        int64_t *qb[] = {e_b, f_b, g_b, h_b};
+        uint32_t qg[] = {1, 1, 2, 1};
+        q.nsources = 4;
+        q.sources = calloc(4, sizeof *q.sources);
+        for (uint32_t t = 0; t < 4; t++) {
+            char name[32];
+            snprintf(name, sizeof name, "/%c.parquet", 'e' + t);
+            q.sources[t].url = strdup(name);
+            q.sources[t].format = TOKFS_FORMAT_PARQUET;
+            q.sources[t].info.size = 5000;
+            q.sources[t].pq_row_groups = qg[t];
+            q.sources[t].pq_footer_start = 4000;
+            q.sources[t].pq_rg_bytes = malloc(qg[t] * sizeof(int64_t));
+            memcpy(q.sources[t].pq_rg_bytes, qb[t], qg[t] * sizeof(int64_t));
+        }
+        CHECK_EQ_INT(tokfs_plan_cut(&q, &cfg, 1.0, &err), 0);
+        const int64_t qwant[][5] = {{0, 1, 0, 1, 120}, {2, 3, 0, 1, 80}};
+        CHECK_EQ_INT(q.npieces, 2);
+        for (uint32_t i = 0; i < q.npieces && i < 2; i++) {
+            const tokfs_piece *p = &q.pieces[i];
+            CHECK(p->first_source == qwant[i][0] && p->last_source == qwant[i][1] &&
+                  p->begin == qwant[i][2] && p->end == qwant[i][3] &&
+                  p->source_bytes == qwant[i][4]);
+        }
+        tokfs_plan_free(&q);
     }
     /* damaged Parquet lines are refused (the plan is then made again) */
     plan.id = 7;
