@@ -1063,14 +1063,17 @@ static int build_decoder(hf_load *L)
                 rc = tokfs_buf_append(&dec, s, n);
             }
         } else {
+            /* U+2581 ▁ → ' ' (not in added tokens); the runs between copied whole */
             rc = 0;
-            for (size_t i = 0; i < n && !rc;) { /* U+2581 ▁ → ' ' */
-                if (!is_added[id] && i + 3 <= n && s[i] == 0xE2 && s[i + 1] == 0x96 && s[i + 2] == 0x81) {
+            size_t i = 0;
+            while (!rc && i < n) {
+                const uint8_t *bar = is_added[id] ? NULL : memmem(s + i, n - i, "\xE2\x96\x81", 3);
+                size_t run = bar ? (size_t)(bar - (s + i)) : n - i;
+                rc = tokfs_buf_append(&dec, s + i, run);
+                i += run;
+                if (!rc && bar) {
                     rc = tokfs_buf_append(&dec, " ", 1);
                     i += 3;
-                } else {
-                    rc = tokfs_buf_append(&dec, s + i, 1);
-                    i++;
                 }
             }
         }
