@@ -38,6 +38,7 @@
 
 typedef struct tokfs_builder {
     const tokfs_config *cfg;
+    const tokfs_tokenizer *tok;   /* its cut places decide where a .txt read whole is cut */
     tokfs_fetcher *fetcher;
     tokfs_tokpool *pool;          /* every document is encoded there, on cfg->workers threads */
     tokfs_build_stats *stats;
@@ -50,8 +51,9 @@ typedef struct tokfs_builder {
     /* Scratch shared by the readers, so that a piece mixing formats holds one of each, as the
      * memory bound counts them (design.md, "Memory"). Each is empty between records. */
     tokfs_buf line;               /* JSONL: the line being gathered (at most max_doc_bytes) */
-    tokfs_buf doc;                /* a document gathered or decoded whole: a .txt, the text of a
-                                   * line too long for the pool to decode */
+    tokfs_buf doc;                /* a document gathered or decoded whole: a .txt line or
+                                   * paragraph, the text of a JSON line too long for the pool to
+                                   * decode; or the part of a .txt read whole not yet handed on */
 
     /* Where stats->first_skip is (NULL: no skip yet), to keep the first in plan order. */
     const tokfs_source *first_skip_src;
@@ -99,7 +101,7 @@ struct tokfs_build_reader {
     void (*free)(tokfs_build_reader *r);
 };
 
-/* Readers of plain JSONL (byte ranges), plain .txt (whole files), compressed sources (the
+/* Readers of plain JSONL (byte ranges), plain .txt (byte ranges), compressed sources (the
  * decoding layer in front of the JSONL and .txt record logic) and Parquet. 0 or the build's
  * error (-ENOMEM, or for Parquet a filter= that does not parse). */
 int tokfs_reader_jsonl_new(tokfs_builder *b, tokfs_build_reader **out);
@@ -142,18 +144,53 @@ int tokfs_build_lines_finish(tokfs_build_lines *l);
  * the pool threads; this is how (decode) and what becomes of each (done, in line order). */
 tokfs_tokpool_records tokfs_build_jsonl_records(tokfs_builder *b);
 
-/* A whole .txt source as one document (reader_txt.c), gathered in b->doc up to max_doc_bytes. */
+/* .txt documents in a stream of bytes (reader_txt.c), by cfg->txt_doc. Offsets are the stream's
+ * (decompressed ones for a compressed source).
+ *   file: the bytes fed are one span of the file's one document. They are gathered in b->doc and
+ *         handed to the pool in parts of about a batch, each ending where the tokenizer can cut,
+ *         so memory stays a few batches; the end-of-text id follows the span that ends the file.
+ *   line, paragraph: the documents (non-blank lines; runs of non-blank lines) starting before
+ *         seg_end go to the pool, as JSONL records do; a document over max_doc_bytes is skipped
+ *         and counted. A document's bytes exclude the newline that ends it (and a \r before it). */
 typedef struct tokfs_build_txt {
     tokfs_builder *b;
     const tokfs_source *src;
-    int too_large;        /* passed max_doc_bytes: skipped */
+    int mode;             /* TOKFS_TXT_DOC_* */
+    int64_t pos;          /* offset of the next byte fed */
+    /* file */
+    int ends_file;        /* the span ends where the file does: end-of-text after it */
+    size_t searched;      /* b->doc has no cut place in [TOKFS_TOKPOOL_BATCH, searched) */
+    int forced;           /* parts were cut where the tokenizer has no cut place (logged once) */
+    /* line, paragraph */
+    int64_t seg_end;      /* documents starting at or after this belong to the next piece (-1:
+                           * none do) */
+    int skipping_head;    /* discarding up to the first newline (the stream starts inside the
+                           * line before the piece's) */
+    int head_ws;          /* the discarded head is whitespace only so far */
+    int head_blank;       /* paragraph: the line the head ends is blank if its discarded part
+                           * is (what came before the stream: tokfs_build_txt_start) */
+    int prev_blank;       /* paragraph: the line before the current one is blank, or none */
+    int64_t line_start;   /* offset where the current line starts */
+    int line_ws;          /* the current line is whitespace only so far */
+    int line_keep;        /* the current line's bytes go to b->doc */
+    size_t line_mark;     /* b->doc's length where the current line's bytes start */
+    int in_doc;           /* a document is in b->doc (a paragraph: its lines so far) */
+    int64_t doc_start;    /* where it starts */
+    int oversize;         /* it passed max_doc_bytes: skipped at its end */
+    int done;             /* the first document at or after seg_end has been reached */
 } tokfs_build_txt;
 
-void tokfs_build_txt_start(tokfs_build_txt *t, tokfs_builder *b, const tokfs_source *src);
-/* The next bytes (a tokfs_fetch_cb): 0, 1 when the document is too large (stop), or the build's
- * error. */
+/* Start at offset pos. file: ends_file says whether the span ends the document. line and
+ * paragraph: skip_head discards up to the first newline; head_blank says whether the bytes of
+ * that line before pos are whitespace only (or there are none); seg_end as above. */
+void tokfs_build_txt_start(tokfs_build_txt *t, tokfs_builder *b, const tokfs_source *src,
+                           int64_t pos, int ends_file, int64_t seg_end, int skip_head,
+                           int head_blank);
+/* The next bytes (a tokfs_fetch_cb): 0, 1 once the next document belongs to the next piece, or
+ * the build's error. */
 int tokfs_build_txt_feed(void *txt, const uint8_t *data, size_t len);
-/* All bytes fed: the document goes to the pool, or is counted as skipped. */
+/* The stream ended (or the span was fed whole): what is left goes to the pool. 0 or the build's
+ * error. */
 int tokfs_build_txt_finish(tokfs_build_txt *t);
 
 /* ---- the shard writer ---------------------------------------------------------------------- */

@@ -1,6 +1,6 @@
 /* The decoding layer: the reader of .zst and .gz sources. Compressed bytes are fetched and fed to
  * a decoder (core/decode/decompress), whose output goes to the JSONL line logic or the .txt
- * gathering (reader_jsonl.c, reader_txt.c), which then count decompressed offsets. Owns what is
+ * document logic (reader_jsonl.c, reader_txt.c), which then count decompressed offsets. Owns what is
  * particular to compressed sources: a seekable .jsonl.zst cut at frame starts — decoding starts
  * at the last frame holding data before the cut (its last byte says whether the piece's first
  * byte starts a record: the b - 1 of plain JSONL), the piece's end becomes known at the frame
@@ -218,7 +218,9 @@ static int compressed_read(tokfs_build_reader *r, const tokfs_source *src, int64
      * piece's end is known at the frame boundary end (INT64_MAX until then). */
     c->head_pos = pos;
     tokfs_build_lines_start(&c->lines, c->b, src, pos, end >= 0 ? INT64_MAX : -1, 0);
-    tokfs_build_txt_start(&c->txt, c->b, src);
+    /* a compressed .txt is read whole (only a seekable .jsonl.zst is cut): one span ending the
+     * file, or every line or paragraph */
+    tokfs_build_txt_start(&c->txt, c->b, src, 0, 1, -1, 0, 1);
     rc = decode(c, from);
     tokfs_decoder_free(c->dec);
     c->dec = NULL;

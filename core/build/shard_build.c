@@ -107,7 +107,7 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
     const tokfs_piece *piece = &plan->pieces[piece_index];
     tokfs_err dropped; /* err may be NULL: the message is dropped */
     tokfs_builder b = {
-        .cfg = cfg, .fetcher = fetcher, .stats = stats, .cancel = out->cancel,
+        .cfg = cfg, .tok = tok, .fetcher = fetcher, .stats = stats, .cancel = out->cancel,
         .err = err ? err : &dropped,
     };
     tokfs_build_writer w = {0};

@@ -43,6 +43,8 @@ const char tokfs_options_help[] =
     "  retries=N           extra attempts per HTTP request (default 4)\n"
     "  timeout=DURATION    connect/stall timeout, e.g. 30s, 500ms (default 30s)\n"
     "  max_doc_bytes=SIZE  skip (and count) records larger than this (default 64M)\n"
+    "  txt_doc=file|line|paragraph  a .txt document is the whole file (default), each\n"
+    "                      non-blank line, or each block between blank lines\n"
     "  log_file=PATH       append log lines here (default: stderr with -f, else syslog)\n"
     "  insecure            do not verify TLS certificates (unsafe)\n";
 
@@ -246,6 +248,21 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
             return tokfs_err_set(err, EINVAL, "option insecure takes no value");
         cfg->insecure = 1;
         return 0;
+    }
+
+    /* txt_doc=: the document of a .txt source (issue 12's large text files). */
+    if (strcmp(key, "txt_doc") == 0) {
+        static const char *const names[] = {
+            [TOKFS_TXT_DOC_FILE] = "file", [TOKFS_TXT_DOC_LINE] = "line",
+            [TOKFS_TXT_DOC_PARAGRAPH] = "paragraph",
+        };
+        for (int i = 0; value && i < (int)(sizeof names / sizeof names[0]); i++)
+            if (strcmp(value, names[i]) == 0) {
+                cfg->txt_doc = i;
+                return 0;
+            }
+        return tokfs_err_set(err, EINVAL, "bad txt_doc=%s: give file (the whole file is one "
+                             "document), line or paragraph", value ? value : "");
     }
 
     struct { const char *name; } known[] = {

@@ -42,7 +42,10 @@ typedef struct tokfs_config {
     uint32_t prefetch;        /* shards ahead to materialize after a read, when they fit */
     uint32_t retries;         /* extra attempts per HTTP request */
     uint32_t timeout_ms;      /* connect / stall timeout */
-    uint64_t max_doc_bytes;   /* a record (JSON line, .txt file) larger than this is skipped */
+    uint64_t max_doc_bytes;   /* a record (JSON line, .txt line or paragraph) larger than this
+                               * is skipped; a .txt read whole is cut instead */
+    /* txt_doc=: what a document of a .txt source is (docs/text.md). */
+    enum { TOKFS_TXT_DOC_FILE = 0, TOKFS_TXT_DOC_LINE, TOKFS_TXT_DOC_PARAGRAPH } txt_doc;
     char *log_file;           /* log here instead of stderr/syslog; NULL = default */
     int insecure;             /* skip TLS verification (warned about loudly) */
     char *hf_endpoint;        /* Hugging Face hub URL ($HF_ENDPOINT); NULL = huggingface.co */

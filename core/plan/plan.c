@@ -47,6 +47,8 @@ uint64_t tokfs_plan_identity(const tokfs_config *cfg)
     if (n >= 0 && (size_t)n < sizeof buf && cfg->filter)
         n += snprintf(buf + n, sizeof buf - (size_t)n, "filter=%s\nfilter_weights=kept-rows\n",
                       cfg->filter);
+    if (n >= 0 && (size_t)n < sizeof buf && cfg->txt_doc != TOKFS_TXT_DOC_FILE) /* likewise */
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "txt_doc=%d\n", (int)cfg->txt_doc);
     if (n < 0 || (size_t)n >= sizeof buf)
         n = (int)sizeof buf - 1;
     return tokfs_hash64(buf, (size_t)n, 0x746f6b6673ull);
@@ -235,9 +237,13 @@ int tokfs_plan_cut(tokfs_plan *plan, const tokfs_config *cfg, double bytes_per_t
             rc = cut_row_groups(&pieces, &cur, &open, &acc, s, src, target);
             continue;
         }
-        /* A source can be cut only where a record can start anywhere: uncompressed JSONL with
-         * ranges. Any other compressed source is whole, weighed by its estimated expansion. */
-        int cuttable = src->format == TOKFS_FORMAT_JSONL && src->info.accepts_ranges && size > 0;
+        /* A source can be cut at a byte offset when it is uncompressed with ranges: JSONL (a
+         * record belongs to the piece its first byte lies in) and .txt (the builder moves the
+         * offset to a place the tokenizer can cut at, or reads the lines or paragraphs starting
+         * in the piece: core/build/reader_txt.c). Any other compressed source is whole, weighed
+         * by its estimated expansion. */
+        int cuttable = (src->format == TOKFS_FORMAT_JSONL || src->format == TOKFS_FORMAT_TXT) &&
+                       src->info.accepts_ranges && size > 0;
         int64_t weight = size < 0 ? target /* unknown size: assume one shard's worth */
                        : tokfs_format_codec(src->format) ? expanded_size(size) : size;
         int64_t off = 0;

@@ -42,7 +42,10 @@ typedef struct tokfs_source {
 /* One piece = one shard. It covers the source bytes from (first_source, begin) up to
  * (last_source, end): every source strictly between is whole. A JSONL record belongs to the piece
  * in which its first byte lies, so a source cut at any byte offset still gives every record to
- * exactly one piece. Compressed sources are whole, except a seekable .jsonl.zst, which is cut only
+ * exactly one piece. A .txt is cut at byte offsets too: with txt_doc=line or paragraph its
+ * documents follow the JSONL rule; with txt_doc=file the builder moves each offset to the first
+ * place at or after it where the tokenizer can cut (core/build/reader_txt.c), so both pieces next
+ * to a cut agree on it without the plan fetching content. Compressed sources are whole, except a seekable .jsonl.zst, which is cut only
  * at frame boundaries (begin and end are compressed offsets where frames start); its records
  * belong to the piece in which their first decompressed byte lies. A Parquet source is cut only
  * between row groups: there begin and end are row group indexes (end = its row group count when

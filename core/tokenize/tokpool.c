@@ -259,6 +259,13 @@ static int add_part(tokfs_tokpool *p, const uint8_t *text, size_t len, part what
 
 int tokfs_tokpool_add(tokfs_tokpool *p, const uint8_t *doc, size_t len)
 {
+    return tokfs_tokpool_add_text(p, doc, len, 1);
+}
+
+int tokfs_tokpool_add_text(tokfs_tokpool *p, const uint8_t *doc, size_t len, int last)
+{
+    if (!len && !last)
+        return 0; /* nothing to encode, and no end-of-text to place */
     /* A document longer than a batch is cut where the tokenizer allows, into parts of about a
      * batch, so that it is encoded on all threads instead of holding up the others on one. */
     size_t start = 0;
@@ -271,7 +278,7 @@ int tokfs_tokpool_add(tokfs_tokpool *p, const uint8_t *doc, size_t len)
             return rc;
         start = cut;
     }
-    return add_part(p, doc + start, len - start, (part){.eot = 1});
+    return add_part(p, doc + start, len - start, (part){.eot = (uint8_t)(last != 0)});
 }
 
 int tokfs_tokpool_add_record(tokfs_tokpool *p, const uint8_t *rec, size_t len, int64_t tag,

@@ -46,6 +46,12 @@ int tokfs_tokpool_start(const tokfs_tokenizer *tok, unsigned threads, const tokf
  * for finished batches. Returns 0 or the first error of an encode or of the sink. */
 int tokfs_tokpool_add(tokfs_tokpool *p, const uint8_t *doc, size_t len);
 
+/* Add text (copied) that continues the document in progress, cut from the rest of it where
+ * tokenizer->cut allows (the caller's promise), ending it with the end-of-text id when last is
+ * 1: one document given in parts, as a .txt that spans shards is. tokfs_tokpool_add is this with
+ * the whole document and last = 1. */
+int tokfs_tokpool_add_text(tokfs_tokpool *p, const uint8_t *text, size_t len, int last);
+
 /* Add one record (copied), decoded on a pool thread by records->decode; tag and tag_ptr come
  * back with it in records->done. A record longer than a batch is better decoded by the caller
  * and added as a document: a document can be cut across threads, a record cannot. */

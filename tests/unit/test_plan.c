@@ -8,7 +8,8 @@
  *   (a) tiling: the first piece starts at (0, 0); each next piece starts where the previous one
  *       ended (same source and offset after a cut, else offset 0 of the next source); the last
  *       ends at the end of the last source; 0 <= begin <= end <= size inside a source.
- *   (b) TXT, non-ranged, unknown-size and empty sources are never cut (begin 0, end = size).
+ *   (b) non-ranged, unknown-size and empty sources are never cut (begin 0, end = size); a
+ *       ranged .txt is cut like JSONL (the builder moves the cut to a tokenizer cut place).
  *   (c) source_bytes equals the bytes the piece covers (weight for unknown sizes), and
  *       source_bytes <= target + target/4 (integer division: the "tail under a quarter" rule),
  *       except for a piece whose only non-empty source is one uncuttable source, which may be of
@@ -68,7 +69,8 @@ static int64_t target_of(uint64_t shard_size, double bytes_per_token)
 
 static int cuttable(const tokfs_source *s)
 {
-    return s->format == TOKFS_FORMAT_JSONL && s->info.accepts_ranges && s->info.size > 0;
+    return (s->format == TOKFS_FORMAT_JSONL || s->format == TOKFS_FORMAT_TXT) &&
+           s->info.accepts_ranges && s->info.size > 0;
 }
 
 static int64_t weight(const tokfs_source *s, int64_t target)
@@ -247,8 +249,9 @@ static void random_sources(tokfs_plan *plan, uint32_t n, int64_t target)
             src->info.accepts_ranges = (int)rnd(2);
             size = -1;
             break;
-        case 6: /* txt, small or huge */
+        case 6: /* txt, small or huge, ranged or not */
             src->format = TOKFS_FORMAT_TXT;
+            src->info.accepts_ranges = (int)rnd(2);
             size = rnd(2) ? rnd_range(0, target) : rnd_range(2 * target, 20 * target);
             break;
         case 7: /* empty */
@@ -531,6 +534,7 @@ static int hand_cut(tokfs_plan *plan, const hand_source *hs, uint32_t n, uint64_
 #define J(size) {TOKFS_FORMAT_JSONL, (size), 1}
 #define JNR(size) {TOKFS_FORMAT_JSONL, (size), 0}
 #define T(size) {TOKFS_FORMAT_TXT, (size), 1}
+#define TNR(size) {TOKFS_FORMAT_TXT, (size), 0}
 
 static void expect_pieces(const tokfs_plan *plan, const int64_t (*want)[5], uint32_t n, int line)
 {
@@ -572,9 +576,9 @@ static void test_cut_hand(void)
         expect_pieces(&plan, want, 2, __LINE__);
         tokfs_plan_free(&plan);
     }
-    /* packing small sources; a txt that would overflow starts the next piece */
+    /* packing small sources; an uncuttable txt that would overflow starts the next piece */
     {
-        hand_source hs[] = {J(30), T(30), J(30), T(50), J(10)};
+        hand_source hs[] = {J(30), T(30), J(30), TNR(50), J(10)};
         CHECK_EQ_INT(hand_cut(&plan, hs, 5, 100, 0, 1.0, &err), 0);
         const int64_t want[][5] = {{0, 0, 2, 30, 90}, {3, 0, 4, 10, 60}};
         expect_pieces(&plan, want, 2, __LINE__);
@@ -591,7 +595,7 @@ static void test_cut_hand(void)
     }
     /* huge uncuttable sources stay whole; unknown size counts as one target */
     {
-        hand_source hs[] = {JNR(1000), T(500), {TOKFS_FORMAT_JSONL, -1, 1}, J(10)};
+        hand_source hs[] = {JNR(1000), TNR(500), {TOKFS_FORMAT_JSONL, -1, 1}, J(10)};
         CHECK_EQ_INT(hand_cut(&plan, hs, 4, 100, 1, 1.0, &err), 0);
         const int64_t want[][5] = {
             {0, 0, 0, 1000, 1000}, {1, 0, 1, 500, 500}, {2, 0, 2, -1, 100}, {3, 0, 3, 10, 10}};
@@ -643,9 +647,21 @@ static void test_cut_hand(void)
         CHECK(plan.pieces == NULL);
         tokfs_plan_free(&plan);
     }
-    /* one huge txt: one piece; val_shards=1 would leave no train shard */
+    /* a ranged .txt is cut at byte offsets like JSONL, whatever its size (issue 12: a .txt
+     * over max_doc_bytes used to be one piece, skipped); with the same tail rule */
     {
-        hand_source hs[] = {T(100000)};
+        hand_source hs[] = {J(50), T(100030)};
+        CHECK_EQ_INT(hand_cut(&plan, hs, 2, 100, 1, 1.0, &err), 0);
+        CHECK_EQ_INT(plan.npieces, 1001);
+        const tokfs_piece *p = plan.pieces;
+        CHECK(p[0].first_source == 0 && p[0].last_source == 1 && p[0].end == 50);
+        CHECK(p[1].first_source == 1 && p[1].begin == 50 && p[1].end == 150);
+        CHECK(p[1000].begin == 99950 && p[1000].end == 100030 && p[1000].source_bytes == 80);
+        tokfs_plan_free(&plan);
+    }
+    /* one huge txt without ranges: one piece; val_shards=1 would leave no train shard */
+    {
+        hand_source hs[] = {TNR(100000)};
         tokfs_err_clear(&err);
         CHECK_EQ_INT(hand_cut(&plan, hs, 1, 100, 1, 1.0, &err), -EINVAL);
         CHECK(strstr(err.msg, "val_shards=1") != NULL);
@@ -942,6 +958,14 @@ static void test_identity(void)
     CHECK(tokfs_plan_identity(&c) != id); DONE();
     FRESH(); c.max_doc_bytes = 1024;
     CHECK(tokfs_plan_identity(&c) != id); DONE();
+    FRESH(); c.txt_doc = TOKFS_TXT_DOC_LINE;
+    CHECK(tokfs_plan_identity(&c) != id);
+    uint64_t lines = tokfs_plan_identity(&c);
+    c.txt_doc = TOKFS_TXT_DOC_PARAGRAPH;
+    CHECK(tokfs_plan_identity(&c) != id && tokfs_plan_identity(&c) != lines); DONE();
+    /* txt_doc=file is the default: plans made before the option keep their identity */
+    FRESH(); c.txt_doc = TOKFS_TXT_DOC_FILE;
+    CHECK(tokfs_plan_identity(&c) == id); DONE();
 
     /* does not change content: same identity */
     FRESH(); c.max_shards = 5;
