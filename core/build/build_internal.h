@@ -177,6 +177,7 @@ typedef struct tokfs_build_txt {
     int in_doc;           /* a document is in b->doc (a paragraph: its lines so far) */
     int64_t doc_start;    /* where it starts */
     int oversize;         /* it passed max_doc_bytes: skipped at its end */
+    int line_over;        /* ... and the current line is where it did */
     int done;             /* the first document at or after seg_end has been reached */
 } tokfs_build_txt;
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "plan/plan.h"
 
 #define TOO_LARGE "document larger than max_doc_bytes"
 
@@ -19,7 +20,9 @@
  * place found in a stretch of the file is a place in the whole file once its neighbours are
  * there. The same number of bytes before it is given as left context. */
 #define CUT_CONTEXT 16
-/* Bytes fetched per step while looking for the cut place at a piece's end (and start). */
+/* Bytes fetched per step while looking for the cut place at a piece's end (and start): a cut
+ * place is usually within a few bytes, so the first step is small, then they double. */
+#define CUT_WINDOW_FIRST (4u << 10)
 #define CUT_WINDOW (64u << 10)
 /* The first step back when asking whether the line before a piece is blank (then doubling). */
 #define LOOKBACK_FIRST 256u
@@ -48,16 +51,16 @@ static size_t char_start(const uint8_t *text, size_t len, size_t i)
     return i;
 }
 
-static void log_forced(tokfs_build_txt *t, int64_t where)
+static void log_forced(tokfs_build_txt *t, int64_t where, int64_t within)
 {
     if (t->forced++)
         return;
     char redacted[512];
     tokfs_url_redact(t->src->url, redacted, sizeof redacted);
     tokfs_log(TOKFS_LOG_WARN,
-              "%s: no place where tokenizer %s can cut within %zu bytes of %lld: cut there "
+              "%s: no place where tokenizer %s can cut within %lld bytes of %lld: cut there "
               "anyway, so the ids next to that place may differ from the whole file's",
-              redacted, t->b->tok->name, forced_after(t->b), (long long)where);
+              redacted, t->b->tok->name, (long long)within, (long long)where);
 }
 
 /* ---- txt_doc=file: one document in parts ----------------------------------------------------- */
@@ -99,7 +102,7 @@ static int hand_parts(tokfs_build_txt *t)
             t->searched = len - CUT_CONTEXT; /* no place before this: look on from here */
             return 0;
         }
-        log_forced(t, t->pos - (int64_t)len + (int64_t)force);
+        log_forced(t, t->pos - (int64_t)len, (int64_t)force);
         if ((rc = hand_part(t, char_start(b->doc.data, len, force), 0)))
             return rc;
     }
@@ -135,6 +138,7 @@ static int line_begin(tokfs_build_txt *t)
     t->line_start = t->pos;
     t->line_ws = 1;
     t->line_mark = t->b->doc.len;
+    t->line_over = 0;
     if (t->seg_end >= 0 && t->line_start >= t->seg_end && !t->in_doc) {
         t->done = 1;
         return 1;
@@ -155,6 +159,7 @@ static int line_bytes(tokfs_build_txt *t, const uint8_t *data, size_t n)
         return 0;
     if (doc->len + n > t->b->cfg->max_doc_bytes) {
         t->oversize = 1; /* skipped at its end, without being buffered whole */
+        t->line_over = 1;
         return 0;
     }
     if (tokfs_buf_append(doc, data, n))
@@ -169,6 +174,8 @@ static int line_end(tokfs_build_txt *t, int newline)
     if (t->line_ws) { /* blank: not a document, and the end of a paragraph */
         if (t->line_keep && doc->len > t->line_mark)
             doc->len = t->line_mark;
+        if (t->line_over)
+            t->oversize = 0; /* only this blank line went over: the paragraph is whole */
         t->prev_blank = 1;
         return t->in_doc ? emit_doc(t) : 0;
     }
@@ -304,37 +311,49 @@ static int fetch_window(txt_reader *t, const tokfs_source *src, int64_t begin, i
     return 0;
 }
 
+/* How far past the plan's offset a cut place is looked for: less than a quarter piece, since a
+ * piece that starts inside a source holds more than a quarter piece of it (the plan's tail rule),
+ * so that no piece's span becomes empty; at most forced_after. */
+static int64_t search_bytes(const tokfs_builder *b)
+{
+    int64_t quarter = tokfs_plan_piece_target(b->cfg, b->tok->bytes_per_token) / 4 - 1;
+    int64_t f = (int64_t)forced_after(b);
+    if (quarter < 1)
+        quarter = 1; /* tiny pieces: the offset itself, if the tokenizer can cut there */
+    return quarter < f ? quarter : f;
+}
+
 /* Where a file-long document is really cut for the plan's offset x (0 < x < size): the first
- * place at or after x where the tokenizer can cut, found in windows with CUT_CONTEXT on either
- * side (see CUT_CONTEXT); the file's size when there is none before its end; x moved to a
- * character start when there is none within forced_after(b) bytes. A function of the file's
- * bytes and x alone, so the pieces on both sides of the cut agree on it, and it never decreases
- * as x grows, so pieces never overlap. */
+ * place in [x, x + search_bytes) where the tokenizer can cut, found in windows with CUT_CONTEXT
+ * on either side (see CUT_CONTEXT); with none there, x moved to a character start (logged: the
+ * ids next to it may differ from the whole file's). A function of the file's bytes and x alone,
+ * so the pieces on both sides of the cut agree on it, and it never decreases as x grows, so
+ * pieces never overlap; it stays within a quarter piece of x, so no piece is left empty. */
 static int find_cut(txt_reader *t, const tokfs_source *src, int64_t x, int64_t *out)
 {
     const tokfs_tokenizer *tok = t->b->tok;
     int64_t size = src->info.size;
-    int64_t limit = x + (int64_t)forced_after(t->b);
+    int64_t limit = x + search_bytes(t->b);
     int64_t next = x; /* no cut place in [x, next) */
+    int64_t step = CUT_WINDOW_FIRST;
     int rc;
-    while (tok->cut && next < limit) {
+    while (tok->cut && next < limit && next < size) {
         int64_t wstart = next - CUT_CONTEXT < 0 ? 0 : next - CUT_CONTEXT;
-        int64_t wend = wstart + CUT_WINDOW < size ? wstart + CUT_WINDOW : size;
+        int64_t wend = wstart + step < size ? wstart + step : size;
+        if (step < CUT_WINDOW)
+            step *= 2;
         if ((rc = fetch_window(t, src, wstart, wend)))
             return rc;
         size_t len = t->win.len;
         size_t i = tok->cut(tok, t->win.data, len, (size_t)(next - wstart));
-        int at_eof = wend >= size;
-        if (i < len && (at_eof || i + CUT_CONTEXT <= len)) {
+        if (i < len && (wend >= size || i + CUT_CONTEXT <= len)) {
             if (wstart + (int64_t)i >= limit)
                 break;
             *out = wstart + (int64_t)i;
             return 0;
         }
-        if (at_eof) {
-            *out = size; /* the rest of the file goes with the piece before */
-            return 0;
-        }
+        if (wend >= size)
+            break;
         next = wend - CUT_CONTEXT;
     }
     /* no cut place: x itself, at a character start so that UTF-8 is not torn */
@@ -343,7 +362,7 @@ static int find_cut(txt_reader *t, const tokfs_source *src, int64_t x, int64_t *
         return rc;
     t->txt.b = t->b; /* the stream state names the source in the log line */
     t->txt.src = src;
-    log_forced(&t->txt, x);
+    log_forced(&t->txt, x, search_bytes(t->b));
     *out = x + (int64_t)char_start(t->win.data, t->win.len, 0);
     return 0;
 }
@@ -375,7 +394,6 @@ static int blank_before(txt_reader *t, const tokfs_source *src, int64_t x, int *
 /* txt_doc=file: the span [cut(begin), cut(end)) of the document. */
 static int read_span(txt_reader *t, const tokfs_source *src, int64_t begin, int64_t end)
 {
-    int64_t size = src->info.size;
     int64_t from = 0, to = -1;
     int rc = 0;
     if (begin > 0 && (rc = find_cut(t, src, begin, &from)))
@@ -383,11 +401,9 @@ static int read_span(txt_reader *t, const tokfs_source *src, int64_t begin, int6
     if (end >= 0 && (rc = find_cut(t, src, end, &to)))
         return rc;
     /* The end-of-text goes with the span holding the file's last byte (or the empty file's). */
-    int ends_file = to < 0 || to >= size;
-    if (ends_file && size >= 0 && from >= size && from > 0)
-        return 0; /* the piece before took the rest: no cut place after its offset */
+    int ends_file = to < 0;
     if (!ends_file && from >= to)
-        return 0; /* one span went past the whole piece */
+        return 0; /* cannot be (search_bytes), but an empty span must not read to the end */
     tokfs_build_txt_start(&t->txt, t->b, src, from, ends_file, -1, 0, 1);
     rc = tokfs_builder_fetch(t->b, src, from, ends_file ? -1 : to, tokfs_build_txt_feed, &t->txt);
     return rc ? rc : tokfs_build_txt_finish(&t->txt);

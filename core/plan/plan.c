@@ -75,8 +75,7 @@ static int piece_add(piece_list *l, tokfs_piece p)
     return 0;
 }
 
-/* Target (decompressed) source bytes per piece. */
-static int64_t piece_target(const tokfs_config *cfg, double bytes_per_token)
+int64_t tokfs_plan_piece_target(const tokfs_config *cfg, double bytes_per_token)
 {
     double target_d = (double)cfg->shard_size * bytes_per_token;
     return target_d < 1 ? 1 : target_d > 9e18 ? INT64_MAX / 2 : (int64_t)target_d;
@@ -212,7 +211,7 @@ static int cut_row_groups(piece_list *pieces, tokfs_piece *cur, int *open, int64
 int tokfs_plan_cut(tokfs_plan *plan, const tokfs_config *cfg, double bytes_per_token,
                    tokfs_err *err)
 {
-    int64_t target = piece_target(cfg, bytes_per_token);
+    int64_t target = tokfs_plan_piece_target(cfg, bytes_per_token);
     piece_list pieces = {0};
     int rc = 0;
 
@@ -453,7 +452,7 @@ static int read_row_groups(const tokfs_config *cfg, const tokfs_filter *filter,
 static int read_frames(const tokfs_config *cfg, double bytes_per_token, tokfs_fetcher *fetcher,
                        tokfs_source *src, tokfs_err *err)
 {
-    int64_t target = piece_target(cfg, bytes_per_token);
+    int64_t target = tokfs_plan_piece_target(cfg, bytes_per_token);
     if (tokfs_format_kind(src->format) != TOKFS_FORMAT_JSONL ||
         tokfs_format_codec(src->format) != TOKFS_CODEC_ZSTD || !src->info.accepts_ranges ||
         src->info.size <= 0 || expanded_size(src->info.size) <= target + target / 4)

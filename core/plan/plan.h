@@ -78,6 +78,10 @@ uint64_t tokfs_plan_identity(const tokfs_config *cfg);
 int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetcher *fetcher,
                      tokfs_plan *plan, tokfs_err *err);
 
+/* Target (decompressed) source bytes per piece: shard_size x bytes_per_token, at least 1. The
+ * builder of a .txt read whole bounds its search for a cut place by it (reader_txt.c). */
+int64_t tokfs_plan_piece_target(const tokfs_config *cfg, double bytes_per_token);
+
 /* Cut already-listed sources into pieces (no I/O; used by tokfs_plan_build, exposed for tests).
  * Takes ownership of nothing; fills plan->pieces/npieces/ntrain/nval. */
 int tokfs_plan_cut(tokfs_plan *plan, const tokfs_config *cfg, double bytes_per_token,

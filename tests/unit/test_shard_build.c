@@ -25,9 +25,12 @@
  *     observable over HTTP (integration tests); here the bound catches over-reading;
  *   - the reserve callback is called before the file grows, never shrinking, last with the
  *     final size (none for an empty shard);
- *   - .txt: one document with raw bytes (invalid UTF-8 included; an empty .txt is an empty
- *     document); max_doc_bytes: longer records and .txt files are skipped and counted
- *     (boundaries tested exactly, LF and CRLF);
+ *   - .txt (txt_doc=file, the default): one document with raw bytes (invalid UTF-8 included;
+ *     an empty .txt is an empty document), cut at the plan's byte offsets like JSONL (the bytes
+ *     tokenizer can cut anywhere, so the cut is the plan's offset itself) with the end-of-text
+ *     in the shard holding the file's last byte; never skipped, whatever max_doc_bytes;
+ *     max_doc_bytes: longer records are skipped and counted (boundaries tested exactly, LF and
+ *     CRLF);
  *   - a shuffled plan with val shards, put back in source order, gives the same stream.
  * Fixed cases add a record of several MiB crossing many cuts, empty shards inside a long
  * record, cancel (-ECANCELED), a refusing reserve (-ENOSPC) and a source changed after
@@ -538,11 +541,26 @@ typedef struct expect {
 static void expect_range(expect *e, const file_info *f, int64_t lo, int64_t hi,
                          uint64_t max_doc_bytes)
 {
+    int64_t size = (int64_t)f->data.n;
+    if (f->format == TOKFS_FORMAT_TXT) {
+        /* one document whatever its size: the piece's bytes, and the end-of-text with the last
+         * byte (an empty file's with the piece starting at 0) */
+        int64_t to = hi < size ? hi : size;
+        for (int64_t i = lo; i < to; i++) {
+            uint8_t id[2] = {f->data.d[i], 0};
+            put(&e->ids, id, 2);
+        }
+        if (hi >= size && (lo < size || lo == 0)) {
+            uint8_t eot[2] = {0, 1};
+            put(&e->ids, eot, 2);
+            e->documents++;
+        }
+        return;
+    }
     for (size_t k = 0; k < f->nlines; k++) {
         const line_info *li = &f->lines[k];
-        /* a .txt is one document, even when empty; a JSONL line belongs where it starts */
-        if (f->format != TOKFS_FORMAT_TXT &&
-            (li->start < lo || li->start >= hi || li->start >= (int64_t)f->data.n))
+        /* a JSONL line belongs where it starts */
+        if (li->start < lo || li->start >= hi || li->start >= size)
             continue;
         int kind = line_kind(li, max_doc_bytes);
         if (kind == LINE_DOC) {
@@ -580,7 +598,19 @@ static void fetch_bounds(const file_info *f, int64_t begin, int64_t end, uint64_
 {
     int64_t size = (int64_t)f->data.n;
     if (f->format == TOKFS_FORMAT_TXT) {
-        uint64_t n = (uint64_t)size > max_doc_bytes ? 0 : (uint64_t)size;
+        /* the span [begin, end), and at a cut inside the file the window in which the cut place
+         * is looked for (reader_txt.c: from 16 bytes before the offset, 4 KiB; the bytes
+         * tokenizer finds one right there) */
+        (void)max_doc_bytes;
+        int64_t to = end < 0 || end >= size ? size : end;
+        uint64_t n = (uint64_t)(to > begin ? to - begin : 0);
+        int64_t cuts[2] = {begin, end};
+        for (int c = 0; c < 2; c++) {
+            if (cuts[c] <= 0 || cuts[c] >= size)
+                continue;
+            int64_t ws = cuts[c] - 16 < 0 ? 0 : cuts[c] - 16;
+            n += (uint64_t)((ws + 4096 < size ? ws + 4096 : size) - ws);
+        }
         *lo += n;
         *hi += n;
         return;
@@ -1152,7 +1182,8 @@ static int build_all(env *ev, const char *source, tokfs_config *cfg, buf *got,
 }
 
 /* max_doc_bytes boundaries: a line of exactly max_doc_bytes bytes (without '\n', with the '\r'
- * of CRLF) is kept, one more byte is skipped; a .txt of max_doc_bytes is kept, one more skipped. */
+ * of CRLF) is kept, one more byte is skipped; a .txt of max_doc_bytes is kept, and so is one of
+ * more (a .txt read whole is cut, never skipped). */
 static void test_max_doc_bytes(env *ev)
 {
     const uint64_t max = 1024;
@@ -1189,7 +1220,7 @@ static void test_max_doc_bytes(env *ev)
             char path[PATH_MAX + 32];
             snprintf(path, sizeof path, "%s/a.jsonl", dir);
             CHECK(write_file(path, file.d, file.n) == 0);
-            /* .txt of max (kept, raw bytes, invalid UTF-8 included) and max+1 (skipped) */
+            /* .txt of max and max+1, both kept (raw bytes, invalid UTF-8 included) */
             buf txt = {0};
             for (uint64_t i = 0; i < max; i++)
                 put_byte(&txt, (uint8_t)(i * 37 + 0x80));
@@ -1200,7 +1231,8 @@ static void test_max_doc_bytes(env *ev)
             put_byte(&txt, 0xff);
             snprintf(path, sizeof path, "%s/c.txt", dir);
             CHECK(write_file(path, txt.d, txt.n) == 0);
-            want_skips++;
+            put_doc_ids(&want, txt.d, txt.n);
+            want_docs++;
 
             tokfs_config cfg;
             tokfs_err err = {""};
@@ -1401,6 +1433,261 @@ static void test_huge_record(env *ev)
     rm_tree(dir);
 }
 
+/* ---- .txt read whole and in documents (txt_doc=) ------------------------------------------- */
+
+static int collect_ids(void *ctx, const uint32_t *ids, size_t n)
+{
+    buf *out = ctx;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t le[2] = {(uint8_t)ids[i], (uint8_t)(ids[i] >> 8)};
+        put(out, le, 2);
+    }
+    return 0;
+}
+
+/* The bytes of a uint16 id stream (end-of-text ids left out), to check that no text is lost or
+ * doubled at cuts where ids may legitimately differ (forced cuts). */
+static void ids_text(const tokfs_tokenizer *tok, const buf *ids, buf *out)
+{
+    for (size_t i = 0; i + 1 < ids->n; i += 2) {
+        size_t len = 0;
+        uint32_t id = (uint32_t)(ids->d[i] | ids->d[i + 1] << 8);
+        const uint8_t *t = tok->token_bytes(tok, id, &len);
+        if (t && id != tok->eot_id)
+            put(out, t, len);
+    }
+}
+
+/* Build every piece of SOURCE dir with tokenizer tok; each piece is built twice and must be the
+ * same bytes (a shard made again). Returns the number of pieces (0 on failure). */
+static uint32_t build_twice(env *ev, const tokfs_tokenizer *tok, const char *dir,
+                            tokfs_config *cfg, buf *got, uint32_t *empty)
+{
+    tokfs_err err = {""};
+    free(cfg->source);
+    cfg->source = strdup(dir);
+    tokfs_plan plan;
+    if (tokfs_plan_build(cfg, tok->bytes_per_token, ev->fetcher, &plan, &err)) {
+        fprintf(stderr, "plan of %s: %s\n", dir, err.msg);
+        check_failures++;
+        return 0;
+    }
+    tokfs_tokenizer *saved = ev->tok;
+    ev->tok = (tokfs_tokenizer *)tok;
+    uint32_t n = plan.npieces;
+    *empty = 0;
+    for (uint32_t k = 0; k < plan.npieces && n; k++) {
+        tokfs_build_stats st;
+        buf first = {0};
+        if (build_piece(ev, &plan, k, cfg, &st, &err, NULL) != 0) {
+            fprintf(stderr, "piece %u of %s: %s\n", k, dir, err.msg);
+            check_failures++;
+            n = 0;
+            break;
+        }
+        put(&first, ev->shard.d, ev->shard.n);
+        *empty += ev->shard.n == 0;
+        CHECK(build_piece(ev, &plan, k, cfg, &st, &err, NULL) == 0 && same_bytes(&first, &ev->shard));
+        put(got, first.d, first.n);
+        buf_free(&first);
+    }
+    ev->tok = saved;
+    tokfs_plan_free(&plan);
+    return n;
+}
+
+/* Prose-like valid UTF-8: words, punctuation, newlines and blank lines, numbers, CJK, emoji, and
+ * runs of spaces, with a stretch of cjk_run bytes of CJK (GPT-2 has no cut place in it). */
+static void gen_prose(buf *out, size_t n, size_t cjk_run)
+{
+    static const char *const words[] = {"the", "tokfs", "Shard", "of", "a", "mount", "don't",
+                                        "x", "é", "naïve", "2026", "3.14", "(ok)", "—", "中文",
+                                        "😀", "über", "_id", "A", "tok"};
+    size_t cjk_at = n / 2;
+    while (out->n < n) {
+        if (cjk_run && out->n >= cjk_at) {
+            for (size_t k = 0; k < cjk_run; k += 3)
+                put_str(out, "字");
+            cjk_run = 0;
+        }
+        put_str(out, words[rnd(sizeof words / sizeof words[0])]);
+        unsigned r = (unsigned)rnd(40);
+        put_str(out, r < 30 ? " " : r < 33 ? ", " : r < 35 ? ".\n" : r < 36 ? "\n\n" : r < 37 ? "   "
+                   : r < 38 ? "\t" : r < 39 ? "\r\n" : "! ");
+    }
+}
+
+/* txt_doc=file with GPT-2: a .txt far over max_doc_bytes cut into many shards whose
+ * concatenation is exactly the whole file's ids (cuts at GPT-2's cut places, a stretch without
+ * any included), each shard the same when made again; and text with no cut place at all cut
+ * anyway (forced, at character starts): no byte lost or doubled, shards made again the same. */
+static void test_txt_file_gpt2(env *ev)
+{
+    tokfs_tokenizer *gpt2 = NULL;
+    tokfs_err err = {""};
+    CHECK_EQ_INT(tokfs_tokenizer_open("gpt2", NULL, NULL, &gpt2, &err), 0);
+    if (!gpt2)
+        return;
+    char dir[PATH_MAX + 8], path[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/txtfile", ev->root);
+    for (int forced = 0; forced <= 1; forced++) {
+        buf text = {0}, want = {0}, got = {0}, got_text = {0};
+        if (forced)
+            for (size_t k = 0; k < (1400u << 10); k += 3)
+                put_str(&text, k % 300 == 0 ? "。" : "字"); /* no ' ' + letter anywhere */
+        else
+            gen_prose(&text, 3u << 20, 90u << 10); /* under a quarter piece */
+        snprintf(path, sizeof path, "%s/big.txt", dir);
+        CHECK(write_file(path, text.d, text.n) == 0);
+        tokfs_id_sink sink = {collect_ids, &want};
+        CHECK_EQ_INT(gpt2->encode(gpt2, text.d, text.n, &sink), 0);
+        uint32_t eot = gpt2->eot_id;
+        collect_ids(&want, &eot, 1);
+
+        tokfs_config cfg;
+        tokfs_config_init(&cfg, NULL, "/nonexistent-home", &err);
+        free(cfg.tokenizer);
+        cfg.tokenizer = strdup("gpt2");
+        cfg.max_doc_bytes = 1024; /* far under the file: it is cut, never skipped */
+        cfg.shard_size = 100000; /* 400 KB pieces (GPT-2's 4 bytes a token) */
+        cfg.val_shards = 0;
+        uint32_t empty = 0;
+        uint32_t n = build_twice(ev, gpt2, dir, &cfg, &got, &empty);
+        CHECK(n >= (forced ? 3u : 7u));
+        CHECK_EQ_INT(empty, 0);
+        if (!forced) {
+            CHECK_MEM(got.d, got.n, want.d, want.n);
+        } else {
+            ids_text(gpt2, &got, &got_text);
+            CHECK_MEM(got_text.d, got_text.n, text.d, text.n);
+            /* the forced cuts change ids only next to them */
+            CHECK(got.n > want.n - 64 * n && got.n < want.n + 64 * n);
+        }
+        free(cfg.source);
+        cfg.source = NULL;
+        tokfs_config_free(&cfg);
+        buf_free(&text);
+        buf_free(&want);
+        buf_free(&got);
+        buf_free(&got_text);
+        rm_tree(dir);
+    }
+    tokfs_tokenizer_close(gpt2);
+}
+
+static int all_ws(const uint8_t *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (d[i] != ' ' && d[i] != '\t' && d[i] != '\r' && d[i] != '\v' && d[i] != '\f')
+            return 0;
+    return 1;
+}
+
+/* The documents of txt_doc=line / paragraph, computed from the text here: lines split at '\n';
+ * a blank line is ASCII whitespace only; a document is a non-blank line (line) or a run of
+ * non-blank lines joined by their '\n' (paragraph), less a final '\r'; one whose bytes with the
+ * '\n's after its lines pass max is skipped. */
+static void model_txt_docs(const buf *text, int paragraph, uint64_t max, buf *want,
+                           uint64_t *docs, uint64_t *skips)
+{
+    buf para = {0};
+    size_t s = 0;
+    for (;;) {
+        const uint8_t *nl = text->n > s ? memchr(text->d + s, '\n', text->n - s) : NULL;
+        size_t e = nl ? (size_t)(nl - text->d) : text->n;
+        int blank = all_ws(text->d + s, e - s);
+        if (!blank) {
+            put(&para, text->d + s, e - s);
+            if (nl && paragraph)
+                put_byte(&para, '\n');
+        }
+        if (para.n && (!paragraph || blank || !nl)) {
+            if (para.n > max) {
+                (*skips)++;
+            } else {
+                size_t len = para.n;
+                if (len && para.d[len - 1] == '\n')
+                    len--;
+                if (len && para.d[len - 1] == '\r')
+                    len--;
+                put_doc_ids(want, para.d, len);
+                (*docs)++;
+            }
+            para.n = 0;
+        }
+        if (!nl)
+            break;
+        s = e + 1;
+    }
+    buf_free(&para);
+}
+
+/* Random text of lines: words, spaces, tabs, '\r', blank and whitespace-only lines, long lines
+ * over max, with or without a final newline. */
+static void gen_lines(buf *out, size_t n)
+{
+    static const char *const bits[] = {"w", "word ", " ", "\t", "\r", "\n", "\n", "\n\n", " \n",
+                                       "\r\n", "\r\n\r\n", "é", "\n \t\n"};
+    while (out->n < n) {
+        if (rnd(200) == 0) {
+            size_t len = (size_t)rnd_range(900, 1200); /* around max: some kept, some skipped */
+            for (size_t k = 0; k < len; k++)
+                put_byte(out, (uint8_t)('a' + k % 26));
+        }
+        put_str(out, bits[rnd(sizeof bits / sizeof bits[0])]);
+    }
+    if (rnd(2))
+        put_byte(out, '\n');
+}
+
+/* txt_doc=line and paragraph: at every shard_size (down to one byte a piece, cutting inside
+ * lines, paragraphs and the whitespace between them), the shards in order give exactly the
+ * documents of the model, each once, and the counts. */
+static void test_txt_docs(env *ev)
+{
+    char dir[PATH_MAX + 8], path[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/txtdocs", ev->root);
+    for (int paragraph = 0; paragraph <= 1; paragraph++) {
+        for (int round = 0; round < 6; round++) {
+            buf text = {0}, want = {0}, got = {0};
+            uint64_t docs = 0, skips = 0;
+            gen_lines(&text, round == 0 ? 0 : (size_t)rnd_range(1, 12000));
+            snprintf(path, sizeof path, "%s/a.txt", dir);
+            CHECK(write_file(path, text.d, text.n) == 0);
+            model_txt_docs(&text, paragraph, 1024, &want, &docs, &skips);
+            static const uint64_t sizes[] = {1, 7, 300, 5000, 1000000};
+            for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+                if (sizes[z] < 300 && text.n > 4000 && round % 2)
+                    continue; /* one byte a piece is slow on long texts: every other round */
+                tokfs_config cfg;
+                tokfs_err err = {""};
+                tokfs_config_init(&cfg, NULL, "/nonexistent-home", &err);
+                cfg.txt_doc = paragraph ? TOKFS_TXT_DOC_PARAGRAPH : TOKFS_TXT_DOC_LINE;
+                cfg.max_doc_bytes = 1024;
+                cfg.shard_size = sizes[z];
+                cfg.val_shards = 0;
+                tokfs_build_stats sum;
+                got.n = 0;
+                int rc = build_all(ev, dir, &cfg, &got, &sum, NULL);
+                CHECK_EQ_INT(rc, 0);
+                if (!same_bytes(&got, &want))
+                    fprintf(stderr, "txt_doc=%s, %zu bytes, shard_size %" PRIu64 ":\n",
+                            paragraph ? "paragraph" : "line", text.n, sizes[z]);
+                CHECK_MEM(got.d, got.n, want.d, want.n);
+                CHECK_EQ_INT(sum.documents, docs);
+                CHECK_EQ_INT(sum.skipped_records, skips);
+                free(cfg.source);
+                cfg.source = NULL;
+                tokfs_config_free(&cfg);
+            }
+            buf_free(&text);
+            buf_free(&want);
+            buf_free(&got);
+            rm_tree(dir);
+        }
+    }
+}
+
 int main(void)
 {
     const char *seed = getenv("TOKFS_TEST_SEED");
@@ -1436,6 +1723,8 @@ int main(void)
         test_fixed(&ev);
         test_max_doc_bytes(&ev);
         test_huge_record(&ev);
+        test_txt_file_gpt2(&ev);
+        test_txt_docs(&ev);
     }
     for (unsigned k = 0; k < ncases && check_failures < 20; k++)
         one_case(&ev, k);
