@@ -17,7 +17,8 @@
  * Fixed cases: a flipped byte in a seekable file fails only the piece that reads it (-EIO, the
  * message names the file and a compressed byte offset); a truncated .gz and trailing garbage
  * fail (-EIO); a piece whose cut is not a frame start fails; plan cutting of compressed sources
- * weighs them by TOKFS_COMPRESSED_EXPANSION.
+ * weighs them by TOKFS_COMPRESSED_EXPANSION; a compressed .txt over max_doc_bytes in every
+ * txt_doc= mode gives what the plain .txt of the same text gives.
  *
  * TOKFS_TEST_SEED varies the corpora, TOKFS_TEST_CASES sets their number (default 25). */
 #include "check.h"
@@ -594,6 +595,86 @@ static void test_cut_weights(void)
     tokfs_config_free(&cfg);
 }
 
+/* Every piece of SOURCE (one file) with txt_doc=mode, concatenated into got. */
+static void build_txt(env *ev, const char *source, int mode, uint64_t shard_size, buf *got,
+                      uint64_t *docs, uint64_t *skips)
+{
+    tokfs_config cfg;
+    init_cfg(&cfg, source, shard_size);
+    cfg.txt_doc = mode;
+    cfg.max_doc_bytes = 1024;
+    tokfs_plan plan;
+    tokfs_err err = {""};
+    *docs = *skips = 0;
+    CHECK_EQ_INT(tokfs_plan_build(&cfg, 1.0, ev->fetcher, &plan, &err), 0);
+    for (uint32_t k = 0; k < plan.npieces; k++) {
+        tokfs_build_stats st;
+        CHECK_EQ_INT(build_piece(ev, &plan, k, &cfg, got, &st, &err), 0);
+        *docs += st.documents;
+        *skips += st.skipped_records;
+    }
+    tokfs_plan_free(&plan);
+    tokfs_config_free(&cfg);
+}
+
+/* A compressed .txt (gzip, two zstd frames) over max_doc_bytes is read whole, one piece: with
+ * txt_doc=file one document (no longer skipped), with line and paragraph the same documents
+ * as the plain .txt of the same text (whose documents test_shard_build checks against a
+ * model), cut into pieces or not. */
+static void test_txt_modes(env *ev)
+{
+    buf text = {0}, z = {0};
+    static const char *const bits[] = {"word ", "w", "\n", "\n\n", " \t\n", "\r\n", "é", "x"};
+    while (text.n < 60000) {
+        if (rnd(150) == 0)
+            for (int k = 0; k < 1100; k++)
+                put(&text, "y", 1); /* a line and a paragraph over max_doc_bytes */
+        const char *b = bits[rnd(sizeof bits / sizeof bits[0])];
+        put(&text, b, strlen(b));
+    }
+    char plain[PATH_MAX + 32], gz[PATH_MAX + 32], zs[PATH_MAX + 32];
+    snprintf(plain, sizeof plain, "%s/p.txt", ev->root);
+    snprintf(gz, sizeof gz, "%s/p.txt.gz", ev->root);
+    snprintf(zs, sizeof zs, "%s/p.txt.zst", ev->root);
+    CHECK(write_file(plain, &text) == 0);
+    gzip_member(&z, text.d, text.n);
+    CHECK(write_file(gz, &z) == 0);
+    z.n = 0;
+    zstd_frame(&z, text.d, text.n / 3);
+    zstd_frame(&z, text.d + text.n / 3, text.n - text.n / 3);
+    CHECK(write_file(zs, &z) == 0);
+    for (int mode = TOKFS_TXT_DOC_FILE; mode <= TOKFS_TXT_DOC_PARAGRAPH; mode++) {
+        buf want = {0};
+        uint64_t want_docs, want_skips;
+        build_txt(ev, plain, mode, 5000, &want, &want_docs, &want_skips); /* ~12 pieces */
+        if (mode == TOKFS_TXT_DOC_FILE) {
+            buf whole = {0};
+            put_ids(&whole, text.d, text.n);
+            CHECK_MEM(want.d, want.n, whole.d, whole.n);
+            CHECK_EQ_INT(want_docs, 1);
+            free(whole.d);
+        } else {
+            CHECK(want_docs > 10 && want_skips > 0);
+        }
+        const char *compressed[] = {gz, zs};
+        for (int c = 0; c < 2; c++) {
+            buf got = {0};
+            uint64_t docs, skips;
+            build_txt(ev, compressed[c], mode, 5000, &got, &docs, &skips);
+            CHECK_MEM(got.d, got.n, want.d, want.n);
+            CHECK_EQ_INT(docs, want_docs);
+            CHECK_EQ_INT(skips, want_skips);
+            free(got.d);
+        }
+        free(want.d);
+    }
+    unlink(plain);
+    unlink(gz);
+    unlink(zs);
+    free(text.d);
+    free(z.d);
+}
+
 int main(void)
 {
     const char *seed = getenv("TOKFS_TEST_SEED");
@@ -616,6 +697,7 @@ int main(void)
     test_cut_weights();
     test_corpora(&ev, cases);
     test_failures(&ev);
+    test_txt_modes(&ev);
     tokfs_tokenizer_close(ev.tok);
     tokfs_fetcher_free(ev.fetcher);
     nftw(ev.root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
