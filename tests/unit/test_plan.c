@@ -1,6 +1,6 @@
 /* Unit tests for core/plan/plan.c without network or corpus: tokfs_plan_cut over random source lists
- * (invariants below), tokfs_plan_save / tokfs_plan_load, tokfs_plan_identity and
- * tokfs_format_from_name.
+ * (invariants below), tokfs_plan_save / tokfs_plan_load, tokfs_plan_identity,
+ * tokfs_format_from_name and the txt_doc= option that shapes .txt pieces.
  *
  * The invariants checked on every random plan, in plan order (no shuffle). With
  * target = max(1, (int64)(shard_size * bytes_per_token)) and weight(s) = size, or target when the
@@ -1306,6 +1306,32 @@ static void test_splitmix64_published(void)
         CHECK(tokfs_splitmix64(&state) == want[i]);
 }
 
+/* txt_doc= (parsed in common/config.c, read by the plan identity and the .txt reader): the three
+ * values, file by default, anything else refused naming the accepted ones, listed in --help. */
+static void test_txt_doc_option(void)
+{
+    tokfs_config cfg;
+    tokfs_err err = {""};
+    CHECK_EQ_INT(tokfs_config_init(&cfg, NULL, "/h", &err), 0);
+    CHECK_EQ_INT(cfg.txt_doc, TOKFS_TXT_DOC_FILE);
+    CHECK_EQ_INT(tokfs_config_set(&cfg, "txt_doc", "line", &err), 0);
+    CHECK_EQ_INT(cfg.txt_doc, TOKFS_TXT_DOC_LINE);
+    CHECK_EQ_INT(tokfs_config_set(&cfg, "txt_doc", "paragraph", &err), 0);
+    CHECK_EQ_INT(cfg.txt_doc, TOKFS_TXT_DOC_PARAGRAPH);
+    CHECK_EQ_INT(tokfs_config_set(&cfg, "txt_doc", "file", &err), 0);
+    CHECK_EQ_INT(cfg.txt_doc, TOKFS_TXT_DOC_FILE);
+    static const char *const bad[] = {"lines", "", "FILE", "paragraphs"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tokfs_err_clear(&err);
+        CHECK_EQ_INT(tokfs_config_set(&cfg, "txt_doc", bad[i], &err), -EINVAL);
+        CHECK(strstr(err.msg, "txt_doc=") && strstr(err.msg, "paragraph"));
+        CHECK_EQ_INT(cfg.txt_doc, TOKFS_TXT_DOC_FILE);
+    }
+    CHECK_EQ_INT(tokfs_config_set(&cfg, "txt_doc", NULL, &err), -EINVAL);
+    CHECK(strstr(tokfs_options_help, "txt_doc=file|line|paragraph") != NULL);
+    tokfs_config_free(&cfg);
+}
+
 int main(void)
 {
     const char *seed = getenv("TOKFS_TEST_SEED");
@@ -1317,6 +1343,7 @@ int main(void)
     test_splitmix64_published();
     test_format_from_name();
     test_identity();
+    test_txt_doc_option();
     test_cut_hand();
     test_cut_random();
     test_cut_seeds_differ();
