@@ -39,6 +39,8 @@
 typedef struct tokfs_builder {
     const tokfs_config *cfg;
     const tokfs_tokenizer *tok;   /* its cut places decide where a .txt read whole is cut */
+    int *starts_document;         /* the writer's (tokfs_build_writer.starts_document): set to 0
+                                   * before any id when the piece begins inside a document */
     tokfs_fetcher *fetcher;
     tokfs_tokpool *pool;          /* every document is encoded there, on cfg->workers threads */
     tokfs_build_stats *stats;

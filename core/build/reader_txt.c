@@ -404,6 +404,8 @@ static int read_span(txt_reader *t, const tokfs_source *src, int64_t begin, int6
     int ends_file = to < 0;
     if (!ends_file && from >= to)
         return 0; /* cannot be (search_bytes), but an empty span must not read to the end */
+    if (from > 0) /* the piece's first source (begin > 0): it begins inside the document */
+        *t->b->starts_document = 0;
     tokfs_build_txt_start(&t->txt, t->b, src, from, ends_file, -1, 0, 1);
     rc = tokfs_builder_fetch(t->b, src, from, ends_file ? -1 : to, tokfs_build_txt_feed, &t->txt);
     return rc ? rc : tokfs_build_txt_finish(&t->txt);

@@ -116,6 +116,7 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
     int rc = tokfs_layout_resolve(cfg, tok, &layout, b.err);
     if (rc == 0)
         rc = tokfs_build_writer_open(&w, &b, out, &layout);
+    b.starts_document = &w.starts_document;
     /* Every document goes through the pool (also tokenizer=bytes: one path, and its JSON
      * decoding runs on the threads too). */
     tokfs_id_sink sink = tokfs_build_writer_sink(&w);

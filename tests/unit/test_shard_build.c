@@ -1689,6 +1689,49 @@ static void test_txt_docs(env *ev)
     }
 }
 
+/* doc_sep= with a .txt read whole across shards: the end-of-text is placed once for the one
+ * document, whatever the cuts — prepend: in front of the first shard only (the pieces after it
+ * begin inside the document), none: nowhere; the ids in between untouched. */
+static void test_txt_file_doc_sep(env *ev)
+{
+    char dir[PATH_MAX + 8], path[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/txtsep", ev->root);
+    buf text = {0};
+    for (int i = 0; i < 50000; i++)
+        put_byte(&text, (uint8_t)(i * 7 % 251 + 1));
+    snprintf(path, sizeof path, "%s/a.txt", dir);
+    CHECK(write_file(path, text.d, text.n) == 0);
+    for (int sep = TOKFS_SEP_PREPEND; sep <= TOKFS_SEP_NONE; sep++) {
+        buf want = {0}, got = {0};
+        uint8_t eot[2] = {0, 1};
+        if (sep == TOKFS_SEP_PREPEND)
+            put(&want, eot, 2);
+        for (size_t i = 0; i < text.n; i++) {
+            uint8_t id[2] = {text.d[i], 0};
+            put(&want, id, 2);
+        }
+        tokfs_config cfg;
+        tokfs_err err = {""};
+        tokfs_config_init(&cfg, NULL, "/nonexistent-home", &err);
+        cfg.doc_sep = sep;
+        cfg.shard_size = 7000; /* 8 pieces */
+        cfg.val_shards = 0;
+        tokfs_build_stats sum;
+        tokfs_plan plan;
+        CHECK_EQ_INT(build_all(ev, dir, &cfg, &got, &sum, &plan), 0);
+        CHECK(plan.npieces >= 5);
+        tokfs_plan_free(&plan);
+        CHECK_MEM(got.d, got.n, want.d, want.n);
+        free(cfg.source);
+        cfg.source = NULL;
+        tokfs_config_free(&cfg);
+        buf_free(&want);
+        buf_free(&got);
+    }
+    buf_free(&text);
+    rm_tree(dir);
+}
+
 int main(void)
 {
     const char *seed = getenv("TOKFS_TEST_SEED");
@@ -1726,6 +1769,7 @@ int main(void)
         test_huge_record(&ev);
         test_txt_file_gpt2(&ev);
         test_txt_docs(&ev);
+        test_txt_file_doc_sep(&ev);
     }
     for (unsigned k = 0; k < ncases && check_failures < 20; k++)
         one_case(&ev, k);
