@@ -7,15 +7,17 @@
 #     encode_ordinary ids of the whole file followed by one end-of-text (the cuts fall only where
 #     GPT-2's cut places make the parts' ids the whole's); no shard is empty; no cut was forced;
 #   - the daemon's peak memory (VmHWM) grows by at most 32 MiB from the mounted idle daemon's
-#     while every shard is made, also with three shards of ~67 MB of text each: neither the file
+#     while every shard is made, also with three shards of ~65 MB of text each: neither the file
 #     (which the reader used to gather whole, or skip) nor a shard's text is ever held (the
 #     bound below says why);
 #   - txt_doc=line and paragraph (on the first BIGTEXT_DOCS_MB, default 20, of the file): the
 #     shards are exactly each document's tiktoken ids followed by end-of-text, the documents cut
 #     out by tests/lib/bigtext.py from the rule in docs/text.md (not by tokfs).
 # The text and the reference ids are made once per build dir and reused (keyed by the scripts
-# that make them, the sizes and the npm lock). With 200 MB the first run takes about 2.5 minutes here (npm
-# tiktoken encodes ~2.3 MB/s; tokfs builds the shards in ~15 s); BIGTEXT_MB=20 is a quick run.
+# that make them, the sizes and the npm lock). With 200 MB the first run takes 1.5 to 2.5 minutes
+# here (npm tiktoken encodes ~2.3 MB/s; tokfs makes the shards in ~5 s), later ones ~15 s.
+# BIGTEXT_MB=20 is a quick run, which ends as a skip: its shards are too small to show the
+# memory bound.
 source "$TOKFS_SOURCE_DIR/tests/lib/testlib.sh"
 source "$TOKFS_SOURCE_DIR/tests/lib/tokref.sh"
 tk_setup
