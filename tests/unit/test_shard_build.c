@@ -1648,7 +1648,7 @@ static void test_txt_docs(env *ev)
     char dir[PATH_MAX + 8], path[PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s/txtdocs", ev->root);
     for (int paragraph = 0; paragraph <= 1; paragraph++) {
-        for (int round = 0; round < 6; round++) {
+        for (int round = 0; round < 4; round++) {
             buf text = {0}, want = {0}, got = {0};
             uint64_t docs = 0, skips = 0;
             gen_lines(&text, round == 0 ? 0 : (size_t)rnd_range(1, 6000));
