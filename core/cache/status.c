@@ -114,11 +114,12 @@ static json_t *split_counts(doc *d, const int64_t *tokens, uint32_t count)
 {
     json_t *split = json_object(), *list = json_array();
     uint64_t known_tokens = 0;
-    uint32_t known = 0;
+    uint32_t known = 0, empty = 0;
     for (uint32_t k = 0; k < count; k++) {
         if (tokens[k] >= 0) {
             known_tokens += (uint64_t)tokens[k];
             known++;
+            empty += tokens[k] == 0;
         }
         append(d, list, tokens[k] >= 0 ? json_integer(tokens[k]) : json_null());
     }
@@ -129,6 +130,8 @@ static json_t *split_counts(doc *d, const int64_t *tokens, uint32_t count)
     }
     put(d, split, "shards", json_integer(count));
     put(d, split, "shards_with_known_size", json_integer(known));
+    /* made and found to hold no token: the mount does not list them (cache/known_empty.h) */
+    put(d, split, "empty_shards_hidden", json_integer(empty));
     put(d, split, "tokens_known", u64_value(known_tokens));
     put(d, split, "shard_tokens", list);
     return split;

@@ -212,6 +212,13 @@ for name in $hidden; do
     [ -e "$jmnt/train/$name" ] && tk_fail "$name exists after a remount"
 done
 "$PY" "$CORPUS_PY" verify "$jmnt" "$jdir/expected.u16"
+"$PY" - "$jmnt/dataset_metadata.json" "$(wc -w <<<"$hidden")" <<'PY' || tk_fail "dataset_metadata.json does not count the hidden shards"
+import json, sys
+m = json.load(open(sys.argv[1]))
+hidden = m["splits"]["train"]["empty_shards_hidden"]  # the hidden ones found above: train/
+assert hidden == int(sys.argv[2]), (hidden, sys.argv[2])
+assert m["splits"]["train"]["shard_tokens"].count(0) == hidden, m["splits"]["train"]
+PY
 tk_log "hidden (empty) shards: $hidden of $before"
 tk_umount "$jmnt"
 tk_done

@@ -1125,10 +1125,12 @@ static void test_documents(void)
         CHECK_STR(json_string_value(json_object_get(m, "dtype")), "uint16");
         json_t *train = json_object_get(json_object_get(m, "splits"), "train");
         static const char *const split_keys[] = {"shards", "shards_with_known_size",
-                                                 "tokens_known", "shard_tokens"};
+                                                 "empty_shards_hidden", "tokens_known",
+                                                 "shard_tokens"};
         static const json_type split_types[] = {JSON_INTEGER, JSON_INTEGER, JSON_INTEGER,
-                                                JSON_ARRAY};
-        check_keys(train, split_keys, split_types, 4, "splits.train");
+                                                JSON_INTEGER, JSON_ARRAY};
+        check_keys(train, split_keys, split_types, 5, "splits.train");
+        CHECK_EQ_INT(json_integer_value(json_object_get(train, "empty_shards_hidden")), 0);
         CHECK_EQ_INT(json_integer_value(json_object_get(train, "shards")), NFILES - 1);
         CHECK_EQ_INT(json_integer_value(json_object_get(train, "shards_with_known_size")), 1);
         CHECK_EQ_INT(json_integer_value(json_object_get(train, "tokens_known")), FILE_BYTES + 1);
