@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define BUF_FIRST_CAP 4096
 
@@ -147,4 +148,40 @@ void tokfs_table_free(void *p)
         munmap(h, h->total);
     else
         free(h);
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels answer EINVAL: pages then fault */
+#endif
+
+void *tokfs_table_grow(void *p, size_t old_n, size_t n, size_t size)
+{
+    if (!p)
+        return tokfs_table_calloc(n, size);
+    if (size && n > (SIZE_MAX - sizeof(table_head)) / size)
+        return NULL;
+    size_t total = n * size + sizeof(table_head);
+    table_head *h = (table_head *)p - 1;
+    if (n <= old_n)
+        return p;
+    if (h->total) { /* mapped: move the mapping, populate what it gained */
+        size_t old = h->total;
+        if (total <= old)
+            return p;
+        void *m = mremap(h, old, total, MREMAP_MAYMOVE);
+        if (m == MAP_FAILED)
+            return NULL;
+        h = m;
+        h->total = total;
+        size_t page = (size_t)sysconf(_SC_PAGESIZE), from = (old + page - 1) & ~(page - 1);
+        if (total > from)
+            (void)madvise((char *)h + from, total - from, MADV_POPULATE_WRITE);
+        return h + 1;
+    }
+    void *q = tokfs_table_calloc(n, size); /* mapped once it is large enough */
+    if (!q)
+        return NULL;
+    memcpy(q, p, old_n * size);
+    free(h);
+    return q;
 }

@@ -48,5 +48,11 @@ void tokfs_buf_free(tokfs_buf *b);
  * included). Not for memory that grows (no realloc). */
 void *tokfs_table_calloc(size_t n, size_t size);
 void tokfs_table_free(void *p);
+/* Grow a table from tokfs_table_calloc (or NULL) of old_n elements to n elements of size bytes,
+ * the first old_n kept and the rest zeroed, like a zeroing realloc: for arrays whose final size
+ * is not known ahead (a scanned vocabulary). A mapped table grows with mremap (no copy) and its
+ * new pages are filled in one call (MADV_POPULATE_WRITE where the kernel has it). NULL when out
+ * of memory; the old table is then still valid. */
+void *tokfs_table_grow(void *p, size_t old_n, size_t n, size_t size);
 
 #endif

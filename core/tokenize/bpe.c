@@ -204,13 +204,6 @@ static int64_t lookup_key(const tokfs_bpe *b, const uint8_t *p, size_t n, uint64
     }
 }
 
-void tokfs_bpe_prefetch(const tokfs_bpe *b, const uint8_t *bytes, size_t len)
-{
-    if (len == 0 || len > b->max_token_len)
-        return;
-    __builtin_prefetch(&b->slots[mix64(vocab_key(bytes, len)) & (b->nslots - 1)]);
-}
-
 int64_t tokfs_bpe_lookup(const tokfs_bpe *b, const uint8_t *bytes, size_t len)
 {
     if (len == 0 || len > b->max_token_len)
@@ -334,12 +327,6 @@ static int pair_grow(tokfs_bpe *b)
     return pair_resize(b, b->pair_slots ? b->pair_slots * 2 : 4096);
 }
 
-void tokfs_bpe_prefetch_pair(const tokfs_bpe *b, uint32_t left, uint32_t right)
-{
-    if (b->pair_slots)
-        __builtin_prefetch(&b->pairs[mix64(pair_key(left, right)) & (b->pair_slots - 1)], 1);
-}
-
 int tokfs_bpe_reserve_merges(tokfs_bpe *b, size_t n)
 {
     size_t want = b->pair_slots ? b->pair_slots : 4096;
@@ -386,6 +373,99 @@ int tokfs_bpe_add_merge(tokfs_bpe *b, const uint8_t *left, size_t llen, const ui
         b->npairs++;
     /* a repeated pair overwrites: Hugging Face's merge map keeps the last line */
     b->pairs[i] = (pair_slot){.key = key, .priority = priority, .merged = (uint32_t)m};
+    return 0;
+}
+
+/* The pipeline of tokfs_bpe_add_merges: a ring of RING rules in flight. Stage 1 (RING - 1 rules
+ * ahead) computes the three keys — left, right, and left + right (minus the continuing prefix,
+ * as add_merge builds it) — and prefetches their vocabulary slots; stage 2 (PAIR_AHEAD rules
+ * ahead) finds the parts' ids, their slots cached by then, and prefetches the pair slot; stage 3
+ * finds the merged id and inserts the pair. Anything unusual (a missing part, a part longer than
+ * the scratch) is left to tokfs_bpe_add_merge, which says what is wrong. */
+#define MERGE_RING 16
+#define MERGE_PAIR_AHEAD 8
+#define MERGE_SCRATCH 512
+
+typedef struct merge_stage {
+    uint64_t kl, kr, km; /* keys; km valid when cat_ok */
+    int64_t l, r;        /* ids after stage 2; -1 unknown or missing */
+    int cat_ok;          /* the merged bytes fit the scratch */
+} merge_stage;
+
+/* left + right[skip:] into out (MERGE_SCRATCH bytes); its length, or 0 when it does not fit. */
+static size_t merged_bytes(const tokfs_bpe_merge_rule *m, size_t skip, uint8_t *out)
+{
+    if (m->rlen < skip || m->llen + (m->rlen - skip) > MERGE_SCRATCH)
+        return 0;
+    memcpy(out, m->left, m->llen);
+    memcpy(out + m->llen, m->right + skip, m->rlen - skip);
+    return m->llen + (m->rlen - skip);
+}
+
+static void merge_stage1(const tokfs_bpe *b, const tokfs_bpe_merge_rule *m, size_t skip,
+                         merge_stage *st)
+{
+    uint8_t cat[MERGE_SCRATCH];
+    size_t mask = b->nslots - 1;
+    st->kl = vocab_key(m->left, m->llen);
+    st->kr = vocab_key(m->right, m->rlen);
+    size_t n = merged_bytes(m, skip, cat);
+    st->cat_ok = n > 0;
+    st->km = n ? vocab_key(cat, n) : 0;
+    st->l = st->r = -1;
+    __builtin_prefetch(&b->slots[mix64(st->kl) & mask]);
+    __builtin_prefetch(&b->slots[mix64(st->kr) & mask]);
+    if (n)
+        __builtin_prefetch(&b->slots[mix64(st->km) & mask]);
+}
+
+static void merge_stage2(const tokfs_bpe *b, const tokfs_bpe_merge_rule *m, merge_stage *st)
+{
+    st->l = m->llen && m->llen <= b->max_token_len ? lookup_key(b, m->left, m->llen, st->kl) : -1;
+    st->r = m->rlen && m->rlen <= b->max_token_len ? lookup_key(b, m->right, m->rlen, st->kr) : -1;
+    if (st->l >= 0 && st->r >= 0 && b->pair_slots)
+        __builtin_prefetch(&b->pairs[mix64(pair_key((uint32_t)st->l, (uint32_t)st->r)) &
+                                     (b->pair_slots - 1)], 1);
+}
+
+int tokfs_bpe_add_merges(tokfs_bpe *b, const tokfs_bpe_merge_rule *rules, size_t n,
+                         uint32_t first, size_t *failed, tokfs_err *err)
+{
+    merge_stage ring[MERGE_RING];
+    size_t skip = b->chars ? b->plen : 0;
+    uint8_t cat[MERGE_SCRATCH];
+    for (size_t k = 0; k < MERGE_RING - 1 && k < n; k++)
+        merge_stage1(b, &rules[k], skip, &ring[k % MERGE_RING]);
+    for (size_t k = 0; k < MERGE_PAIR_AHEAD && k < n; k++)
+        merge_stage2(b, &rules[k], &ring[k % MERGE_RING]);
+    for (size_t i = 0; i < n; i++) {
+        if (i + MERGE_RING - 1 < n)
+            merge_stage1(b, &rules[i + MERGE_RING - 1], skip, &ring[(i + MERGE_RING - 1) % MERGE_RING]);
+        if (i + MERGE_PAIR_AHEAD < n)
+            merge_stage2(b, &rules[i + MERGE_PAIR_AHEAD], &ring[(i + MERGE_PAIR_AHEAD) % MERGE_RING]);
+        const tokfs_bpe_merge_rule *m = &rules[i];
+        merge_stage *st = &ring[i % MERGE_RING];
+        uint32_t priority = first + (uint32_t)i;
+        size_t cn = st->cat_ok ? merged_bytes(m, skip, cat) : 0;
+        int64_t merged = cn && cn <= b->max_token_len ? lookup_key(b, cat, cn, st->km) : -1;
+        if (st->l < 0 || st->r < 0 || merged < 0 || (b->npairs + 1) * 2 > b->pair_slots) {
+            int rc = tokfs_bpe_add_merge(b, m->left, m->llen, m->right, m->rlen, priority, err);
+            if (rc) {
+                *failed = i;
+                return rc;
+            }
+            continue;
+        }
+        uint64_t key = pair_key((uint32_t)st->l, (uint32_t)st->r);
+        size_t mask = b->pair_slots - 1;
+        size_t s = mix64(key) & mask;
+        while (b->pairs[s].key && b->pairs[s].key != key)
+            s = (s + 1) & mask;
+        if (!b->pairs[s].key)
+            b->npairs++;
+        /* a repeated pair overwrites: Hugging Face's merge map keeps the last line */
+        b->pairs[s] = (pair_slot){.key = key, .priority = priority, .merged = (uint32_t)merged};
+    }
     return 0;
 }
 

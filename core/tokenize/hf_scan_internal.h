@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tokenize/bpe_internal.h"
+
 /* One vocabulary entry. Object vocab (BPE, WordPiece): "string": id. Array vocab (Unigram):
  * ["string", score], id = its index. */
 typedef struct tokfs_hf_entry {
@@ -22,11 +24,10 @@ typedef struct tokfs_hf_entry {
     uint32_t id;
 } tokfs_hf_entry; /* 16 bytes: Gemma-3 has 262k of them */
 
-/* One merge: "a b" or ["a", "b"]. */
-typedef struct tokfs_hf_merge {
-    const uint8_t *l, *r;
-    uint32_t ll, rl;
-} tokfs_hf_merge;
+/* One merge: "a b" or ["a", "b"] — in the BPE's own rule form, so that a character-level
+ * model hands the scanned array to tokfs_bpe_add_merges as it is. left == NULL: a string that
+ * is not two parts around one space. */
+typedef tokfs_bpe_merge_rule tokfs_hf_merge;
 
 enum tokfs_hf_vocab_kind { TOKFS_HF_VOCAB_NONE, TOKFS_HF_VOCAB_OBJECT, TOKFS_HF_VOCAB_ARRAY };
 

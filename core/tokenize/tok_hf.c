@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -85,11 +86,18 @@ typedef struct tok_hf {
     size_t nadded;
     hf_matcher raw, normed; /* normalized=false and normalized=true tokens */
     int match_special;
-    /* Token texts for decoding, by id: characters models' ▁ as a space and <0xNN> as the byte. */
+    int byte_level; /* the vocabulary is written in GPT-2's byte alphabet */
+    /* Token texts for decoding, by id: characters models' ▁ as a space and <0xNN> as the byte.
+     * Made on the first token_bytes call (only `tokfs decode` asks), from the file read again:
+     * a mount never pays for it. dec_lock guards dec_made, dec_rc and the three fields. */
+    pthread_mutex_t dec_lock;
+    int dec_made, dec_rc;
     uint8_t *dec;
     uint32_t *dec_off; /* dec_limit + 1 offsets into dec */
     uint32_t dec_limit;
 } tok_hf;
+
+static int decoder_make(tok_hf *t);
 
 /* ---- added tokens ------------------------------------------------------------------------ */
 
@@ -350,8 +358,15 @@ static size_t hf_cut(const tokfs_tokenizer *tok, const uint8_t *text, size_t len
 
 static const uint8_t *hf_token_bytes(const tokfs_tokenizer *tok, uint32_t id, size_t *len)
 {
-    const tok_hf *t = (const tok_hf *)tok;
-    if (id >= t->dec_limit || t->dec_off[id] == t->dec_off[id + 1])
+    tok_hf *t = (tok_hf *)tok; /* the decoder is made here, once, under its lock */
+    pthread_mutex_lock(&t->dec_lock);
+    if (!t->dec_made) {
+        t->dec_rc = decoder_make(t);
+        t->dec_made = 1;
+    }
+    int rc = t->dec_rc;
+    pthread_mutex_unlock(&t->dec_lock);
+    if (rc || id >= t->dec_limit || t->dec_off[id] == t->dec_off[id + 1])
         return NULL;
     *len = t->dec_off[id + 1] - t->dec_off[id];
     return t->dec + t->dec_off[id];
@@ -398,6 +413,7 @@ static void hf_free(tok_hf *t)
     free(t->normed.slots);
     free(t->dec);
     free(t->dec_off);
+    pthread_mutex_destroy(&t->dec_lock);
     free(t->path);
     free(t);
 }
@@ -411,8 +427,11 @@ typedef struct hf_load {
     tok_hf *t;
     json_t *root, *model; /* borrowed; model.vocab and model.merges are blanked in this tree */
     tokfs_hf_scan scan;   /* model.vocab and model.merges, read from the file's bytes */
-    uint32_t *index;      /* vocab string → scan.vocab index + 1 (open addressing), 0: empty */
+    uint32_t *index;      /* vocab string → scan.vocab index + 1 (open addressing), 0: empty;
+                           * not built for BPE, whose own table answers (see vocab_id_of) */
     size_t index_mask;
+    int bpe_ready;        /* BPE: every vocabulary entry added to t->bpe */
+    size_t bpe_skipped;   /* BPE: entries the model could never produce, so not in t->bpe */
     uint16_t map[0x144];          /* byte-level alphabet → byte + 1 */
     int byte_level;
     size_t model_vocab_size; /* entries in the model's vocabulary (HF's get_vocab_size) */
@@ -534,10 +553,6 @@ static int build_index(hf_load *L, tokfs_err *err)
     L->index_mask = slots - 1;
     for (size_t k = 0; k < n; k++) {
         const tokfs_hf_entry *v = &L->scan.vocab[k];
-        if ((size_t)v->id >= n + HF_ID_SLACK)
-            return tokfs_err_set(err, EINVAL, "tokenizer=%s: vocab id %u is far beyond the "
-                                 "vocabulary's %zu entries (tokfs's tables are dense by id): "
-                                 "fix the file", L->path, v->id, n);
         size_t i = index_slot(L, v->s, v->len);
         int dup = 0;
         for (; L->index[i]; i = (i + 1) & L->index_mask) {
@@ -556,10 +571,46 @@ static int build_index(hf_load *L, tokfs_err *err)
     return 0;
 }
 
-/* The id of a vocabulary string given NUL-terminated (unk_token, added tokens), or -1. */
+/* Every id within reach of the dense tables (HF_ID_SLACK). */
+static int check_ids(hf_load *L, tokfs_err *err)
+{
+    size_t n = L->scan.nvocab;
+    for (size_t k = 0; k < n; k++)
+        if ((size_t)L->scan.vocab[k].id >= n + HF_ID_SLACK)
+            return tokfs_err_set(err, EINVAL, "tokenizer=%s: vocab id %u is far beyond the "
+                                 "vocabulary's %zu entries (tokfs's tables are dense by id): "
+                                 "fix the file", L->path, L->scan.vocab[k].id, n);
+    return 0;
+}
+
+static long byte_level_decode(const uint16_t map[0x144], const char *s, size_t n, uint8_t *out);
+
+/* The id of a vocabulary string given NUL-terminated (unk_token, added tokens, eot names), or
+ * -1. A BPE answers from its own table once every entry is in it (Gemma-3's 262k strings need
+ * no second index for its few thousand added tokens), unless some entry could not go in (then
+ * only the index knows it); before that (unk_token), one pass over the entries. Unigram and
+ * WordPiece use the index. */
 static int64_t vocab_id_of(const hf_load *L, const char *s)
 {
-    long e = vocab_find(L, (const uint8_t *)s, strlen(s));
+    size_t n = strlen(s);
+    if (L->t->kind == HF_BPE && !L->index) {
+        if (L->bpe_ready && !L->bpe_skipped) {
+            uint8_t buf[4096];
+            const uint8_t *b = (const uint8_t *)s;
+            long nb = (long)n;
+            if (L->byte_level) {
+                nb = n <= sizeof buf ? byte_level_decode(L->map, s, n, buf) : -1;
+                b = buf;
+            }
+            return nb > 0 ? tokfs_bpe_lookup(L->t->bpe, b, (size_t)nb) : -1;
+        }
+        int64_t id = -1;
+        for (size_t k = 0; k < L->scan.nvocab; k++) /* the last one, as the index would */
+            if (L->scan.vocab[k].len == n && memcmp(L->scan.vocab[k].s, s, n) == 0)
+                id = L->scan.vocab[k].id;
+        return id;
+    }
+    long e = vocab_find(L, (const uint8_t *)s, n);
     return e < 0 ? -1 : (int64_t)L->scan.vocab[e].id;
 }
 
@@ -612,51 +663,54 @@ static int load_bpe(hf_load *L, tokfs_err *err)
         note_id(L, v->id);
         const uint8_t *b;
         long n = model_bytes(L, (const char *)v->s, v->len, buf, sizeof buf, &b);
-        if (n <= 0)
-            continue; /* not in the byte-level alphabet: BPE can never produce it */
+        if (n <= 0) {
+            L->bpe_skipped++; /* not in the byte-level alphabet: BPE can never produce it */
+            continue;
+        }
         if ((rc = tokfs_bpe_add_token(t->bpe, b, (size_t)n, v->id, &sub)))
             return tokfs_err_set(err, -rc, "tokenizer=%s: vocab: %s", L->path, sub.msg);
     }
+    L->bpe_ready = 1;
+    /* an entry outside the table can still be an added token's text: the index finds it */
+    if (L->bpe_skipped && (rc = build_index(L, err)))
+        return rc;
     if (tokfs_bpe_reserve_merges(t->bpe, L->scan.nmerges))
         return -ENOMEM;
-    uint8_t lb[2048], rb[2048];
-    /* A software pipeline over cache misses: 16 merges ahead, the vocabulary slots of the
-     * parts and of the merged token are prefetched; 8 ahead, the parts (cached by then) are
-     * looked up and the pair-table slot is prefetched; the merge itself then hits the cache. */
-    enum { AHEAD = 16, PAIR_AHEAD = 8 };
-    for (size_t i = 0; i < L->scan.nmerges; i++) {
-        if (i + AHEAD < L->scan.nmerges && !L->byte_level) {
-            const tokfs_hf_merge *f = &L->scan.merges[i + AHEAD];
-            if (f->l && f->ll + f->rl <= sizeof lb) {
-                tokfs_bpe_prefetch(t->bpe, f->l, f->ll);
-                tokfs_bpe_prefetch(t->bpe, f->r, f->rl);
-                memcpy(lb, f->l, f->ll); /* the merged token, as add_merge will look it up */
-                memcpy(lb + f->ll, f->r, f->rl);
-                tokfs_bpe_prefetch(t->bpe, lb, f->ll + f->rl);
-            }
-        }
-        if (i + PAIR_AHEAD < L->scan.nmerges && !L->byte_level) {
-            const tokfs_hf_merge *f = &L->scan.merges[i + PAIR_AHEAD];
-            int64_t fl = f->l ? tokfs_bpe_lookup(t->bpe, f->l, f->ll) : -1;
-            int64_t fr = f->l ? tokfs_bpe_lookup(t->bpe, f->r, f->rl) : -1;
-            if (fl >= 0 && fr >= 0)
-                tokfs_bpe_prefetch_pair(t->bpe, (uint32_t)fl, (uint32_t)fr);
-        }
-        const tokfs_hf_merge *m = &L->scan.merges[i];
-        const uint8_t *lp = NULL, *rp = NULL;
-        long ln = -1, rn = -1;
-        if (m->l) {
-            ln = model_bytes(L, (const char *)m->l, m->ll, lb, sizeof lb, &lp);
-            rn = model_bytes(L, (const char *)m->r, m->rl, rb, sizeof rb, &rp);
+    /* The rules in the model's byte form: for a character-level model the scanned strings are
+     * that already and go as they are; for byte-level they are decoded in place into one arena
+     * sized for all of them up front (decoding never lengthens), so its pointers stay put.
+     * tokfs_bpe_add_merges pipelines the lookups. */
+    size_t nm = L->scan.nmerges, total = 0;
+    tokfs_buf arena = {0};
+    for (size_t i = 0; L->byte_level && i < nm; i++)
+        total += L->scan.merges[i].llen + L->scan.merges[i].rlen;
+    if (L->byte_level && tokfs_buf_reserve(&arena, total + 1))
+        return -ENOMEM;
+    rc = 0;
+    for (size_t i = 0; i < nm && !rc; i++) {
+        tokfs_hf_merge *m = &L->scan.merges[i];
+        long ln = m->left ? (long)m->llen : -1, rn = m->left ? (long)m->rlen : -1;
+        if (m->left && L->byte_level) {
+            uint8_t *lp = arena.data + arena.len;
+            ln = byte_level_decode(L->map, (const char *)m->left, m->llen, lp);
+            arena.len += ln > 0 ? (size_t)ln : 0;
+            uint8_t *rp = arena.data + arena.len;
+            rn = byte_level_decode(L->map, (const char *)m->right, m->rlen, rp);
+            arena.len += rn > 0 ? (size_t)rn : 0;
+            *m = (tokfs_hf_merge){lp, rp, (uint32_t)(ln > 0 ? ln : 0), (uint32_t)(rn > 0 ? rn : 0)};
         }
         if (ln <= 0 || rn <= 0) {
             snprintf(what, sizeof what, "merge #%zu is not two %stokens", i,
                      L->byte_level ? "byte-level " : "");
-            return tokfs_err_set(err, EINVAL, "tokenizer=%s: %s", L->path, what);
+            rc = tokfs_err_set(err, EINVAL, "tokenizer=%s: %s", L->path, what);
         }
-        if ((rc = tokfs_bpe_add_merge(t->bpe, lp, (size_t)ln, rp, (size_t)rn, (uint32_t)i, &sub)))
-            return tokfs_err_set(err, -rc, "tokenizer=%s: %s", L->path, sub.msg);
     }
+    size_t failed = 0;
+    if (!rc && (rc = tokfs_bpe_add_merges(t->bpe, L->scan.merges, nm, 0, &failed, &sub)))
+        rc = tokfs_err_set(err, -rc, "tokenizer=%s: %s", L->path, sub.msg);
+    tokfs_buf_free(&arena);
+    if (rc)
+        return rc;
     if ((rc = tokfs_bpe_finish(t->bpe, json_is_true(json_object_get(model, "ignore_merges")),
                                &sub)))
         return tokfs_err_set(err, -rc, "tokenizer=%s: %s", L->path, sub.msg);
@@ -775,7 +829,7 @@ static int load_wordpiece(hf_load *L, tokfs_err *err)
 static int load_model(hf_load *L, tokfs_err *err)
 {
     json_t *model = L->model;
-    int rc = build_index(L, err);
+    int rc = check_ids(L, err);
     if (rc)
         return rc;
     const char *type = str_member(model, "type");
@@ -787,9 +841,9 @@ static int load_model(hf_load *L, tokfs_err *err)
     if (type && strcmp(type, "BPE") == 0)
         return load_bpe(L, err);
     if (type && strcmp(type, "Unigram") == 0)
-        return load_unigram(L, err);
+        return (rc = build_index(L, err)) ? rc : load_unigram(L, err);
     if (type && strcmp(type, "WordPiece") == 0)
-        return load_wordpiece(L, err);
+        return (rc = build_index(L, err)) ? rc : load_wordpiece(L, err);
     char what[96];
     snprintf(what, sizeof what, "model type %s", type ? type : "(unknown)");
     return refuse(err, L->path, what);
@@ -1184,7 +1238,11 @@ int tokfs_tok_hf_open(const tokfs_tokenizer_opts *o, tokfs_tokenizer **out, tokf
     tok_hf *t = calloc(1, sizeof *t);
     L.t = t;
     L.root = root;
+    if (t)
+        pthread_mutex_init(&t->dec_lock, NULL);
     if (!t || !(t->path = strdup(path))) {
+        if (t)
+            pthread_mutex_destroy(&t->dec_lock);
         free(t);
         file_release(data, len, mapped);
         json_decref(root);
@@ -1236,8 +1294,7 @@ int tokfs_tok_hf_open(const tokfs_tokenizer_opts *o, tokfs_tokenizer **out, tokf
     if (!rc && t->base.eot_id != TOKFS_NO_EOT && t->base.eot_id + 1 > limit)
         limit = t->base.eot_id + 1;
     t->base.vocab_size = limit;
-    if (!rc)
-        rc = build_decoder(&L);
+    t->byte_level = L.byte_level;
     json_decref(root);
     tokfs_hf_scan_free(&L.scan);
     tokfs_table_free(L.index);
@@ -1252,4 +1309,31 @@ int tokfs_tok_hf_open(const tokfs_tokenizer_opts *o, tokfs_tokenizer **out, tokf
     t->base.fingerprint = tokfs_hash64(extra, (size_t)n, t->file_hash);
     *out = &t->base;
     return 0;
+}
+
+/* The decoder, from the tokenizer file read and scanned again (the load kept no vocabulary
+ * strings). A file changed since the load is not this tokenizer: -EIO, and every id decodes to
+ * nothing rather than to another tokenizer's text. */
+static int decoder_make(tok_hf *t)
+{
+    uint8_t *data;
+    size_t len;
+    int mapped;
+    tokfs_err err;
+    int rc = file_load(t->path, &data, &len, &mapped, &err);
+    if (rc)
+        return rc;
+    hf_load L = {.path = t->path, .t = t, .byte_level = t->byte_level};
+    char msg[160];
+    if (len != t->file_len || tokfs_hash64(data, len, 0x6866) != t->file_hash)
+        rc = -EIO;
+    if (!rc)
+        rc = tokfs_hf_scan_file(data, len, &L.scan, msg, sizeof msg);
+    if (!rc) {
+        byte_level_alphabet(L.map);
+        rc = build_decoder(&L);
+    }
+    tokfs_hf_scan_free(&L.scan);
+    file_release(data, len, mapped);
+    return rc;
 }

@@ -10,6 +10,7 @@
  * MB of it cost 0.3 s); tokfs_hf_scan_file_offset maps an error's place back into the file. */
 #include "tokenize/hf_scan_internal.h"
 
+#include "common/buf.h"
 #include "common/json_text.h"
 #include "common/utf8.h"
 
@@ -168,12 +169,14 @@ static int next_element(scanner *sc, uint8_t close, int *more)
     return fail(sc, "expected ',' or '%c'", close);
 }
 
+/* Room for element n. The arrays are tables (common/buf.h): tens of MB for a large vocabulary,
+ * grown by mremap with their new pages filled in one call, not one fault per page. */
 static int grow(void **arr, size_t *cap, size_t n, size_t size)
 {
     if (n < *cap)
         return 0;
     size_t c = *cap ? *cap * 2 : 1024;
-    void *g = realloc(*arr, c * size);
+    void *g = tokfs_table_grow(*arr, *cap, c, size);
     if (!g)
         return -ENOMEM;
     *arr = g;
@@ -264,7 +267,7 @@ static int read_vocab_array(scanner *sc, tokfs_hf_scan *s)
 }
 
 /* ["a b", ...] or [["a", "b"], ...]. A string that is not two parts around one space gets
- * l = NULL: the loader names the merge. */
+ * left = NULL: the loader names the merge. */
 static int read_merges(scanner *sc, tokfs_hf_scan *s)
 {
     size_t cap = 0;
@@ -274,10 +277,10 @@ static int read_merges(scanner *sc, tokfs_hf_scan *s)
         if (sc->p < sc->end && *sc->p == '[') {
             sc->p++;
             space(sc);
-            if ((rc = read_string(sc, &m.l, &m.ll)) || (rc = expect(sc, ',')))
+            if ((rc = read_string(sc, &m.left, &m.llen)) || (rc = expect(sc, ',')))
                 return fail(sc, "merge #%zu is not two tokens", s->nmerges);
             space(sc);
-            if ((rc = read_string(sc, &m.r, &m.rl)) || (rc = expect(sc, ']')))
+            if ((rc = read_string(sc, &m.right, &m.rlen)) || (rc = expect(sc, ']')))
                 return fail(sc, "merge #%zu is not two tokens", s->nmerges);
         } else {
             const uint8_t *str;
@@ -286,10 +289,10 @@ static int read_merges(scanner *sc, tokfs_hf_scan *s)
                 return fail(sc, "merge #%zu is not two tokens", s->nmerges);
             const uint8_t *sp = memchr(str, ' ', n);
             if (sp && !memchr(sp + 1, ' ', (size_t)(str + n - (sp + 1)))) {
-                m.l = str;
-                m.ll = (uint32_t)(sp - str);
-                m.r = sp + 1;
-                m.rl = (uint32_t)(str + n - (sp + 1));
+                m.left = str;
+                m.llen = (uint32_t)(sp - str);
+                m.right = sp + 1;
+                m.rlen = (uint32_t)(str + n - (sp + 1));
             }
         }
         if ((rc = grow((void **)&s->merges, &cap, s->nmerges, sizeof *s->merges)))
@@ -421,9 +424,9 @@ size_t tokfs_hf_scan_file_offset(const tokfs_hf_scan *s, size_t rest_offset)
 
 void tokfs_hf_scan_free(tokfs_hf_scan *s)
 {
-    free(s->vocab);
-    free(s->scores);
-    free(s->merges);
+    tokfs_table_free(s->vocab);
+    tokfs_table_free(s->scores);
+    tokfs_table_free(s->merges);
     free(s->rest);
     free(s->arena);
     *s = (tokfs_hf_scan){0};

@@ -1,6 +1,7 @@
 /* Unit tests of common/buf.c: the growable buffer's contract (append, printf keeps a NUL, trim,
- * reserve_exact) and tokfs_table_calloc (zeroed, usable to its last byte, mapped or from calloc
- * on either side of the 1 MiB threshold, freed without leaks under ASan). */
+ * reserve_exact), tokfs_table_calloc (zeroed, usable to its last byte, mapped or from calloc
+ * on either side of the 1 MiB threshold, freed without leaks under ASan) and tokfs_table_grow
+ * (contents kept, the new part zeroed, across the threshold). */
 #include <stdint.h>
 #include <string.h>
 
@@ -44,6 +45,29 @@ static void test_table(void)
         CHECK(t[n - 1] == (n - 1) * 0x9E3779B97F4A7C15ull);
         tokfs_table_free(t);
     }
+    /* growing: from nothing, within calloc, across the threshold, mapped to larger mapped */
+    size_t have = 0;
+    uint32_t *g = NULL;
+    static const size_t steps[] = {10, 1000, 100000, 1000000, 3000000};
+    for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+        uint32_t *h = tokfs_table_grow(g, have, steps[k], sizeof *h);
+        CHECK(h != NULL);
+        if (!h)
+            break;
+        int kept = 1, zero = 1;
+        for (size_t i = 0; i < have; i++)
+            kept &= h[i] == (uint32_t)(i * 2654435761u);
+        for (size_t i = have; i < steps[k]; i++)
+            zero &= h[i] == 0;
+        CHECK(kept);
+        CHECK(zero);
+        for (size_t i = have; i < steps[k]; i++)
+            h[i] = (uint32_t)(i * 2654435761u);
+        g = h;
+        have = steps[k];
+    }
+    CHECK(tokfs_table_grow(g, have, have / 2, sizeof *g) == g); /* shrinking is a no-op */
+    tokfs_table_free(g);
     tokfs_table_free(NULL);
     CHECK(tokfs_table_calloc(SIZE_MAX / 2, 4) == NULL); /* n * size overflows */
 }

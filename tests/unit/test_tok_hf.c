@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "common/buf.h"
 #include "tokenize/tokenizer.h"
 
 /* A character-level BPE over letters, space and a few symbols; Lowercase normalizer; the added
@@ -152,6 +153,7 @@ static void test_scan(void)
 {
     snprintf(scan_path, sizeof scan_path, "/tmp/tokfs-test-tok-hf-scan-%ld.json", (long)getpid());
     char msg[512];
+    tokfs_tokenizer *tok;
     /* escapes in vocabulary strings (decoded, "\u0061b" is "ab"), "\u0000" allowed as serde_json
      * allows it, both merge forms, members in any order, whitespace everywhere */
     static const char *const forms[] = {
@@ -163,7 +165,7 @@ static void test_scan(void)
         "[[\"a\",\"b\"],[\"ab\",\"c\"]]},\"normalizer\":null}",
     };
     for (size_t k = 0; k < sizeof forms / sizeof forms[0]; k++) {
-        tokfs_tokenizer *tok = open_json(forms[k], "0", msg, sizeof msg);
+        tok = open_json(forms[k], "0", msg, sizeof msg);
         if (!tok) {
             fprintf(stderr, "form %zu refused: %s\n", k, msg);
             CHECK(0);
@@ -176,10 +178,72 @@ static void test_scan(void)
         static const uint32_t want[] = {4, 5, 6, 2, 7};
         CHECK(g.n == 5 && memcmp(g.ids, want, sizeof want) == 0);
         CHECK_EQ_INT(tok->vocab_size, 8);
+        /* the decoder (made on first use, from the file read again) */
+        size_t n = 0;
+        const uint8_t *b = tok->token_bytes(tok, 4, &n);
+        CHECK(b && n == 3 && memcmp(b, "abc", 3) == 0);
+        b = tok->token_bytes(tok, 5, &n);
+        CHECK(b && n == 1 && b[0] == 0);
+        b = tok->token_bytes(tok, 7, &n);
+        CHECK(b && n == 4 && memcmp(b, "\xf0\x9f\x98\x80", 4) == 0);
+        CHECK(tok->token_bytes(tok, 8, &n) == NULL);
         tokfs_tokenizer_close(tok);
     }
+    /* character-level names: ▁ decodes as a space, <0xNN> as its byte; a file changed after the
+     * load decodes nothing (it is not the tokenizer the ids came from) */
+    tok = open_json("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"\u2581x\":0,\"<0x41>\":1,"
+                    "\"x\":2,\"\u2581\":3},\"merges\":[\"\u2581 x\"]}}", "2", msg, sizeof msg);
+    CHECK(tok != NULL);
+    if (tok) {
+        size_t n = 0;
+        const uint8_t *b = tok->token_bytes(tok, 0, &n);
+        CHECK(b && n == 2 && memcmp(b, " x", 2) == 0);
+        b = tok->token_bytes(tok, 1, &n);
+        CHECK(b && n == 1 && b[0] == 'A');
+        tokfs_tokenizer_close(tok);
+    }
+    tok = open_json("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"x\":0},\"merges\":[]}}", "0", msg,
+                    sizeof msg);
+    CHECK(tok != NULL);
+    if (tok) {
+        CHECK(write_json("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"y\":0},\"merges\":[]}}") == 0);
+        size_t n = 0;
+        CHECK(tok->token_bytes(tok, 0, &n) == NULL);
+        tokfs_tokenizer_close(tok);
+    }
+    tok = NULL;
+    /* Byte-level BPE with a vocabulary entry outside the byte alphabet ("中": the model can never
+     * produce it, so it is not in the BPE's table): an added token with that text still gets
+     * its vocabulary id, found through the string index; a new one gets the next id */
+    {
+        tokfs_buf j = {0};
+        tokfs_buf_printf(&j, "{\"added_tokens\":[{\"id\":0,\"content\":\"\u4e2d\",\"special\":false,"
+                             "\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
+                             "\"normalized\":false},{\"id\":0,\"content\":\"\u65b0\",\"special\":"
+                             "false,\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
+                             "\"normalized\":false}],\"pre_tokenizer\":{\"type\":\"ByteLevel\","
+                             "\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true},"
+                             "\"model\":{\"type\":\"BPE\",\"merges\":[],\"vocab\":{");
+        unsigned next = 0x100;
+        for (unsigned b = 0; b < 256; b++) {
+            int printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+            unsigned cp = printable ? b : next++;
+            tokfs_buf_printf(&j, "\"\\u%04x\":%u,", cp, b);
+        }
+        tokfs_buf_printf(&j, "\"\\u4e2d\":256}}}");
+        tok = open_json((const char *)j.data, "0", msg, sizeof msg);
+        tokfs_buf_free(&j);
+        CHECK(tok != NULL);
+        if (tok) {
+            EXPECT(tok, "a\xe4\xb8\xad\xe6\x96\xb0", 'a', 256, 257);
+            CHECK_EQ_INT(tok->vocab_size, 258);
+            tokfs_tokenizer_close(tok);
+        } else {
+            fprintf(stderr, "byte-level refused: %s\n", msg);
+        }
+    }
     /* Unigram pieces given twice: the last one is the piece's id (HF's token_to_ids) */
-    tokfs_tokenizer *tok = open_json("{\"model\":{\"type\":\"Unigram\",\"unk_id\":0,\"vocab\":"
+    tok = open_json("{\"model\":{\"type\":\"Unigram\",\"unk_id\":0,\"vocab\":"
                                      "[[\"<unk>\",0.0],[\"x\",-1.5e0],[\"x\",-2],[\"</s>\",0]]}}",
                                      "x", msg, sizeof msg);
     CHECK(tok != NULL);
@@ -216,6 +280,8 @@ static void test_scan(void)
             tokfs_tokenizer_close(t2);
     }
     refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"a\":1},\"merges\":[]}}",
+            "ids 0 and 1 are the same token"); /* BPE: its own table refuses it */
+    refused("{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"a\",\"vocab\":{\"a\":0,\"a\":1}}}",
             "the vocabulary has \"a\" twice");
     refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[[\"a\"]]}}",
             "merge #0 is not two tokens");
