@@ -167,14 +167,20 @@ import glob, os, subprocess, sys
 mnt, cache, cap = sys.argv[1], sys.argv[2], int(sys.argv[3])
 names = sorted(glob.glob(os.path.join(mnt, "train", "*.bin"))) + sorted(glob.glob(os.path.join(mnt, "val", "*.bin")))
 assert len(names) > 200, len(names)
-peak = 0
+peak, hidden = 0, 0
 for p in names:
-    with open(p, "rb") as f:
-        f.read()
+    try:
+        with open(p, "rb") as f:
+            f.read()
+    except FileNotFoundError:  # a piece left empty (a record spanning several): hidden once made
+        hidden += 1
+        continue
     peak = max(peak, int(subprocess.run(["du", "-s", "-B1", cache], capture_output=True, text=True).stdout.split()[0]))
     if peak > cap:
         sys.exit("FAIL: du %d over the cap %d after reading %s" % (peak, cap, p))
-print("%d shards read, du -s -B1 peak %d of cap %d" % (len(names), peak, cap))
+assert hidden < len(names) // 2, hidden
+print("%d shards read (%d empty, hidden), du -s -B1 peak %d of cap %d"
+      % (len(names) - hidden, hidden, peak, cap))
 PY
 "$PY" "$CORPUS_PY" verify "$mnt" "$corpus/expected.u16"
 tk_umount "$mnt"
