@@ -479,62 +479,31 @@ static int read_frames(const tokfs_config *cfg, double bytes_per_token, tokfs_fe
     return 0;
 }
 
-/* Footers are read on up to FOOTER_THREADS connections at once: a corpus of a thousand files on
- * a CDN is a thousand round trips (two with a redirect). */
-#define FOOTER_THREADS 8
-
+/* The footer pass: every Parquet source's row groups, and with filter= the kept rows summed. */
 typedef struct footer_pass {
     const tokfs_config *cfg;
     const tokfs_filter *filter; /* NULL: no filter= */
     tokfs_plan *plan;
     pthread_mutex_t mu;
     kept_tally tally;     /* mu: summed over the sources */
-    uint32_t next;        /* next source to look at */
-    uint32_t failed_at;   /* the lowest failing source so far (valid when failed_rc) */
-    int failed_rc;
-    tokfs_err failed_err;
 } footer_pass;
 
-typedef struct footer_worker {
-    footer_pass *pass;
-    tokfs_fetcher *fetcher;
-} footer_worker;
-
-static void *footer_worker_main(void *arg)
+/* tokfs_plan_each_fn: read_row_groups of source i when it is Parquet. */
+static int footer_step(void *ctx, tokfs_fetcher *fetcher, uint32_t i, tokfs_err *err)
 {
-    footer_worker *w = arg;
-    footer_pass *p = w->pass;
-    for (;;) {
-        pthread_mutex_lock(&p->mu);
-        uint32_t i = p->next;
-        while (i < p->plan->nsources && !parquet_source(&p->plan->sources[i]))
-            i++;
-        p->next = i + 1;
-        /* after a failure, only sources before it: the error reported is the first source's */
-        int stop = i >= p->plan->nsources || (p->failed_rc && i >= p->failed_at);
-        pthread_mutex_unlock(&p->mu);
-        if (stop)
-            return NULL;
-        tokfs_err e = {{0}};
-        kept_tally t = {0};
-        int rc = read_row_groups(p->cfg, p->filter, w->fetcher, &p->plan->sources[i], &t, &e);
-        pthread_mutex_lock(&p->mu);
-        p->tally.chunk_bytes += t.chunk_bytes;
-        p->tally.row_groups += t.row_groups;
-        p->tally.rows += t.rows;
-        p->tally.kept += t.kept;
-        p->tally.empty_groups += t.empty_groups;
-        pthread_mutex_unlock(&p->mu);
-        if (rc) {
-            pthread_mutex_lock(&p->mu);
-            if (!p->failed_rc || i < p->failed_at) {
-                p->failed_at = i;
-                p->failed_rc = rc;
-                p->failed_err = e;
-            }
-            pthread_mutex_unlock(&p->mu);
-        }
-    }
+    footer_pass *p = ctx;
+    if (!parquet_source(&p->plan->sources[i]))
+        return 0;
+    kept_tally t = {0};
+    int rc = read_row_groups(p->cfg, p->filter, fetcher, &p->plan->sources[i], &t, err);
+    pthread_mutex_lock(&p->mu);
+    p->tally.chunk_bytes += t.chunk_bytes;
+    p->tally.row_groups += t.row_groups;
+    p->tally.rows += t.rows;
+    p->tally.kept += t.kept;
+    p->tally.empty_groups += t.empty_groups;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
 }
 
 /* read_row_groups for every Parquet source of the plan, in parallel. With filter (non-NULL),
@@ -550,30 +519,10 @@ static int read_footers(const tokfs_config *cfg, const tokfs_filter *filter,
         return 0;
     footer_pass pass = {.cfg = cfg, .filter = filter, .plan = plan,
                         .mu = PTHREAD_MUTEX_INITIALIZER};
-    footer_worker workers[FOOTER_THREADS];
-    pthread_t threads[FOOTER_THREADS];
-    uint32_t n = count < FOOTER_THREADS ? count : FOOTER_THREADS, started = 0;
-    workers[0] = (footer_worker){&pass, fetcher};
-    for (uint32_t t = 1; t < n; t++) {
-        workers[t] = (footer_worker){&pass, tokfs_fetcher_dup(fetcher)};
-        if (!workers[t].fetcher ||
-            pthread_create(&threads[t], NULL, footer_worker_main, &workers[t]) != 0) {
-            tokfs_fetcher_free(workers[t].fetcher);
-            break;
-        }
-        started = t;
-    }
-    footer_worker_main(&workers[0]);
-    for (uint32_t t = 1; t <= started; t++) {
-        pthread_join(threads[t], NULL);
-        tokfs_fetcher_free(workers[t].fetcher);
-    }
+    int rc = tokfs_plan_each_source(fetcher, plan->nsources, count, footer_step, &pass, err);
     pthread_mutex_destroy(&pass.mu);
-    if (pass.failed_rc) {
-        if (err)
-            *err = pass.failed_err;
-        return pass.failed_rc;
-    }
+    if (rc)
+        return rc;
     if (!filter)
         return 0;
     const kept_tally *t = &pass.tally;

@@ -5,6 +5,7 @@
 #define TOKFS_PLAN_INTERNAL_H
 
 #include "plan/plan.h"
+#include "source/fetch.h"
 
 /* The listed sources (plan->sources[0..nsources), formats known) may form one mount: all text or
  * all token ids, and options that make sense for token ids. -EINVAL with a message naming a
@@ -30,5 +31,21 @@ int tokfs_plan_tokens_read_all(const tokfs_config *cfg, tokfs_fetcher *fetcher,
  * / bytes_per_token × id width) is its exact size. *pieces is malloc'd. 0 or -ENOMEM. */
 int tokfs_plan_tokens_cut(const tokfs_plan *plan, const tokfs_config *cfg,
                           double bytes_per_token, tokfs_piece **pieces, uint32_t *count);
+
+/* ---- one step for every source, on several connections (plan_each.c) ------------------------ */
+
+#define TOKFS_PLAN_EACH_MAX_THREADS 8
+
+/* The step: source (or item) i, on this thread's connection. Called from several threads at
+ * once: whatever fn gathers in ctx it guards itself. 0 or a negative errno with err set. */
+typedef int (*tokfs_plan_each_fn)(void *ctx, tokfs_fetcher *fetcher, uint32_t i,
+                                  tokfs_err *err);
+
+/* fn for every i in [0, count), on up to `threads` connections (at most
+ * TOKFS_PLAN_EACH_MAX_THREADS): fetcher on this thread, duplicates of it on the others (fewer if
+ * they cannot be made). After a failure no index above it is started; the error returned is the
+ * lowest failing index's, with its message in err (may be NULL). 0 or that negative errno. */
+int tokfs_plan_each_source(tokfs_fetcher *fetcher, uint32_t count, uint32_t threads,
+                           tokfs_plan_each_fn fn, void *ctx, tokfs_err *err);
 
 #endif

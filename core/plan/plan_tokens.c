@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -254,49 +253,16 @@ out:
 
 /* ---- every source's header, on several connections ------------------------------------------ */
 
-/* A thousand llm.c shards on a CDN are a thousand round trips (two with the hub's redirect):
- * headers are read on up to this many connections at once, as Parquet footers are. */
-#define HEADER_THREADS 8
-
 typedef struct header_pass {
     const tokfs_config *cfg;
     tokfs_plan *plan;
-    pthread_mutex_t mu;
-    uint32_t next;        /* next source to read */
-    uint32_t failed_at;   /* the lowest failing source so far (valid when failed_rc) */
-    int failed_rc;
-    tokfs_err failed_err;
 } header_pass;
 
-typedef struct header_worker {
-    header_pass *pass;
-    tokfs_fetcher *fetcher;
-} header_worker;
-
-static void *header_worker_main(void *arg)
+/* tokfs_plan_each_fn: source i's header (each step writes only its own source). */
+static int header_step(void *ctx, tokfs_fetcher *fetcher, uint32_t i, tokfs_err *err)
 {
-    header_worker *w = arg;
-    header_pass *p = w->pass;
-    for (;;) {
-        pthread_mutex_lock(&p->mu);
-        uint32_t i = p->next++;
-        /* after a failure, only sources before it: the error reported is the first source's */
-        int stop = i >= p->plan->nsources || (p->failed_rc && i >= p->failed_at);
-        pthread_mutex_unlock(&p->mu);
-        if (stop)
-            return NULL;
-        tokfs_err e = {{0}};
-        int rc = tokfs_plan_tokens_read(p->cfg, w->fetcher, &p->plan->sources[i], &e);
-        if (rc) {
-            pthread_mutex_lock(&p->mu);
-            if (!p->failed_rc || i < p->failed_at) {
-                p->failed_at = i;
-                p->failed_rc = rc;
-                p->failed_err = e;
-            }
-            pthread_mutex_unlock(&p->mu);
-        }
-    }
+    header_pass *p = ctx;
+    return tokfs_plan_tokens_read(p->cfg, fetcher, &p->plan->sources[i], err);
 }
 
 int tokfs_plan_tokens_read_all(const tokfs_config *cfg, tokfs_fetcher *fetcher,
@@ -304,32 +270,11 @@ int tokfs_plan_tokens_read_all(const tokfs_config *cfg, tokfs_fetcher *fetcher,
 {
     if (!plan->nsources || !tokfs_format_is_tokens(plan->sources[0].format))
         return 0; /* a text plan (tokfs_plan_tokens_check refused mixtures) */
-    header_pass pass = {.cfg = cfg, .plan = plan, .mu = PTHREAD_MUTEX_INITIALIZER};
-    header_worker workers[HEADER_THREADS];
-    pthread_t threads[HEADER_THREADS];
-    uint32_t n = plan->nsources < HEADER_THREADS ? plan->nsources : HEADER_THREADS, started = 0;
-    workers[0] = (header_worker){&pass, fetcher};
-    for (uint32_t t = 1; t < n; t++) {
-        workers[t] = (header_worker){&pass, tokfs_fetcher_dup(fetcher)};
-        if (!workers[t].fetcher ||
-            pthread_create(&threads[t], NULL, header_worker_main, &workers[t]) != 0) {
-            tokfs_fetcher_free(workers[t].fetcher);
-            break; /* fewer connections: the ones started (and this thread) do the rest */
-        }
-        started = t;
-    }
-    header_worker_main(&workers[0]);
-    for (uint32_t t = 1; t <= started; t++) {
-        pthread_join(threads[t], NULL);
-        tokfs_fetcher_free(workers[t].fetcher);
-    }
-    pthread_mutex_destroy(&pass.mu);
-    if (pass.failed_rc) {
-        if (err)
-            *err = pass.failed_err;
-        return pass.failed_rc;
-    }
-    return 0;
+    /* A thousand llm.c shards on a CDN are a thousand round trips: headers are read on several
+     * connections at once, as Parquet footers are. */
+    header_pass pass = {cfg, plan};
+    return tokfs_plan_each_source(fetcher, plan->nsources, TOKFS_PLAN_EACH_MAX_THREADS,
+                                  header_step, &pass, err);
 }
 
 /* ---- cutting ------------------------------------------------------------------------------- */
