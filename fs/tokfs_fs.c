@@ -499,6 +499,24 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
     fuse_reply_none(req);
 }
 
+/* A lookup of a shard whose size is not known yet, when the kernel opens files itself: as
+ * shard_attr's (size 0, attributes expiring at once, answered without waiting for the build),
+ * and the name itself not cached either. The shard may turn out to hold no token, and then it
+ * must vanish: stat asks getattr, which says ENOENT, but an open the kernel does without asking
+ * only walks the path, and would succeed on a cached name. With the name expiring at once, the
+ * next walk asks lookup again, which says ENOENT (or caches the name for good once the size is
+ * known). */
+static void unknown_size_entry(fuse_req_t req, tokfs_fs *fs, fuse_ino_t ino)
+{
+    struct fuse_entry_param e = {0};
+    e.ino = ino;
+    e.generation = 1;
+    e.attr_timeout = 0;
+    e.entry_timeout = 0;
+    fill_file(fs, ino, 0, &e.attr);
+    fuse_reply_entry(req, &e);
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     tokfs_fs *fs = fs_of(req);
@@ -526,6 +544,12 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         int64_t index;
         if (parse_shard_name(fs, name, &n, &part) == 0 &&
             (index = tokfs_cache_shard_index(fs->cache, parent == INO_VAL, n)) >= 0) {
+            uint64_t begin, size;
+            if (fs->no_open && !tokfs_cache_known_empty(fs->cache, (uint32_t)index) &&
+                part_range(fs, (uint32_t)index, part, &begin, &size) != 0) {
+                unknown_size_entry(req, fs, shard_ino(fs, (uint32_t)index, part));
+                return;
+            }
             shard_attr(req, fs, (uint32_t)index, part, 1);
             return;
         }
