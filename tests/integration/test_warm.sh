@@ -52,6 +52,13 @@ PY
 
 mnt=$TK_TMP/mnt
 log=$TK_TMP/warm.log
+mkdir -p "$mnt"
+for bad in x -1 1048577 ""; do
+    out=$("$TOKFS" "$corpus/c.jsonl" "$mnt" -o "cache_size=64M,read_ahead_kb=$bad" 2>&1) &&
+        tk_fail "read_ahead_kb=$bad accepted"
+    grep -q "bad read_ahead_kb=$bad: give KiB" <<<"$out" || tk_fail "read_ahead_kb=$bad: $out"
+done
+mountpoint -q "$mnt" && tk_fail "a refused option mounted"
 mount_debug "$corpus/c.jsonl" "$mnt" "cache_size=64M,cache_dir=$TK_TMP/cache,shard_size=400000,tokenizer=bytes,prefetch=0,read_ahead_kb=2016" warm
 
 tk_log "read-ahead as asked"
