@@ -92,6 +92,7 @@ typedef struct cmdline {
     int npositional;
     int show_help, show_version;
     unsigned read_ahead_kb;
+    int read_ahead_given; /* read_ahead_kb= was on the command line (not the default) */
     char fuse_opts[4096]; /* comma-separated options for libfuse */
 } cmdline;
 
@@ -107,6 +108,7 @@ static int set_read_ahead(cmdline *cl, const char *value, tokfs_err *err)
                              "bad read_ahead_kb=%s: give KiB 0..1048576 (0: the kernel's)",
                              value ? value : "");
     cl->read_ahead_kb = (unsigned)kb;
+    cl->read_ahead_given = 1;
     return 0;
 }
 
@@ -267,14 +269,16 @@ static int mount_dev(const char *mountpoint, char *dev, size_t size)
 }
 
 /* Raise the kernel's read-ahead for this mount (its bdi's read_ahead_kb; FUSE starts at 128
- * KiB), before the session answers INIT. Root may; anyone else gets a log line saying how. 0 if
- * set, else a negative errno (the mount works either way). */
-static int set_mount_read_ahead(const char *mountpoint, unsigned kb)
+ * KiB), before the session answers INIT. Root may; anyone else gets a log line saying how (a
+ * warning when the user asked for the value, else information: the default is tried on every
+ * mount). 0 if set, else a negative errno (the mount works either way). */
+static int set_mount_read_ahead(const char *mountpoint, unsigned kb, int given)
 {
     char dev[64], path[128];
+    enum tokfs_log_level level = given ? TOKFS_LOG_WARN : TOKFS_LOG_INFO;
     int rc = mount_dev(mountpoint, dev, sizeof dev);
     if (rc) {
-        tokfs_log(TOKFS_LOG_WARN, "read_ahead_kb=%u not set: the mount is not in "
+        tokfs_log(level, "read_ahead_kb=%u not set: the mount is not in "
                                   "/proc/self/mountinfo (%s)", kb, strerror(-rc));
         return rc;
     }
@@ -282,7 +286,7 @@ static int set_mount_read_ahead(const char *mountpoint, unsigned kb)
     FILE *f = fopen(path, "w");
     if (!f || fprintf(f, "%u\n", kb) < 0 || fflush(f) != 0) {
         rc = -errno;
-        tokfs_log(TOKFS_LOG_WARN, "read_ahead_kb=%u not set (%s: %s): reads still work, with "
+        tokfs_log(level, "read_ahead_kb=%u not set (%s: %s): reads still work, with "
                   "the kernel's read-ahead; as root: echo %u > %s", kb, path, strerror(-rc), kb,
                   path);
     } else {
@@ -290,8 +294,7 @@ static int set_mount_read_ahead(const char *mountpoint, unsigned kb)
     }
     if (f && fclose(f) != 0 && rc == 0) {
         rc = -errno;
-        tokfs_log(TOKFS_LOG_WARN, "read_ahead_kb=%u not set (%s: %s)", kb, path,
-                  strerror(-rc));
+        tokfs_log(level, "read_ahead_kb=%u not set (%s: %s)", kb, path, strerror(-rc));
     }
     return rc;
 }
@@ -351,7 +354,8 @@ static int serve(tokfs_config *cfg, const cmdline *cl, tokfs_cache *cache,
                           cfg->mountpoint);
                 /* Announced to the kernel in INIT (op_init) only when it was set here. */
                 if (cl->read_ahead_kb &&
-                    set_mount_read_ahead(cfg->mountpoint, cl->read_ahead_kb) == 0)
+                    set_mount_read_ahead(cfg->mountpoint, cl->read_ahead_kb,
+                                         cl->read_ahead_given) == 0)
                     fs.read_ahead_kb = cl->read_ahead_kb;
                 struct fuse_loop_config *loop = fuse_loop_cfg_create();
                 fuse_loop_cfg_set_max_threads(loop, 64);
