@@ -23,6 +23,10 @@
 #include "tokenize/tokenizer.h"
 #include "tokfs_fs.h"
 
+/* Default kernel read-ahead for the mount, KiB: four READs of the largest size a reply can be
+ * spliced in (op_init), measured in docs/performance.md. */
+#define TOKFS_READ_AHEAD_KB 4032u
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -47,13 +51,15 @@ static void usage(FILE *out)
             "  -d                  foreground with FUSE debug output\n"
             "  -o OPT[,OPT...]     options:\n"
             "%s"
+            "  read_ahead_kb=N     kernel read-ahead for the mount in KiB, set when root (default %u;\n"
+            "                      0: leave the kernel's, 128)\n"
             "  also accepted: the generic mount options ro, rw (mounted read-only anyway), dev,\n"
             "  nodev, suid, nosuid, exec, noexec, atime, noatime, relatime, async, sync, auto,\n"
             "  noauto, user, nouser, _netdev, nofail, defaults; and the FUSE options allow_other,\n"
             "  allow_root, default_permissions, auto_unmount, fsname=, subtype=.\n"
             "\n"
             "Unmount with: fusermount3 -u MOUNTPOINT\n",
-            tokfs_options_help);
+            tokfs_options_help, TOKFS_READ_AHEAD_KB);
 }
 
 /* Mount options that only make sense to mount(8): accepted and ignored (the mount is always
@@ -85,8 +91,26 @@ typedef struct cmdline {
     const char *positional[2];
     int npositional;
     int show_help, show_version;
+    unsigned read_ahead_kb;
+    int read_ahead_given; /* read_ahead_kb= was on the command line (not the default) */
     char fuse_opts[4096]; /* comma-separated options for libfuse */
 } cmdline;
+
+/* read_ahead_kb=N: a property of the mount, not of the corpus or the cache, so main.c keeps it
+ * (docs/performance.md, "Warm path"). */
+static int set_read_ahead(cmdline *cl, const char *value, tokfs_err *err)
+{
+    char *end;
+    errno = 0;
+    unsigned long kb = value && *value ? strtoul(value, &end, 10) : 0;
+    if (!value || !*value || *end || errno || kb > 1048576 || value[0] == '-')
+        return tokfs_err_set(err, EINVAL,
+                             "bad read_ahead_kb=%s: give KiB 0..1048576 (0: the kernel's)",
+                             value ? value : "");
+    cl->read_ahead_kb = (unsigned)kb;
+    cl->read_ahead_given = 1;
+    return 0;
+}
 
 static int apply_option_list(tokfs_config *cfg, cmdline *cl, const char *list, tokfs_err *err)
 {
@@ -100,6 +124,10 @@ static int apply_option_list(tokfs_config *cfg, cmdline *cl, const char *list, t
         if (eq)
             *eq = '\0';
         const char *value = eq ? eq + 1 : NULL;
+        if (strcmp(opt, "read_ahead_kb") == 0) {
+            rc = set_read_ahead(cl, value, err);
+            continue;
+        }
         rc = tokfs_config_set(cfg, opt, value, err);
         if (rc != -ENOENT)
             continue;
@@ -202,10 +230,80 @@ static int check_mountpoint(const char *given, char **out, tokfs_err *err)
     return *out ? 0 : -ENOMEM;
 }
 
+/* The "MAJOR:MINOR" of the tokfs mount at mountpoint, from /proc/self/mountinfo (the newest
+ * such mount). Asking the mount itself (stat) would wait for the daemon, which does not serve
+ * yet. 0 or a negative errno. */
+static int mount_dev(const char *mountpoint, char *dev, size_t size)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    if (!f)
+        return -errno;
+    char line[8192];
+    int rc = -ENOENT;
+    while (fgets(line, sizeof line, f)) {
+        /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS... - FSTYPE SOURCE SUPEROPTIONS */
+        char majmin[64], point[PATH_MAX], unescaped[PATH_MAX];
+        const char *sep = strstr(line, " - ");
+        if (!sep || sscanf(line, "%*s %*s %63s %*s %4095s", majmin, point) != 2 ||
+            strncmp(sep + 3, "fuse.tokfs ", 11) != 0)
+            continue;
+        /* mountinfo writes space, tab, newline and backslash as \ooo */
+        size_t o = 0;
+        for (const char *p = point; *p && o + 1 < sizeof unescaped; p++) {
+            if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+                p[3] >= '0' && p[3] <= '7') {
+                unescaped[o++] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+                p += 3;
+            } else {
+                unescaped[o++] = *p;
+            }
+        }
+        unescaped[o] = '\0';
+        if (strcmp(unescaped, mountpoint) == 0) {
+            snprintf(dev, size, "%s", majmin);
+            rc = 0;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+/* Raise the kernel's read-ahead for this mount (its bdi's read_ahead_kb; FUSE starts at 128
+ * KiB), before the session answers INIT. Root may; anyone else gets a log line saying how (a
+ * warning when the user asked for the value, else information: the default is tried on every
+ * mount). 0 if set, else a negative errno (the mount works either way). */
+static int set_mount_read_ahead(const char *mountpoint, unsigned kb, int given)
+{
+    char dev[64], path[128];
+    enum tokfs_log_level level = given ? TOKFS_LOG_WARN : TOKFS_LOG_INFO;
+    int rc = mount_dev(mountpoint, dev, sizeof dev);
+    if (rc) {
+        tokfs_log(level, "read_ahead_kb=%u not set: the mount is not in "
+                                  "/proc/self/mountinfo (%s)", kb, strerror(-rc));
+        return rc;
+    }
+    snprintf(path, sizeof path, "/sys/class/bdi/%s/read_ahead_kb", dev);
+    FILE *f = fopen(path, "w");
+    if (!f || fprintf(f, "%u\n", kb) < 0 || fflush(f) != 0) {
+        rc = -errno;
+        tokfs_log(level, "read_ahead_kb=%u not set (%s: %s): reads still work, with "
+                  "the kernel's read-ahead; as root: echo %u > %s", kb, path, strerror(-rc), kb,
+                  path);
+    } else {
+        tokfs_log(TOKFS_LOG_INFO, "read-ahead %u KiB (%s)", kb, path);
+    }
+    if (f && fclose(f) != 0 && rc == 0) {
+        rc = -errno;
+        tokfs_log(level, "read_ahead_kb=%u not set (%s: %s)", kb, path, strerror(-rc));
+    }
+    return rc;
+}
+
 /* Mount, daemonize and run the session; fs lives on this frame for the session's life. */
-static int serve(tokfs_config *cfg, const char *fuse_opts, tokfs_cache *cache,
+static int serve(tokfs_config *cfg, const cmdline *cl, tokfs_cache *cache,
                  const tokfs_tokenizer *tok)
 {
+    const char *fuse_opts = cl->fuse_opts;
     tokfs_fs fs = {.cache = cache, .uid = getuid(), .gid = getgid()};
     clock_gettime(CLOCK_REALTIME, &fs.mtime);
     /* The tokenizer file at the mount root: made on its first use (tokfs_fs.h). */
@@ -214,6 +312,7 @@ static int serve(tokfs_config *cfg, const char *fuse_opts, tokfs_cache *cache,
         fs.tok = tok;
     }
     pthread_mutex_init(&fs.tok_file_lock, NULL);
+    pthread_mutex_init(&fs.docs_lock, NULL);
 
     char opts[4352];
     snprintf(opts, sizeof opts, "-oro,fsname=tokfs,subtype=tokfs%s", fuse_opts);
@@ -253,6 +352,11 @@ static int serve(tokfs_config *cfg, const char *fuse_opts, tokfs_cache *cache,
                 tokfs_log(TOKFS_LOG_INFO, "serving %u train and %u val shards at %s",
                           tokfs_cache_train_shards(cache), tokfs_cache_val_shards(cache),
                           cfg->mountpoint);
+                /* Announced to the kernel in INIT (op_init) only when it was set here. */
+                if (cl->read_ahead_kb &&
+                    set_mount_read_ahead(cfg->mountpoint, cl->read_ahead_kb,
+                                         cl->read_ahead_given) == 0)
+                    fs.read_ahead_kb = cl->read_ahead_kb;
                 struct fuse_loop_config *loop = fuse_loop_cfg_create();
                 fuse_loop_cfg_set_max_threads(loop, 64);
                 status = fuse_session_loop_mt(se, loop) == 0 ? 0 : 1;
@@ -273,6 +377,7 @@ static int serve(tokfs_config *cfg, const char *fuse_opts, tokfs_cache *cache,
     tokfs_cache_close(cache);
     tokfs_buf_free(&fs.tok_file);
     pthread_mutex_destroy(&fs.tok_file_lock);
+    pthread_mutex_destroy(&fs.docs_lock);
     return status;
 }
 
@@ -284,7 +389,7 @@ int main(int argc, char **argv)
         return tokfs_cmd_decode(argc, argv);
     tokfs_config cfg;
     tokfs_err err = {{0}};
-    cmdline cl = {0};
+    cmdline cl = {.read_ahead_kb = TOKFS_READ_AHEAD_KB};
     int rc = tokfs_config_init(&cfg, getenv("XDG_CACHE_HOME"), getenv("HOME"), &err);
     /* The hub's address and token come from the environment, as for huggingface_hub. */
     const char *hf_endpoint = getenv("HF_ENDPOINT"), *hf_token = getenv("HF_TOKEN");
@@ -337,7 +442,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "tokfs: %s\n", err.msg[0] ? err.msg : strerror(-rc));
         status = 1;
     } else {
-        status = serve(&cfg, cl.fuse_opts, cache, tok);
+        status = serve(&cfg, &cl, cache, tok);
     }
     tokfs_tokenizer_close(tok);
     curl_global_cleanup();

@@ -5,13 +5,15 @@
  *                                        (.npy for format=npy; format=megatron adds
  *                                        shard_NNNNN.idx, ino SHARD_INO_BASE + npieces + index)
  *   /val/                     ino 3
- *   /dataset_metadata.json    ino 4      rendered on open (direct_io: its size changes)
+ *   /dataset_metadata.json    ino 4 in readdir; a lookup answers with the inode of its current
+ *                                        rendering (see "dynamic documents" below)
  *   /tokenizer.json           ino 7      the tokenizer, as a file a trainer loads (or
  *                                        tokenizer.model / tekken.json: tokfs_fs.tok_file_name)
  *   /.tokfs/                  ino 5
- *   /.tokfs/status.json       ino 6
+ *   /.tokfs/status.json       ino 6 in readdir; the same as dataset_metadata.json
  *
- * Inodes never go away, so lookup counts need no bookkeeping (forget is a no-op). A request
+ * Fixed and shard inodes never go away, so their lookup counts need no bookkeeping (forget is a
+ * no-op for them); only the renderings of the two JSON documents are counted and freed. A request
  * that needs a shard not yet made is handed to the cache with a callback and answered later by
  * the worker that makes it; this thread returns at once to serve other requests. */
 #include "tokfs_fs.h"
@@ -19,10 +21,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cache/known_empty.h"
 #include "common/log.h"
@@ -112,16 +115,6 @@ static void fill_file(tokfs_fs *fs, fuse_ino_t ino, uint64_t size, struct stat *
     st->st_mtim = st->st_ctim = st->st_atim = fs->mtime;
 }
 
-/* Size of a rendered JSON document right now. */
-static uint64_t rendered_size(tokfs_fs *fs, fuse_ino_t ino)
-{
-    size_t len = 0;
-    char *text = ino == INO_METADATA ? tokfs_cache_render_metadata(fs->cache, &len)
-                                     : tokfs_cache_render_status(fs->cache, &len);
-    free(text);
-    return len;
-}
-
 /* The tokenizer file's bytes, made on first use (tokfs_fs.tok_file); 0 or a negative errno. */
 static int tok_file_ready(tokfs_fs *fs)
 {
@@ -148,10 +141,6 @@ static int fixed_attr(tokfs_fs *fs, fuse_ino_t ino, struct stat *st)
     case INO_DOTDIR:
         fill_dir(fs, ino, st);
         return 0;
-    case INO_METADATA:
-    case INO_STATUS:
-        fill_file(fs, ino, rendered_size(fs, ino), st);
-        return 0;
     case INO_TOKFILE:
         if (!fs->tok_file_name)
             return ENOENT;
@@ -162,6 +151,168 @@ static int fixed_attr(tokfs_fs *fs, fuse_ino_t ino, struct stat *st)
     default:
         return ENOENT;
     }
+}
+
+/* ---- dynamic documents ------------------------------------------------------------------
+ *
+ * dataset_metadata.json and status.json change while the mount runs, yet every open must see
+ * them as they are now, and each open must read one consistent text however many READs the
+ * kernel splits it into. The kernel opens files without asking the daemon
+ * (FUSE_CAP_NO_OPEN_SUPPORT), so no open can mark them direct_io or snapshot them, and their
+ * pages stay in the page cache (keep_cache is the default of an open the daemon never saw).
+ * So each rendering is its own immutable file: a lookup renders the document and answers with
+ * the inode of that text, a new inode number whenever the text differs from the last one (the
+ * same one while it does not, so an unchanged document keeps its cached pages). Lookups of
+ * these names are never cached (entry timeout 0): every path walk to them asks again, so every
+ * open gets the current text; an open file keeps the inode, and the text, it was opened with.
+ * A rendering lives while the kernel holds a lookup of it (FORGET drops it: FUSE inodes are
+ * evicted as soon as their last dentry and file are gone) and while a READ is replying. */
+
+enum { DOC_METADATA = 0, DOC_STATUS = 1 };
+
+/* Inode numbers of renderings: far above every shard's (SHARD_INO_BASE + 2 * pieces). */
+#define DOC_INO_BASE ((fuse_ino_t)1 << 48)
+
+struct tokfs_doc {
+    tokfs_doc *next;
+    fuse_ino_t ino;
+    int kind;
+    uint64_t nlookup; /* the kernel's references (lookups not yet forgotten) */
+    unsigned busy;    /* READs replying from text right now */
+    struct timespec mtime;
+    char *text;
+    size_t len;
+};
+
+static int is_doc_ino(fuse_ino_t ino) { return ino >= DOC_INO_BASE; }
+
+/* Frees doc if nothing refers to it any more; called with docs_lock held. */
+static void doc_maybe_free(tokfs_fs *fs, tokfs_doc *doc)
+{
+    if (doc->nlookup || doc->busy)
+        return;
+    for (tokfs_doc **p = &fs->docs; *p; p = &(*p)->next)
+        if (*p == doc) {
+            *p = doc->next;
+            break;
+        }
+    if (fs->latest[doc->kind] == doc)
+        fs->latest[doc->kind] = NULL;
+    free(doc->text);
+    free(doc);
+}
+
+static tokfs_doc *doc_find(tokfs_fs *fs, fuse_ino_t ino)
+{
+    for (tokfs_doc *d = fs->docs; d; d = d->next)
+        if (d->ino == ino)
+            return d;
+    return NULL;
+}
+
+/* Answer a lookup of a document of this kind with the inode of its current text; counts the
+ * lookup. */
+static void doc_lookup(fuse_req_t req, tokfs_fs *fs, int kind)
+{
+    size_t len = 0;
+    char *text = kind == DOC_METADATA ? tokfs_cache_render_metadata(fs->cache, &len)
+                                      : tokfs_cache_render_status(fs->cache, &len);
+    if (!text) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    pthread_mutex_lock(&fs->docs_lock);
+    tokfs_doc *doc = fs->latest[kind];
+    if (doc && (doc->len != len || memcmp(doc->text, text, len) != 0))
+        doc = NULL;
+    if (doc) {
+        free(text);
+    } else {
+        if (!(doc = calloc(1, sizeof *doc))) {
+            pthread_mutex_unlock(&fs->docs_lock);
+            free(text);
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        doc->ino = DOC_INO_BASE + fs->doc_serial++;
+        doc->kind = kind;
+        doc->text = text;
+        doc->len = len;
+        clock_gettime(CLOCK_REALTIME, &doc->mtime);
+        doc->next = fs->docs;
+        fs->docs = doc;
+        fs->latest[kind] = doc;
+    }
+    doc->nlookup++;
+    struct fuse_entry_param e = {0};
+    e.ino = doc->ino;
+    e.generation = 1;
+    e.attr_timeout = SHARD_TIMEOUT_S; /* this text never changes */
+    e.entry_timeout = 0;              /* but the name may lead to another text next time */
+    fill_file(fs, doc->ino, doc->len, &e.attr);
+    e.attr.st_mtim = e.attr.st_ctim = doc->mtime;
+    pthread_mutex_unlock(&fs->docs_lock);
+    /* If the lookup was interrupted the kernel never learns the inode and never forgets it:
+     * give the count back. */
+    if (fuse_reply_entry(req, &e) == -ENOENT) {
+        pthread_mutex_lock(&fs->docs_lock);
+        if ((doc = doc_find(fs, e.ino))) {
+            doc->nlookup--;
+            doc_maybe_free(fs, doc);
+        }
+        pthread_mutex_unlock(&fs->docs_lock);
+    }
+}
+
+static void doc_getattr(fuse_req_t req, tokfs_fs *fs, fuse_ino_t ino)
+{
+    pthread_mutex_lock(&fs->docs_lock);
+    tokfs_doc *doc = doc_find(fs, ino);
+    struct stat st;
+    if (doc) {
+        fill_file(fs, ino, doc->len, &st);
+        st.st_mtim = st.st_ctim = doc->mtime;
+    }
+    pthread_mutex_unlock(&fs->docs_lock);
+    if (doc)
+        fuse_reply_attr(req, &st, SHARD_TIMEOUT_S);
+    else
+        fuse_reply_err(req, ESTALE); /* the kernel forgot it: it cannot ask (never reached) */
+}
+
+static void doc_read(fuse_req_t req, tokfs_fs *fs, fuse_ino_t ino, size_t size, off_t off)
+{
+    pthread_mutex_lock(&fs->docs_lock);
+    tokfs_doc *doc = doc_find(fs, ino);
+    if (doc)
+        doc->busy++;
+    pthread_mutex_unlock(&fs->docs_lock);
+    if (!doc) {
+        fuse_reply_err(req, ESTALE);
+        return;
+    }
+    /* Outside the lock: the text never changes, and busy keeps it alive until the reply has
+     * been written (the kernel may forget the inode as soon as it has the bytes). */
+    if ((uint64_t)off >= doc->len)
+        fuse_reply_buf(req, NULL, 0);
+    else
+        fuse_reply_buf(req, doc->text + off,
+                       (uint64_t)off + size > doc->len ? doc->len - (size_t)off : size);
+    pthread_mutex_lock(&fs->docs_lock);
+    doc->busy--;
+    doc_maybe_free(fs, doc);
+    pthread_mutex_unlock(&fs->docs_lock);
+}
+
+static void doc_forget(tokfs_fs *fs, fuse_ino_t ino, uint64_t nlookup)
+{
+    pthread_mutex_lock(&fs->docs_lock);
+    tokfs_doc *doc = doc_find(fs, ino);
+    if (doc) {
+        doc->nlookup = nlookup < doc->nlookup ? doc->nlookup - nlookup : 0;
+        doc_maybe_free(fs, doc);
+    }
+    pthread_mutex_unlock(&fs->docs_lock);
 }
 
 /* ---- shards whose size may not be known yet --------------------------------------------- */
@@ -279,14 +430,91 @@ static int parse_shard_name(tokfs_fs *fs, const char *name, uint32_t *n, int *pa
 
 /* ---- handlers --------------------------------------------------------------------------- */
 
+/* The largest READ reply, in pages, that libfuse 3.14 can still splice: it sizes its pipe to
+ * the reply plus three pages of slack, and a pipe cannot grow past /proc/sys/fs/pipe-max-size
+ * without CAP_SYS_RESOURCE. A bigger reply falls back to a fresh buffer per request (mmap'd by
+ * malloc, filled by pread, written, unmapped), measured 10-30 times slower per byte than the
+ * splice on this machine: so 252 pages (1008 KiB) with the default 1 MiB pipe limit, rather
+ * than 256. */
+static unsigned splice_max_pages(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned long pipe_max = 1 << 20;
+    FILE *f = fopen("/proc/sys/fs/pipe-max-size", "r");
+    if (f) {
+        if (fscanf(f, "%lu", &pipe_max) != 1)
+            pipe_max = 1 << 20;
+        fclose(f);
+    }
+    unsigned long pages = pipe_max / (unsigned long)page;
+    pages = pages > 4 ? pages - 4 : 1; /* three pages of libfuse's slack, one for the header */
+    return pages > 256 ? 256 : (unsigned)pages; /* the kernel's FUSE_MAX_MAX_PAGES */
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-    (void)userdata;
+    tokfs_fs *fs = userdata;
     if (conn->capable & FUSE_CAP_SPLICE_WRITE)
         conn->want |= FUSE_CAP_SPLICE_WRITE;
-    /* Readers stream whole shards: let many read-ahead requests be in flight at once. */
+    /* Warm opens and closes never reach the daemon: ENOSYS from the first OPEN makes the kernel
+     * open every later file itself, with keep_cache and no RELEASE (fs/fuse/file.c,
+     * fuse_file_open). Not so for directories: an opendir the kernel does itself caches the
+     * listing (FOPEN_CACHE_DIR) until the directory's mtime changes, and a listing must drop a
+     * shard once it is found empty; listing is not on a trainer's hot path. */
+    fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+    /* Shards never change once made (an evicted shard is re-made byte for byte): no read needs
+     * the attribute check that auto_inval_data adds to every read(2). A size learnt late (0
+     * answered to a lookup, the real size to the getattr that made the shard) still drops the
+     * cached pages, which the kernel does on any size change. */
+    conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+    /* READs as large as a splice can carry (see splice_max_pages); read-ahead windows are cut
+     * into requests of this size. max_write sets max_pages in libfuse 3.14. */
+    conn->max_write = splice_max_pages() * (unsigned)sysconf(_SC_PAGESIZE);
+    /* INIT's reply lowers the mount's read-ahead to max_readahead (fs/fuse/inode.c,
+     * process_init_reply): announce what main.c wrote to the bdi, or it is undone. */
+    if (fs->read_ahead_kb)
+        conn->max_readahead = fs->read_ahead_kb * 1024;
+    /* Readers stream whole shards: let many read-ahead requests be in flight at once (the
+     * kernel's default is 12 for the whole mount). */
     conn->max_background = 64;
     conn->congestion_threshold = 48;
+}
+
+static void op_destroy(void *userdata)
+{
+    tokfs_fs *fs = userdata;
+    while (fs->docs) {
+        tokfs_doc *doc = fs->docs;
+        fs->docs = doc->next;
+        free(doc->text);
+        free(doc);
+    }
+    fs->latest[DOC_METADATA] = fs->latest[DOC_STATUS] = NULL;
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    if (is_doc_ino(ino))
+        doc_forget(fuse_req_userdata(req), ino, nlookup);
+    fuse_reply_none(req);
+}
+
+/* A lookup of a shard whose size is not known yet, when the kernel opens files itself: as
+ * shard_attr's (size 0, attributes expiring at once, answered without waiting for the build),
+ * and the name itself not cached either. The shard may turn out to hold no token, and then it
+ * must vanish: stat asks getattr, which says ENOENT, but an open the kernel does without asking
+ * only walks the path, and would succeed on a cached name. With the name expiring at once, the
+ * next walk asks lookup again, which says ENOENT (or caches the name for good once the size is
+ * known). */
+static void unknown_size_entry(fuse_req_t req, tokfs_fs *fs, fuse_ino_t ino)
+{
+    struct fuse_entry_param e = {0};
+    e.ino = ino;
+    e.generation = 1;
+    e.attr_timeout = 0;
+    e.entry_timeout = 0;
+    fill_file(fs, ino, 0, &e.attr);
+    fuse_reply_entry(req, &e);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -298,21 +526,30 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
             ino = INO_TRAIN;
         else if (strcmp(name, "val") == 0)
             ino = INO_VAL;
-        else if (strcmp(name, "dataset_metadata.json") == 0)
-            ino = INO_METADATA;
-        else if (strcmp(name, ".tokfs") == 0)
+        else if (strcmp(name, "dataset_metadata.json") == 0) {
+            doc_lookup(req, fs, DOC_METADATA);
+            return;
+        } else if (strcmp(name, ".tokfs") == 0)
             ino = INO_DOTDIR;
         else if (fs->tok_file_name && strcmp(name, fs->tok_file_name) == 0)
             ino = INO_TOKFILE;
     } else if (parent == INO_DOTDIR) {
-        if (strcmp(name, "status.json") == 0)
-            ino = INO_STATUS;
+        if (strcmp(name, "status.json") == 0) {
+            doc_lookup(req, fs, DOC_STATUS);
+            return;
+        }
     } else if (parent == INO_TRAIN || parent == INO_VAL) {
         uint32_t n;
         int part;
         int64_t index;
         if (parse_shard_name(fs, name, &n, &part) == 0 &&
             (index = tokfs_cache_shard_index(fs->cache, parent == INO_VAL, n)) >= 0) {
+            uint64_t begin, size;
+            if (fs->no_open && !tokfs_cache_known_empty(fs->cache, (uint32_t)index) &&
+                part_range(fs, (uint32_t)index, part, &begin, &size) != 0) {
+                unknown_size_entry(req, fs, shard_ino(fs, (uint32_t)index, part));
+                return;
+            }
             shard_attr(req, fs, (uint32_t)index, part, 1);
             return;
         }
@@ -326,8 +563,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     struct fuse_entry_param e = {0};
     e.ino = ino;
     e.generation = 1;
-    int dynamic = ino == INO_METADATA || ino == INO_STATUS;
-    e.attr_timeout = dynamic ? 0 : SHARD_TIMEOUT_S;
+    e.attr_timeout = SHARD_TIMEOUT_S;
     e.entry_timeout = SHARD_TIMEOUT_S;
     fixed_attr(fs, ino, &e.attr);
     fuse_reply_entry(req, &e);
@@ -343,12 +579,16 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         shard_attr(req, fs, index, part, 0);
         return;
     }
+    if (is_doc_ino(ino)) {
+        doc_getattr(req, fs, ino);
+        return;
+    }
     struct stat st;
     int rc = fixed_attr(fs, ino, &st);
     if (rc)
         fuse_reply_err(req, rc);
     else
-        fuse_reply_attr(req, &st, ino == INO_METADATA || ino == INO_STATUS ? 0 : SHARD_TIMEOUT_S);
+        fuse_reply_attr(req, &st, SHARD_TIMEOUT_S);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -425,29 +665,12 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     free(buf);
 }
 
-/* An open dynamic document: its text as rendered at open time. One reference for the open file
- * and one per read while it replies: the kernel sends RELEASE only after the read's reply has
- * been written, but that thread may still be inside fuse_reply_buf (and ASan checks writev's
- * buffer after the syscall), so the last one to let go frees it. */
-typedef struct open_doc {
-    char *text;
-    size_t len;
-    atomic_int refs;
-} open_doc;
-
-static void doc_unref(open_doc *doc)
-{
-    if (atomic_fetch_sub(&doc->refs, 1) == 1) {
-        free(doc->text);
-        free(doc);
-    }
-}
-
+/* Only a kernel without FUSE_CAP_NO_OPEN_SUPPORT (or the first open of a mount) gets here. */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     tokfs_fs *fs = fs_of(req);
     if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-        fuse_reply_err(req, EROFS);
+        fuse_reply_err(req, EROFS); /* the mount is read-only: the kernel refuses these first */
         return;
     }
     uint32_t index;
@@ -455,47 +678,16 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, ENOENT); /* hidden: a shard of 0 tokens (docs/parquet-filter.md) */
         return;
     }
-    if (is_shard_ino(fs, ino, &index)) {
-        fi->keep_cache = 1; /* trainers re-open every batch; content never changes */
-        fi->fh = 0;
-        fuse_reply_open(req, fi);
+    if (fs->no_open) {
+        /* "Opened": from now on the kernel opens every file itself, with keep_cache. */
+        fuse_reply_err(req, ENOSYS);
         return;
     }
-    if (ino == INO_TOKFILE && fs->tok_file_name) {
-        fi->keep_cache = 1; /* made once at mount */
-        fi->fh = 0;
-        fuse_reply_open(req, fi);
-        return;
-    }
-    if (ino != INO_METADATA && ino != INO_STATUS) {
-        fuse_reply_err(req, ino <= INO_STATUS ? EISDIR : ENOENT);
-        return;
-    }
-    open_doc *doc = malloc(sizeof *doc);
-    if (!doc) {
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
-    doc->text = ino == INO_METADATA ? tokfs_cache_render_metadata(fs->cache, &doc->len)
-                                    : tokfs_cache_render_status(fs->cache, &doc->len);
-    if (!doc->text) {
-        free(doc);
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
-    atomic_init(&doc->refs, 1);
-    fi->fh = (uint64_t)(uintptr_t)doc;
-    fi->direct_io = 1; /* its size changes between opens: never cache it */
+    /* Shards, the tokenizer file and each rendering of a document never change: keep their
+     * pages across opens (trainers re-open a shard every batch). */
+    fi->keep_cache = 1;
+    fi->fh = 0;
     fuse_reply_open(req, fi);
-}
-
-static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-    (void)ino;
-    open_doc *doc = (open_doc *)(uintptr_t)fi->fh;
-    if (doc)
-        doc_unref(doc);
-    fuse_reply_err(req, 0);
 }
 
 typedef struct read_request {
@@ -536,6 +728,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
     tokfs_fs *fs = fs_of(req);
+    (void)fi; /* fh is 0 or was never set: every file is read by its inode */
     uint32_t index;
     int part;
     if (is_shard_ino_part(fs, ino, &index, &part)) {
@@ -560,18 +753,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                                                                   : size);
         return;
     }
-    open_doc *doc = (open_doc *)(uintptr_t)fi->fh;
-    if (!doc) {
-        fuse_reply_err(req, EISDIR);
+    if (is_doc_ino(ino)) {
+        doc_read(req, fs, ino, size, off);
         return;
     }
-    atomic_fetch_add(&doc->refs, 1);
-    if ((uint64_t)off >= doc->len)
-        fuse_reply_buf(req, NULL, 0);
-    else
-        fuse_reply_buf(req, doc->text + off,
-                       (uint64_t)off + size > doc->len ? doc->len - (size_t)off : size);
-    doc_unref(doc);
+    fuse_reply_err(req, EISDIR);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -629,13 +815,16 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     fuse_reply_err(req, EROFS);
 }
 
+/* No flush, release or opendir handlers: libfuse answers FLUSH with ENOSYS (after which the
+ * kernel never sends another), RELEASE and OPENDIR with success. */
 const struct fuse_lowlevel_ops tokfs_fs_ops = {
     .init = op_init,
+    .destroy = op_destroy,
+    .forget = op_forget,
     .lookup = op_lookup,
     .getattr = op_getattr,
     .readdir = op_readdir,
     .open = op_open,
-    .release = op_release,
     .read = op_read,
     .statfs = op_statfs,
     .setattr = op_setattr,

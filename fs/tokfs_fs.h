@@ -11,6 +11,10 @@
 #include "common/buf.h"
 #include "tokenize/tokenizer.h"
 
+/* One rendering of dataset_metadata.json or status.json, served under its own inode number
+ * (tokfs_fs.c: "dynamic documents"). */
+typedef struct tokfs_doc tokfs_doc;
+
 typedef struct tokfs_fs {
     tokfs_cache *cache;
     uid_t uid;
@@ -26,6 +30,16 @@ typedef struct tokfs_fs {
     int tok_file_made;             /* 1 once file_bytes has run (tok_file_rc says how) */
     int tok_file_rc;
     tokfs_buf tok_file;
+    /* Kernel read-ahead for the mount in KiB, written to the mount's bdi by main.c before the
+     * session starts and announced as max_readahead in INIT (0: the kernel's default). */
+    unsigned read_ahead_kb;
+    /* Set at INIT: the kernel opens files without asking (FUSE_CAP_NO_OPEN_SUPPORT). */
+    int no_open;
+    /* The live renderings of the two JSON documents, each with the kernel's lookup count. */
+    pthread_mutex_t docs_lock;
+    tokfs_doc *docs;
+    tokfs_doc *latest[2]; /* the newest of each kind, reused while its text stays the same */
+    uint64_t doc_serial;
 } tokfs_fs;
 
 /* The low-level operations table. userdata passed to fuse_session_new is a tokfs_fs *. */
