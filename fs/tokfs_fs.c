@@ -554,7 +554,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
          * (tokfs_cache_read), not when the whole shard is done. */
         uint64_t begin, len, end = UINT64_MAX;
         if (part_range(fs, index, part, &begin, &len) == 0)
-            end = begin + ((uint64_t)off >= len ? len
+            end = begin + ((uint64_t)off >= len ? 0 /* past the end: no bytes */
                            : (uint64_t)off + size < len ? (uint64_t)off + size : len);
         tokfs_cache_read(fs->cache, index, end, read_ready, r);
         return;

@@ -60,7 +60,7 @@
  *        |                                                          +-----------------+
  *        |                                                            |           ^
  *        '------------------------------------------------------------'           |
- *           cache_evict_one: name unlinked, the shard's own backing          scan_own, at open
+ *           evict_shard: name unlinked, the shard's own backing              scan_own, at open
  *           reference dropped (readers holding it keep reading)              (the catalog
  *                                                                             vouches for it)
  *
@@ -82,7 +82,8 @@
  *   REMOTE -> MATERIALIZING    cache_worker_main after pick_job (workers.c); the only way in
  *   MATERIALIZING -> CACHED    finish_ok (workers.c)
  *   MATERIALIZING -> REMOTE    finish_failed (workers.c)
- *   CACHED -> REMOTE           cache_evict_one (budget.c); the only way out
+ *   CACHED -> REMOTE           evict_shard (budget.c), through cache_evict_one or
+ *                              cache_evict_for_prefetch; the only way out
  *   (at open) -> CACHED        scan_own (layout.c), before any thread
  * Waiters hang only on a REMOTE or MATERIALIZING shard; tokfs_cache_close answers those left
  * with -EIO. Only a REMOTE shard is queued, and at most one build of a shard runs at a time
@@ -200,11 +201,16 @@ struct tokfs_cache {
     int lock_fd;                /* open: flock'ed for the life of the mount */
     int catalog_fd;             /* open: records are pwrite'd by the builds, never under mu */
     int shards_dir_fd;          /* open */
-    int chunks_fd;              /* open: chunks.bin; records are pwrite'd by builds, never under
-                                 * mu, each at an offset taken under mu (chunks_end) */
     uint32_t chunk_bytes;       /* open: the chunk size (TOKFS_CACHE_CHUNK_BYTES, or a test's) */
-    uint64_t chunks_end;        /* mu: where the next record goes */
-    uint64_t chunks_cap;        /* open: chunks.bin's allocated size; records stop there */
+    /* chunks.bin's appends (chunks.c): rare (one per shard made), and they do I/O (create,
+     * fallocate, pwrite, fdatasync), so they are serialized by their own mutex, never c->mu
+     * (taken inside it, briefly, to account the file's growth in fixed_bytes). Lock order:
+     * chunks_mu, then mu. Fields below: chunks_mu (and written at open, before any thread). */
+    pthread_mutex_t chunks_mu;
+    int chunks_fd;              /* chunks_mu: -1 until the file exists (made at the first append,
+                                 * so a cache that never records sums holds no block for it) */
+    uint64_t chunks_end;        /* chunks_mu: where the next record goes (0: no header yet) */
+    uint64_t chunks_alloc;      /* chunks_mu: bytes allocated to the file, counted in fixed_bytes */
 
     shard *shards;              /* open: the array (npieces); each field as marked in shard */
     foreign_file *foreign;      /* mu: evictable files of other plans, evicted from the end */
@@ -221,7 +227,8 @@ struct tokfs_cache {
 
     /* The budget: fixed_bytes + data_bytes <= cap at all times. */
     uint64_t cap;               /* open: cache_size */
-    uint64_t fixed_bytes;       /* open: metadata (dirs with room to grow, plan, catalog) */
+    uint64_t fixed_bytes;       /* mu: metadata (dirs with room to grow, plan, catalog, chunk
+                                 * sums), measured at open; grown only by chunks.bin's appends */
     uint64_t block;             /* open: the filesystem's allocation unit */
     uint64_t data_bytes;        /* mu: cached shards + foreign shards + builds' reservations */
 
@@ -360,12 +367,14 @@ static inline uint32_t cache_chunk_count(const tokfs_cache *c, uint64_t file_byt
 {
     return (uint32_t)((file_bytes + c->chunk_bytes - 1) / c->chunk_bytes);
 }
-/* Open (or create) chunks.bin, allocate its room, and set the chunk sums of every shard the
- * catalog vouches for whose record matches it (size and checksum). At open, after the catalog,
- * before the budget is measured (its blocks are metadata). */
+/* Open chunks.bin if there is one and set the chunk sums of every shard the catalog vouches
+ * for whose record matches it (size and checksum); compact it when mostly dead. At open, after
+ * the catalog, before the budget is measured (its blocks are metadata). */
 int cache_chunks_open(tokfs_cache *c, tokfs_err *err);
-/* Append shard `index`'s record (pwrite + fdatasync; never under mu). 0, -ENOSPC when
- * chunks.bin has no room left (the shard then waits for whole builds), or a negative errno. */
+/* Append shard `index`'s record (creating the file first; pwrite + fdatasync; never under mu).
+ * Its new blocks are added to fixed_bytes first, only if they fit under the cap (a record never
+ * evicts a shard). 0, -ENOSPC when they do not fit (the shard's re-makes are then served
+ * whole), or a negative errno. */
 int cache_chunks_store(tokfs_cache *c, uint32_t index, uint64_t file_bytes, uint64_t checksum,
                        const uint64_t *sums, uint32_t n);
 /* The sum of chunk k of fd's first file_bytes bytes (pread; never under mu). 0 or -errno. */

@@ -13,11 +13,13 @@
  * the first that is not whole (wrong magic, bad check: a torn append) ends them; later records of
  * a shard replace earlier ones. A record is used only when the catalog vouches for the shard with
  * the same size and checksum, so a record left by a build whose catalog entry never got written,
- * or by an older make of other bytes, is never believed. The file's room is allocated at open
- * (posix_fallocate, twice the records the plan's estimated sizes need), so it is metadata in the
- * budget as the catalog is, and never grows: when it is full, shards made after that have no
- * sums and their re-makes are served whole, as before chunk sums. At open, a file more than a
- * quarter dead (replaced or unused records) is rewritten with its live records only. */
+ * or by an older make of other bytes, is never believed. The file is metadata in the budget:
+ * made at the first append (a cache that never records sums has none), its blocks counted in
+ * fixed_bytes (measured at open; each append that needs a new block adds it first, only if it
+ * fits under the cap, and allocates it: a record never evicts a shard; without room the shard
+ * simply has no sums, and its re-makes are served whole, as before chunk sums). About 56 bytes
+ * a shard plus 8 a MiB. At open, a file more than a quarter dead (replaced, unvouched or torn
+ * records) is rewritten with its live records only and truncated. */
 #include "cache/cache_internal.h"
 
 #include <errno.h>
@@ -75,16 +77,6 @@ static void make_header(const tokfs_cache *c, uint8_t *header)
     put64(header + 24, c->plan.id);
 }
 
-/* Room for twice the records the plan's shards need at their estimated sizes. mu held. */
-static uint64_t wanted_room(tokfs_cache *c)
-{
-    TOKFS_CACHE_ASSERT_LOCKED(c); /* cache_estimated_bytes reads tokens */
-    uint64_t room = CHUNKS_HEADER_BYTES;
-    for (uint32_t i = 0; i < c->plan.npieces; i++)
-        room += 2 * record_bytes(cache_chunk_count(c, cache_estimated_bytes(c, i)) + 1);
-    return room;
-}
-
 /* Read the records in buf (the file after its header, len bytes): set the sums of the shards
  * they match. Returns the bytes of whole records (where the next append goes); *live: bytes of
  * the records in use. */
@@ -126,9 +118,9 @@ static uint64_t load_records(tokfs_cache *c, const uint8_t *buf, uint64_t len, u
     return at;
 }
 
-/* Rewrite the records after the header with the live ones only (a fresh start when they are
- * gone). A crash halfway leaves a torn record where the rewrite stopped: the sums after it are
- * lost (those shards are served whole), none is wrong. 0 or a negative errno. */
+/* Rewrite the records after the header with the live ones only, and give back the blocks past
+ * them. A crash halfway leaves a torn record where the rewrite stopped: the sums after it are
+ * lost (those shards are served whole until re-made), none is wrong. At open. 0 or -errno. */
 static int compact(tokfs_cache *c)
 {
     uint64_t at = CHUNKS_HEADER_BYTES;
@@ -147,14 +139,13 @@ static int compact(tokfs_cache *c)
             return n < 0 ? -errno : -EIO;
         at += len;
     }
-    /* A zero magic ends the records (what followed is the old, longer list). */
-    uint8_t end[RECORD_HEAD_BYTES + 8] = {0};
-    if (at + sizeof end <= c->chunks_cap &&
-        pwrite(c->chunks_fd, end, sizeof end, (off_t)at) != (ssize_t)sizeof end)
+    if (ftruncate(c->chunks_fd, (off_t)at) != 0 || fdatasync(c->chunks_fd) != 0)
         return -errno;
-    if (fdatasync(c->chunks_fd) != 0)
+    struct stat st;
+    if (fstat(c->chunks_fd, &st) != 0)
         return -errno;
     c->chunks_end = at;
+    c->chunks_alloc = cache_allocated_bytes(&st);
     return 0;
 }
 
@@ -162,85 +153,108 @@ int cache_chunks_open(tokfs_cache *c, tokfs_err *err)
 {
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/chunks.bin", c->dir);
-    c->chunks_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (c->chunks_fd < 0)
+    c->chunks_end = c->chunks_alloc = 0;
+    c->chunks_fd = open(path, O_RDWR | O_CLOEXEC);
+    if (c->chunks_fd < 0) {
+        if (errno == ENOENT)
+            return 0; /* made by the first record */
         return tokfs_err_set(err, errno, "cannot open %s: %s", path, strerror(errno));
-    cache_lock(c);
-    uint64_t room = wanted_room(c);
-    cache_unlock(c);
-
+    }
     uint8_t header[CHUNKS_HEADER_BYTES], seen[CHUNKS_HEADER_BYTES];
     make_header(c, header);
     struct stat st;
-    int same = fstat(c->chunks_fd, &st) == 0 && st.st_size >= CHUNKS_HEADER_BYTES &&
-               pread(c->chunks_fd, seen, sizeof seen, 0) == (ssize_t)sizeof seen &&
-               memcmp(seen, header, sizeof header) == 0;
-    c->chunks_end = CHUNKS_HEADER_BYTES;
-    if (same) {
-        uint64_t len = (uint64_t)st.st_size - CHUNKS_HEADER_BYTES;
+    if (fstat(c->chunks_fd, &st) != 0)
+        return tokfs_err_set(err, errno, "cannot stat %s: %s", path, strerror(errno));
+    if (st.st_size >= CHUNKS_HEADER_BYTES &&
+        pread(c->chunks_fd, seen, sizeof seen, 0) == (ssize_t)sizeof seen &&
+        memcmp(seen, header, sizeof header) == 0) {
+        uint64_t len = (uint64_t)st.st_size - CHUNKS_HEADER_BYTES, live = 0, whole = 0;
         uint8_t *buf = malloc(len ? len : 1);
-        uint64_t live = 0, whole = 0;
         if (buf && pread(c->chunks_fd, buf, len, CHUNKS_HEADER_BYTES) == (ssize_t)len)
             whole = load_records(c, buf, len, &live);
         free(buf);
         c->chunks_end = CHUNKS_HEADER_BYTES + whole;
-        if ((uint64_t)st.st_size > room)
-            room = (uint64_t)st.st_size; /* never shrink it under records */
-        c->chunks_cap = room;
-        if (whole - live > room / 4 && compact(c) != 0) {
+        c->chunks_alloc = cache_allocated_bytes(&st);
+        /* Dead: records replaced or not vouched for (what follows a torn one is written over
+         * by the next appends). */
+        if (whole - live > whole / 4 && compact(c) != 0)
             tokfs_log(TOKFS_LOG_WARN, "cannot compact %s: chunk sums start over", path);
-            same = 0;
-        }
+        else
+            return 0;
     }
-    if (!same) {
-        /* New, or made for something else: start empty (sums are recorded by the next makes;
-         * until then re-makes are served whole). */
-        for (uint32_t i = 0; i < c->plan.npieces; i++) {
-            free(c->shards[i].chunk_sums);
-            c->shards[i].chunk_sums = NULL;
-            c->shards[i].nchunks = 0;
-        }
-        uint8_t zero[RECORD_HEAD_BYTES + 8] = {0};
-        if (ftruncate(c->chunks_fd, 0) != 0 ||
-            pwrite(c->chunks_fd, header, sizeof header, 0) != (ssize_t)sizeof header ||
-            pwrite(c->chunks_fd, zero, sizeof zero, CHUNKS_HEADER_BYTES) != (ssize_t)sizeof zero ||
-            fsync(c->chunks_fd) != 0)
-            return tokfs_err_set(err, errno, "cannot write %s: %s", path, strerror(errno));
-        c->chunks_end = CHUNKS_HEADER_BYTES;
-        c->chunks_cap = room;
+    /* Made for something else (or not compacted): start empty. Until sums are recorded again,
+     * re-makes are served whole. */
+    for (uint32_t i = 0; i < c->plan.npieces; i++) {
+        free(c->shards[i].chunk_sums);
+        c->shards[i].chunk_sums = NULL;
+        c->shards[i].nchunks = 0;
     }
-    /* As the catalog: every block now, so the file never grows past the metadata measured at
-     * open. A filesystem without fallocate keeps a sparse file (and the catalog's caveat). */
-    int rc = posix_fallocate(c->chunks_fd, 0, (off_t)c->chunks_cap);
-    if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL)
-        return tokfs_err_set(err, rc, "cannot allocate %s (%" PRIu64 " bytes): %s", path,
-                             c->chunks_cap, strerror(rc));
+    if (ftruncate(c->chunks_fd, 0) != 0)
+        return tokfs_err_set(err, errno, "cannot truncate %s: %s", path, strerror(errno));
+    c->chunks_end = c->chunks_alloc = 0;
     return 0;
+}
+
+/* Make room for the file to hold `end` bytes: its new blocks are counted in fixed_bytes, under
+ * the cap, then allocated. chunks_mu held. 0, -ENOSPC (no room under the cap), or -errno. */
+static int grow_to(tokfs_cache *c, uint64_t end)
+{
+    uint64_t want = cache_round_up(end, c->block);
+    if (want <= c->chunks_alloc)
+        return 0;
+    uint64_t more = want - c->chunks_alloc;
+    cache_lock(c);
+    int fits = c->fixed_bytes + c->data_bytes + more <= c->cap;
+    if (fits)
+        c->fixed_bytes += more;
+    cache_unlock(c);
+    if (!fits)
+        return -ENOSPC;
+    /* Counted before it exists, so du never sees more than the budget does. If the allocation
+     * fails the count stays: an overestimate, never over the cap. */
+    c->chunks_alloc = want;
+    int rc = posix_fallocate(c->chunks_fd, 0, (off_t)want);
+    return rc == 0 || rc == EOPNOTSUPP || rc == EINVAL ? 0 : -rc;
 }
 
 int cache_chunks_store(tokfs_cache *c, uint32_t index, uint64_t file_bytes, uint64_t checksum,
                        const uint64_t *sums, uint32_t n)
 {
-    TOKFS_CACHE_ASSERT_UNLOCKED(c); /* a disk write and a flush: never under mu */
+    TOKFS_CACHE_ASSERT_UNLOCKED(c); /* file I/O and a flush: never under mu */
     uint64_t len = record_bytes(n);
-    cache_lock(c);
-    uint64_t at = c->chunks_end;
-    int room = at + len <= c->chunks_cap;
-    if (room)
-        c->chunks_end += len;
-    cache_unlock(c);
-    if (!room)
-        return -ENOSPC;
     uint8_t *r = make_record(index, file_bytes, checksum, sums, n);
     if (!r)
         return -ENOMEM;
-    ssize_t w = pwrite(c->chunks_fd, r, len, (off_t)at);
+    pthread_mutex_lock(&c->chunks_mu);
+    int rc = 0;
+    if (c->chunks_fd < 0) {
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s/chunks.bin", c->dir);
+        c->chunks_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (c->chunks_fd < 0)
+            rc = -errno;
+    }
+    uint64_t at = c->chunks_end ? c->chunks_end : CHUNKS_HEADER_BYTES;
+    if (rc == 0)
+        rc = grow_to(c, at + len);
+    if (rc == 0 && c->chunks_end == 0) {
+        uint8_t header[CHUNKS_HEADER_BYTES];
+        make_header(c, header);
+        ssize_t w = pwrite(c->chunks_fd, header, sizeof header, 0);
+        rc = w == (ssize_t)sizeof header ? 0 : w < 0 ? -errno : -EIO;
+    }
+    if (rc == 0) {
+        ssize_t w = pwrite(c->chunks_fd, r, len, (off_t)at);
+        rc = w == (ssize_t)len ? 0 : w < 0 ? -errno : -EIO;
+    }
+    if (rc == 0 && fdatasync(c->chunks_fd) != 0)
+        rc = -errno;
+    /* A failed write may leave a torn record at `at`: the next append goes over it. */
+    if (rc == 0)
+        c->chunks_end = at + len;
+    pthread_mutex_unlock(&c->chunks_mu);
     free(r);
-    if (w < 0)
-        return -errno;
-    if (w != (ssize_t)len)
-        return -EIO;
-    return fdatasync(c->chunks_fd) != 0 ? -errno : 0;
+    return rc;
 }
 
 int cache_chunk_sum(const tokfs_cache *c, int fd, uint32_t k, uint64_t file_bytes, uint64_t *sum)

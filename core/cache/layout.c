@@ -299,6 +299,7 @@ int tokfs_cache_open_hooks(const tokfs_config *cfg, const tokfs_tokenizer *tok,
     c->lock_fd = c->catalog_fd = c->shards_dir_fd = c->chunks_fd = -1;
     c->chunk_bytes = c->hooks.chunk_bytes ? c->hooks.chunk_bytes : TOKFS_CACHE_CHUNK_BYTES;
     pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->chunks_mu, NULL);
     atomic_init(&c->mu_owner, 0);
     atomic_init(&c->stopping, 0);
     pthread_cond_init(&c->work_cv, NULL);
@@ -421,6 +422,7 @@ void tokfs_cache_close(tokfs_cache *c)
         close(c->lock_fd);
     tokfs_plan_free(&c->plan);
     pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->chunks_mu);
     pthread_cond_destroy(&c->work_cv);
     pthread_cond_destroy(&c->space_cv);
     free(c);
