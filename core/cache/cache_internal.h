@@ -175,8 +175,9 @@ typedef struct cache_deferred {
 } cache_deferred;
 
 /* Makes shard `index` into out, as tokfs_build_shard does (the same contract: calls
- * out->reserve before the file grows, stops on *out->cancel, fills stats; 0 or a negative errno
- * with err naming the source). */
+ * out->reserve before the file grows, out->progress after it writes (may be skipped: reads then
+ * wait for the whole build), stops on *out->cancel or a refusal from either, fills stats; 0 or a
+ * negative errno with err naming the source). */
 typedef int (*tokfs_cache_build_fn)(void *ctx, uint32_t index, const tokfs_build_output *out,
                                     tokfs_build_stats *stats, tokfs_err *err);
 
