@@ -302,9 +302,9 @@ static void record_chunk_sums(build_job *job, int fd, uint64_t file_bytes, uint6
         rc = cache_chunk_sum(c, fd, k, file_bytes, &sums[k]);
     if (rc == 0)
         rc = cache_chunks_store(c, job->shard, file_bytes, checksum, sums, n);
-    if (rc == -ENOSPC)
-        tokfs_log(TOKFS_LOG_INFO, "%s: chunks.bin is full: its re-makes will be served whole",
-                  name);
+    if (rc == -ENOSPC) /* a cache full to its cap: common, and harmless */
+        tokfs_log(TOKFS_LOG_DEBUG, "%s: no room under cache_size to record its chunk sums: "
+                  "after a remount its re-makes will be served whole", name);
     else if (rc)
         tokfs_log(TOKFS_LOG_WARN, "%s: cannot record chunk sums (%s): its re-makes will be "
                   "served whole", name, strerror(-rc));
