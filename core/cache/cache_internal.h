@@ -27,6 +27,9 @@
  *   worker             owned by the one worker thread running the build, no lock.
  * tokfs_cache_open also writes fields marked mu (scan_own, the catalog, the startup trim) before
  * any other thread exists; it takes the lock only where it calls a helper that asserts it.
+ * One other mutex, chunks_mu, serializes chunks.bin's appends (file I/O, rare: one per shard
+ * made); it guards only the fields marked chunks_mu, is taken only by builds (never a FUSE
+ * thread), before c->mu and never while holding it.
  *
  * What runs under c->mu is memory work (queues, counters, shard states, the LRU scan) plus one
  * system call: the unlink() of an evicted shard's name. It must stay before data_bytes is
