@@ -699,6 +699,9 @@ typedef struct read_request {
     size_t size;
 } read_request;
 
+/* The cache's answer to a read: the backing is the cached shard's file, or the file of its
+ * build in progress whose bytes up to the end this read asked for are final (op_read). Either
+ * way only [off, off + size) of the part, bounded by its length, is sent. */
 static void read_ready(void *arg, int status, uint64_t shard_size, tokfs_backing *backing)
 {
     read_request *r = arg;
@@ -739,7 +742,14 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         }
         *r = (read_request){.req = req, .fs = fs, .index = index, .part = part, .off = off,
                             .size = size};
-        tokfs_cache_get(fs->cache, index, 1, 1, read_ready, r);
+        /* The bytes this read returns, as read_ready bounds them: with the size known (the
+         * catalog's), a shard being re-made answers it as soon as they are written and checked
+         * (tokfs_cache_read), not when the whole shard is done. */
+        uint64_t begin, len, end = UINT64_MAX;
+        if (part_range(fs, index, part, &begin, &len) == 0)
+            end = begin + ((uint64_t)off >= len ? 0 /* past the end: no bytes */
+                           : (uint64_t)off + size < len ? (uint64_t)off + size : len);
+        tokfs_cache_read(fs->cache, index, end, read_ready, r);
         return;
     }
     if (ino == INO_TOKFILE) {

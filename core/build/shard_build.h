@@ -30,6 +30,19 @@ typedef struct tokfs_build_output {
     void *reserve_ctx;
     /* When *cancel becomes non-zero the build stops with -ECANCELED (unmount). May be NULL. */
     const atomic_int *cancel;
+    /* The id count the shard had the first time it was made (the cache's catalog), when
+     * has_expected_ids: a layout with a header (llm.c, .npy) writes the header for that count
+     * first, so the file's first bytes are final at once instead of at the end. If the build
+     * ends with another count, the header is rewritten with the real one (the cache then finds
+     * the shard differs and refuses it). */
+    int has_expected_ids;
+    uint64_t expected_ids;
+    /* Called from the thread that writes, after each write: bytes [0, done) of the file hold
+     * their final contents (a header hole not yet filled counts as not final: done stays below
+     * it until the header is written). done only grows. Returns 0 to go on, or a negative
+     * errno to stop the build with it (the cache refusing bytes that differ). May be NULL. */
+    int (*progress)(void *ctx, uint64_t done);
+    void *progress_ctx;
 } tokfs_build_output;
 
 /* Build shard `piece` of plan into out. On failure the file holds garbage: the caller deletes it.

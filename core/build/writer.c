@@ -2,7 +2,9 @@
  * budget reservation before every write (out->reserve), the cancel check, the running checksum
  * (tokfs_hash64 of every byte after the header, seed 0) and the id count — the placement of the
  * end-of-text id and the layout around the ids (out_format.h: llm.c and .npy headers, Megatron's
- * .idx after the ids), and the id encodings (little-endian ids of the layout's width). */
+ * .idx after the ids), and the id encodings (little-endian ids of the layout's width), and
+ * telling the output how far the file is final (out->progress), so the cache can serve a shard's
+ * first bytes before its build ends. */
 #include "build/build_internal.h"
 
 #include <errno.h>
@@ -63,6 +65,39 @@ const tokfs_build_format *tokfs_build_format_ids(unsigned id_bytes)
 
 /* ---- the writer ---------------------------------------------------------------------------- */
 
+/* The header goes first, for the expected count (shard_build.h): the file is then final from
+ * byte 0 as it is written. Otherwise it is a hole filled by finish. */
+static int header_first(const tokfs_build_writer *w)
+{
+    return w->layout.header_bytes && w->out->has_expected_ids &&
+           !(w->layout.format == TOKFS_OUT_LLMC && w->out->expected_ids > INT32_MAX);
+}
+
+/* Tell the output that [0, done) is final. 0 or the build's error (the output's refusal). */
+static int writer_progress(tokfs_build_writer *w, uint64_t done)
+{
+    if (!w->out->progress)
+        return 0;
+    int rc = w->out->progress(w->out->progress_ctx, done);
+    return rc ? tokfs_builder_fail(w->b, rc, "%s", "") : 0; /* the output's own message */
+}
+
+static int writer_reserve(tokfs_build_writer *w, uint64_t new_size);
+
+/* Write the layout's header for `ids` ids at offset 0. 0 or the build's error. */
+static int write_header(tokfs_build_writer *w, uint64_t ids)
+{
+    uint8_t header[TOKFS_LLMC_HEADER_BYTES > TOKFS_NPY_HEADER_BYTES ? TOKFS_LLMC_HEADER_BYTES
+                                                                   : TOKFS_NPY_HEADER_BYTES];
+    tokfs_layout_header(&w->layout, ids, header);
+    ssize_t n = pwrite(w->out->fd, header, w->layout.header_bytes, 0);
+    if (n != (ssize_t)w->layout.header_bytes) {
+        int e = n < 0 ? errno : EIO;
+        return tokfs_builder_fail(w->b, -e, "cannot write shard header: %s", strerror(e));
+    }
+    return 0;
+}
+
 int tokfs_build_writer_open(tokfs_build_writer *w, tokfs_builder *b,
                             const tokfs_build_output *out, const tokfs_layout *layout)
 {
@@ -72,7 +107,20 @@ int tokfs_build_writer_open(tokfs_build_writer *w, tokfs_builder *b,
     tokfs_hash_init(&w->hash, 0);
     if (tokfs_buf_reserve_exact(&w->block, TOKFS_BUILD_WRITE_BLOCK))
         return tokfs_builder_fail(b, -ENOMEM, "out of memory");
-    /* The header depends on the id count: leave a hole, filled by finish. */
+    /* The header depends on the id count: written now when the count is known from the first
+     * make, else a hole filled by finish. */
+    if (header_first(w)) {
+        int rc;
+        if ((rc = writer_reserve(w, layout->header_bytes)) ||
+            (rc = write_header(w, out->expected_ids)))
+            return rc;
+        if (lseek(out->fd, layout->header_bytes, SEEK_SET) < 0) {
+            int e = errno;
+            return tokfs_builder_fail(b, -e, "cannot seek in shard: %s", strerror(e));
+        }
+        w->written = layout->header_bytes;
+        return writer_progress(w, w->written);
+    }
     if (layout->header_bytes) {
         if (lseek(out->fd, layout->header_bytes, SEEK_SET) < 0) {
             int e = errno;
@@ -215,7 +263,8 @@ int tokfs_build_writer_flush(tokfs_build_writer *w)
     }
     w->written += w->block.len;
     w->block.len = 0;
-    return 0;
+    /* With a header hole nothing is final until finish fills it. */
+    return w->layout.header_bytes && !header_first(w) ? 0 : writer_progress(w, w->written);
 }
 
 uint8_t *tokfs_build_writer_room(tokfs_build_writer *w, size_t min, size_t *room)
@@ -306,15 +355,13 @@ int tokfs_build_writer_finish(tokfs_build_writer *w)
                                   "lower shard_size", (unsigned long long)w->ids);
     if ((rc = writer_reserve(w, w->written)))
         return rc;
-    uint8_t header[TOKFS_LLMC_HEADER_BYTES > TOKFS_NPY_HEADER_BYTES ? TOKFS_LLMC_HEADER_BYTES
-                                                                   : TOKFS_NPY_HEADER_BYTES];
-    tokfs_layout_header(&w->layout, w->ids, header);
-    ssize_t n = pwrite(w->out->fd, header, w->layout.header_bytes, 0);
-    if (n != (ssize_t)w->layout.header_bytes) {
-        int e = n < 0 ? errno : EIO;
-        return tokfs_builder_fail(w->b, -e, "cannot write shard header: %s", strerror(e));
-    }
-    return 0;
+    /* Written first for the expected count: rewritten only when the count came out different
+     * (the file stays true to its ids; the cache refuses it as differing). */
+    if (header_first(w) && w->ids == w->out->expected_ids)
+        return 0;
+    if ((rc = write_header(w, w->ids)))
+        return rc;
+    return header_first(w) ? 0 : writer_progress(w, w->written);
 }
 
 uint64_t tokfs_build_writer_checksum(const tokfs_build_writer *w)

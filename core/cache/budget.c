@@ -1,7 +1,7 @@
 /* The hard cap: fixed_bytes + data_bytes <= cap at every moment. Owns the disk accounting
  * (measured at open, du-style), the builds' reservations (grown before every write, settled to
  * the real allocation after fsync), eviction (least recently read first, other plans' files
- * before ours), the full-disk path (the filesystem says ENOSPC below the cap), the backing
+ * before ours; a prefetch only of shards read before the read that queued it), the full-disk path (the filesystem says ENOSPC below the cap), the backing
  * references that let a reader keep an evicted shard's bytes, and the work deferred until
  * c->mu is let go (closing an evicted file's last descriptor, eviction log lines). */
 #include "cache/cache_internal.h"
@@ -173,22 +173,10 @@ static void evict_foreign(tokfs_cache *c)
     free(f->path);
 }
 
-int cache_evict_one(tokfs_cache *c, uint32_t except)
+/* Evict our cached shard `victim`. mu held. */
+static void evict_shard(tokfs_cache *c, uint32_t victim)
 {
     TOKFS_CACHE_ASSERT_LOCKED(c);
-    if (c->nforeign) {
-        evict_foreign(c);
-        return 1;
-    }
-    int64_t victim = -1;
-    for (uint32_t i = 0; i < c->plan.npieces; i++) {
-        shard *s = &c->shards[i];
-        if (s->state == SHARD_CACHED && i != except &&
-            (victim < 0 || s->last_read < c->shards[victim].last_read))
-            victim = i;
-    }
-    if (victim < 0)
-        return 0;
     shard *s = &c->shards[victim];
     char path[PATH_MAX + 32], name[64];
     cache_shard_path(c, (uint32_t)victim, path, sizeof path);
@@ -207,13 +195,78 @@ int cache_evict_one(tokfs_cache *c, uint32_t except)
     s->disk_bytes = 0;
     c->evictions++;
     cache_defer(c, fd, TOKFS_LOG_DEBUG, "evicted %s", name);
+}
+
+int cache_evict_one(tokfs_cache *c, uint32_t except)
+{
+    TOKFS_CACHE_ASSERT_LOCKED(c);
+    if (c->nforeign) {
+        evict_foreign(c);
+        return 1;
+    }
+    int64_t victim = -1;
+    for (uint32_t i = 0; i < c->plan.npieces; i++) {
+        shard *s = &c->shards[i];
+        if (s->state == SHARD_CACHED && i != except &&
+            (victim < 0 || s->last_read < c->shards[victim].last_read))
+            victim = i;
+    }
+    if (victim < 0)
+        return 0;
+    evict_shard(c, (uint32_t)victim);
     return 1;
+}
+
+/* May a prefetch of shard `index` evict cached shard k? Only one read before the read that
+ * queued the prefetch, outside [from, from + prefetch] (the shard being read and the window made
+ * for it), and held by no reader: refs counts the shard's own reference plus one per reader
+ * holding it, raised only under mu, so 1 here means nobody reads it now. mu held. */
+static int prefetch_may_evict(tokfs_cache *c, const shard *p, uint32_t k)
+{
+    TOKFS_CACHE_ASSERT_LOCKED(c);
+    const shard *s = &c->shards[k];
+    return s->state == SHARD_CACHED && s->last_read < p->prefetch_floor &&
+           !(k >= p->prefetch_from && k - p->prefetch_from <= c->cfg->prefetch) &&
+           atomic_load_explicit(&s->backing->refs, memory_order_relaxed) == 1;
+}
+
+int cache_evict_for_prefetch(tokfs_cache *c, uint32_t index)
+{
+    TOKFS_CACHE_ASSERT_LOCKED(c);
+    if (c->nforeign) {
+        evict_foreign(c);
+        return 1;
+    }
+    const shard *p = &c->shards[index];
+    int64_t victim = -1;
+    for (uint32_t k = 0; k < c->plan.npieces; k++)
+        if (k != index && prefetch_may_evict(c, p, k) &&
+            (victim < 0 || c->shards[k].last_read < c->shards[victim].last_read))
+            victim = k;
+    if (victim < 0)
+        return 0;
+    evict_shard(c, (uint32_t)victim);
+    return 1;
+}
+
+uint64_t cache_prefetch_evictable(tokfs_cache *c, uint32_t index)
+{
+    TOKFS_CACHE_ASSERT_LOCKED(c);
+    uint64_t total = 0;
+    for (size_t k = 0; k < c->nforeign; k++)
+        total += c->foreign[k].bytes;
+    const shard *p = &c->shards[index];
+    for (uint32_t k = 0; k < c->plan.npieces; k++)
+        if (k != index && prefetch_may_evict(c, p, k))
+            total += c->shards[k].disk_bytes;
+    return total;
 }
 
 /* ---- reservations ----------------------------------------------------------------------- */
 
-/* Grow job's reservation to `want` bytes, evicting if the shard is wanted by a reader.
- * -EAGAIN: give up for now (prefetch that would need eviction, or all builds stuck waiting
+/* Grow job's reservation to `want` bytes, evicting: any shard but this one when a reader
+ * waits for it, else (a prefetch) only shards read before the read that queued it.
+ * -EAGAIN: give up for now (a prefetch with nothing it may evict, or all builds stuck waiting
  * for each other); -ENOSPC: the shard alone cannot fit under the cap (job->err says so). */
 static int reserve_locked(build_job *job, uint64_t want)
 {
@@ -229,8 +282,12 @@ static int reserve_locked(build_job *job, uint64_t want)
         }
         if (atomic_load(&c->stopping))
             return -ECANCELED;
-        if (!s->demand)
-            return -EAGAIN; /* prefetch never evicts */
+        if (!s->demand) {
+            /* A prefetch evicts only what was read before the read that queued it. */
+            if (cache_evict_for_prefetch(c, job->shard))
+                continue;
+            return -EAGAIN;
+        }
         if (cache_evict_one(c, job->shard))
             continue;
         unsigned others = c->active_builds - 1;

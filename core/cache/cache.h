@@ -61,6 +61,15 @@ const tokfs_layout *tokfs_cache_layout(const tokfs_cache *c);
  * exactly once: before this returns when the shard is cached, else from a worker. */
 void tokfs_cache_get(tokfs_cache *c, uint32_t shard, int is_read, int want_backing,
                      tokfs_ready_fn fn, void *arg);
+/* A read of bytes below `end` of shard i's cache file (end <= its size; UINT64_MAX when the
+ * size is not known): tokfs_cache_get(c, i, 1, 1, fn, arg), except that while the shard is
+ * being re-made (evicted before; its size and chunk sums known from the first make), fn may be
+ * called before the build ends, as soon as every chunk below `end` is written and equal to the
+ * first make's, with a reference on the build's file (bytes below `end` are final: the same the
+ * cached shard will hold). size is then the shard's size. Bytes at or past `end` of that
+ * reference must not be read. If the re-made shard differs, fn gets -EIO. */
+void tokfs_cache_read(tokfs_cache *c, uint32_t shard, uint64_t end, tokfs_ready_fn fn,
+                      void *arg);
 /* Give back a backing reference. Takes no lock; the last reference of an evicted shard closes
  * its file here (that close frees the file's blocks). */
 void tokfs_cache_release(tokfs_cache *c, tokfs_backing *b);

@@ -1,14 +1,18 @@
 /* tokfs — the cache's internals, shared by its modules (core/cache/ only; its unit test may
- * include it too). One struct, one mutex, five modules:
+ * include it too). One struct, one mutex, six modules:
  *
  *   layout.c   the cache dir: lock file, plan dir, leftovers of an interrupted run, scanning our
  *              own and other plans' shard files; tokfs_cache_open / _start / _close; the lock
  *              wrappers' owner tag
  *   catalog.c  plan-<id>/catalog.bin: token count and checksum of every shard ever made
+ *   chunks.c   plan-<id>/chunks.bin: a checksum per fixed chunk of every shard's cache file,
+ *              recorded when it is first made, so a re-make can serve each chunk as soon as it
+ *              is written and equal to the first make's
  *   budget.c   the hard cap: disk accounting, reservations, eviction, the full-disk path; the
  *              backing references and the work deferred until the mutex is let go
- *   workers.c  the queues, single flight, waiters, prefetch, the worker threads, build_one;
- *              tokfs_cache_get / _release / _known_size
+ *   workers.c  the queues, single flight, waiters, prefetch, the worker threads, build_one,
+ *              the build's progress (early reads); tokfs_cache_get / _read / _release /
+ *              _known_size
  *   status.c   dataset_metadata.json and .tokfs/status.json (jansson)
  *
  * LOCKING
@@ -23,14 +27,18 @@
  *   worker             owned by the one worker thread running the build, no lock.
  * tokfs_cache_open also writes fields marked mu (scan_own, the catalog, the startup trim) before
  * any other thread exists; it takes the lock only where it calls a helper that asserts it.
+ * One other mutex, chunks_mu, serializes chunks.bin's appends (file I/O, rare: one per shard
+ * made); it guards only the fields marked chunks_mu, is taken only by builds (never a FUSE
+ * thread), before c->mu and never while holding it.
  *
  * What runs under c->mu is memory work (queues, counters, shard states, the LRU scan) plus one
  * system call: the unlink() of an evicted shard's name. It must stay before data_bytes is
  * credited: the cap is on what `du` counts, and du counts the name until it is gone, so crediting
  * first would let a concurrent reservation use room that du still sees taken. Everything else
  * that can block is done after the mutex is let go: fetching, tokenizing and writing (the
- * build), fsync, the catalog's pwrite + fdatasync, linking into shards/, statvfs for the
- * full-disk path, calling the readers' callbacks, log lines about evictions, and the close() of
+ * build), fsync, the catalog's and chunks.bin's pwrite + fdatasync, reading back and hashing a
+ * build's chunks, linking into shards/, statvfs for the full-disk path, calling the readers'
+ * callbacks (also those answered early, from the build thread's progress callback), log lines about evictions, and the close() of
  * the last descriptor of an evicted shard (it frees the file's blocks: 14-43 ms measured under
  * writeback pressure). Helpers that hold the lock queue that last work with cache_defer;
  * cache_unlock runs it right after releasing the mutex, and cache_wait runs it (and returns,
@@ -55,9 +63,20 @@
  *        |                                                          +-----------------+
  *        |                                                            |           ^
  *        '------------------------------------------------------------'           |
- *           cache_evict_one: name unlinked, the shard's own backing          scan_own, at open
+ *           evict_shard: name unlinked, the shard's own backing              scan_own, at open
  *           reference dropped (readers holding it keep reading)              (the catalog
  *                                                                             vouches for it)
+ *
+ * EARLY READS. A MATERIALIZING shard whose chunk sums are recorded (shard.chunk_sums: it was made
+ * before, and the catalog knows its size) has shard.building, a backing on the build's temp
+ * file, and shard.verified: bytes [0, verified) of that file are written and each chunk in them
+ * equals the first make's. A read waiter needing [.., need_end) with need_end <= verified is
+ * answered at once (tokfs_cache_read) or by the build's progress callback, with a reference on
+ * building; it reads the same bytes the cached shard will hold. A chunk that differs fails the
+ * build (-EIO, "re-made differs", naming the chunk): the waiters left get EIO, and no byte past
+ * verified was ever handed out. building is set (under mu) by build_one before the build runs
+ * and cleared under mu when it ends: finish_ok moves its reference to shard.backing, a failed
+ * build drops it (readers still holding it keep reading verified bytes until they let go).
  *
  * REMOTE has three faces in status.json: "remote" (never made), "evicted" (ever_cached) and
  * failed ("error": last_error, -EIO or -ENOSPC, shown as "EIO" / "ENOSPC"). last_error is
@@ -66,7 +85,8 @@
  *   REMOTE -> MATERIALIZING    cache_worker_main after pick_job (workers.c); the only way in
  *   MATERIALIZING -> CACHED    finish_ok (workers.c)
  *   MATERIALIZING -> REMOTE    finish_failed (workers.c)
- *   CACHED -> REMOTE           cache_evict_one (budget.c); the only way out
+ *   CACHED -> REMOTE           evict_shard (budget.c), through cache_evict_one or
+ *                              cache_evict_for_prefetch; the only way out
  *   (at open) -> CACHED        scan_own (layout.c), before any thread
  * Waiters hang only on a REMOTE or MATERIALIZING shard; tokfs_cache_close answers those left
  * with -EIO. Only a REMOTE shard is queued, and at most one build of a shard runs at a time
@@ -104,6 +124,7 @@ typedef struct waiter {
     tokfs_ready_fn fn;
     void *arg;
     int want_backing;
+    uint64_t need_end;          /* a read of bytes below this (UINT64_MAX: the whole shard) */
     tokfs_backing *backing;     /* the reference handed to fn (set by cache_take_waiters) */
     struct waiter *next;
 } waiter;
@@ -124,6 +145,16 @@ typedef struct shard {
     uint64_t fetched_bytes;     /* mu: source bytes fetched by its builds */
     uint64_t skipped_records;   /* mu: records its last build skipped */
     int last_error;             /* mu: 0, or -EIO / -ENOSPC: how its last build failed */
+    uint64_t *chunk_sums;       /* mu: one per chunk of the cache file (chunks.c), NULL when
+                                 * none are recorded; replaced only by the shard's one build */
+    uint32_t nchunks;           /* mu: with chunk_sums */
+    tokfs_backing *building;    /* mu: the build's temp file while it is MATERIALIZING with
+                                 * chunk_sums (see EARLY READS), else NULL; its reference is the
+                                 * build's (build_job.backing) */
+    uint64_t verified;          /* mu: with building: bytes [0, verified) are final and checked */
+    uint64_t prefetch_floor;    /* mu: while queued or built as a prefetch, the LRU clock of the
+                                 * read that queued it: it may evict only shards read before */
+    uint32_t prefetch_from;     /* mu: with prefetch_floor: the shard whose read queued it */
 } shard;
 
 /* A shard file of another plan in the same cache dir: evicted before any of ours. */
@@ -147,8 +178,9 @@ typedef struct cache_deferred {
 } cache_deferred;
 
 /* Makes shard `index` into out, as tokfs_build_shard does (the same contract: calls
- * out->reserve before the file grows, stops on *out->cancel, fills stats; 0 or a negative errno
- * with err naming the source). */
+ * out->reserve before the file grows, out->progress after it writes (may be skipped: reads then
+ * wait for the whole build), stops on *out->cancel or a refusal from either, fills stats; 0 or a
+ * negative errno with err naming the source). */
 typedef int (*tokfs_cache_build_fn)(void *ctx, uint32_t index, const tokfs_build_output *out,
                                     tokfs_build_stats *stats, tokfs_err *err);
 
@@ -156,6 +188,7 @@ typedef int (*tokfs_cache_build_fn)(void *ctx, uint32_t index, const tokfs_build
 typedef struct tokfs_cache_hooks {
     tokfs_cache_build_fn build;
     void *ctx;                  /* build's first argument */
+    uint32_t chunk_bytes;       /* 0: TOKFS_CACHE_CHUNK_BYTES (tests use small chunks) */
 } tokfs_cache_hooks;
 
 struct tokfs_cache {
@@ -172,6 +205,16 @@ struct tokfs_cache {
     int lock_fd;                /* open: flock'ed for the life of the mount */
     int catalog_fd;             /* open: records are pwrite'd by the builds, never under mu */
     int shards_dir_fd;          /* open */
+    uint32_t chunk_bytes;       /* open: the chunk size (TOKFS_CACHE_CHUNK_BYTES, or a test's) */
+    /* chunks.bin's appends (chunks.c): rare (one per shard made), and they do I/O (create,
+     * fallocate, pwrite, fdatasync), so they are serialized by their own mutex, never c->mu
+     * (taken inside it, briefly, to account the file's growth in fixed_bytes). Lock order:
+     * chunks_mu, then mu. Fields below: chunks_mu (and written at open, before any thread). */
+    pthread_mutex_t chunks_mu;
+    int chunks_fd;              /* chunks_mu: -1 until the file exists (made at the first append,
+                                 * so a cache that never records sums holds no block for it) */
+    uint64_t chunks_end;        /* chunks_mu: where the next record goes (0: no header yet) */
+    uint64_t chunks_alloc;      /* chunks_mu: bytes allocated to the file, counted in fixed_bytes */
 
     shard *shards;              /* open: the array (npieces); each field as marked in shard */
     foreign_file *foreign;      /* mu: evictable files of other plans, evicted from the end */
@@ -188,7 +231,8 @@ struct tokfs_cache {
 
     /* The budget: fixed_bytes + data_bytes <= cap at all times. */
     uint64_t cap;               /* open: cache_size */
-    uint64_t fixed_bytes;       /* open: metadata (dirs with room to grow, plan, catalog) */
+    uint64_t fixed_bytes;       /* mu: metadata (dirs with room to grow, plan, catalog, chunk
+                                 * sums), measured at open; grown only by chunks.bin's appends */
     uint64_t block;             /* open: the filesystem's allocation unit */
     uint64_t data_bytes;        /* mu: cached shards + foreign shards + builds' reservations */
 
@@ -202,6 +246,7 @@ struct tokfs_cache {
 
     /* Counters for status.json. */
     uint64_t hits, misses, evictions, fetched_bytes, skipped_records, builds, failures; /* mu */
+    uint64_t early_reads;       /* mu: reads answered from a build in progress */
     char last_failure[TOKFS_ERR_MSG_MAX]; /* mu: the last failed build's log line ("" none) */
 };
 
@@ -216,8 +261,18 @@ typedef struct build_job {
     uint64_t reserved;          /* mu: budget bytes held for this build's temp file */
     int over_cap;               /* mu: ENOSPC because the shard alone exceeds cache_size (not
                                  * because the disk is full) */
-    tokfs_err err;              /* mu while building (the reserve callback may fill it), then
-                                 * worker: the failure's one message, naming the shard */
+    tokfs_err err;              /* mu while building (the reserve and progress callbacks may
+                                 * fill it), then worker: the failure's one message, naming
+                                 * the shard */
+    tokfs_backing *backing;     /* worker: the temp file, one reference, from its creation */
+    uint64_t *sums;             /* worker: a copy of the shard's chunk_sums when it began (NULL:
+                                 * none; nothing is served early) */
+    uint32_t nsums;             /* worker */
+    uint64_t expect_bytes;      /* worker: with sums: the cache file's size at the first make */
+    uint64_t checked;           /* worker: bytes of the temp file verified against sums */
+    uint64_t *new_sums;         /* worker: sums computed at the end (first make, or a shard made
+                                 * before chunk sums), recorded, then moved to the shard */
+    uint32_t new_nsums;         /* worker */
 } build_job;
 
 /* ---- the lock --------------------------------------------------------------------------- */
@@ -307,6 +362,29 @@ int cache_catalog_open(tokfs_cache *c, tokfs_err *err);
 int cache_catalog_store(tokfs_cache *c, uint32_t index, uint64_t tokens, uint64_t checksum,
                         uint64_t index_bytes);
 
+/* ---- chunks.c --------------------------------------------------------------------------- */
+
+/* The chunk size of chunks.bin: 1 MiB, the writer's block and a FUSE read's largest size. */
+#define TOKFS_CACHE_CHUNK_BYTES (1u << 20)
+
+static inline uint32_t cache_chunk_count(const tokfs_cache *c, uint64_t file_bytes)
+{
+    return (uint32_t)((file_bytes + c->chunk_bytes - 1) / c->chunk_bytes);
+}
+/* Open chunks.bin if there is one and set the chunk sums of every shard the catalog vouches
+ * for whose record matches it (size and checksum); compact it when mostly dead. At open, after
+ * the catalog, before the budget is measured (its blocks are metadata). */
+int cache_chunks_open(tokfs_cache *c, tokfs_err *err);
+/* Append shard `index`'s record (creating the file first; pwrite + fdatasync; never under mu).
+ * Its new blocks are added to fixed_bytes first, only if they fit under the cap (a record never
+ * evicts a shard). 0, -ENOSPC when they do not fit (the shard's re-makes are then served
+ * whole), or a negative errno. */
+int cache_chunks_store(tokfs_cache *c, uint32_t index, uint64_t file_bytes, uint64_t checksum,
+                       const uint64_t *sums, uint32_t n);
+/* The sum of chunk k of fd's first file_bytes bytes (pread; never under mu). 0 or -errno. */
+int cache_chunk_sum(const tokfs_cache *c, int fd, uint32_t k, uint64_t file_bytes,
+                    uint64_t *sum);
+
 /* ---- budget.c --------------------------------------------------------------------------- */
 
 static inline uint64_t cache_round_up(uint64_t v, uint64_t unit)
@@ -338,6 +416,13 @@ void cache_defer(tokfs_cache *c, int fd, enum tokfs_log_level level, const char 
 /* Evict the least recently read cached shard other than `except` (another plan's files first).
  * Returns 1 when something was freed, 0 when nothing is left. mu held. */
 int cache_evict_one(tokfs_cache *c, uint32_t except);
+/* For a prefetch build of shard `index`: evict, least recently read first, a shard read before
+ * the read that queued it (shard.prefetch_floor), never that shard or the prefetch window after
+ * it, never one a reader holds (a backing reference besides the shard's own); other plans'
+ * files first. 1 when something was freed, 0 when nothing may go. mu held. */
+int cache_evict_for_prefetch(tokfs_cache *c, uint32_t index);
+/* Allocated bytes cache_evict_for_prefetch could free for shard `index`. mu held. */
+uint64_t cache_prefetch_evictable(tokfs_cache *c, uint32_t index);
 
 /* The build's tokfs_build_output.reserve: grow the job's reservation to cover new_size bytes. */
 int cache_reserve_for_build(void *job, uint64_t new_size);

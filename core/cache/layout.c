@@ -1,8 +1,9 @@
 /* The cache dir and the cache's life: CACHE_DIR (0700) and its lock file (one mount per cache
  * dir), the plan dir plan-<id>/ with plan.tsv, shards/ and tmp/, removing the leftovers of an
  * interrupted run, finding our own cached shards (kept only when the catalog vouches for them)
- * and other plans' shard files (evicted first); tokfs_cache_open / _start / _close and the
- * read-only accessors. Also defines the lock wrappers' owner tag (cache_internal.h). */
+ * and other plans' shard files (evicted first); tokfs_cache_open (which opens the catalog and
+ * the chunk sums: catalog.c, chunks.c) / _start / _close and the read-only accessors. Also
+ * defines the lock wrappers' owner tag (cache_internal.h). */
 #include "cache/cache_internal.h"
 
 #include <dirent.h>
@@ -295,8 +296,10 @@ int tokfs_cache_open_hooks(const tokfs_config *cfg, const tokfs_tokenizer *tok,
     }
     c->id_bytes = c->layout.id_bytes;
     c->cap = cfg->cache_size;
-    c->lock_fd = c->catalog_fd = c->shards_dir_fd = -1;
+    c->lock_fd = c->catalog_fd = c->shards_dir_fd = c->chunks_fd = -1;
+    c->chunk_bytes = c->hooks.chunk_bytes ? c->hooks.chunk_bytes : TOKFS_CACHE_CHUNK_BYTES;
     pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->chunks_mu, NULL);
     atomic_init(&c->mu_owner, 0);
     atomic_init(&c->stopping, 0);
     pthread_cond_init(&c->work_cv, NULL);
@@ -327,6 +330,8 @@ int tokfs_cache_open_hooks(const tokfs_config *cfg, const tokfs_tokenizer *tok,
         rc = open_plan_dir(c, err);
     if (rc == 0)
         rc = cache_catalog_open(c, err);
+    if (rc == 0)
+        rc = cache_chunks_open(c, err);
     if (rc == 0) {
         scan_own(c);
         if (scan_foreign(c))
@@ -399,6 +404,7 @@ void tokfs_cache_close(tokfs_cache *c)
             if (fd >= 0)
                 close(fd);
         }
+        free(c->shards[i].chunk_sums);
     }
     for (size_t k = 0; k < c->nforeign; k++)
         free(c->foreign[k].path);
@@ -408,12 +414,15 @@ void tokfs_cache_close(tokfs_cache *c)
     free(c->prefetch_q.items);
     if (c->catalog_fd >= 0)
         close(c->catalog_fd);
+    if (c->chunks_fd >= 0)
+        close(c->chunks_fd);
     if (c->shards_dir_fd >= 0)
         close(c->shards_dir_fd);
     if (c->lock_fd >= 0)
         close(c->lock_fd);
     tokfs_plan_free(&c->plan);
     pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->chunks_mu);
     pthread_cond_destroy(&c->work_cv);
     pthread_cond_destroy(&c->space_cv);
     free(c);

@@ -218,8 +218,8 @@ typedef struct shard_view {
 
 /* The counters, copied under the lock. */
 typedef struct cache_view {
-    uint64_t used, metadata, hits, misses, evictions, builds, failures, fetched_bytes,
-        skipped_records;
+    uint64_t used, metadata, hits, misses, early_reads, evictions, builds, failures,
+        fetched_bytes, skipped_records;
     char last_failure[TOKFS_ERR_MSG_MAX];
 } cache_view;
 
@@ -254,6 +254,7 @@ char *tokfs_cache_render_status(tokfs_cache *c, size_t *len)
     cv.metadata = c->fixed_bytes;
     cv.hits = c->hits;
     cv.misses = c->misses;
+    cv.early_reads = c->early_reads;
     cv.evictions = c->evictions;
     cv.builds = c->builds;
     cv.failures = c->failures;
@@ -286,6 +287,8 @@ char *tokfs_cache_render_status(tokfs_cache *c, size_t *len)
     put(&d, o, "cache_bytes_metadata", u64_value(cv.metadata));
     put(&d, o, "hits", u64_value(cv.hits));
     put(&d, o, "misses", u64_value(cv.misses));
+    /* Reads answered from a shard being re-made, before its build ended (chunks.c). */
+    put(&d, o, "early_reads", u64_value(cv.early_reads));
     put(&d, o, "evictions", u64_value(cv.evictions));
     put(&d, o, "materializations", u64_value(cv.builds));
     put(&d, o, "failures", u64_value(cv.failures));

@@ -1,8 +1,10 @@
 /* Making shards on demand: the two queues (a reader's shard before any prefetch), single
  * flight (one build per shard; every request for it is a waiter answered by that build),
  * prefetch, the worker threads, and build_one (unnamed temp file → build → fsync → compare with
- * the catalog → record → give it its name in shards/). Owns tokfs_cache_get, _release and
- * _known_size, the entry points the FUSE threads call. */
+ * the catalog → record → give it its name in shards/), with the build's progress callback that
+ * checks a re-made shard chunk by chunk and answers the reads whose bytes are ready (EARLY
+ * READS in cache_internal.h). Owns tokfs_cache_get, _read, _release and _known_size, the entry
+ * points the FUSE threads call. */
 #include "cache/cache_internal.h"
 
 #include <errno.h>
@@ -59,7 +61,8 @@ static int queue_demand(tokfs_cache *c, uint32_t i)
     return rc;
 }
 
-/* Queue the next `prefetch` shards of the same split behind shard i. mu held. */
+/* Queue the next `prefetch` shards of the same split behind shard i, each allowed to evict
+ * only shards read before this read of i (budget.c, cache_evict_for_prefetch). mu held. */
 static void queue_prefetch(tokfs_cache *c, uint32_t i)
 {
     TOKFS_CACHE_ASSERT_LOCKED(c);
@@ -69,14 +72,16 @@ static void queue_prefetch(tokfs_cache *c, uint32_t i)
         if (s->state == SHARD_REMOTE && s->queued == QUEUED_NONE && !s->last_error &&
             queue_push(&c->prefetch_q, i + k) == 0) {
             s->queued = QUEUED_PREFETCH;
+            s->prefetch_floor = c->shards[i].last_read;
+            s->prefetch_from = i;
             pthread_cond_signal(&c->work_cv);
         }
     }
 }
 
 /* The next shard to build: a reader's first; then a prefetch, only when its estimated size fits
- * in free budget (a prefetch never evicts). 1 with *out, or 0 when there is nothing to do.
- * mu held. */
+ * in free budget plus what it may evict (shards read before the read that queued it). 1 with
+ * *out, or 0 when there is nothing to do. mu held. */
 static int pick_job(tokfs_cache *c, uint32_t *out)
 {
     TOKFS_CACHE_ASSERT_LOCKED(c);
@@ -94,7 +99,7 @@ static int pick_job(tokfs_cache *c, uint32_t *out)
         if (s->state != SHARD_REMOTE)
             continue;
         uint64_t want = cache_round_up(cache_estimated_bytes(c, i), c->block) + 2 * c->block;
-        if (c->fixed_bytes + c->data_bytes + want > c->cap)
+        if (c->fixed_bytes + c->data_bytes + want > c->cap + cache_prefetch_evictable(c, i))
             continue;
         *out = i;
         return 1;
@@ -118,6 +123,29 @@ waiter *cache_take_waiters(tokfs_cache *c, uint32_t i)
         }
     }
     return list;
+}
+
+/* Take shard i's read waiters whose bytes are below `verified` in its build's file, each with a
+ * reference on it (EARLY READS). mu held. */
+static waiter *take_ready_waiters(tokfs_cache *c, uint32_t i, uint64_t verified)
+{
+    TOKFS_CACHE_ASSERT_LOCKED(c);
+    shard *s = &c->shards[i];
+    waiter *ready = NULL, **link = &s->waiters;
+    while (*link) {
+        waiter *w = *link;
+        if (!w->want_backing || w->need_end > verified || !s->building) {
+            link = &w->next;
+            continue;
+        }
+        *link = w->next;
+        atomic_fetch_add_explicit(&s->building->refs, 1, memory_order_relaxed);
+        w->backing = s->building;
+        w->next = ready;
+        ready = w;
+        c->early_reads++;
+    }
+    return ready;
 }
 
 void cache_answer_waiters(waiter *list, int status, uint64_t size)
@@ -200,11 +228,103 @@ static int open_temp(tokfs_cache *c, uint32_t i, char *path, size_t size, int *a
     return fd >= 0 ? fd : -errno;
 }
 
+/* "<name> re-made differs from the first time <what>: a source changed upstream (<url>)...",
+ * the one message of a re-make that does not match the first (job->err). */
+static int set_differs(build_job *job, const char *what)
+{
+    tokfs_cache *c = job->c;
+    const tokfs_piece *piece = &c->plan.pieces[job->shard];
+    char name[64], first_url[512];
+    tokfs_cache_shard_name(c, job->shard, name, sizeof name);
+    tokfs_url_redact(c->plan.sources[piece->first_source].url, first_url, sizeof first_url);
+    return tokfs_err_set(&job->err, EIO,
+                         "%s re-made differs from the first time %s: a source changed upstream "
+                         "(%s%s); not served",
+                         name, what, first_url,
+                         piece->last_source > piece->first_source ? " ..." : "");
+}
+
+/* The build's tokfs_build_output.progress: bytes [0, done) of the temp file are final. With
+ * chunk sums from the first make, check every chunk now complete against its sum (a read of
+ * the page cache just written) and answer the reads whose bytes are all checked, from this
+ * (the build's) thread, without mu. A chunk that differs stops the build: -EIO, job->err says
+ * which byte range, and nothing at or after it was handed to any reader. */
+static int build_progress(void *ctx, uint64_t done)
+{
+    build_job *job = ctx;
+    tokfs_cache *c = job->c;
+    if (!job->sums)
+        return 0;
+    uint64_t before = job->checked;
+    while (job->checked < job->expect_bytes) {
+        uint32_t k = (uint32_t)(job->checked / c->chunk_bytes);
+        uint64_t end = (uint64_t)(k + 1) * c->chunk_bytes;
+        if (end > job->expect_bytes)
+            end = job->expect_bytes;
+        if (done < end)
+            break;
+        uint64_t sum;
+        int rc = cache_chunk_sum(c, tokfs_backing_fd(job->backing), k, job->expect_bytes, &sum);
+        if (rc)
+            return rc;
+        if (sum != job->sums[k]) {
+            char what[128];
+            snprintf(what, sizeof what, "in bytes %" PRIu64 "-%" PRIu64 " (chunk %u of %u)",
+                     job->checked, end, k + 1, job->nsums);
+            cache_lock(c); /* job->err is under mu while building */
+            set_differs(job, what);
+            cache_unlock(c);
+            return -EIO;
+        }
+        job->checked = end;
+    }
+    if (job->checked == before)
+        return 0;
+    cache_lock(c);
+    c->shards[job->shard].verified = job->checked;
+    waiter *ready = take_ready_waiters(c, job->shard, job->checked);
+    cache_unlock(c);
+    cache_answer_waiters(ready, 0, job->expect_bytes);
+    return 0;
+}
+
+/* Sums of every chunk of the made file (file_bytes), recorded in chunks.bin, kept in
+ * job->new_sums for finish_ok. A failure is not the build's: the shard is right, only its
+ * re-makes are served whole (logged). Without mu. */
+static void record_chunk_sums(build_job *job, int fd, uint64_t file_bytes, uint64_t checksum,
+                              const char *name)
+{
+    tokfs_cache *c = job->c;
+    uint32_t n = cache_chunk_count(c, file_bytes);
+    uint64_t *sums = malloc((n ? n : 1) * sizeof *sums);
+    int rc = sums ? 0 : -ENOMEM;
+    for (uint32_t k = 0; rc == 0 && k < n; k++)
+        rc = cache_chunk_sum(c, fd, k, file_bytes, &sums[k]);
+    if (rc == 0)
+        rc = cache_chunks_store(c, job->shard, file_bytes, checksum, sums, n);
+    if (rc == -ENOSPC) /* a cache full to its cap: common, and harmless */
+        tokfs_log(TOKFS_LOG_DEBUG, "%s: no room under cache_size to record its chunk sums: "
+                  "after a remount its re-makes will be served whole", name);
+    else if (rc)
+        tokfs_log(TOKFS_LOG_WARN, "%s: cannot record chunk sums (%s): its re-makes will be "
+                  "served whole", name, strerror(-rc));
+    /* Sums not written to disk are still right for this mount (the file's own bytes). */
+    if (rc == 0 || rc == -ENOSPC) {
+        job->new_sums = sums;
+        job->new_nsums = n;
+    } else {
+        free(sums);
+    }
+}
+
 /* Make shard job->shard, without c->mu: temp file, build, fsync, settle the reservation,
- * compare with the catalog (or record it there), name it in shards/. Returns 0 with *backing_out
- * (one reference) and *disk_out, or a negative errno with job->err naming the shard. */
+ * compare with the catalog (or record it there, and its chunk sums), name it in shards/.
+ * job->backing is the temp file from the moment it exists (early readers may hold it); it is
+ * left in the job either way: on success it becomes the cached shard's, on failure the caller
+ * drops it after clearing shard.building under mu. Returns 0 with *disk_out, or a negative
+ * errno with job->err naming the shard. */
 static int build_one(build_job *job, tokfs_cache_build_fn build, void *build_ctx,
-                     tokfs_backing **backing_out, uint64_t *disk_out, tokfs_build_stats *stats)
+                     uint64_t *disk_out, tokfs_build_stats *stats)
 {
     tokfs_cache *c = job->c;
     uint32_t i = job->shard;
@@ -219,8 +339,25 @@ static int build_one(build_job *job, tokfs_cache_build_fn build, void *build_ctx
                              "%s: cannot create temp file %s: %s", name, tmp_path,
                              strerror(-fd));
     fchmod(fd, 0600);
+    if (!(job->backing = cache_backing_new(fd))) {
+        if (!anonymous)
+            unlink(tmp_path);
+        close(fd);
+        return tokfs_err_set(&job->err, ENOMEM, "%s: out of memory", name);
+    }
+    if (job->sums) {
+        /* Reads of this shard may be answered from this file as its chunks check out. */
+        cache_lock(c);
+        c->shards[i].building = job->backing;
+        c->shards[i].verified = 0;
+        cache_unlock(c);
+    }
     tokfs_build_output out = {.fd = fd, .reserve = cache_reserve_for_build, .reserve_ctx = job,
-                              .cancel = &c->stopping};
+                              .cancel = &c->stopping,
+                              .has_expected_ids = job->known_tokens >= 0,
+                              .expected_ids = job->known_tokens >= 0
+                                                  ? (uint64_t)job->known_tokens : 0,
+                              .progress = build_progress, .progress_ctx = job};
     tokfs_err err = {{0}}; /* what went wrong, without the shard's name (added at the end) */
     int rc = build(build_ctx, i, &out, stats, &err);
     if (rc == 0 && fsync(fd) != 0)
@@ -241,17 +378,17 @@ static int build_one(build_job *job, tokfs_cache_build_fn build, void *build_ctx
         job->index_bytes = (uint64_t)st.st_size - data_bytes;
     if (rc == 0 && job->known_tokens >= 0 &&
         ((uint64_t)job->known_tokens != stats->tokens || job->known_checksum != stats->checksum)) {
-        const tokfs_piece *piece = &c->plan.pieces[i];
-        char first_url[512];
-        tokfs_url_redact(c->plan.sources[piece->first_source].url, first_url, sizeof first_url);
-        rc = tokfs_err_set(&job->err, EIO,
-                           "%s re-made differs from the first time (%" PRIu64 " tokens, "
-                           "checksum %016" PRIx64 "; recorded %" PRId64 ", %016" PRIx64
-                           "): a source changed upstream (%s%s); not served",
-                           name, stats->tokens, stats->checksum, job->known_tokens,
-                           job->known_checksum, first_url,
-                           piece->last_source > piece->first_source ? " ..." : "");
-    } else if (rc == 0 && job->known_tokens < 0) {
+        char what[160];
+        snprintf(what, sizeof what, "(%" PRIu64 " tokens, checksum %016" PRIx64 "; recorded %"
+                 PRId64 ", %016" PRIx64 ")", stats->tokens, stats->checksum, job->known_tokens,
+                 job->known_checksum);
+        rc = set_differs(job, what);
+    }
+    /* First made, or made before chunk sums existed: record them (before the catalog record,
+     * so a crash in between leaves sums the catalog does not vouch for: ignored). */
+    if (rc == 0 && !job->sums)
+        record_chunk_sums(job, fd, (uint64_t)st.st_size, stats->checksum, name);
+    if (rc == 0 && job->known_tokens < 0) {
         int crc = cache_catalog_store(c, i, stats->tokens, stats->checksum, job->index_bytes);
         if (crc)
             rc = tokfs_err_set(&err, -crc, "cannot record %s in the catalog: %s", name,
@@ -266,29 +403,24 @@ static int build_one(build_job *job, tokfs_cache_build_fn build, void *build_ctx
             rc = tokfs_err_set(&err, -lrc, "cannot move %s into place: %s", tmp_path,
                                strerror(-lrc));
     }
-    tokfs_backing *b = NULL;
-    if (rc == 0 && !(b = cache_backing_new(fd))) {
-        unlink(final_path);
-        rc = tokfs_err_set(&err, ENOMEM, "out of memory");
-    }
     if (rc) {
         if (!anonymous)
             unlink(tmp_path);
-        close(fd);
-        /* The reserve callback or the checks above may have said it all already, naming the
-         * shard; else the builder's or the file's message, prefixed with the shard's name. */
+        /* The reserve or progress callback or the checks above may have said it all already,
+         * naming the shard; else the builder's or the file's message, prefixed with the
+         * shard's name. */
         if (!job->err.msg[0])
             tokfs_err_set(&job->err, -rc, "%s: %s", name, err.msg[0] ? err.msg : strerror(-rc));
         return rc;
     }
-    *backing_out = b;
     return 0;
 }
 
 /* ---- after a build (mu held; each may let go of it to answer waiters) ------------------- */
 
-/* Shard i is made: cache it and answer its waiters. */
-static void finish_ok(tokfs_cache *c, build_job *job, tokfs_backing *backing, uint64_t disk,
+/* Shard i is made: cache it (the build's reference on its file becomes the shard's own, and its
+ * new chunk sums the shard's) and answer its waiters. */
+static void finish_ok(tokfs_cache *c, build_job *job, uint64_t disk,
                       const tokfs_build_stats *stats)
 {
     TOKFS_CACHE_ASSERT_LOCKED(c);
@@ -297,7 +429,14 @@ static void finish_ok(tokfs_cache *c, build_job *job, tokfs_backing *backing, ui
     c->builds++;
     s->state = SHARD_CACHED;
     s->ever_cached = 1;
-    s->backing = backing;
+    s->backing = job->backing;
+    job->backing = NULL;
+    if (job->new_sums) {
+        free(s->chunk_sums);
+        s->chunk_sums = job->new_sums;
+        s->nchunks = job->new_nsums;
+        job->new_sums = NULL;
+    }
     s->disk_bytes = disk;
     s->tokens = (int64_t)stats->tokens;
     s->checksum = stats->checksum;
@@ -406,12 +545,18 @@ void *cache_worker_main(void *arg)
         c->active_builds++;
         build_job job = {.c = c, .shard = i, .known_tokens = s->tokens,
                          .known_checksum = s->checksum};
+        /* Early reads need the first make's chunk sums and its size (the catalog's). */
+        if (s->chunk_sums && s->tokens >= 0 &&
+            (job.sums = malloc(s->nchunks * sizeof *job.sums)) != NULL) {
+            memcpy(job.sums, s->chunk_sums, s->nchunks * sizeof *job.sums);
+            job.nsums = s->nchunks;
+            job.expect_bytes = cache_shard_bytes(c, s);
+        }
         cache_unlock(c);
 
-        tokfs_backing *backing = NULL;
         uint64_t disk = 0;
         tokfs_build_stats stats = {0};
-        int rc = build_one(&job, build, build_ctx, &backing, &disk, &stats);
+        int rc = build_one(&job, build, build_ctx, &disk, &stats);
         uint64_t free_bytes = rc == -ENOSPC || rc == -EDQUOT ? cache_disk_free_bytes(c) : 0;
 
         cache_lock(c);
@@ -419,10 +564,18 @@ void *cache_worker_main(void *arg)
         c->builds_done++;
         c->fetched_bytes += stats.fetched_bytes;
         s->fetched_bytes += stats.fetched_bytes;
+        /* No more early reads from this build's file; readers holding it keep their bytes. */
+        s->building = NULL;
+        s->verified = 0;
+        int fd = rc != 0 && job.backing ? cache_backing_unref(job.backing) : -1;
+        if (fd >= 0)
+            cache_defer(c, fd, TOKFS_LOG_DEBUG, NULL); /* closed after unlock */
         if (rc == 0)
-            finish_ok(c, &job, backing, disk, &stats);
+            finish_ok(c, &job, disk, &stats);
         else
             finish_failed(c, &job, rc, free_bytes, c->builds_done);
+        free(job.sums);
+        free(job.new_sums);
     }
     cache_unlock(c);
     tokfs_fetcher_free(self.fetcher);
@@ -458,8 +611,9 @@ const tokfs_layout *tokfs_cache_layout(const tokfs_cache *c)
     return &c->layout;
 }
 
-void tokfs_cache_get(tokfs_cache *c, uint32_t i, int is_read, int want_backing,
-                     tokfs_ready_fn fn, void *arg)
+/* tokfs_cache_get, for reads of bytes below need_end (UINT64_MAX: the whole shard). */
+static void get_shard(tokfs_cache *c, uint32_t i, int is_read, int want_backing,
+                      uint64_t need_end, tokfs_ready_fn fn, void *arg)
 {
     if (i >= c->plan.npieces) {
         fn(arg, -ENOENT, 0, NULL);
@@ -484,13 +638,26 @@ void tokfs_cache_get(tokfs_cache *c, uint32_t i, int is_read, int want_backing,
         fn(arg, 0, size, b);
         return;
     }
+    if (want_backing && s->building && need_end <= s->verified) {
+        /* Being re-made, and these bytes are written and checked already. */
+        tokfs_backing *b = s->building;
+        atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+        c->misses++;
+        c->early_reads++;
+        queue_prefetch(c, i);
+        uint64_t size = cache_shard_bytes(c, s);
+        cache_unlock(c);
+        fn(arg, 0, size, b);
+        return;
+    }
     waiter *w = malloc(sizeof *w);
     if (!w) {
         cache_unlock(c);
         fn(arg, -ENOMEM, 0, NULL);
         return;
     }
-    *w = (waiter){.fn = fn, .arg = arg, .want_backing = want_backing, .next = s->waiters};
+    *w = (waiter){.fn = fn, .arg = arg, .want_backing = want_backing, .need_end = need_end,
+                  .next = s->waiters};
     s->waiters = w;
     s->demand = 1;
     s->last_error = 0;
@@ -507,6 +674,17 @@ void tokfs_cache_get(tokfs_cache *c, uint32_t i, int is_read, int want_backing,
         return;
     }
     cache_unlock(c);
+}
+
+void tokfs_cache_get(tokfs_cache *c, uint32_t i, int is_read, int want_backing,
+                     tokfs_ready_fn fn, void *arg)
+{
+    get_shard(c, i, is_read, want_backing, UINT64_MAX, fn, arg);
+}
+
+void tokfs_cache_read(tokfs_cache *c, uint32_t i, uint64_t end, tokfs_ready_fn fn, void *arg)
+{
+    get_shard(c, i, 1, 1, end, fn, arg);
 }
 
 int tokfs_backing_fd(const tokfs_backing *b) { return b->fd; }
