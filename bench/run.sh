@@ -22,7 +22,7 @@ timed in the same run, rounds alternating the contenders, medians over the round
               MB of the corpus read whole (every shard, prefetch=0) with workers=1 and workers=2,
               vs bench/tokpool_bench (build/tokpool_bench: the tokenizing alone, on the same
               documents decoded in memory beforehand) with 1 thread, and two 1-thread
-              tokpool_bench processes at once (pinned to CPU 0 and 1): the machine's 2-process
+              tokpool_bench processes at once (not pinned): the machine's 2-process
               ceiling = 2 x source bytes / the slower one's time. Targets: workers=1 >= 0.8x the
               1-thread tokenizing; workers=2 >= 0.9x the ceiling.
   sweep       a sweep over 20 train shards in order, cold cache, by a reader that sleeps a fixed
@@ -42,7 +42,7 @@ timed in the same run, rounds alternating the contenders, medians over the round
 Modes:
   (default)   full: a 1100 MB corpus (1.1e9 bytes) of 32 MB files, 3 rounds; about 15-25 min on
               2 cores
-  --quick     development: a 60 MB corpus, 1 round, smaller shards; 2-4 minutes. Its numbers
+  --quick     development: a 100 MB corpus, 1 round, smaller shards; 2-4 minutes. Its numbers
               are not the issue's (small shards, one round); the report says so.
 
 Options:
@@ -110,15 +110,17 @@ log() { echo "[$(date +%T)] $*" >&2; }
 [ "$(id -u)" = 0 ] || { echo "run.sh: run as root (FUSE mounts)" >&2; exit 1; }
 
 if [ "$QUICK" = 1 ]; then
-    : "${RUNS:=1}" "${CORPUS_MB:=60}"
+    : "${RUNS:=1}" "${CORPUS_MB:=100}"
     FILE_MB=8
-    CASE_ARGS=(--warm-shards 6 --batches 1000 --cold-mb 16 --sweep-shard-size 250000
+    CASE_ARGS=(--warm-shards 20 --warm-shard-size 1M --warm-seconds 0.3 --batches 1000 --rclone-batches 200
+        --cold-mb 16 --cold-shard-size 1M --sweep-shard-size 250000
         --evict-shard-size 2M --rss-shard-size 1M --sizes 250000,500000,1M,2M --min-cheap-runs 3)
     MODE=quick
 else
     : "${RUNS:=3}" "${CORPUS_MB:=1100}"
     FILE_MB=32
-    CASE_ARGS=(--warm-shards 16 --batches 1000 --cold-mb 200 --sweep-shard-size 5M
+    CASE_ARGS=(--warm-shards 16 --warm-shard-size 10M --warm-seconds 1 --batches 1000
+        --cold-mb 200 --cold-shard-size 10M --sweep-shard-size 5M
         --evict-shard-size 10M --rss-shard-size 10M --sizes 1M,2M,5M,10M,20M,50M --min-cheap-runs 5)
     MODE=full
 fi
@@ -215,10 +217,10 @@ for line in open("/proc/cpuinfo"):
         break
 mem = int(open("/proc/meminfo").readline().split()[1]) // 1024
 btype = ""
-try:
-    m = re.search(r"^CMAKE_BUILD_TYPE:\w+=(.*)$", open(os.path.join(build, "CMakeCache.txt")).read(), re.M)
-    btype = m.group(1) if m else ""
-except OSError:
+try:  # CMakeLists.txt sets the default type outside the cache: the flags tell what it was
+    m = re.search(r"^C_FLAGS = (.*)$", open(os.path.join(build, "CMakeFiles/tokfs.dir/flags.make")).read(), re.M)
+    btype = " ".join(w for w in m.group(1).split() if w.startswith(("-O", "-g", "-march", "-DNDEBUG", "-fsanitize")))
+except (OSError, AttributeError):
     pass
 dirty = sh("git", "status", "--porcelain", "--untracked-files=no")
 print(json.dumps({

@@ -75,6 +75,16 @@ def is_mounted(path):
     return False
 
 
+def cpu_seconds(pid):
+    """utime + stime of PID (all its threads), in seconds."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def vm_hwm_kb(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -214,7 +224,6 @@ def get_batch_loop(files, dtype, batches, seed, B=12, T=1024):
     """nanoGPT's get_batch as in its train.py: every batch a new np.memmap of (here) a random
     shard, B random windows of T+1 ids as x and y (int64). Returns seconds."""
     rng = np.random.default_rng(seed)
-    sizes = {}
     t0 = time.perf_counter()
     for _ in range(batches):
         path = files[int(rng.integers(len(files)))]
@@ -222,7 +231,6 @@ def get_batch_loop(files, dtype, batches, seed, B=12, T=1024):
         ix = rng.integers(len(data) - T, size=B)
         x = np.stack([data[i:i + T].astype(np.int64) for i in ix])
         y = np.stack([data[i + 1:i + 1 + T].astype(np.int64) for i in ix])
-        sizes[path] = x.shape[0] + y.shape[0]
         del data
     return time.perf_counter() - t0
 
@@ -261,6 +269,7 @@ def case(name):
             log("case %s" % name)
             t0 = time.time()
             res = RESULTS["cases"].setdefault(name, {})
+            res["loadavg_start"] = open("/proc/loadavg").read().split()[:3]
             try:
                 fn(res)
             except Exception as e:  # the case says it could not run; the others go on
@@ -269,6 +278,7 @@ def case(name):
                 res["error"] = "%s: %s" % (type(e).__name__, e)
                 log("case %s could not run: %s" % (name, res["error"]))
             res["wall_seconds"] = time.time() - t0
+            res["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
             save()
         run.case_name = name
         return run
@@ -292,7 +302,8 @@ def copy_shards(m, dest):
 def case_warm(res):
     """Warm sequential read and nanoGPT get_batch: tokfs (shards made, then read again on the
     same mount: the kernel's page cache) vs local copies vs rclone mount of the copies."""
-    m = tokfs_mount("@%s/list.txt" % A.url, {"max_shards": A.warm_shards, "prefetch": 0}, tag="warm")
+    m = tokfs_mount("@%s/list.txt" % A.url, {"shard_size": A.warm_shard_size,
+                                              "max_shards": A.warm_shards, "prefetch": 0}, tag="warm")
     try:
         files = m.shards("train")
         res["options"] = m.options
@@ -314,22 +325,32 @@ def case_warm(res):
             except Exception as e:
                 res["rclone_error"] = str(e)
                 log("rclone: %s" % e)
-        for name, fl in contenders.items():  # one untimed pass each: everything in page cache
-            seq_read(fl)
+        # one untimed pass each: everything in the page cache; it also sets how many passes over
+        # the files one timed sequential read makes (at least --warm-seconds long)
+        passes = {}
+        for name, fl in contenders.items():
+            t = seq_read(fl)[1]
+            passes[name] = max(1, min(200, int(A.warm_seconds / max(t, 1e-4)) + 1))
+        res["passes"] = passes
         seq = {k: [] for k in contenders}
         gb = {k: [] for k in contenders}
         reps = max(A.runs, A.min_cheap_runs)
         for r in range(reps):
             order = list(contenders) if r % 2 == 0 else list(reversed(list(contenders)))
             for name in order:
-                b, s = seq_read(contenders[name])
-                assert b == nbytes, (name, b, nbytes)
-                seq[name].append(s)
+                c0 = cpu_seconds(m.pid) if name == "tokfs" else None
+                b, s = seq_read(contenders[name] * passes[name])
+                if c0 is not None:  # did the daemon answer the warm reads? its CPU time says
+                    res.setdefault("daemon_cpu_per_pass", []).append((cpu_seconds(m.pid) - c0) / passes[name])
+                assert b == nbytes * passes[name], (name, b, nbytes)
+                seq[name].append(s / passes[name])  # seconds per pass
             for name in order:
-                gb[name].append(get_batch_loop(contenders[name], dtype, A.batches, 1000 + r))
+                nb = A.rclone_batches if name == "rclone" else A.batches
+                gb[name].append(get_batch_loop(contenders[name], dtype, nb, 1000 + r) * A.batches / nb)
         res["seq_seconds"] = seq
         res["getbatch_seconds"] = gb
         res["batches"] = A.batches
+        res["rclone_batches"] = A.rclone_batches
         res["runs"] = reps
         if rc:
             rc.unmount()
@@ -357,7 +378,8 @@ def tokpool_seconds(p, threads=1):
 def cold_read(workers):
     """Fresh cache, the cold list mounted with WORKERS and prefetch=0; reads every shard (train
     then val) in order. Returns (seconds, source bytes fetched, shards, ids bytes)."""
-    m = tokfs_mount("@%s/list-cold.txt" % A.url, {"workers": workers, "prefetch": 0}, tag="cold")
+    m = tokfs_mount("@%s/list-cold.txt" % A.url,
+                    {"workers": workers, "prefetch": 0, "shard_size": A.cold_shard_size}, tag="cold")
     try:
         files = m.shards("train") + m.shards("val")
         nbytes, secs = seq_read(files)
@@ -371,7 +393,7 @@ def cold_read(workers):
 @case("cold")
 def case_cold(res):
     """Cold materialization through the mount (workers=1, workers=2) vs tokpool_bench on the
-    same documents (1 thread; and two 1-thread processes at once, pinned to CPU 0 and 1)."""
+    same documents (1 thread; and two 1-thread processes at once, not pinned)."""
     jsonl = os.path.join(A.tmp, "cold.jsonl")
     with open(jsonl, "wb") as out:
         for name in A.cold_files:
@@ -393,7 +415,9 @@ def case_cold(res):
             elif s == "tok2":
                 runs["tokpool_2"].append(tokpool_seconds(tokpool_time(jsonl, 2), 2))
             elif s == "pair":
-                pa, pb = tokpool_time(jsonl, 1, pin=0), tokpool_time(jsonl, 1, pin=1)
+                # not pinned: on a machine shared with other work, pinning each to one CPU
+                # measures the other work as much as the machine; the scheduler spreads them
+                pa, pb = tokpool_time(jsonl, 1), tokpool_time(jsonl, 1)
                 a, b = tokpool_seconds(pa, 1), tokpool_seconds(pb, 1)
                 runs["pair_a"].append(a)
                 runs["pair_b"].append(b)
@@ -420,8 +444,11 @@ def case_sweep(res):
     n = A.sweep_shards
     opts = {"shard_size": A.sweep_shard_size, "max_shards": n}
 
-    def sweep(prefetch, c):
-        m = tokfs_mount("@%s/list.txt" % A.url, dict(opts, prefetch=prefetch), tag="sweep")
+    def sweep(prefetch, c, cap=None):
+        o = dict(opts, prefetch=prefetch)
+        if cap:
+            o["cache_size"] = cap
+        m = tokfs_mount("@%s/list.txt" % A.url, o, tag="sweep")
         try:
             files = m.shards("train")
             if len(files) < n:
@@ -430,7 +457,7 @@ def case_sweep(res):
             marks = []
             b, s = seq_read(files, c, marks)
             consume_alone = None
-            if prefetch == 1:  # the same bytes again, now in the page cache: the consume alone
+            if prefetch == 1 and not cap:  # the same bytes again, now in the page cache: the consume alone
                 consume_alone = seq_read(files, c)[1]
             return b, s, marks, consume_alone, m.options
         finally:
@@ -443,12 +470,21 @@ def case_sweep(res):
     res["calibration_seconds"] = s
     res["consume_s_per_mb"] = c * 1e6
     res["bytes"] = b
-    runs = {"make": [], "p0": [], "p1": [], "consume": []}
+    # a cap of about 4 average shards (and the cache's metadata): the sweep under eviction
+    cap = 4 * b // n + 4 * MiB
+    res["tight_cap"] = cap
+    runs = {"make": [], "p0": [], "p1": [], "consume": [], "p1cap": []}
     marks = {}
     for r in range(A.runs):
-        order = ["make", "p0", "p1"] if r % 2 == 0 else ["p1", "p0", "make"]
+        order = ["make", "p0", "p1", "p1cap"] if r % 2 == 0 else ["p1cap", "p1", "p0", "make"]
         for k in order:
-            if k == "make":
+            if k == "p1cap":
+                try:
+                    _, s, mk, _, o = sweep(1, c, cap)
+                except Exception as e:
+                    res["p1cap_error"] = str(e)
+                    s, mk = None, []
+            elif k == "make":
                 _, s, mk, _, o = sweep(0, 0.0)
             elif k == "p0":
                 _, s, mk, _, o = sweep(0, c)
@@ -608,7 +644,11 @@ def main():
     p.add_argument("--min-cheap-runs", dest="min_cheap_runs", type=int, default=3)
     p.add_argument("--cases", default="")
     p.add_argument("--warm-shards", dest="warm_shards", type=int, default=16)
+    p.add_argument("--warm-shard-size", dest="warm_shard_size", default="10M")
+    p.add_argument("--warm-seconds", dest="warm_seconds", type=float, default=0.5)
+    p.add_argument("--cold-shard-size", dest="cold_shard_size", default="10M")
     p.add_argument("--batches", type=int, default=1000)
+    p.add_argument("--rclone-batches", dest="rclone_batches", type=int, default=1000)
     p.add_argument("--batch", type=int, default=12)
     p.add_argument("--block", type=int, default=1024)
     p.add_argument("--cold-mb", dest="cold_mb", type=int, default=200)

@@ -101,12 +101,21 @@ class Report:
                  "tokfs options: `%s`. The %d train shards were made by one cold read on the mount "
                  "(%.1f s), then copied to local files (the local contender; nginx serves the copies "
                  "to rclone); every contender read once untimed, then %d rounds alternating the order. "
-                 "Seconds per round:" % (r["options"], r["files"], r["make_seconds"], n), "",
+                 "One timed sequential read = %s passes over the files (seconds below are per pass). "
+                 "Seconds per round:" % (r["options"], r["files"], r["make_seconds"], n,
+                                         ", ".join("%s %d" % kv for kv in r.get("passes", {}).items())), "",
                  "| contender | sequential read, s (each round) | median MB/s | get_batch ×%d, s (each round) | median batches/s |" % nb,
                  "| --- | --- | ---: | --- | ---: |"]
+        if r.get("rclone_batches", nb) != nb and "rclone" in gb:
+            lines[4] += (" rclone's get_batch ran %d batches per round (it is slow), its seconds "
+                         "scaled to %d." % (r["rclone_batches"], nb))
         for k in seq:
             lines.append("| %s | %s | %s | %s | %s |" % (
                 k, ", ".join(f(s, 3) for s in seq[k]), f(mbs[k], 0), ", ".join(f(s, 3) for s in gb[k]), f(bps[k], 0)))
+        if r.get("daemon_cpu_per_pass"):
+            lines += ["", "tokfs daemon CPU time (user + system, /proc/PID/stat) per timed pass of the warm "
+                      "sequential read: %s s (0 when the page cache answers every read)." %
+                      ", ".join(f(x, 3) for x in r["daemon_cpu_per_pass"])]
         self.details.append("\n".join(lines))
 
     def cold(self):
@@ -139,14 +148,14 @@ class Report:
                  "bytes fetched per mount (status.json): %s. tokpool_bench: the same %.1f MB file "
                  "(the files concatenated), `--runs 1`, documents decoded in memory before its clock "
                  "starts. MB/s = source bytes / seconds for every contender. Ceiling = 2 × source / "
-                 "the slower of two 1-thread tokpool_bench processes started together (CPU 0 and 1). "
+                 "the slower of two 1-thread tokpool_bench processes started together (not pinned). "
                  "%d rounds, order reversed every other round." % (
                      r["source_files"], src / MB, r.get("options_w1", ""), r.get("shards", 0), r.get("ids_bytes", 0) / MB,
                      ", ".join("%.1f MB" % (x / MB) for x in sorted(set(fetched))) or "-", src / MB, n), "",
                  "| contender | seconds (each round) | median MB/s of source |", "| --- | --- | ---: |"]
         names = [("mount_w1", "mount, workers=1"), ("mount_w2", "mount, workers=2"),
                  ("tokpool_1", "tokpool_bench, 1 thread"), ("tokpool_2", "tokpool_bench, 2 threads"),
-                 ("pair_a", "two processes: CPU 0"), ("pair_b", "two processes: CPU 1")]
+                 ("pair_a", "two 1-thread processes at once: first"), ("pair_b", "two 1-thread processes at once: second")]
         for k, label in names:
             lines.append("| %s | %s | %s |" % (label, ", ".join(f(t, 3) for t in s[k]), f(median([mb(t) for t in s[k]]), 1)))
         lines.append("| 2-process ceiling | 2 × source / slower | %s |" % f(ceil, 1))
@@ -167,6 +176,13 @@ class Report:
                  "vs prefetch=0, vs max(make, consume)",
                  "%s s vs %s s (prefetch=0) vs %s s (max)" % (f(median(s["p1"])), f(median(s["p0"])), f(median(ideal))),
                  ratio, 1.1, False)
+        if s.get("p1cap") and not r.get("p1cap_error"):
+            rc = median([s["p1cap"][i] / ideal[i] for i in range(n) if s["p1cap"][i] is not None])
+            self.row("the same sweep under cache_size=%.0f MB (about 4 shards), prefetch=1" % (r["tight_cap"] / MB),
+                     "vs max(make, consume) (roomy cap)", "%s s vs %s s (max)" % (f(median(s["p1cap"])), f(median(ideal))),
+                     rc, 1.1, False)
+        elif r.get("p1cap_error"):
+            self.missing("the same sweep under a cap of about 4 shards", "vs max(make, consume)", r["p1cap_error"])
         lines = ["#### Sequential sweep with prefetch (`sweep`)", "",
                  "%d train shards of `shard_size=%s`, %.1f MB of ids, read in order with 1 MiB reads; fresh cache every sweep. "
                  "The reader sleeps %.4f s per MB read (calibrated from one sweep without sleeping: "
@@ -177,9 +193,15 @@ class Report:
                      r.get("options_p1", "")), "",
                  "| sweep | seconds (each round) | median | / ideal (median of rounds) |", "| --- | --- | ---: | ---: |"]
         for k, label in (("make", "make: prefetch=0, no consume"), ("consume", "consume alone"),
-                         ("p0", "prefetch=0 + consume"), ("p1", "prefetch=1 + consume")):
+                         ("p0", "prefetch=0 + consume"), ("p1", "prefetch=1 + consume"),
+                         ("p1cap", "prefetch=1 + consume, cache_size=%.1f MB (about 4 shards)" % (r.get("tight_cap", 0) / MB))):
+            if k not in s:
+                continue
+            if k == "p1cap" and r.get("p1cap_error"):
+                lines.append("| %s | could not run: %s | - | - |" % (label, r["p1cap_error"]))
+                continue
             lines.append("| %s | %s | %s | %s |" % (label, ", ".join(f(t) for t in s[k]), f(median(s[k])),
-                                                     f(median([s[k][i] / ideal[i] for i in range(n)]))))
+                                                     f(median([s[k][i] / ideal[i] for i in range(n) if s[k][i] is not None]))))
         self.details.append("\n".join(lines))
         # plot: end time of each shard, first round
         marks = r.get("marks", {})
@@ -192,7 +214,7 @@ class Report:
                         fh.write("%d %.4f\n" % (idx + 1, end))
                     fh.write("\n\n")
             png = os.path.join(self.plots_dir, "sweep.png")
-            gp = """set terminal pngcairo size 800,480 font ",10"
+            gp = """set terminal pngcairo size 800,480 font ",10" noenhanced
 set output '%s'
 set title "Sweep over %d shards: time when shard k has been read (round 1)"
 set xlabel "shards read"
@@ -299,7 +321,7 @@ plot '%s' index 0 with linespoints title "make (prefetch=0, no consume)", \\
                     for t in ts:
                         fh.write("%f %f %f\n" % (tok / 1e6, t, med))
             png = os.path.join(self.plots_dir, "shard_size.png")
-            gp = """set terminal pngcairo size 800,480 font ",10"
+            gp = """set terminal pngcairo size 800,480 font ",10" noenhanced
 set output '%s'
 set title "Time to make one shard vs its size"
 set xlabel "tokens in the shard (millions)"
@@ -326,24 +348,32 @@ plot '%s' using 1:2 with points pt 7 ps 0.6 title "each run", \\
                     short = short[:36] + "…"
                 fh.write('%d "%s" %f %f %d\n' % (i, short, ratio, target, 1 if higher else 0))
         png = os.path.join(self.plots_dir, "ratios.png")
-        gp = """set terminal pngcairo size 900,%d font ",10"
+        gp = """set terminal pngcairo size 900,%d font ",10" noenhanced
 set output '%s'
 set title "Issue 13 cases: measured ratio (bar) and target (mark; ≥ for green, ≤ for red)"
 set style fill solid 0.6
 set boxwidth 0.6
-set yrange [-0.5:%d]
+set yrange [-0.6:%f]
 set xrange [0:*]
+set offsets 0, graph 0.08, 0, 0
 set ytics nomirror
 set grid x
 unset key
 plot '%s' using 3:1:(0):3:($1-0.3):($1+0.3):ytic(2) with boxxyerror lc rgb "#4878a8", \\
      '' using 4:1:($5 == 1 ? 0x2ca02c : 0xd62728) with points pt 9 ps 2 lc rgb variable, \\
      '' using 3:1:(sprintf("%%.2f", $3)) with labels left offset 1,0
-""" % (120 + 50 * len(self.bars), png, len(self.bars) - 0.5, dat)
+""" % (120 + 50 * len(self.bars), png, len(self.bars) - 0.4, dat)
         # boxxyerror: x, y, xlow, xhigh, ylow, yhigh
-        gp = gp.replace("using 3:1:(0):3:($1-0.3):($1+0.3):ytic(2)", "using 3:1:(0):3:($1-0.3):($1+0.3):ytic(2)")
         if self.gnuplot(gp):
             self.plots.insert(0, ("ratios.png", "Every ratio of the table against its target"))
+
+    def loads(self):
+        out = []
+        for k, r in self.res.items():
+            if r.get("loadavg_start"):
+                out.append("%s %s → %s (%.0f s)" % (k, " ".join(r["loadavg_start"]), " ".join(r.get("loadavg_end", [])),
+                                                   r.get("wall_seconds", 0)))
+        return "; ".join(out)
 
     def gnuplot(self, script):
         os.makedirs(self.plots_dir, exist_ok=True)
@@ -365,7 +395,7 @@ plot '%s' using 3:1:(0):3:($1-0.3):($1+0.3):ytic(2) with boxxyerror lc rgb "#487
             out += ["**Quick mode** (development): a small corpus, small shards, one round. These numbers are "
                     "noisy and not the issue's cases at their sizes: run `bash bench/run.sh` for those.", ""]
         out += ["Run %s, %.0f s in all. Machine: %s CPUs (%s), %.1f GiB RAM, kernel %s, Debian %s, fuse3 %s, %s, %s. "
-                "tokfs %s, CMake build type %s; tokenizer=%s%s. Corpus: %d JSONL files, %.1f MB (generated by "
+                "tokfs %s, compiled `%s`; tokenizer=%s%s. Corpus: %d JSONL files, %.1f MB (generated by "
                 "bench/lib/gencorpus.py), served by nginx on 127.0.0.1. Load average at the start: %s." % (
                     m.get("started"), elapsed, m.get("nproc"), m.get("cpu"), m.get("mem_mib", 0) / 1024, m.get("kernel"),
                     m.get("debian"), m.get("fuse3"), m.get("nginx", "").replace("nginx version: ", "nginx "), m.get("rclone"),
@@ -374,7 +404,10 @@ plot '%s' using 3:1:(0):3:($1-0.3):($1+0.3):ytic(2) with boxxyerror lc rgb "#487
                     m.get("corpus_files", 0), m.get("corpus_bytes", 0) / MB, " ".join(m.get("loadavg_start", []))), "",
                 "| case | contenders | medians | ratio | target | result |", "| --- | --- | --- | ---: | --- | --- |"]
         out += self.rows
-        out.append("")
+        out += ["", "Load average (1, 5, 15 min) at the start and end of each case, and its duration: %s. "
+                "The machine is shared: a load above its %s CPUs means other work ran beside the bench, "
+                "which slows the contender it hits; rounds alternate the order for that reason." % (
+                    self.loads(), m.get("nproc")), ""]
         for name, caption in self.plots:
             out += ["![%s](%s/%s)" % (caption, self.plots_rel, name), ""]
         for d in self.details:
