@@ -304,6 +304,7 @@ def case_warm(res):
     same mount: the kernel's page cache) vs local copies vs rclone mount of the copies."""
     m = tokfs_mount("@%s/list.txt" % A.url, {"shard_size": A.warm_shard_size,
                                               "max_shards": A.warm_shards, "prefetch": 0}, tag="warm")
+    rc = None
     try:
         files = m.shards("train")
         res["options"] = m.options
@@ -315,7 +316,6 @@ def case_warm(res):
         dtype = dtype_of(m)
         local = copy_shards(m, os.path.join(A.tmp, "www", "shards"))
         contenders = {"tokfs": files, "local": local}
-        rc = None
         if A.rclone:
             try:
                 rc = rclone_mount("%s/shards/train/" % A.url)
@@ -352,9 +352,9 @@ def case_warm(res):
         res["batches"] = A.batches
         res["rclone_batches"] = A.rclone_batches
         res["runs"] = reps
+    finally:
         if rc:
             rc.unmount()
-    finally:
         m.unmount()
 
 

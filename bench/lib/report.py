@@ -56,13 +56,13 @@ class Report:
         self.bars = []      # (label, ratio, target, higher_is_better)
         self.plots = []
 
-    def row(self, case, contenders, values, ratio, target, higher, note=""):
+    def row(self, case, contenders, values, ratio, target, higher, short=None):
         tgt = ("≥ %g×" if higher else "≤ %g×") % target if target is not None else "report"
         v = verdict(ratio, target, higher) if target is not None else "-"
         self.rows.append("| %s | %s | %s | %s | %s | %s |" % (
             case, contenders, values, f(ratio) + ("×" if ratio is not None else ""), tgt, v))
         if ratio is not None and target is not None:
-            self.bars.append((case, ratio, target, higher))
+            self.bars.append((short or case, ratio, target, higher))
 
     def missing(self, case, name, why):
         self.rows.append("| %s | %s | could not run: %s | - | - | not measured |" % (case, name, why))
@@ -82,12 +82,12 @@ class Report:
         mbs = {k: median([b / MB / s for s in v]) for k, v in seq.items()}
         self.row("warm sequential read of cached shards (%d shards, %.0f MB, 1 MiB reads)" % (r["files"], b / MB),
                  "tokfs vs local files", "%s vs %s MB/s" % (f(mbs["tokfs"], 0), f(mbs["local"], 0)),
-                 ratio_local, 0.95, True)
+                 ratio_local, 0.95, True, "warm read vs local")
         nb = r["batches"]
         bps = {k: median([nb / s for s in v]) for k, v in gb.items()}
         ratio_gb = median([gb["local"][i] / gb["tokfs"][i] for i in range(n)])
         self.row("nanoGPT get_batch, new memmap per batch, %d batches" % nb, "tokfs vs local files",
-                 "%s vs %s batches/s" % (f(bps["tokfs"], 0), f(bps["local"], 0)), ratio_gb, 0.9, True)
+                 "%s vs %s batches/s" % (f(bps["tokfs"], 0), f(bps["local"], 0)), ratio_gb, 0.9, True, "get_batch vs local")
         if "rclone" in seq:
             rs = median([seq["rclone"][i] / seq["tokfs"][i] for i in range(n)])
             rg = median([gb["rclone"][i] / gb["tokfs"][i] for i in range(n)])
@@ -107,8 +107,8 @@ class Report:
                  "| contender | sequential read, s (each round) | median MB/s | get_batch ×%d, s (each round) | median batches/s |" % nb,
                  "| --- | --- | ---: | --- | ---: |"]
         if r.get("rclone_batches", nb) != nb and "rclone" in gb:
-            lines[4] += (" rclone's get_batch ran %d batches per round (it is slow), its seconds "
-                         "scaled to %d." % (r["rclone_batches"], nb))
+            lines[2] = lines[2].replace("Seconds per round:", "rclone's get_batch ran %d batches per round (it is "
+                                        "slow), its seconds scaled to %d. Seconds per round:" % (r["rclone_batches"], nb))
         for k in seq:
             lines.append("| %s | %s | %s | %s | %s |" % (
                 k, ", ".join(f(s, 3) for s in seq[k]), f(mbs[k], 0), ", ".join(f(s, 3) for s in gb[k]), f(bps[k], 0)))
@@ -136,11 +136,11 @@ class Report:
         r1 = median([s["tokpool_1"][i] / s["mount_w1"][i] for i in range(n)])
         r2 = median([s["pair_max"][i] / (2 * s["mount_w2"][i]) for i in range(n)])  # (src/w2) / (2 src/pair)
         self.row("cold materialization, MB/s of source, 1 worker", "mount vs tokpool_bench 1 thread (same documents)",
-                 "%s vs %s MB/s" % (f(w1, 1), f(t1, 1)), r1, 0.8, True)
+                 "%s vs %s MB/s" % (f(w1, 1), f(t1, 1)), r1, 0.8, True, "cold, 1 worker vs tokenizer")
         self.row("cold materialization, 2 workers", "mount vs the 2-process ceiling (two tokpool_bench at once)",
                  "%s vs %s MB/s (1 worker %s; w2/w1 %s×)" % (f(w2, 1), f(ceil, 1), f(w1, 1),
                                                               f(median([s["mount_w1"][i] / s["mount_w2"][i] for i in range(n)]))),
-                 r2, 0.9, True)
+                 r2, 0.9, True, "cold, 2 workers vs ceiling")
         fetched = r.get("fetched_bytes", [])
         lines = ["#### Cold materialization (`cold`)", "",
                  "Source: the first %d files of the corpus, %.1f MB of JSONL, served by nginx on loopback; "
@@ -175,12 +175,12 @@ class Report:
         self.row("sequential sweep over %d shards (%s tokens each), prefetch=1" % (r["shards"], r["shard_size"]),
                  "vs prefetch=0, vs max(make, consume)",
                  "%s s vs %s s (prefetch=0) vs %s s (max)" % (f(median(s["p1"])), f(median(s["p0"])), f(median(ideal))),
-                 ratio, 1.1, False)
+                 ratio, 1.1, False, "sweep prefetch=1 vs max")
         if s.get("p1cap") and not r.get("p1cap_error"):
             rc = median([s["p1cap"][i] / ideal[i] for i in range(n) if s["p1cap"][i] is not None])
             self.row("the same sweep under cache_size=%.0f MB (about 4 shards), prefetch=1" % (r["tight_cap"] / MB),
                      "vs max(make, consume) (roomy cap)", "%s s vs %s s (max)" % (f(median(s["p1cap"])), f(median(ideal))),
-                     rc, 1.1, False)
+                     rc, 1.1, False, "sweep under a cap vs max")
         elif r.get("p1cap_error"):
             self.missing("the same sweep under a cap of about 4 shards", "vs max(make, consume)", r["p1cap_error"])
         lines = ["#### Sequential sweep with prefetch (`sweep`)", "",
@@ -240,7 +240,7 @@ plot '%s' index 0 with linespoints title "make (prefetch=0, no consume)", \\
         n = len(s["whole"])
         ratio = median([s["first_batch"][i] / s["whole"][i] for i in range(n)])
         self.row("first batch after eviction (size known; %s tokens)" % r["shard_tokens"], "vs making the whole shard",
-                 "%s s vs %s s" % (f(median(s["first_batch"]), 3), f(median(s["whole"]), 3)), ratio, 0.2, False)
+                 "%s s vs %s s" % (f(median(s["first_batch"]), 3), f(median(s["whole"]), 3)), ratio, 0.2, False, "first batch vs whole shard")
         states = sorted(set("%s, tokens %s" % tuple(x) for x in r.get("states_after_remount", [])))
         self.details.append("\n".join([
             "#### First batch after an eviction (`evict`)", "",
