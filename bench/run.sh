@@ -37,7 +37,7 @@ timed in the same run, rounds alternating the contenders, medians over the round
   rss         daemon peak RSS (VmHWM) while 4 shards are made (4 readers at once on shards 0-3
               of the whole corpus; workers=4 and workers=2). Target <= 64 MB.
   shard_size  time to make one shard (first read of train shard 0, fresh cache) vs shard_size;
-              plot with a linear fit and R^2.
+              plot with a linear fit and R^2 (reported "linear" when R^2 >= 0.98).
 
 Modes:
   (default)   full: a 1100 MB corpus (1.1e9 bytes) of 32 MB files, 3 rounds; about 15-25 min on

@@ -161,8 +161,8 @@ def tokfs_mount(source, opts, cache_dir=None, tag="m"):
     cmd = [A.tokfs, source, mnt, "-o", ",".join(allopts)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
-        raise RuntimeError("tokfs mount failed (%s): %s %s" % (" ".join(cmd), r.stderr.strip(),
-                                                              open(logf).read()[-2000:] if os.path.exists(logf) else ""))
+        raise RuntimeError("tokfs mount failed: %s (options %s)" % (r.stderr.strip() or (
+            open(logf).read()[-1000:] if os.path.exists(logf) else "no message"), ",".join(allopts[:-2])))
     m = Mount("tokfs", mnt, 0, cache_dir)
     m.pid = int(m.status()["pid"])
     record_pid(m.pid)

@@ -65,6 +65,9 @@ class Report:
             self.bars.append((short or case, ratio, target, higher))
 
     def missing(self, case, name, why):
+        why = " ".join(str(why).split()).replace("|", "\\|")
+        if len(why) > 600:
+            why = why[:600] + "…"
         self.rows.append("| %s | %s | could not run: %s | - | - | not measured |" % (case, name, why))
 
     # ---- cases -------------------------------------------------------------------------------
