@@ -405,6 +405,8 @@ plot '%s' using 3:1:(0):3:($1-0.3):($1+0.3):ytic(2) with boxxyerror lc rgb "#487
                     m.get("commit"), m.get("build_type") or "?", m.get("tokenizer"),
                     (", extra options `%s`" % m["tokfs_opts"]) if m.get("tokfs_opts") else "",
                     m.get("corpus_files", 0), m.get("corpus_bytes", 0) / MB, " ".join(m.get("loadavg_start", []))), "",
+                "Each case's tokfs options are quoted in its section below; an option not quoted has tokfs's "
+                "default (workers=2, prefetch=1, shard_size=10M). Targets are issue 13's.", "",
                 "| case | contenders | medians | ratio | target | result |", "| --- | --- | --- | ---: | --- | --- |"]
         out += self.rows
         out += ["", "Load average (1, 5, 15 min) at the start and end of each case, and its duration: %s. "
