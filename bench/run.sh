@@ -40,9 +40,9 @@ timed in the same run, rounds alternating the contenders, medians over the round
               plot with a linear fit and R^2 (reported "linear" when R^2 >= 0.98).
 
 Modes:
-  (default)   full: a 1100 MB corpus (1.1e9 bytes) of 32 MB files, 3 rounds; about 15-25 min on
-              2 cores
-  --quick     development: a 100 MB corpus, 1 round, smaller shards; 2-4 minutes. Its numbers
+  (default)   full: a 1100 MB corpus (1.1e9 bytes) of 32 MB files, 3 rounds; about 10 min on
+              2 cores (2026-12-05, a busy host), plus 1-2 min to generate the corpus once
+  --quick     development: a 100 MB corpus, 1 round, smaller shards; 1-2 minutes. Its numbers
               are not the issue's (small shards, one round); the report says so.
 
 Options:
@@ -225,6 +225,8 @@ except (OSError, AttributeError):
 dirty = sh("git", "status", "--porcelain", "--untracked-files=no")
 print(json.dumps({
     "mode": mode, "commit": sh("git", "rev-parse", "--short", "HEAD") + (" (+ working tree)" if dirty else ""),
+    "code_commit": sh("git", "log", "-1", "--format=%h", "--", ".", ":(exclude)bench", ":(exclude)docs",
+                      ":(exclude)README.md"),
     "build_type": btype, "kernel": platform.release(), "nproc": os.cpu_count(), "cpu": cpu,
     "mem_mib": mem, "debian": sh("cat", "/etc/debian_version"),
     "fuse3": sh("pkg-config", "--modversion", "fuse3"),

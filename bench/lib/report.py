@@ -364,7 +364,7 @@ set grid x
 unset key
 plot '%s' using 3:1:(0):3:($1-0.3):($1+0.3):ytic(2) with boxxyerror lc rgb "#4878a8", \\
      '' using 4:1:($5 == 1 ? 0x2ca02c : 0xd62728) with points pt 9 ps 2 lc rgb variable, \\
-     '' using 3:1:(sprintf("%%.2f", $3)) with labels left offset 1,0
+     '' using ($3 > $4 ? $3 : $4):1:(sprintf("%%.2f", $3)) with labels left offset 1.5,0
 """ % (120 + 50 * len(self.bars), png, len(self.bars) - 0.4, dat)
         # boxxyerror: x, y, xlow, xhigh, ylow, yhigh
         if self.gnuplot(gp):
@@ -388,6 +388,13 @@ plot '%s' using 3:1:(0):3:($1-0.3):($1+0.3):ytic(2) with boxxyerror lc rgb "#487
 
     def render(self, elapsed):
         m = self.meta
+        if not m.get("code_commit") and m.get("commit"):  # results of a run before run.sh recorded it
+            repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            m["code_commit"] = subprocess.run(
+                ["git", "log", "-1", "--format=%h", m["commit"].split()[0], "--", ".", ":(exclude)bench",
+                 ":(exclude)docs", ":(exclude)README.md"], cwd=repo, capture_output=True, text=True).stdout.strip()
+        if m.get("code_commit") and m["code_commit"] not in m.get("commit", ""):
+            m["commit"] = "%s (daemon code as %s, the last commit outside bench/ and docs/)" % (m["commit"], m["code_commit"])
         out = [BEGIN, "",
                "## Issue 13: warm, cold, prefetch, early reads, memory (bench/run.sh)", "",
                "Written by `bash bench/run.sh%s` (`--help` says what each case measures); nothing here is typed "
