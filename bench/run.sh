@@ -114,14 +114,14 @@ if [ "$QUICK" = 1 ]; then
     FILE_MB=8
     CASE_ARGS=(--warm-shards 20 --warm-shard-size 1M --warm-seconds 0.3 --batches 1000 --rclone-batches 200
         --cold-mb 16 --cold-shard-size 1M --sweep-shard-size 250000
-        --evict-shard-size 2M --rss-shard-size 1M --sizes 250000,500000,1M,2M --min-cheap-runs 3)
+        --evict-shard-size 2M --rss-shard-size 1M --sizes "250000,500000,1M,2M" --min-cheap-runs 3)
     MODE=quick
 else
     : "${RUNS:=3}" "${CORPUS_MB:=1100}"
     FILE_MB=32
     CASE_ARGS=(--warm-shards 16 --warm-shard-size 10M --warm-seconds 1 --batches 1000
         --cold-mb 200 --cold-shard-size 10M --sweep-shard-size 5M
-        --evict-shard-size 10M --rss-shard-size 10M --sizes 1M,2M,5M,10M,20M,50M --min-cheap-runs 5)
+        --evict-shard-size 10M --rss-shard-size 10M --sizes "1M,2M,5M,10M,20M,50M" --min-cheap-runs 5)
     MODE=full
 fi
 if [ -z "$OUT" ]; then
@@ -135,8 +135,9 @@ apt_install() {
     apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 ||
         { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
 }
-[ -x /usr/sbin/nginx ] && command -v fusermount3 >/dev/null && "$PY" -c 'import numpy' 2>/dev/null ||
+if ! { [ -x /usr/sbin/nginx ] && command -v fusermount3 >/dev/null && "$PY" -c 'import numpy' 2>/dev/null; }; then
     bash "$REPO/mount-scripts/install-deps.sh"
+fi
 command -v gnuplot >/dev/null || apt_install gnuplot-nox
 [ "$RCLONE" = 0 ] || command -v rclone >/dev/null || apt_install rclone
 BUILD=$(mkdir -p "$BUILD" && cd "$BUILD" && pwd)
@@ -153,6 +154,7 @@ TMP=$(mktemp -d "$WORK/run.XXXXXX")
 PIDS_FILE=$TMP/pids
 : >"$PIDS_FILE"
 CASES_PID=
+# shellcheck source=tests/lib/nginx.sh
 source "$REPO/tests/lib/nginx.sh"
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
@@ -171,7 +173,7 @@ cleanup() {
     done < <(awk -v t="$TMP/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r)
     # every daemon it started (tokfs, rclone, tokpool_bench), by PID, if still ours
     while read -r p; do
-        [ -n "$p" ] && kill -0 "$p" 2>/dev/null || continue
+        if [ -z "$p" ] || ! kill -0 "$p" 2>/dev/null; then continue; fi
         tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -e "$TMP" -e tokpool_bench || continue
         kill -TERM "$p" 2>/dev/null
         for _ in $(seq 1 40); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -196,6 +198,7 @@ mkdir -p "$TMP/www/shards"
 ln -s "$CORPUS/data" "$TMP/www/data"
 cp "$CORPUS/list.txt" "$TMP/www/list.txt"
 # rclone's http backend lists directories from an HTML index
+# shellcheck disable=SC2034 # read by nginx_start
 NGINX_EXTRA_CONF='location /shards/ { autoindex on; }'
 TMPDIR=$TMP nginx_start "$TMP/www"
 echo "$NGINX_PID" >>"$PIDS_FILE"

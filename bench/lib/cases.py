@@ -362,7 +362,9 @@ def tokpool_time(jsonl, threads=1, pin=None):
     cmd = [A.tokpool_bench, "--tokenizer", A.tokenizer, "--runs", "1", "--threads", str(threads), jsonl]
     if pin is not None and shutil.which("taskset"):
         cmd = ["taskset", "-c", str(pin)] + cmd
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    record_pid(p.pid)
+    return p
 
 
 def tokpool_seconds(p, threads=1):
