@@ -531,10 +531,12 @@ def case_evict(res):
         m.unmount()
     batch_bytes = (A.batch * A.block + 1) * 2
     res["batch_bytes"] = batch_bytes
-    runs = {"first_batch": [], "whole": []}
+    runs = {"first_batch": [], "whole": [], "random_batch": []}
     states = []
     for r in range(A.runs):
-        order = ["first_batch", "whole"] if r % 2 == 0 else ["whole", "first_batch"]
+        order = ["first_batch", "whole", "random_batch"]
+        if r % 2:
+            order.reverse()
         for k in order:
             for p in glob.glob(os.path.join(cache_dir, "plan-*", "shards", "000000.bin")):
                 os.unlink(p)
@@ -550,6 +552,8 @@ def case_evict(res):
                 shard = m.shards("train")[0]
                 if k == "first_batch":
                     runs[k].append(read_prefix(shard, batch_bytes))
+                elif k == "random_batch":  # nanoGPT's: 12 random windows of the shard
+                    runs[k].append(get_batch_loop([shard], dtype_of(m), 1, 77 + r, A.batch, A.block))
                 else:
                     runs[k].append(seq_read([shard])[1])
             finally:

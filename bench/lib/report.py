@@ -244,6 +244,10 @@ plot '%s' index 0 with linespoints title "make (prefetch=0, no consume)", \\
         ratio = median([s["first_batch"][i] / s["whole"][i] for i in range(n)])
         self.row("first batch after eviction (size known; %s tokens)" % r["shard_tokens"], "vs making the whole shard",
                  "%s s vs %s s" % (f(median(s["first_batch"]), 3), f(median(s["whole"]), 3)), ratio, 0.2, False, "first batch vs whole shard")
+        if s.get("random_batch"):
+            rr = median([s["random_batch"][i] / s["whole"][i] for i in range(n)])
+            self.row("first nanoGPT batch after eviction (12 random windows of the shard)", "vs making the whole shard",
+                     "%s s vs %s s" % (f(median(s["random_batch"]), 3), f(median(s["whole"]), 3)), rr, None, False)
         states = sorted(set("%s, tokens %s" % tuple(x) for x in r.get("states_after_remount", [])))
         self.details.append("\n".join([
             "#### First batch after an eviction (`evict`)", "",
@@ -251,9 +255,12 @@ plot '%s' index 0 with linespoints title "make (prefetch=0, no consume)", \\
             "(`plan-*/shards/000000.bin`) is deleted while unmounted and the cache dir remounted; shard 0's state "
             "in status.json right after the remount: %s. first batch = open + read of the first %d bytes "
             "(12 × 1024 + 1 ids from offset 0, llm.c's loader); whole = open + read of the whole shard (its make). "
-            "First batch, s: %s; whole, s: %s." % (
+            "random batch = nanoGPT's get_batch once (np.memmap of the shard, 12 random windows of 1024 + 1 ids: "
+            "its windows reach far into the shard, so early reads help it little; reported, no target). "
+            "First batch, s: %s; whole, s: %s; random batch, s: %s." % (
                 r["options"], r["shard_tokens"], r["shard_bytes"] / MB, "; ".join(states), r["batch_bytes"],
-                ", ".join(f(t, 3) for t in s["first_batch"]), ", ".join(f(t, 3) for t in s["whole"]))]))
+                ", ".join(f(t, 3) for t in s["first_batch"]), ", ".join(f(t, 3) for t in s["whole"]),
+                ", ".join(f(t, 3) for t in s.get("random_batch", [])) or "-")]))
 
     def rss(self):
         r = self.res.get("rss")
