@@ -334,21 +334,28 @@ def case_warm(res):
         res["passes"] = passes
         seq = {k: [] for k in contenders}
         gb = {k: [] for k in contenders}
+        seq_cpu, gb_cpu = {}, {}  # the reader's own CPU time (user + system), less moved by other load
         reps = max(A.runs, A.min_cheap_runs)
         for r in range(reps):
             order = list(contenders) if r % 2 == 0 else list(reversed(list(contenders)))
             for name in order:
                 c0 = cpu_seconds(m.pid) if name == "tokfs" else None
+                p0 = time.process_time()
                 b, s = seq_read(contenders[name] * passes[name])
+                seq_cpu.setdefault(name, []).append((time.process_time() - p0) / passes[name])
                 if c0 is not None:  # did the daemon answer the warm reads? its CPU time says
                     res.setdefault("daemon_cpu_per_pass", []).append((cpu_seconds(m.pid) - c0) / passes[name])
                 assert b == nbytes * passes[name], (name, b, nbytes)
                 seq[name].append(s / passes[name])  # seconds per pass
             for name in order:
                 nb = A.rclone_batches if name == "rclone" else A.batches
+                p0 = time.process_time()
                 gb[name].append(get_batch_loop(contenders[name], dtype, nb, 1000 + r) * A.batches / nb)
+                gb_cpu.setdefault(name, []).append((time.process_time() - p0) * A.batches / nb)
         res["seq_seconds"] = seq
         res["getbatch_seconds"] = gb
+        res["seq_reader_cpu"] = seq_cpu
+        res["getbatch_reader_cpu"] = gb_cpu
         res["batches"] = A.batches
         res["rclone_batches"] = A.rclone_batches
         res["runs"] = reps

@@ -115,6 +115,16 @@ class Report:
         for k in seq:
             lines.append("| %s | %s | %s | %s | %s |" % (
                 k, ", ".join(f(s, 3) for s in seq[k]), f(mbs[k], 0), ", ".join(f(s, 3) for s in gb[k]), f(bps[k], 0)))
+        if r.get("seq_reader_cpu"):
+            sc, gc = r["seq_reader_cpu"], r.get("getbatch_reader_cpu", {})
+            lines += ["", "The reader's own CPU time (user + system of the Python process; less moved by other "
+                      "load on the machine than wall time), medians: sequential read per pass %s; get_batch × %d %s." % (
+                          ", ".join("%s %s s" % (k, f(median(v), 4)) for k, v in sc.items()), nb,
+                          ", ".join("%s %s s" % (k, f(median(v), 3)) for k, v in gc.items()))]
+            if "tokfs" in sc and "local" in sc:
+                lines[-1] += " CPU ratio local / tokfs: sequential %s, get_batch %s." % (
+                    f(median(sc["local"]) / median(sc["tokfs"])),
+                    f(median(gc["local"]) / median(gc["tokfs"])) if gc.get("tokfs") else "-")
         if r.get("daemon_cpu_per_pass"):
             lines += ["", "tokfs daemon CPU time (user + system, /proc/PID/stat) per timed pass of the warm "
                       "sequential read: %s s (0 when the page cache answers every read)." %
