@@ -18,6 +18,7 @@
 #include "common/config.h"
 #include "source/fetch.h"
 #include "source/hf.h"
+#include "source/s3.h"
 #include "common/log.h"
 #include "subcommands.h"
 #include "tokenize/tokenizer.h"
@@ -41,7 +42,9 @@ static void usage(FILE *out)
             "lines), or of a .parquet file (column text_field); a local directory (every such file below it, by path); @LIST, a local\n"
             "file or URL naming one source per line; or a Hugging Face dataset,\n"
             "hf://datasets/OWNER/NAME[@REVISION]/PATH_OR_GLOB ('*' within a directory, '**'\n"
-            "across them; HF_TOKEN and HF_ENDPOINT from the environment).\n"
+            "across them; HF_TOKEN and HF_ENDPOINT from the environment); or an S3 bucket,\n"
+            "s3://BUCKET/PREFIX_OR_GLOB (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
+            "AWS_SESSION_TOKEN, AWS_REGION and AWS_ENDPOINT_URL from the environment).\n"
             "\n"
             "  -f                  stay in the foreground (log to stderr)\n"
             "  -d                  foreground with FUSE debug output\n"
@@ -154,10 +157,30 @@ static int parse_command_line(int argc, char **argv, tokfs_config *cfg, cmdline 
 
 /* SOURCE in the form the plan identity uses: local paths made absolute, so the same corpus named
  * from another directory reuses the same cache. */
+/* S3's endpoint, region and credentials from the environment, as the AWS tools read them
+ * (s3_endpoint= and s3_region= options, parsed after, win). 0 or -ENOMEM. */
+static int aws_environment(tokfs_config *cfg, tokfs_err *err)
+{
+    const char *region = getenv("AWS_REGION");
+    if (!region || !*region)
+        region = getenv("AWS_DEFAULT_REGION");
+    struct { const char *value; char **slot; } vars[] = {
+        {getenv("AWS_ENDPOINT_URL"), &cfg->s3_endpoint},
+        {region, &cfg->s3_region},
+        {getenv("AWS_ACCESS_KEY_ID"), &cfg->s3_access_key},
+        {getenv("AWS_SECRET_ACCESS_KEY"), &cfg->s3_secret_key},
+        {getenv("AWS_SESSION_TOKEN"), &cfg->s3_session_token},
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (vars[i].value && *vars[i].value && !(*vars[i].slot = strdup(vars[i].value)))
+            return tokfs_err_set(err, ENOMEM, "out of memory");
+    return 0;
+}
+
 static int resolve_source(const char *given, char **out, tokfs_err *err)
 {
     const char *path = given[0] == '@' ? given + 1 : given;
-    if (!tokfs_url_is_local(path) || tokfs_hf_is_source(given)) {
+    if (!tokfs_url_is_local(path) || tokfs_hf_is_source(given) || tokfs_s3_is_source(given)) {
         *out = strdup(given);
         return *out ? 0 : -ENOMEM;
     }
@@ -291,6 +314,8 @@ int main(int argc, char **argv)
     if (rc == 0 && ((hf_endpoint && *hf_endpoint && !(cfg.hf_endpoint = strdup(hf_endpoint))) ||
                     (hf_token && *hf_token && !(cfg.hf_token = strdup(hf_token)))))
         rc = tokfs_err_set(&err, ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = aws_environment(&cfg, &err);
     if (rc == 0)
         rc = parse_command_line(argc, argv, &cfg, &cl, &err);
     if (rc == 0 && cl.show_help) {

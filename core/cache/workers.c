@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "source/hf.h"
+#include "source/s3.h"
 
 /* ---- queues ----------------------------------------------------------------------------- */
 
@@ -143,6 +144,8 @@ tokfs_fetcher *cache_new_fetcher(const tokfs_config *cfg)
         .bearer_token = cfg->hf_token,
         .bearer_origin = cfg->hf_endpoint ? cfg->hf_endpoint : TOKFS_HF_DEFAULT_ENDPOINT,
     };
+    char s3_origin[600]; /* copied by tokfs_fetcher_new */
+    tokfs_s3_fetch_config(cfg, &fc, s3_origin, sizeof s3_origin);
     return tokfs_fetcher_new(&fc);
 }
 

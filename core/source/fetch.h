@@ -31,6 +31,11 @@ typedef struct tokfs_fetch_config {
                                 * ("scheme://host[:port]", any path after it ignored): the same
                                 * scheme, userinfo, host and port as written, as curl reads them
                                 * (tokfs_url_same_origin); NULL = to every URL */
+    /* AWS Signature V4 (S3 and compatible stores, s3.h): when aws_key is not NULL, requests to
+     * URLs of aws_origin (required, same rule as bearer_origin) are signed for aws_region's
+     * "s3" service with aws_key / aws_secret, and carry aws_token (may be NULL) as
+     * x-amz-security-token. Copied by the fetcher; the secret and token are never logged. */
+    const char *aws_key, *aws_secret, *aws_token, *aws_region, *aws_origin;
 } tokfs_fetch_config;
 
 /* A fetcher holds one connection (a CURL easy handle) for reuse. Not thread-safe: one per
