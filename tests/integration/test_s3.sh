@@ -3,7 +3,8 @@
 # loopback: npm s3rver, behind two proxies that check every request's AWS Signature V4 with an
 # independent signer (npm aws4) — s3rver itself does not check V4 signatures — one accepting only
 # requests signed with the test's key, secret, region and session token, one only anonymous ones
-# (tests/s3/serve.js, sigv4_proxy.js).
+# (tests/s3/serve.js, sigv4_proxy.js). The verifier itself is checked first against AWS's
+# published SigV4 examples for S3 (tests/s3/kat.js: known answers).
 #
 #   - s3://BUCKET/PREFIX, path-style, signed with a session token: every shard equals a mount of
 #     the same files from a local directory; every request verified, none refused
@@ -21,6 +22,8 @@ command -v node >/dev/null && command -v npm >/dev/null ||
 S3REF=$(bash "$TOKFS_SOURCE_DIR/tests/lib/npm_install.sh" "$TOKFS_SOURCE_DIR/tests/s3" \
         "$TOKFS_BUILD_DIR/s3ref") || tk_fail "cannot install s3rver and aws4 from npm"
 export NODE_PATH=$S3REF/node_modules
+# The verifier first: aws4 must give AWS's published SigV4 examples for S3 exactly.
+node "$TOKFS_SOURCE_DIR/tests/s3/kat.js" >&2 || tk_fail "aws4 does not reproduce AWS's SigV4 examples"
 
 # ---- the bucket's content -------------------------------------------------------------------
 "$PY" "$CORPUS_PY" make "$TK_TMP/gen" --files 4 --docs-per-file 200 --compressed >/dev/null
