@@ -20,6 +20,7 @@
 #include "source/hf.h"
 #include "source/s3.h"
 #include "common/log.h"
+#include "cmdline.h"
 #include "subcommands.h"
 #include "tokenize/tokenizer.h"
 #include "tokfs_fs.h"
@@ -30,6 +31,7 @@ static void usage(FILE *out)
             "usage: tokfs SOURCE MOUNTPOINT -o cache_size=SIZE[,OPT...] [-f] [-d]\n"
             "       tokfs encode [-o tokenizer=...,pattern=...,eot=...] [FILE]\n"
             "       tokfs decode [-o tokenizer=...,format=...,dtype=...] [--shard] [FILE]\n"
+            "       tokfs build SOURCE DEST [-o OPTIONS] [--shards A-B | --task I/N] (--help)\n"
             "       tokfs --help | --version\n"
             "\n"
             "Mount a text corpus as pre-tokenized shards: MOUNTPOINT/train/shard_NNNNN.bin,\n"
@@ -155,45 +157,6 @@ static int parse_command_line(int argc, char **argv, tokfs_config *cfg, cmdline 
     return 0;
 }
 
-/* SOURCE in the form the plan identity uses: local paths made absolute, so the same corpus named
- * from another directory reuses the same cache. */
-/* S3's endpoint, region and credentials from the environment, as the AWS tools read them
- * (s3_endpoint= and s3_region= options, parsed after, win). 0 or -ENOMEM. */
-static int aws_environment(tokfs_config *cfg, tokfs_err *err)
-{
-    const char *region = getenv("AWS_REGION");
-    if (!region || !*region)
-        region = getenv("AWS_DEFAULT_REGION");
-    struct { const char *value; char **slot; } vars[] = {
-        {getenv("AWS_ENDPOINT_URL"), &cfg->s3_endpoint},
-        {region, &cfg->s3_region},
-        {getenv("AWS_ACCESS_KEY_ID"), &cfg->s3_access_key},
-        {getenv("AWS_SECRET_ACCESS_KEY"), &cfg->s3_secret_key},
-        {getenv("AWS_SESSION_TOKEN"), &cfg->s3_session_token},
-    };
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
-        if (vars[i].value && *vars[i].value && !(*vars[i].slot = strdup(vars[i].value)))
-            return tokfs_err_set(err, ENOMEM, "out of memory");
-    return 0;
-}
-
-static int resolve_source(const char *given, char **out, tokfs_err *err)
-{
-    const char *path = given[0] == '@' ? given + 1 : given;
-    if (!tokfs_url_is_local(path) || tokfs_hf_is_source(given) || tokfs_s3_is_source(given)) {
-        *out = strdup(given);
-        return *out ? 0 : -ENOMEM;
-    }
-    char abs_path[PATH_MAX];
-    if (!realpath(path, abs_path))
-        return tokfs_err_set(err, errno, "cannot open SOURCE %s: %s", path, strerror(errno));
-    size_t len = strlen(abs_path) + 2;
-    if (!(*out = malloc(len)))
-        return -ENOMEM;
-    snprintf(*out, len, "%s%s", given[0] == '@' ? "@" : "", abs_path);
-    return 0;
-}
-
 static int check_mountpoint(const char *given, char **out, tokfs_err *err)
 {
     if (strncmp(given, "/dev/fd/", 8) == 0) { /* mount.fuse3 with drop_privileges */
@@ -305,17 +268,14 @@ int main(int argc, char **argv)
         return tokfs_cmd_encode(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "decode") == 0)
         return tokfs_cmd_decode(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "build") == 0)
+        return tokfs_cmd_build(argc, argv);
     tokfs_config cfg;
     tokfs_err err = {{0}};
     cmdline cl = {0};
     int rc = tokfs_config_init(&cfg, getenv("XDG_CACHE_HOME"), getenv("HOME"), &err);
-    /* The hub's address and token come from the environment, as for huggingface_hub. */
-    const char *hf_endpoint = getenv("HF_ENDPOINT"), *hf_token = getenv("HF_TOKEN");
-    if (rc == 0 && ((hf_endpoint && *hf_endpoint && !(cfg.hf_endpoint = strdup(hf_endpoint))) ||
-                    (hf_token && *hf_token && !(cfg.hf_token = strdup(hf_token)))))
-        rc = tokfs_err_set(&err, ENOMEM, "out of memory");
     if (rc == 0)
-        rc = aws_environment(&cfg, &err);
+        rc = tokfs_config_from_environment(&cfg, &err);
     if (rc == 0)
         rc = parse_command_line(argc, argv, &cfg, &cl, &err);
     if (rc == 0 && cl.show_help) {
@@ -336,7 +296,7 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = tokfs_config_finish(&cfg, &err);
     if (rc == 0)
-        rc = resolve_source(cl.positional[0], &cfg.source, &err);
+        rc = tokfs_resolve_source(cl.positional[0], &cfg.source, &err);
     if (rc == 0)
         rc = check_mountpoint(cl.positional[1], &cfg.mountpoint, &err);
     if (rc) {
