@@ -38,8 +38,12 @@ static int record_read(const tokfs_shard_set *s, uint32_t i, tokfs_set_record *r
         return -ENAMETOOLONG;
     json_error_t jerr;
     json_t *o = json_load_file(path, 0, &jerr);
-    if (!o)
-        return access(path, F_OK) == 0 ? -EIO : -ENOENT;
+    if (!o && access(path, F_OK) != 0)
+        return -ENOENT;
+    if (!o) {
+        tokfs_log(TOKFS_LOG_WARN, "%s is not valid JSON (%s): ignored", path, jerr.text);
+        return -EIO;
+    }
     const char *sum = json_string_value(json_object_get(o, "checksum"));
     json_t *tokens = json_object_get(o, "tokens"), *bytes = json_object_get(o, "bytes"),
            *index_bytes = json_object_get(o, "index_bytes"), *index = json_object_get(o, "index");
