@@ -32,6 +32,7 @@ static void usage(FILE *out)
             "       tokfs encode [-o tokenizer=...,pattern=...,eot=...] [FILE]\n"
             "       tokfs decode [-o tokenizer=...,format=...,dtype=...] [--shard] [FILE]\n"
             "       tokfs build SOURCE DEST [-o OPTIONS] [--shards A-B | --task I/N] (--help)\n"
+            "       tokfs status MOUNTPOINT [--json]\n"
             "       tokfs --help | --version\n"
             "\n"
             "Mount a text corpus as pre-tokenized shards: MOUNTPOINT/train/shard_NNNNN.bin,\n"
@@ -270,6 +271,8 @@ int main(int argc, char **argv)
         return tokfs_cmd_decode(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "build") == 0)
         return tokfs_cmd_build(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "status") == 0)
+        return tokfs_cmd_status(argc, argv);
     tokfs_config cfg;
     tokfs_err err = {{0}};
     cmdline cl = {0};
