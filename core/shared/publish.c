@@ -30,8 +30,7 @@ static json_t *record_json(const tokfs_shard_set *s, uint32_t i, const tokfs_set
                      "bytes", (json_int_t)r->bytes, "index_bytes", (json_int_t)r->index_bytes);
 }
 
-/* Shard i's record: 0, -ENOENT (none), or -EIO (unreadable: logged, ignored like none). */
-static int record_read(const tokfs_shard_set *s, uint32_t i, tokfs_set_record *r)
+int shared_record_read(const tokfs_shard_set *s, uint32_t i, tokfs_set_record *r)
 {
     char path[PATH_MAX];
     if (shared_path(s, path, sizeof path, "records/%06u.json", i))
@@ -67,7 +66,7 @@ static int record_read(const tokfs_shard_set *s, uint32_t i, tokfs_set_record *r
     return rc;
 }
 
-static int record_write(const tokfs_shard_set *s, uint32_t i, const tokfs_set_record *r,
+int shared_record_write(const tokfs_shard_set *s, uint32_t i, const tokfs_set_record *r,
                         tokfs_err *err)
 {
     char path[PATH_MAX];
@@ -123,7 +122,7 @@ static int file_checksum(const char *path, uint32_t header, uint64_t *sum, uint6
 
 int tokfs_shard_set_has(tokfs_shard_set *s, uint32_t i, tokfs_set_record *rec)
 {
-    if (record_read(s, i, rec) != 0)
+    if (shared_record_read(s, i, rec) != 0)
         return 0;
     char path[PATH_MAX];
     uint64_t sum = 0, size = 0;
@@ -179,7 +178,7 @@ int tokfs_shard_set_build(tokfs_shard_set *s, uint32_t i, tokfs_fetcher *fetcher
         unlink(tmp);
         return rc;
     }
-    return record_write(s, i, &rec, err);
+    return shared_record_write(s, i, &rec, err);
 }
 
 /* ---- the manifest ------------------------------------------------------------------------------- */
@@ -199,7 +198,7 @@ int tokfs_shard_set_write_manifest(tokfs_shard_set *s, uint32_t *present, tokfs_
     int rc = list ? 0 : -ENOMEM;
     for (uint32_t i = 0; rc == 0 && i < s->plan->npieces; i++) {
         tokfs_set_record r;
-        if (record_read(s, i, &r) != 0)
+        if (shared_record_read(s, i, &r) != 0)
             continue;
         json_t *e = record_json(s, i, &r);
         if (!e || json_array_append_new(list, e) != 0)

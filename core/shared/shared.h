@@ -84,4 +84,29 @@ int tokfs_shard_set_build(tokfs_shard_set *s, uint32_t i, tokfs_fetcher *fetcher
  * *present: shards with a record. 0 or a negative errno with a message. */
 int tokfs_shard_set_write_manifest(tokfs_shard_set *s, uint32_t *present, tokfs_err *err);
 
+/* ---- a mount reading DEST: shared=DEST (attach.c) ------------------------------------------- */
+
+/* Attach to the set in DEST for a mount (nothing is created or written): set.json must describe
+ * this mount's set (plan identity, tokenizer fingerprint, layout, and the same piece counts as
+ * the mount's plan), else a message saying what differs. */
+int tokfs_shard_set_attach(const char *dest, const tokfs_config *cfg, const tokfs_tokenizer *tok,
+                           const tokfs_layout *layout, const tokfs_plan *plan,
+                           tokfs_shard_set **out, tokfs_err *err);
+
+/* Every published shard's record: present[i] = 1 with recs[i] (arrays of plan->npieces).
+ * Returns how many. */
+int tokfs_shard_set_records(tokfs_shard_set *s, tokfs_set_record *recs, uint8_t *present);
+
+/* Copy DEST's shard i into out (an empty file; out->reserve asked before it grows, out->cancel
+ * honoured), checking size and checksum against rec: 0, or a negative errno (a checksum that
+ * disagrees is logged and is -EIO: the caller makes the shard from its sources instead). */
+int tokfs_shard_set_copy(tokfs_shard_set *s, uint32_t i, const tokfs_set_record *rec,
+                         const tokfs_build_output *out, tokfs_err *err);
+
+/* Publish shard i from fd (a complete cache file of rec->bytes bytes) into DEST, then its record
+ * (shared_write=1). Two nodes publishing the same shard at once both rename a complete,
+ * identical file. */
+int tokfs_shard_set_publish_fd(tokfs_shard_set *s, uint32_t i, int fd,
+                               const tokfs_set_record *rec, tokfs_err *err);
+
 #endif

@@ -29,6 +29,12 @@ int shared_publish_file(const char *tmp, const char *final, int fd, tokfs_err *e
 int shared_write_text(const tokfs_shard_set *s, const char *final, const char *text,
                       int exclusive, tokfs_err *err);
 
+/* Shard i's record in records/: 0, -ENOENT (none), or -EIO (unreadable or inconsistent: logged,
+ * to be ignored like none). Writing one: temp + rename. */
+int shared_record_read(const tokfs_shard_set *s, uint32_t i, tokfs_set_record *r);
+int shared_record_write(const tokfs_shard_set *s, uint32_t i, const tokfs_set_record *r,
+                        tokfs_err *err);
+
 /* set.json: read (-ENOENT when absent), the description of cfg's set, and their comparison (a
  * message saying what differs: plan, tokenizer or layout; where names the DEST). */
 int tokfs_set_info_read(const char *path, tokfs_set_info *info, tokfs_err *err);

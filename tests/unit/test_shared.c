@@ -163,6 +163,52 @@ int main(void)
     }
     tokfs_shard_set_close(set);
 
+    /* the read side: a mount attaches, learns every record, copies a shard out, and publishes */
+    tokfs_shard_set *att = NULL;
+    CHECK_EQ_INT(tokfs_shard_set_attach(dest, &cfg, tok, &layout, &plan, &att, &err), 0);
+    if (att) {
+        tokfs_set_record *recs = calloc(plan.npieces, sizeof *recs);
+        uint8_t *present_v = calloc(plan.npieces, 1);
+        CHECK_EQ_INT(tokfs_shard_set_records(att, recs, present_v), (int)plan.npieces);
+        char tmpl[128];
+        snprintf(tmpl, sizeof tmpl, "%s/copyXXXXXX", root);
+        int cfd = mkstemp(tmpl);
+        tokfs_build_output out = {.fd = cfd};
+        CHECK_EQ_INT(tokfs_shard_set_copy(att, 1, &recs[1], &out, &err), 0);
+        snprintf(path, sizeof path, "%s/shards/000001.bin", dest);
+        FILE *a = fopen(path, "rb"), *b = fopen(tmpl, "rb");
+        static char ba[1 << 16], bb[1 << 16];
+        size_t na = a ? fread(ba, 1, sizeof ba, a) : 0, nb = b ? fread(bb, 1, sizeof bb, b) : 1;
+        CHECK_MEM(ba, na, bb, nb);
+        if (a)
+            fclose(a);
+        if (b)
+            fclose(b);
+        /* a shard in DEST that fails its checksum is not copied */
+        fd = open(path, O_WRONLY);
+        CHECK(fd >= 0 && pwrite(fd, "Z", 1, 7) == 1);
+        close(fd);
+        CHECK(ftruncate(cfd, 0) == 0);
+        CHECK_EQ_INT(tokfs_shard_set_copy(att, 1, &recs[1], &out, &err), -EIO);
+        CHECK(strstr(err.msg, "fails its checksum"));
+        /* published again from a good copy (what shared_write does with a shard it made) */
+        CHECK(unlink(path) == 0);
+        snprintf(path, sizeof path, "%s/records/000001.json", dest);
+        CHECK(unlink(path) == 0);
+        CHECK_EQ_INT(tokfs_shard_set_records(att, recs, present_v), (int)plan.npieces - 1);
+        CHECK(ftruncate(cfd, 0) == 0);
+        out.fd = cfd;
+        CHECK_EQ_INT(tokfs_shard_set_copy(att, 2, &recs[2], &out, &err), 0);
+        CHECK_EQ_INT(tokfs_shard_set_publish_fd(att, 1, cfd, &recs[2], &err), 0);
+        close(cfd);
+        tokfs_set_record back;
+        CHECK_EQ_INT(tokfs_shard_set_has(att, 1, &back), 1); /* shard 2's bytes, as recorded */
+        CHECK(back.checksum == recs[2].checksum);
+        free(recs);
+        free(present_v);
+        tokfs_shard_set_close(att);
+    }
+
     /* a second opener takes DEST's plan */
     tokfs_plan again;
     CHECK_EQ_INT(tokfs_shard_set_load_plan(dest, &cfg, &again, &err), 0);
@@ -177,6 +223,8 @@ int main(void)
     CHECK_EQ_INT(tokfs_plan_build(&other, tok->bytes_per_token, fetcher, &p2, &err), 0);
     CHECK_EQ_INT(tokfs_shard_set_open(dest, &other, tok, &layout, &p2, &set, &err), -EINVAL);
     CHECK(strstr(err.msg, "another plan") && strstr(err.msg, dest));
+    CHECK_EQ_INT(tokfs_shard_set_attach(dest, &other, tok, &layout, &p2, &att, &err), -EINVAL);
+    CHECK(strstr(err.msg, "another plan"));
     tokfs_plan_free(&p2);
     tokfs_config_free(&other);
 
