@@ -25,8 +25,9 @@ static const char build_usage[] =
     "usage: tokfs build SOURCE DEST [-o OPTIONS] [--shards FIRST-LAST | --task I/N]\n"
     "                   [--progress bar|lines|none]\n"
     "\n"
-    "Makes the shards a mount of SOURCE with the same -o OPTIONS would serve into the directory\n"
-    "DEST (local, NFS, Lustre), each published atomically with its count and checksum, and\n"
+    "Makes the shards a mount of SOURCE with the same -o OPTIONS would serve into DEST, a\n"
+    "directory (local, NFS, Lustre) or s3://BUCKET/PREFIX, each published atomically with its\n"
+    "count and checksum, and\n"
     "writes DEST/manifest.json. A shard already in DEST with the right checksum is skipped, so a\n"
     "re-run resumes. Mount options that do not change shard content (cache_size, cache_dir,\n"
     "prefetch, ...) are accepted and ignored; workers= threads tokenize each shard.\n"
@@ -152,9 +153,15 @@ static int parse_build_args(int argc, char **argv, tokfs_config *cfg, build_args
     return 0;
 }
 
-/* DEST as an absolute path, created when missing (with its parents). */
+/* DEST as an absolute path, created when missing (with its parents); an s3:// prefix as it
+ * is. */
 static int prepare_dest(const char *given, char *out, size_t size, tokfs_err *err)
 {
+    if (strncmp(given, "s3://", 5) == 0) {
+        if (snprintf(out, size, "%s", given) >= (int)size)
+            return tokfs_err_set(err, ENAMETOOLONG, "DEST too long: %s", given);
+        return 0;
+    }
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s", given) >= (int)sizeof path)
         return tokfs_err_set(err, ENAMETOOLONG, "DEST too long: %s", given);
@@ -243,7 +250,7 @@ int tokfs_cmd_build(int argc, char **argv)
     tokfs_err err = {{0}};
     build_args a = {0};
     tokfs_tokenizer *tok = NULL;
-    tokfs_fetcher *fetcher = NULL;
+    tokfs_fetcher *fetcher = NULL, *dest_fetcher = NULL;
     tokfs_shard_set *set = NULL;
     tokfs_plan plan = {0};
     int have_plan = 0;
@@ -282,6 +289,8 @@ int tokfs_cmd_build(int argc, char **argv)
     }
     if (rc == 0)
         rc = tokfs_shard_set_open(dest, &cfg, tok, &layout, &plan, &set, &err);
+    if (rc == 0 && strncmp(dest, "s3://", 5) == 0 && !(dest_fetcher = tokfs_shard_set_fetcher(set)))
+        rc = tokfs_err_set(&err, ENOMEM, "cannot start an HTTP client");
     if (rc) {
         fprintf(stderr, "tokfs build: %s\n", err.msg[0] ? err.msg : strerror(-rc));
         goto out;
@@ -302,7 +311,7 @@ int tokfs_cmd_build(int argc, char **argv)
         char name[64];
         tokfs_shard_set_name(&plan, &layout, i, name, sizeof name);
         tokfs_set_record rec;
-        if (tokfs_shard_set_has(set, i, &rec)) {
+        if (tokfs_shard_set_has(set, dest_fetcher, i, &rec)) {
             p.skipped++;
             p.done++;
             p.tokens += rec.tokens;
@@ -313,7 +322,7 @@ int tokfs_cmd_build(int argc, char **argv)
         tokfs_build_stats stats;
         tokfs_err berr = {{0}};
         double t0 = now_s();
-        int brc = tokfs_shard_set_build(set, i, fetcher, &stats, &berr);
+        int brc = tokfs_shard_set_build(set, i, fetcher, dest_fetcher, &stats, &berr);
         p.build_seconds += now_s() - t0;
         p.done++;
         char what[160];
@@ -355,6 +364,7 @@ out:
     if (have_plan)
         tokfs_plan_free(&plan);
     tokfs_fetcher_free(fetcher);
+    tokfs_fetcher_free(dest_fetcher);
     tokfs_tokenizer_close(tok);
     curl_global_cleanup();
     tokfs_config_free(&cfg);

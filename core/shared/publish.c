@@ -1,11 +1,9 @@
-/* Publishing shards into DEST (shared.h): building one (temp file, fsync, rename), its record,
- * checking one already there against its record, and assembling manifest.json from the
- * records. */
+/* Publishing shards into DEST (shared.h): building one (a staged temp file, published whole),
+ * its record, checking one already there against its record, and assembling manifest.json from
+ * the records. Where objects go is store.c's. */
 #include "shared/shared_internal.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -15,8 +13,6 @@
 #include <unistd.h>
 
 #include "common/hash.h"
-
-#define VERIFY_CHUNK (1u << 20)
 
 /* ---- records --------------------------------------------------------------------------------- */
 
@@ -30,23 +26,31 @@ static json_t *record_json(const tokfs_shard_set *s, uint32_t i, const tokfs_set
                      "bytes", (json_int_t)r->bytes, "index_bytes", (json_int_t)r->index_bytes);
 }
 
-int shared_record_read(const tokfs_shard_set *s, uint32_t i, tokfs_set_record *r)
+int shared_record_read(const tokfs_shard_set *s, tokfs_fetcher *f, uint32_t i,
+                       tokfs_set_record *r)
 {
-    char path[PATH_MAX];
-    if (shared_path(s, path, sizeof path, "records/%06u.json", i))
-        return -ENAMETOOLONG;
-    json_error_t jerr;
-    json_t *o = json_load_file(path, 0, &jerr);
-    if (!o && access(path, F_OK) != 0)
+    char rel[32], where[PATH_MAX], *text = NULL;
+    size_t len = 0;
+    snprintf(rel, sizeof rel, "records/%06u.json", i);
+    store_name(s, rel, where, sizeof where);
+    tokfs_err gerr = {{0}};
+    int rc = store_get_text(s, f, rel, &text, &len, &gerr);
+    if (rc == -ENOENT)
         return -ENOENT;
+    if (rc) {
+        tokfs_log(TOKFS_LOG_WARN, "%s: %s: ignored", where, gerr.msg);
+        return -EIO;
+    }
+    json_error_t jerr;
+    json_t *o = json_loadb(text, len, 0, &jerr);
+    free(text);
     if (!o) {
-        tokfs_log(TOKFS_LOG_WARN, "%s is not valid JSON (%s): ignored", path, jerr.text);
+        tokfs_log(TOKFS_LOG_WARN, "%s is not valid JSON (%s): ignored", where, jerr.text);
         return -EIO;
     }
     const char *sum = json_string_value(json_object_get(o, "checksum"));
     json_t *tokens = json_object_get(o, "tokens"), *bytes = json_object_get(o, "bytes"),
            *index_bytes = json_object_get(o, "index_bytes"), *index = json_object_get(o, "index");
-    int rc = 0;
     char *end = NULL;
     if (!sum || strlen(sum) != 16 || !json_is_integer(tokens) || !json_is_integer(bytes) ||
         !json_is_integer(index_bytes) || json_integer_value(index) != (json_int_t)i ||
@@ -62,20 +66,19 @@ int shared_record_read(const tokfs_shard_set *s, uint32_t i, tokfs_set_record *r
     }
     json_decref(o);
     if (rc)
-        tokfs_log(TOKFS_LOG_WARN, "%s is not a valid shard record: ignored", path);
+        tokfs_log(TOKFS_LOG_WARN, "%s is not a valid shard record: ignored", where);
     return rc;
 }
 
-int shared_record_write(const tokfs_shard_set *s, uint32_t i, const tokfs_set_record *r,
-                        tokfs_err *err)
+int shared_record_write(const tokfs_shard_set *s, tokfs_fetcher *f, uint32_t i,
+                        const tokfs_set_record *r, tokfs_err *err)
 {
-    char path[PATH_MAX];
-    if (shared_path(s, path, sizeof path, "records/%06u.json", i))
-        return tokfs_err_set(err, ENAMETOOLONG, "DEST path too long: %s", s->dest);
+    char rel[32];
+    snprintf(rel, sizeof rel, "records/%06u.json", i);
     json_t *o = record_json(s, i, r);
     char *text = o ? json_dumps(o, JSON_SORT_KEYS) : NULL;
     json_decref(o);
-    int rc = text ? shared_write_text(s, path, text, 0, err)
+    int rc = text ? store_put_text(s, f, rel, text, 0, err)
                   : tokfs_err_set(err, ENOMEM, "out of memory");
     free(text);
     return rc;
@@ -83,56 +86,51 @@ int shared_record_write(const tokfs_shard_set *s, uint32_t i, const tokfs_set_re
 
 /* ---- a shard already there ------------------------------------------------------------------- */
 
-/* The writer's checksum of the file at path (every byte after the header), and its size. */
-static int file_checksum(const char *path, uint32_t header, uint64_t *sum, uint64_t *size)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < header) {
-        close(fd);
-        return -EIO;
-    }
-    *size = (uint64_t)st.st_size;
-    uint8_t *buf = malloc(VERIFY_CHUNK);
-    if (!buf) {
-        close(fd);
-        return -ENOMEM;
-    }
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+typedef struct hashing {
     tokfs_hash h;
-    tokfs_hash_init(&h, 0);
-    off_t off = header;
-    int rc = 0;
-    while ((uint64_t)off < *size) {
-        ssize_t n = pread(fd, buf, VERIFY_CHUNK, off);
-        if (n <= 0) {
-            rc = n < 0 ? -errno : -EIO;
-            break;
-        }
-        tokfs_hash_update(&h, buf, (size_t)n);
-        off += n;
+    uint64_t seen, header;
+} hashing;
+
+static int hash_chunk(void *ctx, const uint8_t *data, size_t len)
+{
+    hashing *x = ctx;
+    if (x->seen + len > x->header) {
+        size_t skip = x->seen >= x->header ? 0 : (size_t)(x->header - x->seen);
+        tokfs_hash_update(&x->h, data + skip, len - skip);
     }
-    free(buf);
-    close(fd);
-    *sum = tokfs_hash_final(&h);
-    return rc;
+    x->seen += len;
+    return 0;
 }
 
-int tokfs_shard_set_has(tokfs_shard_set *s, uint32_t i, tokfs_set_record *rec)
+int tokfs_shard_set_has(tokfs_shard_set *s, tokfs_fetcher *f, uint32_t i, tokfs_set_record *rec)
 {
-    if (shared_record_read(s, i, rec) != 0)
+    if (shared_record_read(s, f, i, rec) != 0)
         return 0;
-    char path[PATH_MAX];
-    uint64_t sum = 0, size = 0;
-    if (shared_path(s, path, sizeof path, "shards/%06u.bin", i) ||
-        file_checksum(path, s->layout.header_bytes, &sum, &size) != 0)
+    char rel[32], where[PATH_MAX];
+    snprintf(rel, sizeof rel, "shards/%06u.bin", i);
+    store_name(s, rel, where, sizeof where);
+    uint64_t size = 0;
+    if (store_size(s, f, rel, &size) != 0)
         return 0;
-    if (size != rec->bytes || sum != rec->checksum) {
-        tokfs_log(TOKFS_LOG_WARN, "%s: %" PRIu64 " bytes, checksum %016" PRIx64 "; its record "
-                                  "says %" PRIu64 ", %016" PRIx64 ": ignored (made again)",
-                  path, size, sum, rec->bytes, rec->checksum);
+    if (size != rec->bytes) {
+        tokfs_log(TOKFS_LOG_WARN, "%s: %" PRIu64 " bytes; its record says %" PRIu64
+                                  ": ignored (made again)", where, size, rec->bytes);
+        return 0;
+    }
+    /* A directory's shard is read back: a file on a shared filesystem can be damaged or cut
+     * behind our back. An object in S3 was PUT whole and its record after it: its size is
+     * checked, its bytes are not fetched again (that would double a resume's traffic). */
+    if (s->s3)
+        return 1;
+    hashing x = {.header = s->layout.header_bytes};
+    tokfs_hash_init(&x.h, 0);
+    tokfs_err rerr = {{0}};
+    if (store_read(s, f, rel, size, hash_chunk, &x, &rerr) != 0)
+        return 0;
+    uint64_t sum = tokfs_hash_final(&x.h);
+    if (sum != rec->checksum) {
+        tokfs_log(TOKFS_LOG_WARN, "%s: checksum %016" PRIx64 "; its record says %016" PRIx64
+                                  ": ignored (made again)", where, sum, rec->checksum);
         return 0;
     }
     return 1;
@@ -140,20 +138,19 @@ int tokfs_shard_set_has(tokfs_shard_set *s, uint32_t i, tokfs_set_record *rec)
 
 /* ---- building one ------------------------------------------------------------------------------ */
 
-int tokfs_shard_set_build(tokfs_shard_set *s, uint32_t i, tokfs_fetcher *fetcher,
-                          tokfs_build_stats *stats, tokfs_err *err)
+int tokfs_shard_set_build(tokfs_shard_set *s, uint32_t i, tokfs_fetcher *source_fetcher,
+                          tokfs_fetcher *dest_fetcher, tokfs_build_stats *stats, tokfs_err *err)
 {
-    char name[64], tmp[PATH_MAX], final[PATH_MAX];
+    char name[64], tmp[PATH_MAX], rel[32];
     tokfs_shard_set_name(s->plan, &s->layout, i, name, sizeof name);
-    if (shared_path(s, tmp, sizeof tmp, "tmp/%06u.%ld.bin", i, (long)getpid()) ||
-        shared_path(s, final, sizeof final, "shards/%06u.bin", i))
-        return tokfs_err_set(err, ENAMETOOLONG, "DEST path too long: %s", s->dest);
-    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    snprintf(rel, sizeof rel, "shards/%06u.bin", i);
+    tokfs_err serr = {{0}};
+    int fd = store_stage(s, "shard", tmp, sizeof tmp, &serr);
     if (fd < 0)
-        return tokfs_err_set(err, errno, "%s: cannot create %s: %s", name, tmp, strerror(errno));
+        return tokfs_err_set(err, -fd, "%s: %s", name, serr.msg);
     tokfs_build_output out = {.fd = fd};
     tokfs_err berr = {{0}};
-    int rc = tokfs_build_shard(s->plan, i, s->tok, s->cfg, fetcher, &out, stats, &berr);
+    int rc = tokfs_build_shard(s->plan, i, s->tok, s->cfg, source_fetcher, &out, stats, &berr);
     if (rc)
         tokfs_err_set(err, -rc, "%s: %s", name, berr.msg[0] ? berr.msg : strerror(-rc));
     struct stat st;
@@ -170,58 +167,102 @@ int tokfs_shard_set_build(tokfs_shard_set *s, uint32_t i, tokfs_fetcher *fetcher
                                " ids make", name, tmp, rec.bytes, stats->tokens);
         rec.index_bytes = rec.bytes - data;
     }
-    /* the shard first, its record after: a record always names a complete file */
-    if (rc == 0)
-        rc = shared_publish_file(tmp, final, fd, err);
-    close(fd);
-    if (rc) {
+    /* the shard first, its record after: a record always names a complete shard */
+    if (rc == 0) {
+        rc = store_commit(s, dest_fetcher, tmp, fd, rel, rec.bytes, &serr);
+        if (rc)
+            tokfs_err_set(err, -rc, "%s: %s", name, serr.msg);
+    } else {
         unlink(tmp);
-        return rc;
     }
-    return shared_record_write(s, i, &rec, err);
+    close(fd);
+    if (rc)
+        return rc;
+    rc = shared_record_write(s, dest_fetcher, i, &rec, &serr);
+    return rc ? tokfs_err_set(err, -rc, "%s: %s", name, serr.msg) : 0;
 }
 
 /* ---- the manifest ------------------------------------------------------------------------------- */
 
+typedef struct listed {
+    uint8_t *present;
+    uint32_t n;
+} listed;
+
+static int note_record(void *ctx, uint32_t index)
+{
+    listed *l = ctx;
+    if (index < l->n)
+        l->present[index] = 1;
+    return 0;
+}
+
+int tokfs_shard_set_records(tokfs_shard_set *s, tokfs_set_record *recs, uint8_t *present)
+{
+    uint32_t n = s->plan->npieces, found = 0;
+    memset(present, 0, n);
+    /* Which records exist (one listing), then each one read: a DEST of many shards costs one
+     * request per published shard, not per shard of the plan. */
+    listed l = {present, n};
+    tokfs_err lerr = {{0}};
+    if (store_list_records(s, s->own, note_record, &l, &lerr) != 0) {
+        tokfs_log(TOKFS_LOG_WARN, "%s: cannot list records (%s): none used", s->dest, lerr.msg);
+        memset(present, 0, n);
+        return 0;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (present[i])
+            present[i] = shared_record_read(s, s->own, i, &recs[i]) == 0;
+        found += present[i];
+    }
+    return (int)found;
+}
+
 int tokfs_shard_set_write_manifest(tokfs_shard_set *s, uint32_t *present, tokfs_err *err)
 {
-    char path[PATH_MAX];
     *present = 0;
-    if (shared_path(s, path, sizeof path, "set.json"))
-        return tokfs_err_set(err, ENAMETOOLONG, "DEST path too long: %s", s->dest);
+    char *text = NULL;
+    size_t len = 0;
+    int rc = store_get_text(s, s->own, "set.json", &text, &len, err);
+    if (rc)
+        return rc;
     json_error_t jerr;
-    json_t *o = json_load_file(path, 0, &jerr);
+    json_t *o = json_loadb(text, len, 0, &jerr);
+    free(text);
     if (!o)
-        return tokfs_err_set(err, EIO, "cannot read %s: %s", path, jerr.text);
+        return tokfs_err_set(err, EIO, "%s: set.json is not valid JSON: %s", s->dest, jerr.text);
+    uint32_t n = s->plan->npieces;
+    tokfs_set_record *recs = calloc(n ? n : 1, sizeof *recs);
+    uint8_t *have = calloc(n ? n : 1, 1);
     json_t *list = json_array();
+    rc = recs && have && list ? 0 : -ENOMEM;
     uint64_t tokens = 0;
-    int rc = list ? 0 : -ENOMEM;
-    for (uint32_t i = 0; rc == 0 && i < s->plan->npieces; i++) {
-        tokfs_set_record r;
-        if (shared_record_read(s, i, &r) != 0)
+    if (rc == 0)
+        tokfs_shard_set_records(s, recs, have);
+    for (uint32_t i = 0; rc == 0 && i < n; i++) {
+        if (!have[i])
             continue;
-        json_t *e = record_json(s, i, &r);
+        json_t *e = record_json(s, i, &recs[i]);
         if (!e || json_array_append_new(list, e) != 0)
             rc = -ENOMEM;
-        tokens += r.tokens;
+        tokens += recs[i].tokens;
         (*present)++;
     }
     if (rc == 0) {
         json_object_set_new(o, "shards", list);
         list = NULL;
         json_object_set_new(o, "shards_present", json_integer(*present));
-        json_object_set_new(o, "complete", json_boolean(*present == s->plan->npieces));
+        json_object_set_new(o, "complete", json_boolean(*present == n));
         json_object_set_new(o, "tokens_present", json_integer((json_int_t)tokens));
     }
     json_decref(list);
-    char *text = rc == 0 ? json_dumps(o, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
+    free(recs);
+    free(have);
+    text = rc == 0 ? json_dumps(o, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
     json_decref(o);
     if (!text)
         return tokfs_err_set(err, ENOMEM, "out of memory");
-    if (shared_path(s, path, sizeof path, "manifest.json"))
-        rc = tokfs_err_set(err, ENAMETOOLONG, "DEST path too long: %s", s->dest);
-    else
-        rc = shared_write_text(s, path, text, 0, err);
+    rc = store_put_text(s, s->own, "manifest.json", text, 0, err);
     free(text);
     return rc;
 }

@@ -40,18 +40,6 @@ void tokfs_shard_set_name(const tokfs_plan *plan, const tokfs_layout *layout, ui
              tokfs_layout_ext(layout));
 }
 
-int shared_path(const tokfs_shard_set *s, char *out, size_t size, const char *fmt, ...)
-{
-    int n = snprintf(out, size, "%s/", s->dest);
-    if (n < 0 || (size_t)n >= size)
-        return -ENAMETOOLONG;
-    va_list ap;
-    va_start(ap, fmt);
-    int m = vsnprintf(out + n, size - (size_t)n, fmt, ap);
-    va_end(ap);
-    return m < 0 || (size_t)m >= size - (size_t)n ? -ENAMETOOLONG : 0;
-}
-
 int shared_publish_file(const char *tmp, const char *final, int fd, tokfs_err *err)
 {
     if (fsync(fd) != 0)
@@ -66,7 +54,8 @@ int shared_write_text(const tokfs_shard_set *s, const char *final, const char *t
 {
     char tmp[PATH_MAX];
     static _Atomic unsigned serial;
-    if (shared_path(s, tmp, sizeof tmp, "tmp/%ld.%u.json", (long)getpid(), serial++))
+    if (snprintf(tmp, sizeof tmp, "%s/tmp/%ld.%u.json", s->dest, (long)getpid(), serial++) >=
+        (int)sizeof tmp)
         return tokfs_err_set(err, ENAMETOOLONG, "DEST path too long: %s", s->dest);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -124,16 +113,14 @@ static int parse_hex64(json_t *o, const char *key, uint64_t *out)
     return *end ? -1 : 0;
 }
 
-int tokfs_set_info_read(const char *path, tokfs_set_info *info, tokfs_err *err)
+int tokfs_set_info_parse(const char *text, size_t len, const char *where, tokfs_set_info *info,
+                         tokfs_err *err)
 {
     json_error_t jerr;
-    json_t *o = json_load_file(path, 0, &jerr);
-    if (!o) {
-        if (access(path, F_OK) != 0)
-            return tokfs_err_set(err, ENOENT, "no %s", path);
-        return tokfs_err_set(err, EIO, "%s is not valid JSON (line %d: %s)", path, jerr.line,
+    json_t *o = json_loadb(text, len, 0, &jerr);
+    if (!o)
+        return tokfs_err_set(err, EIO, "%s is not valid JSON (line %d: %s)", where, jerr.line,
                              jerr.text);
-    }
     memset(info, 0, sizeof *info);
     const char *format = json_string_value(json_object_get(o, "format"));
     const char *tok = json_string_value(json_object_get(o, "tokenizer"));
@@ -145,7 +132,7 @@ int tokfs_set_info_read(const char *path, tokfs_set_info *info, tokfs_err *err)
         parse_hex64(o, "tokenizer_fingerprint", &info->tokenizer_fingerprint) ||
         !json_is_integer(json_object_get(o, "pieces")))
         rc = tokfs_err_set(err, EIO, "%s is not a tokfs shard set (version 1) description",
-                           path);
+                           where);
     if (rc == 0) {
         snprintf(info->tokenizer, sizeof info->tokenizer, "%s", tok);
         snprintf(info->layout, sizeof info->layout, "%s", layout);
@@ -154,6 +141,22 @@ int tokfs_set_info_read(const char *path, tokfs_set_info *info, tokfs_err *err)
         info->nval = (uint32_t)json_integer_value(json_object_get(o, "val_pieces"));
     }
     json_decref(o);
+    return rc;
+}
+
+int shared_read_set_info(const tokfs_shard_set *s, tokfs_set_info *info, tokfs_err *err)
+{
+    char where[PATH_MAX], *text = NULL;
+    size_t len = 0;
+    store_name(s, "set.json", where, sizeof where);
+    tokfs_err gerr = {{0}};
+    int rc = store_get_text(s, s->own, "set.json", &text, &len, &gerr);
+    if (rc == -ENOENT)
+        return -ENOENT;
+    if (rc)
+        return tokfs_err_set(err, -rc, "%s", gerr.msg);
+    rc = tokfs_set_info_parse(text, len, where, info, err);
+    free(text);
     return rc;
 }
 
@@ -228,76 +231,148 @@ static int make_dir(const char *path, tokfs_err *err)
     return tokfs_err_set(err, errno, "cannot create %s: %s", path, strerror(errno));
 }
 
-int tokfs_shard_set_load_plan(const char *dest, const tokfs_config *cfg, tokfs_plan *plan,
-                              tokfs_err *err)
-{
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s/plan.tsv", dest) >= (int)sizeof path)
-        return tokfs_err_set(err, ENAMETOOLONG, "DEST path too long: %s", dest);
-    return tokfs_plan_load(plan, path, tokfs_plan_identity(cfg), err);
-}
-
-int tokfs_shard_set_open(const char *dest, const tokfs_config *cfg, const tokfs_tokenizer *tok,
-                         const tokfs_layout *layout, tokfs_plan *plan, tokfs_shard_set **out,
-                         tokfs_err *err)
+/* A set handle for dest (nothing read or created yet): the store parsed, its own fetcher. */
+static int set_new(const char *dest, const tokfs_config *cfg, const tokfs_tokenizer *tok,
+                   const tokfs_layout *layout, const tokfs_plan *plan, tokfs_shard_set **out,
+                   tokfs_err *err)
 {
     tokfs_shard_set *s = calloc(1, sizeof *s);
     if (!s)
         return tokfs_err_set(err, ENOMEM, "out of memory");
     s->cfg = cfg;
     s->tok = tok;
-    s->layout = *layout;
+    if (layout)
+        s->layout = *layout;
     s->plan = plan;
-    int rc = strlen(dest) + 32 < sizeof s->dest ? 0
-             : tokfs_err_set(err, ENAMETOOLONG, "DEST path too long: %s", dest);
+    int rc = store_init(s, dest, err);
+    if (rc == 0 && s->s3 && !(s->own = tokfs_shard_set_fetcher(s)))
+        rc = tokfs_err_set(err, ENOMEM, "cannot start an HTTP client");
+    if (rc) {
+        tokfs_shard_set_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+/* DEST's plan.tsv into plan (checked against cfg's plan identity): 0, -ENOENT, or an error. A
+ * plan in S3 is copied to a local temp file for tokfs_plan_load. */
+static int load_plan(tokfs_shard_set *s, tokfs_plan *plan, uint64_t id, tokfs_err *err)
+{
+    if (!s->s3) {
+        char path[PATH_MAX];
+        store_name(s, "plan.tsv", path, sizeof path);
+        return tokfs_plan_load(plan, path, id, err);
+    }
+    char *text = NULL, tmp[PATH_MAX];
+    size_t len = 0;
+    int rc = store_get_text(s, s->own, "plan.tsv", &text, &len, err);
+    if (rc)
+        return rc;
+    int fd = store_stage(s, "plan", tmp, sizeof tmp, err);
+    if (fd < 0) {
+        free(text);
+        return fd;
+    }
+    rc = write(fd, text, len) == (ssize_t)len ? 0 : tokfs_err_set(err, EIO, "cannot write %s",
+                                                                   tmp);
+    close(fd);
+    free(text);
     if (rc == 0)
-        snprintf(s->dest, sizeof s->dest, "%s", dest);
+        rc = tokfs_plan_load(plan, tmp, id, err);
+    unlink(tmp);
+    return rc;
+}
+
+int tokfs_shard_set_load_plan(const char *dest, const tokfs_config *cfg, tokfs_plan *plan,
+                              tokfs_err *err)
+{
+    tokfs_shard_set *s;
+    int rc = set_new(dest, cfg, NULL, NULL, NULL, &s, err);
+    if (rc)
+        return rc;
+    rc = load_plan(s, plan, tokfs_plan_identity(cfg), err);
+    tokfs_shard_set_close(s);
+    return rc;
+}
+
+/* plan's text as tokfs_plan_save writes it (malloc'd), through a temp file. */
+static char *plan_text(tokfs_shard_set *s, const tokfs_plan *plan, tokfs_err *err)
+{
+    char tmp[PATH_MAX];
+    int fd = store_stage(s, "plan", tmp, sizeof tmp, err);
+    if (fd < 0)
+        return NULL;
+    close(fd);
+    char *text = NULL;
+    if (tokfs_plan_save(plan, tmp, err) == 0) {
+        FILE *in = fopen(tmp, "rb");
+        long n = -1;
+        if (in && fseek(in, 0, SEEK_END) == 0 && (n = ftell(in)) >= 0 &&
+            fseek(in, 0, SEEK_SET) == 0 && (text = malloc((size_t)n + 1)) &&
+            fread(text, 1, (size_t)n, in) == (size_t)n) {
+            text[n] = '\0';
+        } else {
+            free(text);
+            text = NULL;
+            tokfs_err_set(err, EIO, "cannot read back %s", tmp);
+        }
+        if (in)
+            fclose(in);
+    }
+    unlink(tmp);
+    return text;
+}
+
+int tokfs_shard_set_open(const char *dest, const tokfs_config *cfg, const tokfs_tokenizer *tok,
+                         const tokfs_layout *layout, tokfs_plan *plan, tokfs_shard_set **out,
+                         tokfs_err *err)
+{
+    tokfs_shard_set *s = NULL;
+    int rc = set_new(dest, cfg, tok, layout, plan, &s, err);
+    if (rc)
+        return rc;
     char path[PATH_MAX];
-    const char *subdirs[] = {"", "shards", "records", "tmp"};
-    for (size_t k = 0; rc == 0 && k < sizeof subdirs / sizeof subdirs[0]; k++)
-        if ((rc = shared_path(s, path, sizeof path, "%s", subdirs[k])) == 0)
-            rc = make_dir(path, err);
-        else
-            rc = tokfs_err_set(err, ENAMETOOLONG, "DEST path too long: %s", dest);
+    const char *subdirs[] = {"", "/shards", "/records", "/tmp"};
+    for (size_t k = 0; rc == 0 && !s->s3 && k < sizeof subdirs / sizeof subdirs[0]; k++) {
+        snprintf(path, sizeof path, "%s%s", s->dest, subdirs[k]);
+        rc = make_dir(path, err);
+    }
 
     /* set.json: the first task writes it; every later one must build the same set */
     tokfs_set_info want, have;
     tokfs_set_info_of(cfg, tok, layout, plan, &want);
-    if (rc == 0)
-        rc = shared_path(s, path, sizeof path, "set.json");
     if (rc == 0) {
         char *text = set_json_text(cfg, &want);
-        rc = text ? shared_write_text(s, path, text, 1, err)
+        rc = text ? store_put_text(s, s->own, "set.json", text, 1, err)
                   : tokfs_err_set(err, ENOMEM, "out of memory");
         free(text);
     }
-    if (rc == 0 && (rc = tokfs_set_info_read(path, &have, err)) == 0)
+    if (rc == 0 && (rc = shared_read_set_info(s, &have, err)) == -ENOENT)
+        rc = tokfs_err_set(err, EIO, "%s: set.json vanished after it was written", dest);
+    if (rc == 0)
         rc = tokfs_set_info_compare(&want, &have, dest, err);
 
     /* plan.tsv: the first task's plan is everyone's (the listing could change between tasks) */
+    tokfs_plan theirs;
+    if (rc == 0 && (rc = load_plan(s, &theirs, plan->id, err)) == -ENOENT) {
+        tokfs_err_clear(err);
+        char *text = plan_text(s, plan, err);
+        rc = text ? store_put_text(s, s->own, "plan.tsv", text, 1, err) : -EIO;
+        free(text);
+        if (rc == 0)
+            rc = load_plan(s, &theirs, plan->id, err);
+    }
     if (rc == 0) {
-        char tmp[PATH_MAX];
-        if (shared_path(s, tmp, sizeof tmp, "tmp/plan.%ld.tsv", (long)getpid()) ||
-            shared_path(s, path, sizeof path, "plan.tsv"))
-            rc = tokfs_err_set(err, ENAMETOOLONG, "DEST path too long: %s", dest);
-        if (rc == 0 && access(path, F_OK) != 0) {
-            rc = tokfs_plan_save(plan, tmp, err);
-            if (rc == 0 && link(tmp, path) != 0 && errno != EEXIST)
-                rc = tokfs_err_set(err, errno, "cannot create %s: %s", path, strerror(errno));
-            unlink(tmp);
-        }
-        tokfs_plan theirs;
-        if (rc == 0 && (rc = tokfs_plan_load(&theirs, path, plan->id, err)) == 0) {
-            if (theirs.npieces != want.npieces || theirs.ntrain != want.ntrain)
-                tokfs_log(TOKFS_LOG_WARN, "%s: building %s's plan (%u pieces), not this "
-                                          "listing's (%u): the sources changed since it was made",
-                          dest, path, theirs.npieces, want.npieces);
-            tokfs_plan_free(plan);
-            *plan = theirs;
-        }
+        if (theirs.npieces != want.npieces || theirs.ntrain != want.ntrain)
+            tokfs_log(TOKFS_LOG_WARN, "%s: building its plan (%u pieces), not this listing's "
+                                      "(%u): the sources changed since it was made",
+                      dest, theirs.npieces, want.npieces);
+        tokfs_plan_free(plan);
+        *plan = theirs;
     }
     if (rc) {
-        free(s);
+        tokfs_shard_set_close(s);
         return rc;
     }
     *out = s;
@@ -306,5 +381,8 @@ int tokfs_shard_set_open(const char *dest, const tokfs_config *cfg, const tokfs_
 
 void tokfs_shard_set_close(tokfs_shard_set *s)
 {
+    if (!s)
+        return;
+    tokfs_fetcher_free(s->own);
     free(s);
 }

@@ -13,7 +13,11 @@
  * Everything is published atomically (write a temp file, fsync, rename), so a task killed at
  * any moment leaves either a complete shard with its record or nothing, and a re-run skips every
  * shard whose file matches its record's size and checksum. Two tasks (or nodes) publishing the
- * same shard at once both rename a complete, identical file: harmless. */
+ * same shard at once both rename a complete, identical file: harmless.
+ *
+ * DEST may also be s3://BUCKET/PREFIX: the same objects under the prefix, each published with
+ * one complete PUT (staged in a local temp file while it is built). Calls that may run on
+ * several threads take a fetcher made by tokfs_shard_set_fetcher (NULL for a directory). */
 #ifndef TOKFS_SHARED_H
 #define TOKFS_SHARED_H
 
@@ -71,14 +75,21 @@ void tokfs_shard_set_close(tokfs_shard_set *s);
 int tokfs_shard_set_load_plan(const char *dest, const tokfs_config *cfg, tokfs_plan *plan,
                               tokfs_err *err);
 
-/* 1 when shard i is in DEST, complete and equal to its record (size and checksum, read back);
- * *rec filled. 0 when absent or not matching (a mismatch is logged: the file is ignored). */
-int tokfs_shard_set_has(tokfs_shard_set *s, uint32_t i, tokfs_set_record *rec);
+/* A new HTTP client for DEST (signing for its bucket) for one thread, or NULL for a directory
+ * DEST (nothing to fetch). */
+tokfs_fetcher *tokfs_shard_set_fetcher(const tokfs_shard_set *s);
 
-/* Build shard i into DEST: temp file, tokfs_build_shard, fsync, rename into shards/, then its
- * record. stats: the build's. 0 or a negative errno with err naming the shard. */
-int tokfs_shard_set_build(tokfs_shard_set *s, uint32_t i, tokfs_fetcher *fetcher,
-                          tokfs_build_stats *stats, tokfs_err *err);
+/* 1 when shard i is in DEST, complete and equal to its record (a directory: size and checksum,
+ * read back; S3: its size, as it was PUT whole before its record); *rec filled. 0 when absent
+ * or not matching (a mismatch is logged: the object is ignored and made again). */
+int tokfs_shard_set_has(tokfs_shard_set *s, tokfs_fetcher *f, uint32_t i,
+                        tokfs_set_record *rec);
+
+/* Build shard i into DEST: a staged temp file, tokfs_build_shard (reading the sources with
+ * source_fetcher), published whole into shards/, then its record (with dest_fetcher). stats:
+ * the build's. 0 or a negative errno with err naming the shard. */
+int tokfs_shard_set_build(tokfs_shard_set *s, uint32_t i, tokfs_fetcher *source_fetcher,
+                          tokfs_fetcher *dest_fetcher, tokfs_build_stats *stats, tokfs_err *err);
 
 /* Assemble DEST/manifest.json from set.json and every valid record in records/ (temp + rename).
  * *present: shards with a record. 0 or a negative errno with a message. */
@@ -93,20 +104,21 @@ int tokfs_shard_set_attach(const char *dest, const tokfs_config *cfg, const tokf
                            const tokfs_layout *layout, const tokfs_plan *plan,
                            tokfs_shard_set **out, tokfs_err *err);
 
-/* Every published shard's record: present[i] = 1 with recs[i] (arrays of plan->npieces).
- * Returns how many. */
+/* Every published shard's record: present[i] = 1 with recs[i] (arrays of plan->npieces): one
+ * listing of records/, then each record read. Returns how many. */
 int tokfs_shard_set_records(tokfs_shard_set *s, tokfs_set_record *recs, uint8_t *present);
 
 /* Copy DEST's shard i into out (an empty file; out->reserve asked before it grows, out->cancel
  * honoured), checking size and checksum against rec: 0, or a negative errno (a checksum that
  * disagrees is logged and is -EIO: the caller makes the shard from its sources instead). */
-int tokfs_shard_set_copy(tokfs_shard_set *s, uint32_t i, const tokfs_set_record *rec,
-                         const tokfs_build_output *out, tokfs_err *err);
+int tokfs_shard_set_copy(tokfs_shard_set *s, tokfs_fetcher *f, uint32_t i,
+                         const tokfs_set_record *rec, const tokfs_build_output *out,
+                         tokfs_err *err);
 
 /* Publish shard i from fd (a complete cache file of rec->bytes bytes) into DEST, then its record
  * (shared_write=1). Two nodes publishing the same shard at once both rename a complete,
  * identical file. */
-int tokfs_shard_set_publish_fd(tokfs_shard_set *s, uint32_t i, int fd,
+int tokfs_shard_set_publish_fd(tokfs_shard_set *s, tokfs_fetcher *f, uint32_t i, int fd,
                                const tokfs_set_record *rec, tokfs_err *err);
 
 #endif

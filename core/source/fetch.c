@@ -1260,3 +1260,91 @@ int tokfs_fetch_small(tokfs_fetcher *f, const char *url, size_t max_bytes, char 
 {
     return tokfs_fetch_small_header(f, url, max_bytes, out, out_len, NULL, NULL, 0, err);
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Uploads (an object store as the shared tier's DEST) */
+
+typedef struct put_body {
+    const uint8_t *data; /* the body, or NULL: read from fd */
+    int fd;
+    uint64_t size, sent;
+} put_body;
+
+static size_t put_read(char *buf, size_t size, size_t n, void *userp)
+{
+    put_body *b = userp;
+    size_t want = size * n;
+    if (b->size - b->sent < want)
+        want = (size_t)(b->size - b->sent);
+    if (!want)
+        return 0;
+    if (b->data) {
+        memcpy(buf, b->data + b->sent, want);
+    } else {
+        ssize_t got = pread(b->fd, buf, want, (off_t)b->sent);
+        if (got <= 0)
+            return CURL_READFUNC_ABORT; /* the file is shorter than announced */
+        want = (size_t)got;
+    }
+    b->sent += want;
+    return want;
+}
+
+int tokfs_fetch_put(tokfs_fetcher *f, const char *url, const void *data, int fd, uint64_t size,
+                    tokfs_err *err)
+{
+    char safe_url[SAFE_URL_MAX], what[WHAT_MAX];
+    tokfs_url_redact(url, safe_url, sizeof safe_url);
+    snprintf(what, sizeof what, "PUT %s", safe_url);
+    if (!tokfs_url_is_http(url))
+        return tokfs_err_set(err, EINVAL, "%s: only http(s) URLs take uploads", what);
+    struct curl_slist *headers = NULL, *grown;
+    /* The body is bytes; a signed upload says its payload is not hashed (SigV4's
+     * UNSIGNED-PAYLOAD: curl signs the header's value as given). No "Expect:" to turn off
+     * 100-continue: curl would sign that emptied header and not send it, a signature the store
+     * cannot match; the wait is cut short with CURLOPT_EXPECT_100_TIMEOUT_MS instead. */
+    const char *fixed[] = {"Content-Type: application/octet-stream",
+                           aws_signs(f, url) ? "x-amz-content-sha256: UNSIGNED-PAYLOAD" : NULL,
+                           aws_signs(f, url) ? f->aws_token_header : NULL};
+    for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++) {
+        if (!fixed[k])
+            continue;
+        if (!(grown = curl_slist_append(headers, fixed[k]))) {
+            curl_slist_free_all(headers);
+            return tokfs_err_set(err, ENOMEM, "%s: out of memory", what);
+        }
+        headers = grown;
+    }
+    int rc, failures = 0;
+    http_reply reply = {0};
+    for (;;) {
+        put_body body = {.data = data, .fd = fd, .size = size};
+        if ((rc = http_setup(f, url, headers, NULL, NULL, &reply, err, what)) < 0)
+            break;
+        curl_easy_setopt(f->curl, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(f->curl, CURLOPT_READFUNCTION, put_read);
+        curl_easy_setopt(f->curl, CURLOPT_READDATA, &body);
+        curl_easy_setopt(f->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+        curl_easy_setopt(f->curl, CURLOPT_EXPECT_100_TIMEOUT_MS, 100L);
+        CURLcode res = curl_easy_perform(f->curl);
+        if (res == CURLE_ABORTED_BY_CALLBACK && !data) {
+            rc = tokfs_err_set(err, EIO, "%s: the file to upload is shorter than %llu bytes",
+                               what, (unsigned long long)size);
+            break;
+        }
+        rc = judge_exchange(f, url, what, res, reply.status, err);
+        if (rc == 1) {
+            if (failures >= f->cfg.retries) {
+                rc = give_up(what, failures + 1, err);
+                break;
+            }
+            backoff_sleep(f, failures++);
+            continue;
+        }
+        if (rc == 0)
+            tokfs_err_clear(err);
+        break;
+    }
+    curl_slist_free_all(headers);
+    return rc;
+}

@@ -91,4 +91,12 @@ int tokfs_fetch_small_header(tokfs_fetcher *f, const char *url, size_t max_bytes
                              size_t *out_len, const char *header, char *header_value,
                              size_t header_size, tokfs_err *err);
 
+/* Upload: PUT the body to url, an object store's complete upload (S3 and compatible stores make
+ * the object appear whole or not at all). The body is data (size bytes), or, when data is NULL,
+ * size bytes read from fd at offset 0. Signed like any request to the S3 origin (payload
+ * UNSIGNED-PAYLOAD); transient failures (5xx, resets) retried from the start with backoff.
+ * Returns 0, -EACCES, -ENOENT (no such bucket), -EIO, -EINVAL (not http(s)). */
+int tokfs_fetch_put(tokfs_fetcher *f, const char *url, const void *data, int fd, uint64_t size,
+                    tokfs_err *err);
+
 #endif

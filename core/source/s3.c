@@ -166,10 +166,16 @@ int tokfs_s3_bucket_url(const tokfs_config *cfg, const char *bucket, char *out, 
 void tokfs_s3_fetch_config(const tokfs_config *cfg, tokfs_fetch_config *fc, char *origin,
                            size_t origin_size)
 {
-    if (!tokfs_s3_is_source(cfg->source))
+    tokfs_s3_fetch_config_for(cfg, cfg->source, fc, origin, origin_size);
+}
+
+void tokfs_s3_fetch_config_for(const tokfs_config *cfg, const char *s3_url,
+                               tokfs_fetch_config *fc, char *origin, size_t origin_size)
+{
+    if (!tokfs_s3_is_source(s3_url))
         return;
     tokfs_s3_ref ref;
-    if (tokfs_s3_parse(cfg->source, &ref, NULL) != 0)
+    if (tokfs_s3_parse(s3_url, &ref, NULL) != 0)
         return;
     if (cfg->s3_anonymous || !cfg->s3_access_key || !cfg->s3_access_key[0] ||
         !cfg->s3_secret_key)
@@ -459,32 +465,26 @@ static void ctx_free(s3_list_ctx *c)
     free(c->keys);
 }
 
-int tokfs_s3_list(const tokfs_config *cfg, tokfs_fetcher *fetcher, tokfs_listing *out,
-                  tokfs_err *err)
+int tokfs_s3_list_prefix(const tokfs_config *cfg, tokfs_fetcher *fetcher, const char *bucket,
+                         const char *prefix, int (*fn)(void *ctx, const tokfs_s3_object *obj),
+                         void *ctx, size_t *pages_out, tokfs_err *err)
 {
-    memset(out, 0, sizeof *out);
-    tokfs_s3_ref ref;
-    int rc = tokfs_s3_parse(cfg->source, &ref, err);
-    if (rc)
-        return rc;
-    char base[600];
+    char base[600], qprefix[3 * 1024], token[2048], qtoken[3 * sizeof token];
     tokfs_err uerr = {{0}};
     int virtual_hosted;
-    if ((rc = bucket_url(cfg, ref.bucket, base, sizeof base, &virtual_hosted, &uerr)) != 0)
-        return tokfs_err_set(err, -rc, "%s: %s", cfg->source, uerr.msg);
-    s3_list_ctx c = {.ref = &ref, .literal = !tokfs_hf_has_glob(ref.pattern)};
-    char prefix[sizeof ref.pattern], qprefix[3 * sizeof ref.pattern], token[2048],
-        qtoken[3 * sizeof token];
-    list_prefix(&c, prefix, sizeof prefix);
+    const char *what = cfg->source;
+    int rc = bucket_url(cfg, bucket, base, sizeof base, &virtual_hosted, &uerr);
+    if (rc)
+        return tokfs_err_set(err, -rc, "%s: %s", what, uerr.msg);
     if (tokfs_s3_quote(prefix, 0, qprefix, sizeof qprefix) != 0)
-        return tokfs_err_set(err, ENAMETOOLONG, "%s: the key prefix is too long", cfg->source);
+        return tokfs_err_set(err, ENAMETOOLONG, "%s: the key prefix is too long", what);
     token[0] = '\0';
     size_t pages = 0;
     for (;;) {
         /* Query parameters sorted by name and encoded as SigV4's canonical form has them: curl
          * signs the query string as written (docs/s3.md). */
         if (tokfs_s3_quote(token, 0, qtoken, sizeof qtoken) != 0) {
-            rc = tokfs_err_set(err, EIO, "%s: a continuation token too long", cfg->source);
+            rc = tokfs_err_set(err, EIO, "%s: a continuation token too long", what);
             break;
         }
         char *url = NULL;
@@ -506,7 +506,7 @@ int tokfs_s3_list(const tokfs_config *cfg, tokfs_fetcher *fetcher, tokfs_listing
         }
         int truncated = 0;
         tokfs_err perr = {{0}};
-        rc = tokfs_s3_parse_page(text, len, on_object, &c, &truncated, token, sizeof token, &perr);
+        rc = tokfs_s3_parse_page(text, len, fn, ctx, &truncated, token, sizeof token, &perr);
         free(text);
         pages++;
         if (rc == -ENOMEM) {
@@ -514,18 +514,39 @@ int tokfs_s3_list(const tokfs_config *cfg, tokfs_fetcher *fetcher, tokfs_listing
             break;
         }
         if (rc) {
-            rc = tokfs_err_set(err, -rc, "%s: listing page %zu: %s", cfg->source, pages,
-                               perr.msg);
+            rc = tokfs_err_set(err, -rc, "%s: listing page %zu: %s", what, pages, perr.msg);
             break;
         }
         if (!truncated)
             break;
         if (pages >= S3_MAX_PAGES) {
-            rc = tokfs_err_set(err, EIO, "%s: the listing did not end after %zu pages",
-                               cfg->source, pages);
+            rc = tokfs_err_set(err, EIO, "%s: the listing did not end after %zu pages", what,
+                               pages);
             break;
         }
     }
+    if (pages_out)
+        *pages_out = pages;
+    return rc;
+}
+
+int tokfs_s3_list(const tokfs_config *cfg, tokfs_fetcher *fetcher, tokfs_listing *out,
+                  tokfs_err *err)
+{
+    memset(out, 0, sizeof *out);
+    tokfs_s3_ref ref;
+    int rc = tokfs_s3_parse(cfg->source, &ref, err);
+    if (rc)
+        return rc;
+    char base[600];
+    tokfs_err uerr = {{0}};
+    if ((rc = tokfs_s3_bucket_url(cfg, ref.bucket, base, sizeof base, &uerr)) != 0)
+        return tokfs_err_set(err, -rc, "%s: %s", cfg->source, uerr.msg);
+    s3_list_ctx c = {.ref = &ref, .literal = !tokfs_hf_has_glob(ref.pattern)};
+    char prefix[sizeof ref.pattern];
+    list_prefix(&c, prefix, sizeof prefix);
+    size_t pages = 0;
+    rc = tokfs_s3_list_prefix(cfg, fetcher, ref.bucket, prefix, on_object, &c, &pages, err);
     const char *what = ref.pattern[0] ? ref.pattern : "(the whole bucket)";
     if (rc == 0 && c.count == 0) {
         if (c.other_format)

@@ -44,6 +44,10 @@ int tokfs_s3_bucket_url(const tokfs_config *cfg, const char *bucket, char *out, 
 void tokfs_s3_fetch_config(const tokfs_config *cfg, tokfs_fetch_config *fc, char *origin,
                            size_t origin_size);
 
+/* The same for the bucket of s3_url (s3://BUCKET/...), e.g. the shared tier's DEST. */
+void tokfs_s3_fetch_config_for(const tokfs_config *cfg, const char *s3_url,
+                               tokfs_fetch_config *fc, char *origin, size_t origin_size);
+
 /* ListObjectsV2 of SOURCE's bucket under the pattern's literal prefix, every page; keeps the
  * keys the pattern selects (a glob: tokfs_hf_glob_match; a prefix: the key itself or the keys
  * below it as a directory) in a format tokfs reads. Fills names (object URLs), sizes and etags.
@@ -66,6 +70,13 @@ typedef struct tokfs_s3_object {
 int tokfs_s3_parse_page(const char *xml, size_t len,
                         int (*fn)(void *ctx, const tokfs_s3_object *obj), void *ctx,
                         int *truncated, char *next_token, size_t token_size, tokfs_err *err);
+
+/* ListObjectsV2 of every key of bucket under prefix, all pages: fn for each object in key order
+ * (a non-zero return stops the listing with it). *pages (may be NULL): requests made. Errors as
+ * tokfs_s3_list's. */
+int tokfs_s3_list_prefix(const tokfs_config *cfg, tokfs_fetcher *fetcher, const char *bucket,
+                         const char *prefix, int (*fn)(void *ctx, const tokfs_s3_object *obj),
+                         void *ctx, size_t *pages, tokfs_err *err);
 
 /* Percent-encode s as SigV4's canonical form wants: unreserved characters (A-Z a-z 0-9 - . _ ~)
  * as they are, '/' kept when keep_slash, every other byte %XX (uppercase). -ENAMETOOLONG when it

@@ -14,6 +14,8 @@
 #   - anonymous access (no credentials in the environment; or s3_anonymous with them)
 #   - a wrong secret: the mount is refused with a message naming what to fix
 #   - ETag pinning: an object replaced after the mount makes its shard EIO ("changed upstream")
+#   - tokfs build into an S3 prefix (DEST s3://BUCKET/PREFIX): two tasks, shards equal a mount's,
+#     manifest complete, a re-run skips everything; every PUT signed and verified
 #   - the secret and the session token appear in no log, status, metadata, plan or message
 source "$TOKFS_SOURCE_DIR/tests/lib/testlib.sh"
 tk_setup
@@ -204,7 +206,30 @@ grep -q "changed upstream" "$TK_TMP/m8.log" || tk_fail "no 'changed upstream' li
 cp "$TK_TMP/m8/.tokfs/status.json" "$TK_TMP/status-m8.json"
 tk_umount "$TK_TMP/m8"
 
-# ---- 8. secrets nowhere -------------------------------------------------------------------------
+# ---- 8. tokfs build into an S3 prefix (DEST s3://corpus-b/sets/c1), two tasks, then a re-run ----
+signed_env
+for t in 0 1; do
+    "$TOKFS" build "$data/corpus" s3://corpus-b/sets/c1 -o "$(opts build)" --task "$t/2" \
+        --progress lines >"$TK_TMP/build-$t.log" 2>&1 || tk_fail "build task $t: $(tail -n 3 "$TK_TMP/build-$t.log")"
+done
+"$TOKFS" build "$data/corpus" s3://corpus-b/sets/c1 -o "$(opts build)" --progress lines \
+    >"$TK_TMP/build-again.log" 2>&1 || tk_fail "build re-run: $(tail -n 3 "$TK_TMP/build-again.log")"
+grep -q "0 made, 4 already in DEST, 0 failed" "$TK_TMP/build-again.log" ||
+    tk_fail "re-run did not skip: $(tail -n 2 "$TK_TMP/build-again.log")"
+grep -q "DEST has 4 of 4 shards (complete)" "$TK_TMP/build-again.log" || tk_fail "manifest not complete"
+got=$(for i in 0 1 2 3; do curl -sf "http://127.0.0.1:$S3_PORT/corpus-b/sets/c1/shards/00000$i.bin"; done | md5sum | cut -d' ' -f1)
+[ "$got" = "$want_corpus" ] || tk_fail "shards built into S3 differ from a mount's"
+curl -sf "http://127.0.0.1:$S3_PORT/corpus-b/sets/c1/manifest.json" | "$PY" -c '
+import json, sys
+m = json.load(sys.stdin)
+assert m["complete"] is True and len(m["shards"]) == 4, m' || tk_fail "manifest.json in S3"
+read -r ok bad < <(verdicts "$TK_TMP/proxy.signed")
+[ "$bad" -le 1 ] || tk_fail "refused requests (beyond the wrong-secret one): $(refusals "$TK_TMP/proxy.signed")"
+grep -q '"method":"PUT","url":"/corpus-b/sets/c1/shards/000000.bin"' "$TK_TMP/proxy.signed" ||
+    tk_fail "no signed PUT of a shard"
+tk_log "tokfs build into s3://corpus-b/sets/c1: 4 shards, equal to a mount's; re-run skipped all"
+
+# ---- 9. secrets nowhere -------------------------------------------------------------------------
 for s in "$SECRET" "$TOKEN"; do
     hits=$(grep -rlF -- "$s" "$TK_TMP"/*.log "$TK_TMP"/*.json "$TK_TMP"/cache-* 2>/dev/null || true)
     [ -z "$hits" ] || tk_fail "a secret is written in: $hits"

@@ -116,10 +116,10 @@ int main(void)
     uint64_t total = 0;
     for (uint32_t i = 0; i < plan.npieces; i++) {
         tokfs_set_record rec;
-        CHECK_EQ_INT(tokfs_shard_set_has(set, i, &rec), 0);
+        CHECK_EQ_INT(tokfs_shard_set_has(set, NULL, i, &rec), 0);
         tokfs_build_stats stats;
-        CHECK_EQ_INT(tokfs_shard_set_build(set, i, fetcher, &stats, &err), 0);
-        CHECK_EQ_INT(tokfs_shard_set_has(set, i, &rec), 1);
+        CHECK_EQ_INT(tokfs_shard_set_build(set, i, fetcher, NULL, &stats, &err), 0);
+        CHECK_EQ_INT(tokfs_shard_set_has(set, NULL, i, &rec), 1);
         CHECK(rec.tokens == stats.tokens && rec.checksum == stats.checksum);
         CHECK(rec.bytes == stats.tokens * 2 && rec.index_bytes == 0);
         total += rec.tokens;
@@ -138,18 +138,18 @@ int main(void)
     int fd = open(path, O_WRONLY);
     CHECK(fd >= 0 && pwrite(fd, "XY", 2, 4) == 2);
     close(fd);
-    CHECK_EQ_INT(tokfs_shard_set_has(set, 1, &rec), 0);
+    CHECK_EQ_INT(tokfs_shard_set_has(set, NULL, 1, &rec), 0);
     /* a torn record, a record whose size does not fit its count, a missing file */
     snprintf(path, sizeof path, "%s/records/000002.json", dest);
     write_file(path, "{\"index\": 2, \"tokens\": ");
-    CHECK_EQ_INT(tokfs_shard_set_has(set, 2, &rec), 0);
+    CHECK_EQ_INT(tokfs_shard_set_has(set, NULL, 2, &rec), 0);
     snprintf(path, sizeof path, "%s/records/000003.json", dest);
     write_file(path, "{\"index\": 3, \"tokens\": 10, \"bytes\": 21, \"index_bytes\": 0, "
                      "\"checksum\": \"0000000000000000\"}");
-    CHECK_EQ_INT(tokfs_shard_set_has(set, 3, &rec), 0);
+    CHECK_EQ_INT(tokfs_shard_set_has(set, NULL, 3, &rec), 0);
     snprintf(path, sizeof path, "%s/shards/000000.bin", dest);
     CHECK(unlink(path) == 0);
-    CHECK_EQ_INT(tokfs_shard_set_has(set, 0, &rec), 0);
+    CHECK_EQ_INT(tokfs_shard_set_has(set, NULL, 0, &rec), 0);
     CHECK_EQ_INT(tokfs_shard_set_write_manifest(set, &present, &err), 0);
     CHECK_EQ_INT(present, plan.npieces - 2); /* records 2 and 3 are unreadable */
     snprintf(path, sizeof path, "%s/manifest.json", dest);
@@ -157,9 +157,9 @@ int main(void)
     /* made again, all are back */
     for (uint32_t i = 0; i < 4; i++) {
         tokfs_build_stats stats;
-        if (!tokfs_shard_set_has(set, i, &rec))
-            CHECK_EQ_INT(tokfs_shard_set_build(set, i, fetcher, &stats, &err), 0);
-        CHECK_EQ_INT(tokfs_shard_set_has(set, i, &rec), 1);
+        if (!tokfs_shard_set_has(set, NULL, i, &rec))
+            CHECK_EQ_INT(tokfs_shard_set_build(set, i, fetcher, NULL, &stats, &err), 0);
+        CHECK_EQ_INT(tokfs_shard_set_has(set, NULL, i, &rec), 1);
     }
     tokfs_shard_set_close(set);
 
@@ -174,7 +174,7 @@ int main(void)
         snprintf(tmpl, sizeof tmpl, "%s/copyXXXXXX", root);
         int cfd = mkstemp(tmpl);
         tokfs_build_output out = {.fd = cfd};
-        CHECK_EQ_INT(tokfs_shard_set_copy(att, 1, &recs[1], &out, &err), 0);
+        CHECK_EQ_INT(tokfs_shard_set_copy(att, NULL, 1, &recs[1], &out, &err), 0);
         snprintf(path, sizeof path, "%s/shards/000001.bin", dest);
         FILE *a = fopen(path, "rb"), *b = fopen(tmpl, "rb");
         static char ba[1 << 16], bb[1 << 16];
@@ -189,7 +189,7 @@ int main(void)
         CHECK(fd >= 0 && pwrite(fd, "Z", 1, 7) == 1);
         close(fd);
         CHECK(ftruncate(cfd, 0) == 0);
-        CHECK_EQ_INT(tokfs_shard_set_copy(att, 1, &recs[1], &out, &err), -EIO);
+        CHECK_EQ_INT(tokfs_shard_set_copy(att, NULL, 1, &recs[1], &out, &err), -EIO);
         CHECK(strstr(err.msg, "fails its checksum"));
         /* published again from a good copy (what shared_write does with a shard it made) */
         CHECK(unlink(path) == 0);
@@ -198,11 +198,11 @@ int main(void)
         CHECK_EQ_INT(tokfs_shard_set_records(att, recs, present_v), (int)plan.npieces - 1);
         CHECK(ftruncate(cfd, 0) == 0);
         out.fd = cfd;
-        CHECK_EQ_INT(tokfs_shard_set_copy(att, 2, &recs[2], &out, &err), 0);
-        CHECK_EQ_INT(tokfs_shard_set_publish_fd(att, 1, cfd, &recs[2], &err), 0);
+        CHECK_EQ_INT(tokfs_shard_set_copy(att, NULL, 2, &recs[2], &out, &err), 0);
+        CHECK_EQ_INT(tokfs_shard_set_publish_fd(att, NULL, 1, cfd, &recs[2], &err), 0);
         close(cfd);
         tokfs_set_record back;
-        CHECK_EQ_INT(tokfs_shard_set_has(att, 1, &back), 1); /* shard 2's bytes, as recorded */
+        CHECK_EQ_INT(tokfs_shard_set_has(att, NULL, 1, &back), 1); /* shard 2's bytes, as recorded */
         CHECK(back.checksum == recs[2].checksum);
         free(recs);
         free(present_v);
