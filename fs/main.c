@@ -18,7 +18,9 @@
 #include "common/config.h"
 #include "source/fetch.h"
 #include "source/hf.h"
+#include "source/s3.h"
 #include "common/log.h"
+#include "cmdline.h"
 #include "subcommands.h"
 #include "tokenize/tokenizer.h"
 #include "tokfs_fs.h"
@@ -33,6 +35,8 @@ static void usage(FILE *out)
             "usage: tokfs SOURCE MOUNTPOINT -o cache_size=SIZE[,OPT...] [-f] [-d]\n"
             "       tokfs encode [-o tokenizer=...,pattern=...,eot=...] [FILE]\n"
             "       tokfs decode [-o tokenizer=...,format=...,dtype=...] [--shard] [FILE]\n"
+            "       tokfs build SOURCE DEST [-o OPTIONS] [--shards A-B | --task I/N] (--help)\n"
+            "       tokfs status MOUNTPOINT [--json]\n"
             "       tokfs --help | --version\n"
             "\n"
             "Mount a text corpus as pre-tokenized shards: MOUNTPOINT/train/shard_NNNNN.bin,\n"
@@ -45,7 +49,9 @@ static void usage(FILE *out)
             "lines), or of a .parquet file (column text_field); a local directory (every such file below it, by path); @LIST, a local\n"
             "file or URL naming one source per line; or a Hugging Face dataset,\n"
             "hf://datasets/OWNER/NAME[@REVISION]/PATH_OR_GLOB ('*' within a directory, '**'\n"
-            "across them; HF_TOKEN and HF_ENDPOINT from the environment).\n"
+            "across them; HF_TOKEN and HF_ENDPOINT from the environment); or an S3 bucket,\n"
+            "s3://BUCKET/PREFIX_OR_GLOB (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
+            "AWS_SESSION_TOKEN, AWS_REGION and AWS_ENDPOINT_URL from the environment).\n"
             "\n"
             "  -f                  stay in the foreground (log to stderr)\n"
             "  -d                  foreground with FUSE debug output\n"
@@ -177,25 +183,6 @@ static int parse_command_line(int argc, char **argv, tokfs_config *cfg, cmdline 
                                  "unexpected argument %s: give SOURCE and MOUNTPOINT only", arg);
         }
     }
-    return 0;
-}
-
-/* SOURCE in the form the plan identity uses: local paths made absolute, so the same corpus named
- * from another directory reuses the same cache. */
-static int resolve_source(const char *given, char **out, tokfs_err *err)
-{
-    const char *path = given[0] == '@' ? given + 1 : given;
-    if (!tokfs_url_is_local(path) || tokfs_hf_is_source(given)) {
-        *out = strdup(given);
-        return *out ? 0 : -ENOMEM;
-    }
-    char abs_path[PATH_MAX];
-    if (!realpath(path, abs_path))
-        return tokfs_err_set(err, errno, "cannot open SOURCE %s: %s", path, strerror(errno));
-    size_t len = strlen(abs_path) + 2;
-    if (!(*out = malloc(len)))
-        return -ENOMEM;
-    snprintf(*out, len, "%s%s", given[0] == '@' ? "@" : "", abs_path);
     return 0;
 }
 
@@ -387,15 +374,16 @@ int main(int argc, char **argv)
         return tokfs_cmd_encode(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "decode") == 0)
         return tokfs_cmd_decode(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "build") == 0)
+        return tokfs_cmd_build(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "status") == 0)
+        return tokfs_cmd_status(argc, argv);
     tokfs_config cfg;
     tokfs_err err = {{0}};
     cmdline cl = {.read_ahead_kb = TOKFS_READ_AHEAD_KB};
     int rc = tokfs_config_init(&cfg, getenv("XDG_CACHE_HOME"), getenv("HOME"), &err);
-    /* The hub's address and token come from the environment, as for huggingface_hub. */
-    const char *hf_endpoint = getenv("HF_ENDPOINT"), *hf_token = getenv("HF_TOKEN");
-    if (rc == 0 && ((hf_endpoint && *hf_endpoint && !(cfg.hf_endpoint = strdup(hf_endpoint))) ||
-                    (hf_token && *hf_token && !(cfg.hf_token = strdup(hf_token)))))
-        rc = tokfs_err_set(&err, ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = tokfs_config_from_environment(&cfg, &err);
     if (rc == 0)
         rc = parse_command_line(argc, argv, &cfg, &cl, &err);
     if (rc == 0 && cl.show_help) {
@@ -416,7 +404,7 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = tokfs_config_finish(&cfg, &err);
     if (rc == 0)
-        rc = resolve_source(cl.positional[0], &cfg.source, &err);
+        rc = tokfs_resolve_source(cl.positional[0], &cfg.source, &err);
     if (rc == 0)
         rc = check_mountpoint(cl.positional[1], &cfg.mountpoint, &err);
     if (rc) {

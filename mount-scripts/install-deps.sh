@@ -13,6 +13,7 @@ packages=(
   python3 python3-numpy
   python3-sentencepiece  # the SentencePiece reference of the tokenizer tests (tests/tokref/spm_ref.py)
   zstd  # the zstd CLI writes .zst test fixtures (tests/lib/corpus.py --compressed)
+  slurmctld slurmd slurm-client munge  # a one-node Slurm cluster for tokfs build (test_slurm.sh)
   ca-certificates
 )
 # The tokenizer tests use the npm packages tiktoken and tokenizers as references: they need node

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "source/hf.h"
+#include "source/fetch_config.h"
 
 /* ---- queues ----------------------------------------------------------------------------- */
 
@@ -162,16 +162,7 @@ void cache_answer_waiters(waiter *list, int status, uint64_t size)
 
 tokfs_fetcher *cache_new_fetcher(const tokfs_config *cfg)
 {
-    tokfs_fetch_config fc = {
-        .retries = (int)cfg->retries,
-        .timeout_ms = (int)cfg->timeout_ms,
-        .backoff_base_ms = 200,
-        .insecure = cfg->insecure,
-        /* HF_TOKEN goes to the hub's origin only (curl also drops it on redirects elsewhere) */
-        .bearer_token = cfg->hf_token,
-        .bearer_origin = cfg->hf_endpoint ? cfg->hf_endpoint : TOKFS_HF_DEFAULT_ENDPOINT,
-    };
-    return tokfs_fetcher_new(&fc);
+    return tokfs_fetcher_for_config(cfg);
 }
 
 /* A worker thread: its cache and its own HTTP client (curl handles are per thread). */

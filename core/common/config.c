@@ -46,7 +46,14 @@ const char tokfs_options_help[] =
     "  txt_doc=file|line|paragraph  a .txt document is the whole file (default), each\n"
     "                      non-blank line, or each block between blank lines\n"
     "  log_file=PATH       append log lines here (default: stderr with -f, else syslog)\n"
-    "  insecure            do not verify TLS certificates (unsafe)\n";
+    "  insecure            do not verify TLS certificates (unsafe)\n"
+    "  s3_endpoint=URL     S3-compatible endpoint, http(s)://HOST[:PORT] (default\n"
+    "                      $AWS_ENDPOINT_URL, else AWS for the region)\n"
+    "  s3_region=NAME      region requests are signed for (default $AWS_REGION,\n"
+    "                      $AWS_DEFAULT_REGION, else us-east-1)\n"
+    "  s3_addressing=auto|path|virtual  bucket in the path or in the host name (default\n"
+    "                      auto: virtual-hosted on amazonaws.com, else path-style)\n"
+    "  s3_anonymous        send no credentials (a public bucket)\n";
 
 static int set_string(char **slot, const char *value)
 {
@@ -99,6 +106,15 @@ void tokfs_config_free(tokfs_config *cfg)
     if (cfg->hf_token)
         explicit_bzero(cfg->hf_token, strlen(cfg->hf_token));
     free(cfg->hf_token);
+    free(cfg->s3_endpoint);
+    free(cfg->s3_region);
+    free(cfg->s3_access_key);
+    char *secrets[] = {cfg->s3_secret_key, cfg->s3_session_token};
+    for (size_t i = 0; i < 2; i++) {
+        if (secrets[i])
+            explicit_bzero(secrets[i], strlen(secrets[i]));
+        free(secrets[i]);
+    }
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -249,6 +265,24 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
         cfg->insecure = 1;
         return 0;
     }
+    if (strcmp(key, "s3_anonymous") == 0) {
+        if (value)
+            return tokfs_err_set(err, EINVAL, "option s3_anonymous takes no value");
+        cfg->s3_anonymous = 1;
+        return 0;
+    }
+    if (strcmp(key, "s3_addressing") == 0) {
+        static const char *const names[] = {
+            [TOKFS_S3_AUTO] = "auto", [TOKFS_S3_PATH] = "path", [TOKFS_S3_VIRTUAL] = "virtual",
+        };
+        for (int i = 0; value && i < (int)(sizeof names / sizeof names[0]); i++)
+            if (strcmp(value, names[i]) == 0) {
+                cfg->s3_addressing = i;
+                return 0;
+            }
+        return tokfs_err_set(err, EINVAL, "bad s3_addressing=%s: give path (ENDPOINT/BUCKET/KEY), "
+                             "virtual (BUCKET.HOST/KEY) or auto", value ? value : "");
+    }
 
     /* txt_doc=: the document of a .txt source (issue 12's large text files). */
     if (strcmp(key, "txt_doc") == 0) {
@@ -270,7 +304,7 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
         {"max_shards"}, {"shuffle_seed"}, {"text_field"}, {"workers"}, {"prefetch"},
         {"retries"}, {"timeout"}, {"max_doc_bytes"}, {"log_file"}, {"pattern"}, {"eot"},
         {"filter"}, {"special_tokens"},
-        {"dtype"}, {"format"}, {"doc_sep"},
+        {"dtype"}, {"format"}, {"doc_sep"}, {"s3_endpoint"}, {"s3_region"},
     };
     int is_known = 0;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -353,6 +387,15 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
             return tokfs_err_set(err, EINVAL, "bad shuffle_seed=%s: give a whole number", value);
         cfg->shuffle_seed = seed;
         cfg->has_shuffle_seed = 1;
+    } else if (strcmp(key, "s3_endpoint") == 0) {
+        if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+            return tokfs_err_set(err, EINVAL, "bad s3_endpoint=%s: give http(s)://HOST[:PORT]",
+                                 value);
+        if (set_string(&cfg->s3_endpoint, value))
+            return -ENOMEM;
+    } else if (strcmp(key, "s3_region") == 0) {
+        if (set_string(&cfg->s3_region, value))
+            return -ENOMEM;
     } else if (strcmp(key, "text_field") == 0) {
         if (set_string(&cfg->text_field, value))
             return -ENOMEM;

@@ -9,6 +9,8 @@
 
 /* format= and doc_sep= values (the layouts themselves: core/build/out_format.h). */
 enum tokfs_out_format { TOKFS_OUT_RAW, TOKFS_OUT_LLMC, TOKFS_OUT_MEGATRON, TOKFS_OUT_NPY };
+/* s3_addressing= values: auto = virtual-hosted on amazonaws.com, path-style elsewhere. */
+enum tokfs_s3_addressing { TOKFS_S3_AUTO, TOKFS_S3_PATH, TOKFS_S3_VIRTUAL };
 enum tokfs_doc_sep { TOKFS_SEP_DEFAULT, TOKFS_SEP_APPEND, TOKFS_SEP_PREPEND, TOKFS_SEP_NONE };
 
 typedef struct tokfs_config {
@@ -51,6 +53,16 @@ typedef struct tokfs_config {
     char *hf_endpoint;        /* Hugging Face hub URL ($HF_ENDPOINT); NULL = huggingface.co */
     char *hf_token;           /* $HF_TOKEN: sent as a bearer token to hf_endpoint's origin only;
                                * never logged, saved or shown; NULL = none */
+    /* S3 and compatible stores (docs/s3.md). The endpoint and region may be options or come from
+     * the environment (options win); the credentials come from the environment only. */
+    char *s3_endpoint;        /* s3_endpoint= or $AWS_ENDPOINT_URL; NULL = AWS for the region */
+    char *s3_region;          /* s3_region= or $AWS_REGION / $AWS_DEFAULT_REGION; NULL =
+                               * us-east-1 */
+    int s3_addressing;        /* s3_addressing=: enum tokfs_s3_addressing */
+    int s3_anonymous;         /* s3_anonymous: sign nothing (a public bucket) */
+    char *s3_access_key;      /* $AWS_ACCESS_KEY_ID */
+    char *s3_secret_key;      /* $AWS_SECRET_ACCESS_KEY: never logged, saved or shown */
+    char *s3_session_token;   /* $AWS_SESSION_TOKEN: never logged, saved or shown */
     int foreground;           /* -f */
     int debug;                /* -d */
 } tokfs_config;

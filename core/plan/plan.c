@@ -15,6 +15,7 @@
 
 #include "common/hash.h"
 #include "source/hf.h"
+#include "source/s3.h"
 #include "source/list.h"
 #include "common/log.h"
 #include "decode/parquet.h"
@@ -41,6 +42,14 @@ uint64_t tokfs_plan_identity(const tokfs_config *cfg)
         if (tokfs_hf_endpoint(cfg, hub, sizeof hub, NULL) != 0)
             snprintf(hub, sizeof hub, "%s", cfg->hf_endpoint);
         n += snprintf(buf + n, sizeof buf - (size_t)n, "hf_endpoint=%s\n", hub);
+    }
+    /* another store or bucket address is another corpus (s3.h); the region only signs */
+    if (n >= 0 && (size_t)n < sizeof buf && tokfs_s3_is_source(cfg->source)) {
+        tokfs_s3_ref ref;
+        if (tokfs_s3_parse(cfg->source, &ref, NULL) != 0 ||
+            tokfs_s3_bucket_url(cfg, ref.bucket, hub, sizeof hub, NULL) != 0)
+            snprintf(hub, sizeof hub, "%s", cfg->s3_endpoint ? cfg->s3_endpoint : "");
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "s3_bucket_url=%s\n", hub);
     }
     /* absent: older plans keep their id. "kept-rows": a filtered plan weighs row groups by their
      * kept text since issue 12, so plans cut the old way (by all rows) are made again */
@@ -604,9 +613,13 @@ int tokfs_plan_build(const tokfs_config *cfg, double bytes_per_token, tokfs_fetc
         }
         plan->nsources++;
         /* hf:// listings give every file's size: no HEAD per file (hf.h says why that is safe) */
-        if (names.sizes)
+        if (names.sizes) {
             src->info = (tokfs_object_info){.size = names.sizes[i], .accepts_ranges = 1};
-        else
+            /* s3:// listings give the ETag too: ranged reads are pinned by If-Match at once */
+            if (names.etags && names.etags[i] && strlen(names.etags[i]) < sizeof src->info.etag &&
+                strncmp(names.etags[i], "W/", 2) != 0)
+                snprintf(src->info.etag, sizeof src->info.etag, "%s", names.etags[i]);
+        } else
             rc = tokfs_fetch_stat(fetcher, src->url, &src->info, err);
         if (rc == 0)
             rc = read_frames(cfg, bytes_per_token, fetcher, src, err);

@@ -38,6 +38,8 @@
 #define CURL_RECV_BUFFER (128 * 1024) /* fewer, larger callbacks on fast links */
 #define ERROR_BODY_MAX (64 * 1024)    /* read at most this much of an error page, then hang up */
 #define MAX_REDIRECTS 10L
+/* SHA-256 of no bytes: the payload hash of a GET or HEAD, which SigV4 signs. */
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define MAX_BACKOFF_MS 60000          /* never sleep longer than this between two attempts */
 #define SAFE_URL_MAX 768              /* a redacted URL as it appears in messages */
 #define WHAT_MAX (SAFE_URL_MAX + 64)  /* "GET <url> bytes=B-E" */
@@ -46,6 +48,9 @@ struct tokfs_fetcher {
     tokfs_fetch_config cfg;   /* our copy; cfg.bearer_token is not used after _new */
     char *auth_header;        /* "Authorization: Bearer <token>", or NULL; wiped on free */
     char *auth_origin;        /* a URL of the origin the header may go to; NULL = anywhere */
+    /* SigV4 (fetch.h, aws_*): all NULL when requests are not signed. The secret and the token
+     * header are wiped on free. */
+    char *aws_key, *aws_secret, *aws_token_header, *aws_sigv4, *aws_origin;
     CURL *curl;               /* created on first HTTP use, then reused for keep-alive */
     uint64_t rng;             /* SplitMix64 state for backoff jitter (per fetcher: no locking) */
     uint8_t *local_buf;       /* LOCAL_CHUNK_SIZE bytes, allocated on first local read */
@@ -72,6 +77,38 @@ static int auth_allowed(const tokfs_fetcher *f, const char *url)
 
 /* ---------------------------------------------------------------------------------------------
  * Fetcher */
+
+static void free_secret(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+/* Keep our own copies of cfg's SigV4 settings. 0 or -ENOMEM (the caller frees f). */
+static int aws_copy(tokfs_fetcher *f, const tokfs_fetch_config *cfg)
+{
+    const char *region = cfg->aws_region && cfg->aws_region[0] ? cfg->aws_region : "us-east-1";
+    f->aws_key = strdup(cfg->aws_key);
+    f->aws_secret = strdup(cfg->aws_secret);
+    f->aws_origin = strdup(cfg->aws_origin);
+    if (asprintf(&f->aws_sigv4, "aws:amz:%s:s3", region) < 0)
+        f->aws_sigv4 = NULL;
+    if (cfg->aws_token && asprintf(&f->aws_token_header, "x-amz-security-token: %s",
+                                   cfg->aws_token) < 0)
+        f->aws_token_header = NULL;
+    if (!f->aws_key || !f->aws_secret || !f->aws_origin || !f->aws_sigv4 ||
+        (cfg->aws_token && !f->aws_token_header))
+        return -ENOMEM;
+    return 0;
+}
+
+/* 1 when a request to url is signed with SigV4. */
+static int aws_signs(const tokfs_fetcher *f, const char *url)
+{
+    return f->aws_key && tokfs_url_same_origin(url, f->aws_origin);
+}
 
 tokfs_fetcher *tokfs_fetcher_new(const tokfs_fetch_config *cfg)
 {
@@ -111,6 +148,12 @@ tokfs_fetcher *tokfs_fetcher_new(const tokfs_fetch_config *cfg)
         }
     }
     f->cfg.bearer_origin = NULL;
+    if (cfg && cfg->aws_key && cfg->aws_secret && cfg->aws_origin && aws_copy(f, cfg) != 0) {
+        tokfs_fetcher_free(f);
+        return NULL;
+    }
+    f->cfg.aws_key = f->cfg.aws_secret = f->cfg.aws_token = NULL;
+    f->cfg.aws_region = f->cfg.aws_origin = NULL;
 
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -125,7 +168,12 @@ tokfs_fetcher *tokfs_fetcher_dup(const tokfs_fetcher *f)
     if (!d)
         return NULL;
     if ((f->auth_header && !(d->auth_header = strdup(f->auth_header))) ||
-        (f->auth_origin && !(d->auth_origin = strdup(f->auth_origin)))) {
+        (f->auth_origin && !(d->auth_origin = strdup(f->auth_origin))) ||
+        (f->aws_key && !(d->aws_key = strdup(f->aws_key))) ||
+        (f->aws_secret && !(d->aws_secret = strdup(f->aws_secret))) ||
+        (f->aws_token_header && !(d->aws_token_header = strdup(f->aws_token_header))) ||
+        (f->aws_sigv4 && !(d->aws_sigv4 = strdup(f->aws_sigv4))) ||
+        (f->aws_origin && !(d->aws_origin = strdup(f->aws_origin)))) {
         tokfs_fetcher_free(d);
         return NULL;
     }
@@ -143,6 +191,11 @@ void tokfs_fetcher_free(tokfs_fetcher *f)
         free(f->auth_header);
     }
     free(f->auth_origin);
+    free(f->aws_key);
+    free_secret(f->aws_secret);
+    free_secret(f->aws_token_header);
+    free(f->aws_sigv4);
+    free(f->aws_origin);
     free(f->local_buf);
     free(f);
 }
@@ -566,6 +619,13 @@ static int http_setup(tokfs_fetcher *f, const char *url, struct curl_slist *head
      * token is never handed to a third party (e.g. a CDN holding presigned URLs). */
     if (headers)
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    if (aws_signs(f, url)) {
+        /* curl computes the signature (7.75+); credentials as user name and password, which
+         * curl does not send on to another host after a redirect. */
+        curl_easy_setopt(c, CURLOPT_AWS_SIGV4, f->aws_sigv4);
+        curl_easy_setopt(c, CURLOPT_USERNAME, f->aws_key);
+        curl_easy_setopt(c, CURLOPT_PASSWORD, f->aws_secret);
+    }
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, reply);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body ? on_body : discard_body);
@@ -589,6 +649,18 @@ static int build_headers(tokfs_fetcher *f, const char *url, const char *extra,
         if (!(grown = curl_slist_append(list, extra)))
             goto oom;
         list = grown;
+    }
+    if (aws_signs(f, url)) {
+        /* curl 7.88 does not add the payload-hash header S3 requires; it signs whatever value
+         * this header holds. The hash of the empty body is right for every GET and HEAD. */
+        if (!(grown = curl_slist_append(list, "x-amz-content-sha256: " EMPTY_SHA256)))
+            goto oom;
+        list = grown;
+        if (f->aws_token_header) {
+            if (!(grown = curl_slist_append(list, f->aws_token_header)))
+                goto oom;
+            list = grown;
+        }
     }
     *out = list;
     return 0;
@@ -1187,4 +1259,92 @@ int tokfs_fetch_small(tokfs_fetcher *f, const char *url, size_t max_bytes, char 
                       size_t *out_len, tokfs_err *err)
 {
     return tokfs_fetch_small_header(f, url, max_bytes, out, out_len, NULL, NULL, 0, err);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Uploads (an object store as the shared tier's DEST) */
+
+typedef struct put_body {
+    const uint8_t *data; /* the body, or NULL: read from fd */
+    int fd;
+    uint64_t size, sent;
+} put_body;
+
+static size_t put_read(char *buf, size_t size, size_t n, void *userp)
+{
+    put_body *b = userp;
+    size_t want = size * n;
+    if (b->size - b->sent < want)
+        want = (size_t)(b->size - b->sent);
+    if (!want)
+        return 0;
+    if (b->data) {
+        memcpy(buf, b->data + b->sent, want);
+    } else {
+        ssize_t got = pread(b->fd, buf, want, (off_t)b->sent);
+        if (got <= 0)
+            return CURL_READFUNC_ABORT; /* the file is shorter than announced */
+        want = (size_t)got;
+    }
+    b->sent += want;
+    return want;
+}
+
+int tokfs_fetch_put(tokfs_fetcher *f, const char *url, const void *data, int fd, uint64_t size,
+                    tokfs_err *err)
+{
+    char safe_url[SAFE_URL_MAX], what[WHAT_MAX];
+    tokfs_url_redact(url, safe_url, sizeof safe_url);
+    snprintf(what, sizeof what, "PUT %s", safe_url);
+    if (!tokfs_url_is_http(url))
+        return tokfs_err_set(err, EINVAL, "%s: only http(s) URLs take uploads", what);
+    struct curl_slist *headers = NULL, *grown;
+    /* The body is bytes; a signed upload says its payload is not hashed (SigV4's
+     * UNSIGNED-PAYLOAD: curl signs the header's value as given). No "Expect:" to turn off
+     * 100-continue: curl would sign that emptied header and not send it, a signature the store
+     * cannot match; the wait is cut short with CURLOPT_EXPECT_100_TIMEOUT_MS instead. */
+    const char *fixed[] = {"Content-Type: application/octet-stream",
+                           aws_signs(f, url) ? "x-amz-content-sha256: UNSIGNED-PAYLOAD" : NULL,
+                           aws_signs(f, url) ? f->aws_token_header : NULL};
+    for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++) {
+        if (!fixed[k])
+            continue;
+        if (!(grown = curl_slist_append(headers, fixed[k]))) {
+            curl_slist_free_all(headers);
+            return tokfs_err_set(err, ENOMEM, "%s: out of memory", what);
+        }
+        headers = grown;
+    }
+    int rc, failures = 0;
+    http_reply reply = {0};
+    for (;;) {
+        put_body body = {.data = data, .fd = fd, .size = size};
+        if ((rc = http_setup(f, url, headers, NULL, NULL, &reply, err, what)) < 0)
+            break;
+        curl_easy_setopt(f->curl, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(f->curl, CURLOPT_READFUNCTION, put_read);
+        curl_easy_setopt(f->curl, CURLOPT_READDATA, &body);
+        curl_easy_setopt(f->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+        curl_easy_setopt(f->curl, CURLOPT_EXPECT_100_TIMEOUT_MS, 100L);
+        CURLcode res = curl_easy_perform(f->curl);
+        if (res == CURLE_ABORTED_BY_CALLBACK && !data) {
+            rc = tokfs_err_set(err, EIO, "%s: the file to upload is shorter than %llu bytes",
+                               what, (unsigned long long)size);
+            break;
+        }
+        rc = judge_exchange(f, url, what, res, reply.status, err);
+        if (rc == 1) {
+            if (failures >= f->cfg.retries) {
+                rc = give_up(what, failures + 1, err);
+                break;
+            }
+            backoff_sleep(f, failures++);
+            continue;
+        }
+        if (rc == 0)
+            tokfs_err_clear(err);
+        break;
+    }
+    curl_slist_free_all(headers);
+    return rc;
 }

@@ -31,6 +31,11 @@ typedef struct tokfs_fetch_config {
                                 * ("scheme://host[:port]", any path after it ignored): the same
                                 * scheme, userinfo, host and port as written, as curl reads them
                                 * (tokfs_url_same_origin); NULL = to every URL */
+    /* AWS Signature V4 (S3 and compatible stores, s3.h): when aws_key is not NULL, requests to
+     * URLs of aws_origin (required, same rule as bearer_origin) are signed for aws_region's
+     * "s3" service with aws_key / aws_secret, and carry aws_token (may be NULL) as
+     * x-amz-security-token. Copied by the fetcher; the secret and token are never logged. */
+    const char *aws_key, *aws_secret, *aws_token, *aws_region, *aws_origin;
 } tokfs_fetch_config;
 
 /* A fetcher holds one connection (a CURL easy handle) for reuse. Not thread-safe: one per
@@ -85,5 +90,13 @@ int tokfs_fetch_small(tokfs_fetcher *f, const char *url, size_t max_bytes, char 
 int tokfs_fetch_small_header(tokfs_fetcher *f, const char *url, size_t max_bytes, char **out,
                              size_t *out_len, const char *header, char *header_value,
                              size_t header_size, tokfs_err *err);
+
+/* Upload: PUT the body to url, an object store's complete upload (S3 and compatible stores make
+ * the object appear whole or not at all). The body is data (size bytes), or, when data is NULL,
+ * size bytes read from fd at offset 0. Signed like any request to the S3 origin (payload
+ * UNSIGNED-PAYLOAD); transient failures (5xx, resets) retried from the start with backoff.
+ * Returns 0, -EACCES, -ENOENT (no such bucket), -EIO, -EINVAL (not http(s)). */
+int tokfs_fetch_put(tokfs_fetcher *f, const char *url, const void *data, int fd, uint64_t size,
+                    tokfs_err *err);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "source/format.h"
 #include "source/hf.h"
+#include "source/s3.h"
 
 #define LIST_FILE_MAX_BYTES (64u << 20)
 #define SAFE_URL_MAX 768 /* a redacted URL as it appears in messages */
@@ -22,6 +23,9 @@ void tokfs_listing_free(tokfs_listing *l)
         free(l->names[i]);
     free(l->names);
     free(l->sizes);
+    for (size_t i = 0; l->etags && i < l->count; i++)
+        free(l->etags[i]);
+    free(l->etags);
     memset(l, 0, sizeof *l);
 }
 
@@ -171,6 +175,8 @@ int tokfs_list_source(const tokfs_config *cfg, tokfs_fetcher *fetcher, tokfs_lis
     memset(out, 0, sizeof *out);
     if (tokfs_hf_is_source(source))
         return tokfs_hf_list(cfg, fetcher, out, err);
+    if (tokfs_s3_is_source(source))
+        return tokfs_s3_list(cfg, fetcher, out, err);
     int rc;
     if (source[0] == '@') {
         const char *list = source + 1;

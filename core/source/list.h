@@ -6,6 +6,7 @@
  *   @LIST                    a local file or URL, one source per line (tokfs_list_parse); relative
  *                            entries are relative to where the list is
  *   hf://datasets/...        the hub's listing (hf.c), which also gives every file's size
+ *   s3://BUCKET/...          ListObjectsV2 (s3.c), which also gives every object's size and ETag
  *
  * The plan (core/plan/) stats what is listed and cuts it into pieces. */
 #ifndef TOKFS_LIST_H
@@ -22,6 +23,7 @@ typedef struct tokfs_listing {
     char **names;    /* URLs and local paths, as the sources will be read */
     int64_t *sizes;  /* per name, from the hub's listing (no stat needed: see hf.h); NULL when
                       * every name must be stat'ed */
+    char **etags;    /* per name, the ETag the listing gave (s3.h; "" when none), or NULL */
     size_t count;
     size_t cap;      /* slots allocated in names */
 } tokfs_listing;

@@ -34,9 +34,14 @@ tk_done() {
     echo PASS
 }
 
+# Functions a test adds to run first at cleanup (e.g. slurm_stop), even when it fails.
+TK_ON_EXIT=()
+
 tk_cleanup() {
     local rc=$?
     set +e
+    local hook
+    for hook in "${TK_ON_EXIT[@]}"; do "$hook"; done
     local m
     for m in "${TK_MOUNTS[@]}"; do
         mountpoint -q "$m" 2>/dev/null && { fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null; }

@@ -250,6 +250,8 @@ static int config_equal(const tokfs_config *a, const tokfs_config *b)
            a->prefetch == b->prefetch && a->retries == b->retries &&
            a->timeout_ms == b->timeout_ms && a->max_doc_bytes == b->max_doc_bytes &&
            same_str(a->log_file, b->log_file) && a->insecure == b->insecure &&
+           same_str(a->s3_endpoint, b->s3_endpoint) && same_str(a->s3_region, b->s3_region) &&
+           a->s3_addressing == b->s3_addressing && a->s3_anonymous == b->s3_anonymous &&
            a->foreground == b->foreground && a->debug == b->debug;
 }
 
@@ -266,6 +268,11 @@ static void config_snapshot(tokfs_config *copy, const tokfs_config *cfg)
     copy->text_field = cfg->text_field ? strdup(cfg->text_field) : NULL;
     copy->filter = cfg->filter ? strdup(cfg->filter) : NULL;
     copy->log_file = cfg->log_file ? strdup(cfg->log_file) : NULL;
+    /* strings config_free frees are copied, or cleared when this test never sets them */
+    copy->s3_endpoint = cfg->s3_endpoint ? strdup(cfg->s3_endpoint) : NULL;
+    copy->s3_region = cfg->s3_region ? strdup(cfg->s3_region) : NULL;
+    copy->hf_endpoint = copy->hf_token = NULL;
+    copy->s3_access_key = copy->s3_secret_key = copy->s3_session_token = NULL;
 }
 
 static void test_init_defaults(void)
@@ -575,6 +582,24 @@ static void test_set(void)
     SET_BAD("insecure", "1");
     SET_BAD("insecure", "");
 
+    /* S3 (docs/s3.md) */
+    SET_OK("s3_endpoint", "http://127.0.0.1:9000");
+    CHECK(streq(cfg.s3_endpoint, "http://127.0.0.1:9000"));
+    SET_BAD("s3_endpoint", "127.0.0.1:9000");
+    SET_BAD("s3_endpoint", "");
+    CHECK(streq(cfg.s3_endpoint, "http://127.0.0.1:9000"));
+    SET_OK("s3_region", "eu-west-3");
+    CHECK(streq(cfg.s3_region, "eu-west-3"));
+    SET_OK("s3_addressing", "virtual");
+    CHECK_EQ_INT(cfg.s3_addressing, TOKFS_S3_VIRTUAL);
+    SET_OK("s3_addressing", "path");
+    CHECK_EQ_INT(cfg.s3_addressing, TOKFS_S3_PATH);
+    SET_BAD("s3_addressing", "dns");
+    CHECK_EQ_INT(cfg.s3_addressing, TOKFS_S3_PATH);
+    SET_OK("s3_anonymous", NULL);
+    CHECK_EQ_INT(cfg.s3_anonymous, 1);
+    SET_BAD("s3_anonymous", "1");
+
     /* not tokfs options: -ENOENT, config untouched (the caller may pass them to FUSE) */
     const char *unknown[] = {"allow_other", "ro", "Cache_size", "cache-size", "", "shard_sizes"};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
@@ -618,7 +643,8 @@ static void test_help(void)
                            "val_shards=", "max_shards=", "shuffle_seed=", "text_field=",
                            "workers=", "prefetch=", "retries=", "timeout=", "max_doc_bytes=",
                            "log_file=", "insecure", "pattern=", "eot=", "src_dtype=",
-                           "vocab_size="};
+                           "vocab_size=", "s3_endpoint=", "s3_region=", "s3_addressing=",
+                           "s3_anonymous"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (!strstr(tokfs_options_help, names[i])) {
             fprintf(stderr, "--help does not list %s\n", names[i]);
