@@ -105,6 +105,7 @@
 #include "build/shard_build.h"
 #include "cache/cache.h"
 #include "common/log.h"
+#include "shared/shared.h"
 
 enum shard_state { SHARD_REMOTE, SHARD_MATERIALIZING, SHARD_CACHED };
 enum queued_in { QUEUED_NONE, QUEUED_DEMAND, QUEUED_PREFETCH };
@@ -134,6 +135,8 @@ typedef struct shard {
     int queued;                 /* mu: enum queued_in */
     int demand;                 /* mu: a reader waits, so the build may evict others to fit */
     int ever_cached;            /* mu: tells "evicted" from "remote" in status.json */
+    int cataloged;              /* mu: the catalog holds its record (tokens may also come from
+                                 * the shared tier's manifest, which the catalog does not) */
     int64_t tokens;             /* mu: from the catalog or the last build; -1 unknown. The build
                                  * compares with the copy it took at start (build_job) */
     uint64_t checksum;          /* mu: with tokens */
@@ -247,6 +250,16 @@ struct tokfs_cache {
     /* Counters for status.json. */
     uint64_t hits, misses, evictions, fetched_bytes, skipped_records, builds, failures; /* mu */
     uint64_t early_reads;       /* mu: reads answered from a build in progress */
+    uint64_t shared_hits;       /* mu: shards copied from the shared tier (shared=DEST) */
+    uint64_t shared_bytes;      /* mu: bytes copied from it */
+    uint64_t shared_published;  /* mu: shards this mount made and published (shared_write=1) */
+
+    /* The shared tier (shared=DEST, docs/shared.md): the set attached at open, and the record of
+     * every shard published there when the mount opened (present[i]). All open: read-only
+     * after tokfs_cache_open; the set's calls take each worker's own fetcher. */
+    tokfs_shard_set *shared;
+    tokfs_set_record *shared_recs;
+    uint8_t *shared_present;
     char last_failure[TOKFS_ERR_MSG_MAX]; /* mu: the last failed build's log line ("" none) */
 };
 
@@ -256,6 +269,8 @@ typedef struct build_job {
     tokfs_cache *c;             /* worker: set when the build begins */
     uint32_t shard;             /* worker: set when the build begins */
     int64_t known_tokens;       /* worker: the shard's catalog count when the build began (-1) */
+    int cataloged;              /* worker: the catalog held that count (else it came from the
+                                 * shared tier's manifest, or is unknown) */
     uint64_t known_checksum;    /* worker */
     uint64_t index_bytes;       /* worker: the made file's .idx bytes (megatron), for finish_ok */
     uint64_t reserved;          /* mu: budget bytes held for this build's temp file */

@@ -78,6 +78,7 @@ int cache_catalog_open(tokfs_cache *c, tokfs_err *err)
                 c->shards[i].tokens = (int64_t)r.tokens;
                 c->shards[i].checksum = r.checksum;
                 c->shards[i].index_bytes = r.index_bytes;
+                c->shards[i].cataloged = 1;
             }
         }
         return catalog_allocate(c, path, want_size, err);

@@ -255,6 +255,66 @@ static void scan_own(tokfs_cache *c)
 
 /* ---- open, start, close ----------------------------------------------------------------- */
 
+/* shared=DEST (docs/shared.md): attach to the set there — refused, saying what differs, when it
+ * is another plan, tokenizer or layout; with shared_write=1 and no set yet, one is created — and
+ * learn every shard it has, so their sizes are known at once. A shard the catalog knows with
+ * another count or checksum is not taken from DEST (the catalog's first make stands). Before
+ * any thread: no lock needed, but the helpers' assertions want it held where they check. */
+static int attach_shared(tokfs_cache *c, tokfs_err *err)
+{
+    const tokfs_config *cfg = c->cfg;
+    int rc = tokfs_shard_set_attach(cfg->shared, cfg, c->tok, &c->layout, &c->plan, &c->shared,
+                                    err);
+    if (rc == -ENOENT && cfg->shared_write) {
+        /* Nobody built this set yet: this mount starts it with its own plan. */
+        tokfs_plan copy; /* set_open may swap its plan for DEST's: give it a copy of ours */
+        char plan_path[PATH_MAX + 16];
+        snprintf(plan_path, sizeof plan_path, "%s/plan.tsv", c->dir);
+        tokfs_err_clear(err);
+        if ((rc = tokfs_plan_load(&copy, plan_path, c->plan.id, err)) == 0) {
+            tokfs_shard_set *made = NULL;
+            rc = tokfs_shard_set_open(cfg->shared, cfg, c->tok, &c->layout, &copy, &made, err);
+            tokfs_shard_set_close(made);
+            tokfs_plan_free(&copy);
+        }
+        if (rc == 0)
+            rc = tokfs_shard_set_attach(cfg->shared, cfg, c->tok, &c->layout, &c->plan,
+                                        &c->shared, err);
+    }
+    if (rc)
+        return rc;
+    uint32_t n = c->plan.npieces;
+    c->shared_recs = calloc(n ? n : 1, sizeof *c->shared_recs);
+    c->shared_present = calloc(n ? n : 1, 1);
+    if (!c->shared_recs || !c->shared_present)
+        return tokfs_err_set(err, ENOMEM, "out of memory");
+    int found = tokfs_shard_set_records(c->shared, c->shared_recs, c->shared_present);
+    uint32_t disagree = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!c->shared_present[i])
+            continue;
+        shard *s = &c->shards[i];
+        const tokfs_set_record *r = &c->shared_recs[i];
+        if (s->tokens >= 0 && ((uint64_t)s->tokens != r->tokens || s->checksum != r->checksum ||
+                               s->index_bytes != r->index_bytes)) {
+            c->shared_present[i] = 0;
+            disagree++;
+            continue;
+        }
+        if (s->tokens < 0) {
+            s->tokens = (int64_t)r->tokens;
+            s->checksum = r->checksum;
+            s->index_bytes = r->index_bytes;
+        }
+    }
+    if (disagree)
+        tokfs_log(TOKFS_LOG_WARN, "shared=%s: %u shard(s) there differ from what this cache made "
+                                  "before: those are not taken from it", cfg->shared, disagree);
+    tokfs_log(TOKFS_LOG_INFO, "shared=%s: %d of %u shards there%s", cfg->shared,
+              found - (int)disagree, n, cfg->shared_write ? "; shards made here are published" : "");
+    return 0;
+}
+
 /* plan-<id>/ with its plan, shards/ and tmp/, and the shards array. */
 static int open_plan_dir(tokfs_cache *c, tokfs_err *err)
 {
@@ -308,19 +368,11 @@ int tokfs_cache_open_hooks(const tokfs_config *cfg, const tokfs_tokenizer *tok,
     snprintf(c->root, sizeof c->root, "%s", cfg->cache_dir);
     /* The directory also depends on the tokenizer's fingerprint (its vocabulary, pattern and
      * end-of-text), so a tokenizer file changed under the same path never serves old shards. */
-    uint64_t plan_id = tokfs_plan_identity(cfg);
-    uint64_t dir_id = tok->fingerprint ? tokfs_hash64(&tok->fingerprint, sizeof tok->fingerprint,
-                                                      plan_id)
-                                       : plan_id;
     /* And on the layout, unless it is the one there was before layouts (raw ids of the
      * vocabulary's width, appended end-of-text), so those caches stay valid: a shard made in
-     * one layout is never served as another. */
-    if (tokfs_layout_is_custom(&c->layout, tokfs_tokenizer_id_bytes(tok))) {
-        char what[64];
-        int n = snprintf(what, sizeof what, "layout=%s/%s/%s", tokfs_layout_format_name(&c->layout),
-                         tokfs_layout_dtype_name(&c->layout), tokfs_layout_sep_name(&c->layout));
-        dir_id = tokfs_hash64(what, (size_t)n, dir_id);
-    }
+     * one layout is never served as another. The same identity names a shard set in the
+     * shared tier (core/shared/). */
+    uint64_t dir_id = tokfs_shard_set_id(cfg, tok, &c->layout);
     snprintf(c->dir, sizeof c->dir, "%s/plan-%016" PRIx64, c->root, dir_id);
 
     rc = make_dirs(c->root, err);
@@ -337,6 +389,8 @@ int tokfs_cache_open_hooks(const tokfs_config *cfg, const tokfs_tokenizer *tok,
         if (scan_foreign(c))
             rc = tokfs_err_set(err, ENOMEM, "out of memory");
     }
+    if (rc == 0 && cfg->shared)
+        rc = attach_shared(c, err);
     if (rc == 0) {
         c->exposed_train = cfg->max_shards && cfg->max_shards < c->plan.ntrain ? cfg->max_shards
                                                                                 : c->plan.ntrain;
@@ -406,6 +460,9 @@ void tokfs_cache_close(tokfs_cache *c)
         }
         free(c->shards[i].chunk_sums);
     }
+    tokfs_shard_set_close(c->shared);
+    free(c->shared_recs);
+    free(c->shared_present);
     for (size_t k = 0; k < c->nforeign; k++)
         free(c->foreign[k].path);
     free(c->foreign);

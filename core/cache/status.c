@@ -219,7 +219,7 @@ typedef struct shard_view {
 /* The counters, copied under the lock. */
 typedef struct cache_view {
     uint64_t used, metadata, hits, misses, early_reads, evictions, builds, failures,
-        fetched_bytes, skipped_records;
+        fetched_bytes, skipped_records, shared_hits, shared_bytes, shared_published;
     char last_failure[TOKFS_ERR_MSG_MAX];
 } cache_view;
 
@@ -255,6 +255,9 @@ char *tokfs_cache_render_status(tokfs_cache *c, size_t *len)
     cv.hits = c->hits;
     cv.misses = c->misses;
     cv.early_reads = c->early_reads;
+    cv.shared_hits = c->shared_hits;
+    cv.shared_bytes = c->shared_bytes;
+    cv.shared_published = c->shared_published;
     cv.evictions = c->evictions;
     cv.builds = c->builds;
     cv.failures = c->failures;
@@ -294,6 +297,13 @@ char *tokfs_cache_render_status(tokfs_cache *c, size_t *len)
     put(&d, o, "failures", u64_value(cv.failures));
     put(&d, o, "bytes_fetched", u64_value(cv.fetched_bytes));
     put(&d, o, "records_skipped", u64_value(cv.skipped_records));
+    /* The shared tier (docs/shared.md): shards copied from it, and made here from the sources
+     * (fetched and tokenized), of the materializations above. */
+    put(&d, o, "shared", c->cfg->shared ? text_value(c->cfg->shared) : json_null());
+    put(&d, o, "shared_hits", u64_value(cv.shared_hits));
+    put(&d, o, "shared_bytes", u64_value(cv.shared_bytes));
+    put(&d, o, "shared_published", u64_value(cv.shared_published));
+    put(&d, o, "shards_tokenized", u64_value(cv.builds - cv.shared_hits));
     /* The last failed build's message (it names the shard, and the URL or the sizes). */
     put(&d, o, "last_error", cv.last_failure[0] ? text_value(cv.last_failure) : json_null());
     for (uint32_t k = 0; k < exposed && !d.failed; k++) {

@@ -169,17 +169,91 @@ tokfs_fetcher *cache_new_fetcher(const tokfs_config *cfg)
 typedef struct worker {
     tokfs_cache *c;
     tokfs_fetcher *fetcher;
+    tokfs_fetcher *shared_fetcher; /* the shared tier's (an S3 DEST), NULL for a directory */
+    int from_shared;               /* the last build was a copy from the shared tier */
 } worker;
 
-/* The default tokfs_cache_build_fn: the real builder, through this worker's fetcher. */
+/* Copy shard index out of the shared tier into out, when DEST had it at mount. 0 (copied, stats
+ * filled as a build's would be), or a negative errno: not there, or a copy that failed its
+ * checksum or size (logged) — the file is emptied and the caller builds from the sources. */
+static int copy_from_shared(worker *w, uint32_t index, const tokfs_build_output *out,
+                            tokfs_build_stats *stats)
+{
+    tokfs_cache *c = w->c;
+    if (!c->shared || !c->shared_present[index])
+        return -ENOENT;
+    const tokfs_set_record *rec = &c->shared_recs[index];
+    tokfs_err err = {{0}};
+    int rc = tokfs_shard_set_copy(c->shared, w->shared_fetcher, index, rec, out, &err);
+    if (rc == 0 && out->progress)
+        rc = out->progress(out->progress_ctx, rec->bytes);
+    if (rc == 0) {
+        memset(stats, 0, sizeof *stats);
+        stats->tokens = rec->tokens;
+        stats->checksum = rec->checksum;
+        return 0;
+    }
+    if (rc == -ECANCELED || rc == -ENOSPC || rc == -EDQUOT)
+        return rc; /* the cache's own reasons stand */
+    char name[64];
+    tokfs_cache_shard_name(c, index, name, sizeof name);
+    tokfs_log(TOKFS_LOG_WARN, "%s: not taken from the shared tier (%s): made from the sources",
+              name, err.msg);
+    if (ftruncate(out->fd, 0) != 0 || lseek(out->fd, 0, SEEK_SET) != 0)
+        return -errno;
+    return -EAGAIN;
+}
+
+/* The default tokfs_cache_build_fn: from the shared tier when it has the shard, else the real
+ * builder, through this worker's fetcher. */
 static int build_with_fetcher(void *ctx, uint32_t index, const tokfs_build_output *out,
                               tokfs_build_stats *stats, tokfs_err *err)
 {
     worker *w = ctx;
+    w->from_shared = 0;
+    int rc = copy_from_shared(w, index, out, stats);
+    if (rc == 0) {
+        w->from_shared = 1;
+        return 0;
+    }
+    if (rc == -ECANCELED || rc == -ENOSPC || rc == -EDQUOT)
+        return tokfs_err_set(err, -rc, "copying from the shared tier: %s", strerror(-rc));
     if (!w->fetcher)
         return tokfs_err_set(err, ENOMEM, "cannot start an HTTP client");
     return tokfs_build_shard(&w->c->plan, index, w->c->tok, w->c->cfg, w->fetcher, out, stats,
                              err);
+}
+
+/* shared_write=1: publish shard i, just made here from the sources, to the shared tier. Called
+ * without mu; takes its own reference on the shard's file. Failures are logged only: the shard
+ * is cached and served whatever the shared tier says. */
+static void publish_to_shared(worker *w, uint32_t i)
+{
+    tokfs_cache *c = w->c;
+    cache_lock(c);
+    shard *s = &c->shards[i];
+    tokfs_backing *b = s->state == SHARD_CACHED ? s->backing : NULL;
+    if (b)
+        atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    tokfs_set_record rec = {.tokens = (uint64_t)s->tokens, .checksum = s->checksum,
+                            .bytes = b ? cache_shard_bytes(c, s) : 0,
+                            .index_bytes = s->index_bytes};
+    cache_unlock(c);
+    if (!b)
+        return; /* evicted already */
+    tokfs_err err = {{0}};
+    int rc = tokfs_shard_set_publish_fd(c->shared, w->shared_fetcher, i, tokfs_backing_fd(b),
+                                        &rec, &err);
+    tokfs_cache_release(c, b);
+    char name[64];
+    tokfs_cache_shard_name(c, i, name, sizeof name);
+    if (rc) {
+        tokfs_log(TOKFS_LOG_WARN, "%s: not published to the shared tier: %s", name, err.msg);
+        return;
+    }
+    cache_lock(c);
+    c->shared_published++;
+    cache_unlock(c);
 }
 
 /* Give the unnamed temp file fd its name in shards/ (a stale file of that name, which nothing
@@ -379,7 +453,8 @@ static int build_one(build_job *job, tokfs_cache_build_fn build, void *build_ctx
      * so a crash in between leaves sums the catalog does not vouch for: ignored). */
     if (rc == 0 && !job->sums)
         record_chunk_sums(job, fd, (uint64_t)st.st_size, stats->checksum, name);
-    if (rc == 0 && job->known_tokens < 0) {
+    if (rc == 0 && !job->cataloged) {
+        /* first made here (its count may have come from the shared tier's manifest) */
         int crc = cache_catalog_store(c, i, stats->tokens, stats->checksum, job->index_bytes);
         if (crc)
             rc = tokfs_err_set(&err, -crc, "cannot record %s in the catalog: %s", name,
@@ -429,6 +504,7 @@ static void finish_ok(tokfs_cache *c, build_job *job, uint64_t disk,
         job->new_sums = NULL;
     }
     s->disk_bytes = disk;
+    s->cataloged = 1; /* a made shard always has its catalog record (build_one) */
     s->tokens = (int64_t)stats->tokens;
     s->checksum = stats->checksum;
     s->index_bytes = job->index_bytes;
@@ -520,7 +596,8 @@ static void finish_failed(tokfs_cache *c, build_job *job, int rc, uint64_t free_
 void *cache_worker_main(void *arg)
 {
     tokfs_cache *c = arg;
-    worker self = {.c = c, .fetcher = c->hooks.build ? NULL : cache_new_fetcher(c->cfg)};
+    worker self = {.c = c, .fetcher = c->hooks.build ? NULL : cache_new_fetcher(c->cfg),
+                   .shared_fetcher = c->shared ? tokfs_shard_set_fetcher(c->shared) : NULL};
     tokfs_cache_build_fn build = c->hooks.build ? c->hooks.build : build_with_fetcher;
     void *build_ctx = c->hooks.build ? c->hooks.ctx : &self;
     cache_lock(c);
@@ -535,7 +612,7 @@ void *cache_worker_main(void *arg)
         s->state = SHARD_MATERIALIZING;
         c->active_builds++;
         build_job job = {.c = c, .shard = i, .known_tokens = s->tokens,
-                         .known_checksum = s->checksum};
+                         .known_checksum = s->checksum, .cataloged = s->cataloged};
         /* Early reads need the first make's chunk sums and its size (the catalog's). */
         if (s->chunk_sums && s->tokens >= 0 &&
             (job.sums = malloc(s->nchunks * sizeof *job.sums)) != NULL) {
@@ -561,15 +638,28 @@ void *cache_worker_main(void *arg)
         int fd = rc != 0 && job.backing ? cache_backing_unref(job.backing) : -1;
         if (fd >= 0)
             cache_defer(c, fd, TOKFS_LOG_DEBUG, NULL); /* closed after unlock */
+        int from_shared = rc == 0 && !c->hooks.build && self.from_shared;
+        if (from_shared) {
+            c->shared_hits++;
+            c->shared_bytes += c->shared_recs[i].bytes;
+        }
         if (rc == 0)
             finish_ok(c, &job, disk, &stats);
         else
             finish_failed(c, &job, rc, free_bytes, c->builds_done);
         free(job.sums);
         free(job.new_sums);
+        /* shared_write=1: what was made here from the sources goes to the shared tier, after
+         * the readers were answered */
+        if (rc == 0 && !from_shared && c->shared && c->cfg->shared_write && !c->hooks.build) {
+            cache_unlock(c);
+            publish_to_shared(&self, i);
+            cache_lock(c);
+        }
     }
     cache_unlock(c);
     tokfs_fetcher_free(self.fetcher);
+    tokfs_fetcher_free(self.shared_fetcher);
     return NULL;
 }
 

@@ -53,7 +53,10 @@ const char tokfs_options_help[] =
     "                      $AWS_DEFAULT_REGION, else us-east-1)\n"
     "  s3_addressing=auto|path|virtual  bucket in the path or in the host name (default\n"
     "                      auto: virtual-hosted on amazonaws.com, else path-style)\n"
-    "  s3_anonymous        send no credentials (a public bucket)\n";
+    "  s3_anonymous        send no credentials (a public bucket)\n"
+    "  shared=DEST         read shards from DEST (a directory or s3://BUCKET/PREFIX made by\n"
+    "                      tokfs build) before making them from the sources\n"
+    "  shared_write=0|1    publish the shards this mount makes to DEST (default 0)\n";
 
 static int set_string(char **slot, const char *value)
 {
@@ -106,6 +109,7 @@ void tokfs_config_free(tokfs_config *cfg)
     if (cfg->hf_token)
         explicit_bzero(cfg->hf_token, strlen(cfg->hf_token));
     free(cfg->hf_token);
+    free(cfg->shared);
     free(cfg->s3_endpoint);
     free(cfg->s3_region);
     free(cfg->s3_access_key);
@@ -304,7 +308,8 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
         {"max_shards"}, {"shuffle_seed"}, {"text_field"}, {"workers"}, {"prefetch"},
         {"retries"}, {"timeout"}, {"max_doc_bytes"}, {"log_file"}, {"pattern"}, {"eot"},
         {"filter"}, {"special_tokens"},
-        {"dtype"}, {"format"}, {"doc_sep"}, {"s3_endpoint"}, {"s3_region"},
+        {"dtype"}, {"format"}, {"doc_sep"}, {"s3_endpoint"}, {"s3_region"}, {"shared"},
+        {"shared_write"},
     };
     int is_known = 0;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -393,6 +398,17 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
                                  value);
         if (set_string(&cfg->s3_endpoint, value))
             return -ENOMEM;
+    } else if (strcmp(key, "shared") == 0) {
+        if (value[0] != '/' && strncmp(value, "s3://", 5) != 0)
+            return tokfs_err_set(err, EINVAL,
+                                 "bad shared=%s: give an absolute directory or s3://BUCKET/PREFIX",
+                                 value);
+        if (set_string(&cfg->shared, value))
+            return -ENOMEM;
+    } else if (strcmp(key, "shared_write") == 0) {
+        if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0)
+            return tokfs_err_set(err, EINVAL, "bad shared_write=%s: give 0 or 1", value);
+        cfg->shared_write = value[0] == '1';
     } else if (strcmp(key, "s3_region") == 0) {
         if (set_string(&cfg->s3_region, value))
             return -ENOMEM;

@@ -63,6 +63,10 @@ typedef struct tokfs_config {
     char *s3_access_key;      /* $AWS_ACCESS_KEY_ID */
     char *s3_secret_key;      /* $AWS_SECRET_ACCESS_KEY: never logged, saved or shown */
     char *s3_session_token;   /* $AWS_SESSION_TOKEN: never logged, saved or shown */
+    /* The shared tier (docs/shared.md). */
+    char *shared;             /* shared=DEST: a directory or s3://BUCKET/PREFIX holding the
+                               * shards of `tokfs build`; NULL = none */
+    int shared_write;         /* shared_write=1: publish shards made here to DEST */
     int foreground;           /* -f */
     int debug;                /* -d */
 } tokfs_config;

@@ -16,6 +16,7 @@
 #   - ETag pinning: an object replaced after the mount makes its shard EIO ("changed upstream")
 #   - tokfs build into an S3 prefix (DEST s3://BUCKET/PREFIX): two tasks, shards equal a mount's,
 #     manifest complete, a re-run skips everything; every PUT signed and verified
+#   - a mount with shared=s3://BUCKET/PREFIX takes every shard from there: nothing tokenized
 #   - the secret and the session token appear in no log, status, metadata, plan or message
 source "$TOKFS_SOURCE_DIR/tests/lib/testlib.sh"
 tk_setup
@@ -228,6 +229,16 @@ read -r ok bad < <(verdicts "$TK_TMP/proxy.signed")
 grep -q '"method":"PUT","url":"/corpus-b/sets/c1/shards/000000.bin"' "$TK_TMP/proxy.signed" ||
     tk_fail "no signed PUT of a shard"
 tk_log "tokfs build into s3://corpus-b/sets/c1: 4 shards, equal to a mount's; re-run skipped all"
+# the shared tier in S3: a mount of the same SOURCE with shared=s3://corpus-b/sets/c1 copies
+# every shard from the bucket (checked against its record) and reads nothing of the sources
+tk_mount "$data/corpus" "$TK_TMP/m9" "$(opts m9),shared=s3://corpus-b/sets/c1" m9
+got=$(digest "$TK_TMP/m9")
+[ "$got" = "$want_corpus" ] || tk_fail "shards from the S3 shared tier differ from a mount's"
+[ "$(tk_status "$TK_TMP/m9" shared_hits)" = 4 ] || tk_fail "S3 shared tier: $(tk_status "$TK_TMP/m9" shared_hits) hits, want 4"
+[ "$(tk_status "$TK_TMP/m9" shards_tokenized)" = 0 ] || tk_fail "S3 shared tier: a shard was tokenized"
+[ "$(tk_status "$TK_TMP/m9" bytes_fetched)" = 0 ] || tk_fail "S3 shared tier: sources were read"
+cp "$TK_TMP/m9/.tokfs/status.json" "$TK_TMP/status-m9.json"
+tk_umount "$TK_TMP/m9"
 
 # ---- 9. secrets nowhere -------------------------------------------------------------------------
 for s in "$SECRET" "$TOKEN"; do

@@ -1070,12 +1070,14 @@ static void test_documents(void)
     static const char *const status_keys[] = {
         "pid", "cache_dir", "cache_bytes_used", "cache_bytes_cap", "cache_bytes_metadata", "hits",
         "misses", "early_reads", "evictions", "materializations", "failures", "bytes_fetched",
-        "records_skipped", "last_error", "shards"};
+        "records_skipped", "shared", "shared_hits", "shared_bytes", "shared_published",
+        "shards_tokenized", "last_error", "shards"};
     static const json_type status_types[] = {
         JSON_INTEGER, JSON_STRING, JSON_INTEGER, JSON_INTEGER, JSON_INTEGER, JSON_INTEGER,
         JSON_INTEGER, JSON_INTEGER, JSON_INTEGER, JSON_INTEGER, JSON_INTEGER, JSON_INTEGER,
-        JSON_INTEGER, JSON_NULL, JSON_ARRAY};
-    check_keys(s, status_keys, status_types, 15, "status.json");
+        JSON_INTEGER, JSON_NULL, JSON_INTEGER, JSON_INTEGER, JSON_INTEGER, JSON_INTEGER,
+        JSON_NULL, JSON_ARRAY};
+    check_keys(s, status_keys, status_types, 20, "status.json");
     static const char *const shard_keys[] = {"name", "state", "tokens", "bytes", "disk_bytes",
                                              "bytes_fetched", "records_skipped", "error"};
     static const json_type cached_types[] = {JSON_STRING, JSON_STRING, JSON_INTEGER, JSON_INTEGER,
