@@ -45,7 +45,7 @@ int store_init(tokfs_shard_set *s, const char *dest, tokfs_err *err)
     tokfs_err uerr = {{0}};
     if ((rc = tokfs_s3_bucket_url(s->cfg, ref.bucket, bucket_url, sizeof bucket_url, &uerr)))
         return tokfs_err_set(err, -rc, "DEST %s: %s", dest, uerr.msg);
-    if (tokfs_s3_quote(s->prefix, 1, qprefix, sizeof qprefix) ||
+    if (tokfs_url_quote(s->prefix, 1, qprefix, sizeof qprefix) ||
         snprintf(s->base_url, sizeof s->base_url, "%s/%s", bucket_url, qprefix) >=
             (int)sizeof s->base_url)
         return tokfs_err_set(err, ENAMETOOLONG, "DEST %s: too long", dest);
@@ -65,7 +65,7 @@ tokfs_fetcher *tokfs_shard_set_fetcher(const tokfs_shard_set *s)
 static int object_url(const tokfs_shard_set *s, const char *rel, char *out, size_t size)
 {
     char q[2048];
-    if (tokfs_s3_quote(rel, 1, q, sizeof q))
+    if (tokfs_url_quote(rel, 1, q, sizeof q))
         return -ENAMETOOLONG;
     return snprintf(out, size, "%s%s", s->base_url, q) >= (int)size ? -ENAMETOOLONG : 0;
 }

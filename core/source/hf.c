@@ -300,29 +300,6 @@ size_t tokfs_hf_literal_dir(const char *pattern)
 
 /* ---- URLs ---------------------------------------------------------------------------------- */
 
-int tokfs_hf_quote(const char *s, int keep_slash, char *out, size_t out_size)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        int plain = isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~' ||
-                    (keep_slash && *p == '/');
-        if (n + (plain ? 1 : 3) >= out_size)
-            return -ENAMETOOLONG;
-        if (plain) {
-            out[n++] = (char)*p;
-        } else {
-            out[n++] = '%';
-            out[n++] = hex[*p >> 4];
-            out[n++] = hex[*p & 15];
-        }
-    }
-    if (out_size == 0)
-        return -ENAMETOOLONG;
-    out[n] = '\0';
-    return 0;
-}
-
 int tokfs_hf_endpoint(const tokfs_config *cfg, char *out, size_t out_size, tokfs_err *err)
 {
     const char *ep = cfg->hf_endpoint && cfg->hf_endpoint[0] ? cfg->hf_endpoint
@@ -519,7 +496,7 @@ static char *quoted_path(const char *path)
 {
     size_t size = strlen(path) * 3 + 1;
     char *q = malloc(size);
-    if (q && tokfs_hf_quote(path, 1, q, size) != 0) {
+    if (q && tokfs_url_quote(path, 1, q, size) != 0) {
         free(q);
         q = NULL;
     }
@@ -676,7 +653,7 @@ static int resolve_commit(list_ctx *c, tokfs_fetcher *fetcher, const char *endpo
     }
     char rev[3 * sizeof ref->revision], *url = NULL, *text = NULL, safe_url[SAFE_URL_MAX];
     size_t len = 0;
-    if (tokfs_hf_quote(ref->revision, 0, rev, sizeof rev) != 0 ||
+    if (tokfs_url_quote(ref->revision, 0, rev, sizeof rev) != 0 ||
         asprintf(&url, "%s/api/datasets/%s/%s/revision/%s?expand=sha", endpoint, ref->owner,
                  ref->name, rev) < 0)
         return tokfs_err_set(err, ENOMEM, "out of memory");

@@ -55,10 +55,6 @@ size_t tokfs_hf_literal_dir(const char *pattern);
  * none, -EINVAL when it is malformed, not http(s), or does not fit; -ENOMEM. */
 int tokfs_hf_link_next(const char *link, const char *base, char *out, size_t out_size);
 
-/* Percent-encode s (everything but ALPHA DIGIT - . _ ~, and '/' when keep_slash). 0, or
- * -ENAMETOOLONG when it does not fit. */
-int tokfs_hf_quote(const char *s, int keep_slash, char *out, size_t out_size);
-
 /* The endpoint tokfs uses: cfg->hf_endpoint without trailing '/', or the default. -EINVAL when it
  * is not an http(s) URL with a host that curl accepts, or has a query or fragment. */
 int tokfs_hf_endpoint(const tokfs_config *cfg, char *out, size_t out_size, tokfs_err *err);

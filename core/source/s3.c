@@ -52,30 +52,6 @@ int tokfs_s3_parse(const char *source, tokfs_s3_ref *ref, tokfs_err *err)
     return 0;
 }
 
-int tokfs_s3_quote(const char *s, int keep_slash, char *out, size_t size)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        int plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-                    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
-                    *p == '~' || (keep_slash && *p == '/');
-        if (n + (plain ? 1 : 3) >= size)
-            return -ENAMETOOLONG;
-        if (plain) {
-            out[n++] = (char)*p;
-        } else {
-            out[n++] = '%';
-            out[n++] = hex[*p >> 4];
-            out[n++] = hex[*p & 15];
-        }
-    }
-    if (size == 0)
-        return -ENAMETOOLONG;
-    out[n] = '\0';
-    return 0;
-}
-
 /* ---- the bucket's address ------------------------------------------------------------------ */
 
 /* Split endpoint "http(s)://HOST[:PORT][/]" into scheme ("http"/"https") and host[:port]. */
@@ -476,14 +452,14 @@ int tokfs_s3_list_prefix(const tokfs_config *cfg, tokfs_fetcher *fetcher, const 
     int rc = bucket_url(cfg, bucket, base, sizeof base, &virtual_hosted, &uerr);
     if (rc)
         return tokfs_err_set(err, -rc, "%s: %s", what, uerr.msg);
-    if (tokfs_s3_quote(prefix, 0, qprefix, sizeof qprefix) != 0)
+    if (tokfs_url_quote(prefix, 0, qprefix, sizeof qprefix) != 0)
         return tokfs_err_set(err, ENAMETOOLONG, "%s: the key prefix is too long", what);
     token[0] = '\0';
     size_t pages = 0;
     for (;;) {
         /* Query parameters sorted by name and encoded as SigV4's canonical form has them: curl
          * signs the query string as written (docs/s3.md). */
-        if (tokfs_s3_quote(token, 0, qtoken, sizeof qtoken) != 0) {
+        if (tokfs_url_quote(token, 0, qtoken, sizeof qtoken) != 0) {
             rc = tokfs_err_set(err, EIO, "%s: a continuation token too long", what);
             break;
         }
@@ -573,7 +549,7 @@ int tokfs_s3_list(const tokfs_config *cfg, tokfs_fetcher *fetcher, tokfs_listing
         for (size_t i = 0; rc == 0 && i < c.count; i++) {
             size_t qsize = 3 * strlen(c.keys[i].key) + 1;
             char *q = malloc(qsize);
-            if (!q || tokfs_s3_quote(c.keys[i].key, 1, q, qsize) != 0 ||
+            if (!q || tokfs_url_quote(c.keys[i].key, 1, q, qsize) != 0 ||
                 asprintf(&out->names[i], "%s/%s", base, q) < 0) {
                 out->names[i] = NULL;
                 rc = tokfs_err_set(err, ENOMEM, "out of memory");

@@ -78,9 +78,5 @@ int tokfs_s3_list_prefix(const tokfs_config *cfg, tokfs_fetcher *fetcher, const 
                          const char *prefix, int (*fn)(void *ctx, const tokfs_s3_object *obj),
                          void *ctx, size_t *pages, tokfs_err *err);
 
-/* Percent-encode s as SigV4's canonical form wants: unreserved characters (A-Z a-z 0-9 - . _ ~)
- * as they are, '/' kept when keep_slash, every other byte %XX (uppercase). -ENAMETOOLONG when it
- * does not fit. */
-int tokfs_s3_quote(const char *s, int keep_slash, char *out, size_t size);
 
 #endif

@@ -286,3 +286,29 @@ int tokfs_url_same_origin(const char *url, const char *origin)
     free_parts(b);
     return same;
 }
+
+/* ---- percent-encoding ------------------------------------------------------------------------ */
+
+int tokfs_url_quote(const char *s, int keep_slash, char *out, size_t size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        int plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
+                    *p == '~' || (keep_slash && *p == '/');
+        if (n + (plain ? 1 : 3) >= size)
+            return -ENAMETOOLONG;
+        if (plain) {
+            out[n++] = (char)*p;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        }
+    }
+    if (size == 0)
+        return -ENAMETOOLONG;
+    out[n] = '\0';
+    return 0;
+}

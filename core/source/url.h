@@ -49,4 +49,10 @@ int tokfs_url_check(const char *url, tokfs_err *err);
  * otherwise, and when curl refuses either. */
 int tokfs_url_same_origin(const char *url, const char *origin);
 
+/* Percent-encode s for a URL path or query value the way AWS SigV4's canonical form (and the
+ * Hugging Face hub) want it: unreserved characters (A-Z a-z 0-9 - . _ ~) as they are, '/' kept
+ * when keep_slash, every other byte %XX in uppercase hex. Independent of the locale.
+ * -ENAMETOOLONG when it does not fit in size bytes (NUL included). */
+int tokfs_url_quote(const char *s, int keep_slash, char *out, size_t size);
+
 #endif

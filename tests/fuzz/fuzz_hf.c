@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 1 && !tokfs_url_is_http(out))
         abort();
     char quoted[3 * 4096 + 1];
-    if (strlen(path) < 4096 && tokfs_hf_quote(path, 1, quoted, sizeof quoted) == 0 &&
+    if (strlen(path) < 4096 && tokfs_url_quote(path, 1, quoted, sizeof quoted) == 0 &&
         strspn(quoted, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/%") !=
             strlen(quoted))
         abort();

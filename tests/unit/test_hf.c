@@ -205,13 +205,13 @@ static void test_link(void)
 static void test_quote_endpoint(void)
 {
     char out[64];
-    CHECK_EQ_INT(tokfs_hf_quote("refs/convert/parquet", 0, out, sizeof out), 0);
+    CHECK_EQ_INT(tokfs_url_quote("refs/convert/parquet", 0, out, sizeof out), 0);
     CHECK_STR(out, "refs%2Fconvert%2Fparquet");
-    CHECK_EQ_INT(tokfs_hf_quote("a b/c?d#e%f~g.h_i-j", 1, out, sizeof out), 0);
+    CHECK_EQ_INT(tokfs_url_quote("a b/c?d#e%f~g.h_i-j", 1, out, sizeof out), 0);
     CHECK_STR(out, "a%20b/c%3Fd%23e%25f~g.h_i-j");
-    CHECK_EQ_INT(tokfs_hf_quote("\xc3\xa9", 1, out, sizeof out), 0);
+    CHECK_EQ_INT(tokfs_url_quote("\xc3\xa9", 1, out, sizeof out), 0);
     CHECK_STR(out, "%C3%A9");
-    CHECK_EQ_INT(tokfs_hf_quote("abcdef", 1, out, 6), -ENAMETOOLONG);
+    CHECK_EQ_INT(tokfs_url_quote("abcdef", 1, out, 6), -ENAMETOOLONG);
 
     tokfs_config cfg;
     tokfs_err err = {{0}};

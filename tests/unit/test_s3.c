@@ -35,13 +35,13 @@ static void test_parse(void)
 static void test_quote(void)
 {
     char out[64];
-    CHECK_EQ_INT(tokfs_s3_quote("a b+c/d~e_f.g-h", 1, out, sizeof out), 0);
+    CHECK_EQ_INT(tokfs_url_quote("a b+c/d~e_f.g-h", 1, out, sizeof out), 0);
     CHECK(strcmp(out, "a%20b%2Bc/d~e_f.g-h") == 0);
-    CHECK_EQ_INT(tokfs_s3_quote("a/b=c", 0, out, sizeof out), 0);
+    CHECK_EQ_INT(tokfs_url_quote("a/b=c", 0, out, sizeof out), 0);
     CHECK(strcmp(out, "a%2Fb%3Dc") == 0);
-    CHECK_EQ_INT(tokfs_s3_quote("\xc3\xa9", 0, out, sizeof out), 0); /* é: its UTF-8 bytes */
+    CHECK_EQ_INT(tokfs_url_quote("\xc3\xa9", 0, out, sizeof out), 0); /* é: its UTF-8 bytes */
     CHECK(strcmp(out, "%C3%A9") == 0);
-    CHECK_EQ_INT(tokfs_s3_quote("abc", 0, out, 3), -ENAMETOOLONG);
+    CHECK_EQ_INT(tokfs_url_quote("abc", 0, out, 3), -ENAMETOOLONG);
 }
 
 static void test_bucket_url(void)
