@@ -44,7 +44,7 @@ static int line_done(void *ctx, int what, int64_t line_start, const void *src_pt
 {
     tokfs_builder *b = ctx;
     if (what == LINE_DOCUMENT)
-        b->stats->documents++;
+        tokfs_builder_count_documents(b, 1);
     else if (what != LINE_BLANK)
         tokfs_builder_note_skips(b, 1, LINE_SKIP_WHY[what], src_ptr, line_start);
     return 0;
@@ -63,10 +63,8 @@ static int handle_line(tokfs_build_lines *l, const uint8_t *line, size_t len)
     tokfs_builder *b = l->b;
     /* A line is decoded on a pool thread — unless it is longer than a batch: decoded here, its
      * document can be cut across the threads. */
-    if (len <= TOKFS_TOKPOOL_BATCH) {
-        int rc = tokfs_tokpool_add_record(b->pool, line, len, l->line_start, l->src);
-        return rc ? tokfs_builder_fail(b, rc, "cannot tokenize: %s", strerror(-rc)) : 0;
-    }
+    if (len <= TOKFS_TOKPOOL_BATCH)
+        return tokfs_builder_record(b, line, len, l->line_start, l->src);
     tokfs_buf_clear(&b->doc);
     if (tokfs_buf_reserve(&b->doc, len + 1))
         return tokfs_builder_fail(b, -ENOMEM, "out of memory");

@@ -15,17 +15,24 @@
 
 int tokfs_builder_fail(tokfs_builder *b, int rc, const char *fmt, ...)
 {
-    if (b->rc)
-        return b->rc;
-    b->rc = rc;
-    if (rc == -ENOMEM)
-        return tokfs_err_set(b->err, ENOMEM, "out of memory while building shard");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b->err->msg, sizeof b->err->msg, fmt, ap);
-    va_end(ap);
-    if (!b->err->msg[0])
-        snprintf(b->err->msg, sizeof b->err->msg, "%s", strerror(-rc));
+    pthread_mutex_lock(&b->mu);
+    int first = atomic_load(&b->rc);
+    if (first) {
+        pthread_mutex_unlock(&b->mu);
+        return first;
+    }
+    if (rc == -ENOMEM) {
+        tokfs_err_set(b->err, ENOMEM, "out of memory while building shard");
+    } else {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(b->err->msg, sizeof b->err->msg, fmt, ap);
+        va_end(ap);
+        if (!b->err->msg[0])
+            snprintf(b->err->msg, sizeof b->err->msg, "%s", strerror(-rc));
+    }
+    atomic_store(&b->rc, rc); /* after the message: who sees rc sees the message */
+    pthread_mutex_unlock(&b->mu);
     return rc;
 }
 
@@ -47,11 +54,30 @@ int tokfs_builder_fetch(tokfs_builder *b, const tokfs_source *src, int64_t begin
     return rc < 0 ? tokfs_builder_fail(b, rc, "%s", fetch_err.msg) : 0;
 }
 
+void tokfs_builder_count_documents(tokfs_builder *b, uint64_t n)
+{
+    pthread_mutex_lock(&b->mu);
+    b->stats->documents += n;
+    pthread_mutex_unlock(&b->mu);
+}
+
+int tokfs_builder_text(tokfs_builder *b, const uint8_t *text, size_t len, int last)
+{
+    int rc = tokfs_build_feed_text(b->feed, text, len, last);
+    return rc ? tokfs_builder_fail(b, rc, "cannot tokenize: %s", strerror(-rc)) : 0;
+}
+
+int tokfs_builder_record(tokfs_builder *b, const uint8_t *rec, size_t len, int64_t tag,
+                         const void *tag_ptr)
+{
+    int rc = tokfs_build_feed_record(b->feed, rec, len, tag, tag_ptr);
+    return rc ? tokfs_builder_fail(b, rc, "cannot tokenize: %s", strerror(-rc)) : 0;
+}
+
 int tokfs_builder_document(tokfs_builder *b, const uint8_t *doc, size_t len)
 {
-    b->stats->documents++;
-    int rc = tokfs_tokpool_add(b->pool, doc, len);
-    return rc ? tokfs_builder_fail(b, rc, "cannot tokenize: %s", strerror(-rc)) : 0;
+    tokfs_builder_count_documents(b, 1);
+    return tokfs_builder_text(b, doc, len, 1);
 }
 
 void tokfs_builder_note_skips(tokfs_builder *b, uint64_t count, const char *why,
@@ -59,10 +85,13 @@ void tokfs_builder_note_skips(tokfs_builder *b, uint64_t count, const char *why,
 {
     if (!count)
         return;
+    pthread_mutex_lock(&b->mu);
     b->stats->skipped_records += count;
     if (b->first_skip_src && (src > b->first_skip_src ||
-                              (src == b->first_skip_src && offset >= b->first_skip_offset)))
+                              (src == b->first_skip_src && offset >= b->first_skip_offset))) {
+        pthread_mutex_unlock(&b->mu);
         return;
+    }
     b->first_skip_src = src;
     b->first_skip_offset = offset;
     char redacted[512];
@@ -74,6 +103,7 @@ void tokfs_builder_note_skips(tokfs_builder *b, uint64_t count, const char *why,
         snprintf(b->stats->first_skip, sizeof b->stats->first_skip, "%s (%s at %sbyte %lld)",
                  why, redacted, tokfs_format_codec(src->format) ? "decompressed " : "",
                  (long long)offset);
+    pthread_mutex_unlock(&b->mu);
 }
 
 /* ---- the driver ---------------------------------------------------------------------------- */
@@ -110,6 +140,7 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
         .cfg = cfg, .tok = tok, .fetcher = fetcher, .stats = stats, .cancel = out->cancel,
         .err = err ? err : &dropped,
     };
+    pthread_mutex_init(&b.mu, NULL);
     tokfs_build_writer w = {0};
     tokfs_build_reader *readers[NREADERS] = {0};
     tokfs_layout layout; /* checked at mount: an error here is the options' own */
@@ -127,7 +158,8 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
         rc = tokfs_build_tokens(&b, &w, plan, piece,
                                 cfg->vocab_size ? cfg->vocab_size : tok->vocab_size);
     if (rc == 0 && !tokens &&
-        (rc = tokfs_tokpool_start(tok, cfg->workers, &sink, &records, &b.pool)))
+        ((rc = tokfs_tokpool_start(tok, cfg->workers, &sink, &records, &b.pool)) ||
+         (rc = tokfs_build_feed_start(b.pool, &b.feed))))
         rc = tokfs_builder_fail(&b, rc, "cannot start %u tokenizing threads: %s", cfg->workers,
                                 strerror(-rc));
     for (uint32_t s = piece->first_source; rc == 0 && !tokens && s <= piece->last_source; s++) {
@@ -139,8 +171,11 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
             break;
         rc = readers[k]->read(readers[k], src, begin, end);
     }
-    if (rc == 0 && !tokens && (rc = tokfs_tokpool_finish(b.pool)))
+    /* The feeder adds what is queued and finishes the pool (every id to the writer); on a
+     * reader's failure it is stopped instead. Either way it is joined before the pool goes. */
+    if (rc == 0 && !tokens && (rc = tokfs_build_feed_finish(b.feed)))
         rc = tokfs_builder_fail(&b, rc, "cannot tokenize: %s", strerror(-rc));
+    tokfs_build_feed_free(b.feed);
     tokfs_tokpool_free(b.pool);
     if (rc == 0)
         rc = tokfs_build_writer_finish(&w);
@@ -152,5 +187,8 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
     tokfs_build_writer_free(&w);
     tokfs_buf_free(&b.line);
     tokfs_buf_free(&b.doc);
-    return rc ? tokfs_builder_fail(&b, rc, "%s", strerror(-rc)) : 0; /* the first error */
+    if (rc)
+        rc = tokfs_builder_fail(&b, rc, "%s", strerror(-rc)); /* the first error */
+    pthread_mutex_destroy(&b.mu);
+    return rc;
 }
