@@ -46,10 +46,12 @@
 
 /* Items are packed into chunks of this size (an item larger gets a chunk of its own); at most
  * TOKFS_FEED_QUEUE_BYTES of published chunks wait for the feeder (one chunk always passes an
- * empty queue); up to TOKFS_FEED_FREE_CHUNKS spent chunks are kept for reuse. */
+ * empty queue); up to TOKFS_FEED_FREE_CHUNKS spent chunks are kept for reuse, and
+ * TOKFS_FEED_BIG_SPARES larger ones (a long document's) until the build ends. */
 #define TOKFS_FEED_CHUNK_BYTES TOKFS_TOKPOOL_BATCH
 #define TOKFS_FEED_QUEUE_BYTES (4 * TOKFS_FEED_CHUNK_BYTES)
 #define TOKFS_FEED_FREE_CHUNKS 6
+#define TOKFS_FEED_BIG_SPARES 2
 
 typedef struct tokfs_build_feed tokfs_build_feed;
 
@@ -62,6 +64,11 @@ int tokfs_build_feed_start(tokfs_tokpool *pool, tokfs_build_feed **out);
 int tokfs_build_feed_record(tokfs_build_feed *f, const uint8_t *rec, size_t len, int64_t tag,
                             const void *tag_ptr);
 int tokfs_build_feed_text(tokfs_build_feed *f, const uint8_t *text, size_t len, int last);
+/* The same without the copy, for text made in place (a long JSON line's decoded member): room
+ * for up to max_len bytes (NULL with *rc set: -ENOMEM or the feeder's error); then commit the
+ * first len of them — or push nothing else before dropping the room unused. */
+uint8_t *tokfs_build_feed_text_room(tokfs_build_feed *f, size_t max_len, int *rc);
+int tokfs_build_feed_text_commit(tokfs_build_feed *f, size_t len, int last);
 /* Everything is pushed: wait until the feeder has added it and finished the pool (every id
  * given to the sink). 0 or the first error of either side. */
 int tokfs_build_feed_finish(tokfs_build_feed *f);
@@ -126,6 +133,11 @@ int tokfs_builder_document(tokfs_builder *b, const uint8_t *doc, size_t len);
 int tokfs_builder_text(tokfs_builder *b, const uint8_t *text, size_t len, int last);
 int tokfs_builder_record(tokfs_builder *b, const uint8_t *rec, size_t len, int64_t tag,
                          const void *tag_ptr);
+
+/* The same for a document decoded in place: room for up to max_len bytes (NULL: the build's
+ * error in *rc), then the document is its first len bytes (counted). */
+uint8_t *tokfs_builder_document_room(tokfs_builder *b, size_t max_len, int *rc);
+int tokfs_builder_document_commit(tokfs_builder *b, size_t len);
 
 /* stats->documents += n, from either thread. */
 void tokfs_builder_count_documents(tokfs_builder *b, uint64_t n);

@@ -14,8 +14,9 @@
  * chunks of about a pool batch; an item larger than a chunk gets a chunk of its own. Published
  * chunks wait in a FIFO of at most TOKFS_FEED_QUEUE_BYTES, except that one chunk is always
  * admitted into an empty queue (a long document must pass). Spent chunks come back to a free
- * list, so their pages are not faulted in again for every chunk; one large chunk is kept too
- * (a corpus of long documents would otherwise map and fault a new one per document).
+ * list, so their pages are not faulted in again for every chunk; two large ones are kept too
+ * (one being fed while the next long document is read into the other): a corpus of long
+ * documents would otherwise map and fault a new chunk per document.
  *
  * Errors: the first failure of either side stops both. The feeder's (the pool's or the sink's)
  * comes back to the reader from its next push; the reader's stops the feeder at its next chunk
@@ -60,7 +61,8 @@ struct tokfs_build_feed {
     size_t queued_bytes;
     chunk *free_list;         /* spent chunks of about a batch, their memory kept */
     size_t nfree;
-    chunk *spare_big;         /* one spent chunk larger than that, kept for the next one */
+    chunk *spare_big[TOKFS_FEED_BIG_SPARES]; /* spent chunks larger than that, kept for the
+                                              * next long documents (NULL: none) */
     int closed;               /* the reader published its last chunk */
     atomic_int stop;          /* the reader failed: the feeder drops what is left (read
                                * between items without mu) */
@@ -87,9 +89,17 @@ static chunk *chunk_get(tokfs_build_feed *f, size_t need)
         c = f->free_list;
         f->free_list = c->next;
         f->nfree--;
-    } else if (need > TOKFS_FEED_CHUNK_BYTES && f->spare_big && f->spare_big->buf.cap >= need) {
-        c = f->spare_big;
-        f->spare_big = NULL;
+    } else if (need > TOKFS_FEED_CHUNK_BYTES) {
+        /* the smallest spare that fits */
+        int best = -1;
+        for (int k = 0; k < TOKFS_FEED_BIG_SPARES; k++)
+            if (f->spare_big[k] && f->spare_big[k]->buf.cap >= need &&
+                (best < 0 || f->spare_big[k]->buf.cap < f->spare_big[best]->buf.cap))
+                best = k;
+        if (best >= 0) {
+            c = f->spare_big[best];
+            f->spare_big[best] = NULL;
+        }
     }
     if (!c && !(c = calloc(1, sizeof *c)))
         return NULL;
@@ -114,11 +124,17 @@ static void chunk_put(tokfs_build_feed *f, chunk *c)
         f->nfree++;
         return;
     }
-    if (c->buf.cap > TOKFS_FEED_CHUNK_BYTES &&
-        (!f->spare_big || f->spare_big->buf.cap < c->buf.cap)) {
-        chunk_free(f->spare_big); /* the larger one is kept: it fits more */
-        f->spare_big = c;
-        return;
+    if (c->buf.cap > TOKFS_FEED_CHUNK_BYTES) {
+        /* into an empty place, else over the smallest spare if c is larger (it fits more) */
+        int k = 0;
+        for (int j = 1; j < TOKFS_FEED_BIG_SPARES && f->spare_big[k]; j++)
+            if (!f->spare_big[j] || f->spare_big[j]->buf.cap < f->spare_big[k]->buf.cap)
+                k = j;
+        if (!f->spare_big[k] || f->spare_big[k]->buf.cap < c->buf.cap) {
+            chunk_free(f->spare_big[k]);
+            f->spare_big[k] = c;
+            return;
+        }
     }
     chunk_free(c);
 }
@@ -220,8 +236,9 @@ static int publish(tokfs_build_feed *f)
     return rc;
 }
 
-/* Room for an item of len bytes at the end of the filling chunk: publish it first when the item
- * does not fit. Returns where the item goes, or NULL with *rc set. */
+/* Room for an item of len bytes at the end of the filling chunk (publishing the chunk first
+ * when the item does not fit): where the item's bytes go, or NULL with *rc set. The item is
+ * not in the chunk until commit. */
 static uint8_t *item_room(tokfs_build_feed *f, size_t len, int *rc)
 {
     size_t need = ITEM_SPACE(len);
@@ -236,10 +253,21 @@ static uint8_t *item_room(tokfs_build_feed *f, size_t len, int *rc)
             return NULL;
         }
     }
+    return f->filling->buf.data + f->filling->buf.len + sizeof(item);
+}
+
+/* The item whose bytes are in the room item_room gave (it.len of them, at most what was asked)
+ * joins the filling chunk. */
+static int item_commit(tokfs_build_feed *f, item it)
+{
     tokfs_buf *b = &f->filling->buf;
-    uint8_t *p = b->data + b->len;
-    b->len += need;
-    return p;
+    memcpy(b->data + b->len, &it, sizeof it);
+    b->len += ITEM_SPACE(it.len);
+    /* A chunk of its own (a long document) goes at once: nothing else would fit after it, and
+     * the pool can start on it while the next one is read. */
+    if (b->len >= TOKFS_FEED_CHUNK_BYTES)
+        return publish(f);
+    return 0;
 }
 
 static int push(tokfs_build_feed *f, item it, const uint8_t *data)
@@ -248,14 +276,9 @@ static int push(tokfs_build_feed *f, item it, const uint8_t *data)
     uint8_t *p = item_room(f, it.len, &rc);
     if (!p)
         return rc;
-    memcpy(p, &it, sizeof it);
     if (it.len)
-        memcpy(p + sizeof it, data, it.len);
-    /* A chunk of its own (a long document) goes at once: nothing else would fit after it, and
-     * the pool can start on it while the next one is read. */
-    if (f->filling->buf.len >= TOKFS_FEED_CHUNK_BYTES)
-        return publish(f);
-    return 0;
+        memcpy(p, data, it.len);
+    return item_commit(f, it);
 }
 
 int tokfs_build_feed_record(tokfs_build_feed *f, const uint8_t *rec, size_t len, int64_t tag,
@@ -269,6 +292,18 @@ int tokfs_build_feed_text(tokfs_build_feed *f, const uint8_t *text, size_t len, 
     if (!len && !last)
         return 0; /* as tokfs_tokpool_add_text: nothing to encode, no end-of-text to place */
     return push(f, (item){.kind = ITEM_TEXT, .len = len, .last = last != 0}, text);
+}
+
+uint8_t *tokfs_build_feed_text_room(tokfs_build_feed *f, size_t max_len, int *rc)
+{
+    return item_room(f, max_len, rc);
+}
+
+int tokfs_build_feed_text_commit(tokfs_build_feed *f, size_t len, int last)
+{
+    if (!len && !last)
+        return 0;
+    return item_commit(f, (item){.kind = ITEM_TEXT, .len = len, .last = last != 0});
 }
 
 int tokfs_build_feed_finish(tokfs_build_feed *f)
@@ -314,7 +349,8 @@ void tokfs_build_feed_free(tokfs_build_feed *f)
         next = c->next;
         chunk_free(c);
     }
-    chunk_free(f->spare_big);
+    for (int k = 0; k < TOKFS_FEED_BIG_SPARES; k++)
+        chunk_free(f->spare_big[k]);
     pthread_mutex_destroy(&f->mu);
     pthread_cond_destroy(&f->cv);
     free(f);

@@ -65,18 +65,18 @@ static int handle_line(tokfs_build_lines *l, const uint8_t *line, size_t len)
      * document can be cut across the threads. */
     if (len <= TOKFS_TOKPOOL_BATCH)
         return tokfs_builder_record(b, line, len, l->line_start, l->src);
-    tokfs_buf_clear(&b->doc);
-    if (tokfs_buf_reserve(&b->doc, len + 1))
-        return tokfs_builder_fail(b, -ENOMEM, "out of memory");
-    size_t doc_len = 0;
-    int what = decode_line(b->cfg->text_field, line, len, b->doc.data, &doc_len);
+    /* decoded straight into the feed's chunk (a decoded member is never longer than its line) */
     int rc = 0;
+    uint8_t *doc = tokfs_builder_document_room(b, len, &rc);
+    if (!doc)
+        return rc;
+    size_t doc_len = 0;
+    int what = decode_line(b->cfg->text_field, line, len, doc, &doc_len);
     if (what == LINE_DOCUMENT)
-        rc = tokfs_builder_document(b, b->doc.data, doc_len);
-    else if (what != LINE_BLANK)
+        return tokfs_builder_document_commit(b, doc_len);
+    if (what != LINE_BLANK)
         tokfs_builder_note_skips(b, 1, LINE_SKIP_WHY[what], l->src, l->line_start);
-    tokfs_buf_trim(&b->doc, TOKFS_BUILD_KEEP_BYTES);
-    return rc;
+    return 0;
 }
 
 /* The current line ended (its bytes in b->line, unless it passed max_doc_bytes). */

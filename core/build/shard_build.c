@@ -74,6 +74,21 @@ int tokfs_builder_record(tokfs_builder *b, const uint8_t *rec, size_t len, int64
     return rc ? tokfs_builder_fail(b, rc, "cannot tokenize: %s", strerror(-rc)) : 0;
 }
 
+uint8_t *tokfs_builder_document_room(tokfs_builder *b, size_t max_len, int *rc)
+{
+    uint8_t *p = tokfs_build_feed_text_room(b->feed, max_len, rc);
+    if (!p)
+        *rc = tokfs_builder_fail(b, *rc, "cannot tokenize: %s", strerror(-*rc));
+    return p;
+}
+
+int tokfs_builder_document_commit(tokfs_builder *b, size_t len)
+{
+    tokfs_builder_count_documents(b, 1);
+    int rc = tokfs_build_feed_text_commit(b->feed, len, 1);
+    return rc ? tokfs_builder_fail(b, rc, "cannot tokenize: %s", strerror(-rc)) : 0;
+}
+
 int tokfs_builder_document(tokfs_builder *b, const uint8_t *doc, size_t len)
 {
     tokfs_builder_count_documents(b, 1);
