@@ -5,6 +5,7 @@
 #include "build/shard_build.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -121,6 +122,35 @@ void tokfs_builder_note_skips(tokfs_builder *b, uint64_t count, const char *why,
     pthread_mutex_unlock(&b->mu);
 }
 
+/* ---- early writeback ------------------------------------------------------------------------ */
+
+/* The cache fsyncs a made shard before it names it (workers.c, build_one): the file's bytes are
+ * on disk before the catalog's record and the name vouch for them after a crash. Left to the
+ * end, that fsync writes the whole shard while nothing else happens (38 ms of a 0.5 s build of
+ * 20 MB here). So writeback is started as the shard is written, every TOKFS_BUILD_KICK_BYTES,
+ * on the thread that writes (the feeder), and the final fsync waits only for the tail. */
+#define TOKFS_BUILD_KICK_BYTES (4u << 20)
+
+typedef struct kick_sink {
+    tokfs_id_sink inner;         /* the writer's */
+    const tokfs_build_writer *w;
+    int fd;
+    uint64_t kicked;             /* writeback started for bytes below this */
+} kick_sink;
+
+static int kick_put(void *ctx, const uint32_t *ids, size_t n)
+{
+    kick_sink *k = ctx;
+    int rc = k->inner.put(k->inner.ctx, ids, n);
+    if (rc == 0 && k->w->written >= k->kicked + TOKFS_BUILD_KICK_BYTES) {
+        /* A hint: an I/O error here shows again in the fsync, which fails the build. */
+        (void)sync_file_range(k->fd, (off64_t)k->kicked, (off64_t)(k->w->written - k->kicked),
+                              SYNC_FILE_RANGE_WRITE);
+        k->kicked = k->w->written;
+    }
+    return rc;
+}
+
 /* ---- the driver ---------------------------------------------------------------------------- */
 
 /* The readers, by the format they read; made when a piece first has a source of theirs. */
@@ -165,7 +195,8 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
     b.starts_document = &w.starts_document;
     /* Every document goes through the pool (also tokenizer=bytes: one path, and its JSON
      * decoding runs on the threads too). */
-    tokfs_id_sink sink = tokfs_build_writer_sink(&w);
+    kick_sink kick = {tokfs_build_writer_sink(&w), &w, out->fd, 0};
+    tokfs_id_sink sink = {kick_put, &kick};
     tokfs_tokpool_records records = tokfs_build_jsonl_records(&b);
     /* A token piece (plans never mix text and tokens): its ids go to the writer as they are. */
     int tokens = tokfs_format_is_tokens(plan->sources[piece->first_source].format);

@@ -162,7 +162,7 @@ int tokfs_tokpool_start(const tokfs_tokenizer *tok, unsigned threads, const tokf
     p->sink = *sink;
     if (records)
         p->records = *records;
-    p->nslots = 2 * threads + 1;
+    p->nslots = 2 * threads + 3;
     p->slots = calloc(p->nslots, sizeof *p->slots);
     p->threads = calloc(threads, sizeof *p->threads);
     pthread_mutex_init(&p->mu, NULL);
