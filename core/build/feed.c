@@ -61,6 +61,7 @@ struct tokfs_build_feed {
     size_t queued_bytes;
     chunk *free_list;         /* spent chunks of about a batch, their memory kept */
     size_t nfree;
+    int big_in_use;           /* chunks larger than a batch being filled, queued or added */
     chunk *spare_big[TOKFS_FEED_BIG_SPARES]; /* spent chunks larger than that, kept for the
                                               * next long documents (NULL: none) */
     int closed;               /* the reader published its last chunk */
@@ -111,6 +112,8 @@ static chunk *chunk_get(tokfs_build_feed *f, size_t need)
         chunk_free(c);
         return NULL;
     }
+    if (need > TOKFS_FEED_CHUNK_BYTES)
+        f->big_in_use++;
     return c;
 }
 
@@ -118,6 +121,10 @@ static chunk *chunk_get(tokfs_build_feed *f, size_t need)
 static void chunk_put(tokfs_build_feed *f, chunk *c)
 {
     c->buf.len = 0;
+    if (c->buf.cap > TOKFS_FEED_CHUNK_BYTES) {
+        f->big_in_use--;
+        pthread_cond_broadcast(&f->cv); /* a reader may wait for it (item_room) */
+    }
     if (c->buf.cap <= TOKFS_FEED_CHUNK_BYTES && f->nfree < TOKFS_FEED_FREE_CHUNKS) {
         c->next = f->free_list;
         f->free_list = c;
@@ -246,12 +253,17 @@ static uint8_t *item_room(tokfs_build_feed *f, size_t len, int *rc)
         return NULL;
     if (!f->filling) {
         pthread_mutex_lock(&f->mu);
-        f->filling = chunk_get(f, need);
-        pthread_mutex_unlock(&f->mu);
-        if (!f->filling) {
+        /* At most two long documents in chunks (one being added, one queued): the third waits
+         * here, after its line was read but before it is decoded, which keeps the overlap and
+         * bounds the memory (the line buffer and two chunks). */
+        while (need > TOKFS_FEED_CHUNK_BYTES && f->big_in_use >= 2 && !f->rc && !f->done)
+            pthread_cond_wait(&f->cv, &f->mu);
+        *rc = f->rc ? f->rc : f->done ? -EPIPE : 0;
+        if (!*rc && !(f->filling = chunk_get(f, need)))
             *rc = -ENOMEM;
+        pthread_mutex_unlock(&f->mu);
+        if (*rc)
             return NULL;
-        }
     }
     return f->filling->buf.data + f->filling->buf.len + sizeof(item);
 }
