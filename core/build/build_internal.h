@@ -98,7 +98,8 @@ typedef struct tokfs_builder {
 
     /* Scratch shared by the readers, so that a piece mixing formats holds one of each, as the
      * memory bound counts them (design.md, "Memory"). Each is empty between records. */
-    tokfs_buf line;               /* JSONL: the line being gathered (at most max_doc_bytes) */
+    tokfs_buf line;               /* JSONL: the line being gathered (at most max_doc_bytes;
+                                   * kept grown until the build ends) */
     tokfs_buf doc;                /* a document gathered or decoded whole: a .txt line or
                                    * paragraph, the text of a JSON line too long for the pool to
                                    * decode; or the part of a .txt read whole not yet handed on */

@@ -97,9 +97,25 @@ static chunk *chunk_get(tokfs_build_feed *f, size_t need)
             if (f->spare_big[k] && f->spare_big[k]->buf.cap >= need &&
                 (best < 0 || f->spare_big[k]->buf.cap < f->spare_big[best]->buf.cap))
                 best = k;
+        /* none fits: the largest, grown in place (realloc keeps its pages mapped, so only the
+         * growth is faulted in) */
+        for (int k = 0; best < 0 && k < TOKFS_FEED_BIG_SPARES; k++)
+            if (f->spare_big[k])
+                for (int j = k; j < TOKFS_FEED_BIG_SPARES; j++)
+                    if (f->spare_big[j] && f->spare_big[j]->buf.cap >= f->spare_big[k]->buf.cap)
+                        best = j;
         if (best >= 0) {
             c = f->spare_big[best];
             f->spare_big[best] = NULL;
+            if (c->buf.cap < need) {
+                uint8_t *grown = realloc(c->buf.data, need);
+                if (!grown) {
+                    chunk_free(c);
+                    return NULL;
+                }
+                c->buf.data = grown;
+                c->buf.cap = need;
+            }
         }
     }
     if (!c && !(c = calloc(1, sizeof *c)))
