@@ -105,8 +105,9 @@ for r in $(seq "$runs"); do
   one=$(pool_secs "${pb[@]}" --threads 1 "$corpus")
   if [ "$pin" = 1 ]; then
     pool_secs taskset -c 0 "${pb[@]}" --threads 1 "$corpus" > "$work/pair0" &
+    pair=$!
     p1=$(pool_secs taskset -c 1 "${pb[@]}" --threads 1 "$corpus")
-    wait
+    wait "$pair" # that one only: nginx runs in the background too
     p0=$(cat "$work/pair0")
   else
     p0=$one p1=$one
