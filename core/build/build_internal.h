@@ -7,16 +7,24 @@
  *   tokfs_builder            what readers share: the document sink into the tokenizing pool, skip
  *                            accounting (first_skip in plan order), stats, scratch buffers, and
  *                            the build's one error
+ *   feed (feed.c)            the readers' documents and records → the pool, on a feeder thread,
+ *                            through a bounded queue: reading overlaps tokenizing and writing
  *   writer (writer.c)        the pool's ids → the shard file: a tokfs_build_format turns ids into
  *                            bytes, the writer owns buffering, checksum, budget and cancel
  *
  * Errors, one way: every function here returns 0 or the build's error, a negative errno. The
  * failure is recorded where it is first seen, with its message, by tokfs_builder_fail; whatever
  * comes back up afterwards (the same failure returned through the fetcher, a decoder or the pool,
- * or a consequence of it) does not replace it. No other error state exists. */
+ * or a consequence of it) does not replace it. No other error state exists.
+ *
+ * Threads: the readers run on the build's thread; the pool's sink (the writer) and its records'
+ * done callbacks run on the feed's thread. What both touch — the error, the document and skip
+ * counts, first_skip — goes through tokfs_builder_fail, tokfs_builder_count_documents and
+ * tokfs_builder_note_skips, which hold the builder's lock. */
 #ifndef TOKFS_BUILD_INTERNAL_H
 #define TOKFS_BUILD_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -34,6 +42,41 @@
 #define TOKFS_BUILD_LOOKAHEAD_BYTES (64u << 10)
 #define TOKFS_BUILD_LOOKAHEAD_GROW (1u << 20)
 
+/* ---- the feed (feed.c) --------------------------------------------------------------------- */
+
+/* Items are packed into chunks of this size (an item larger gets a chunk of its own); at most
+ * TOKFS_FEED_QUEUE_BYTES of published chunks wait for the feeder (one chunk always passes an
+ * empty queue); up to TOKFS_FEED_FREE_CHUNKS spent chunks are kept for reuse, and
+ * TOKFS_FEED_BIG_SPARES larger ones (a long document's) until the build ends. */
+#define TOKFS_FEED_CHUNK_BYTES TOKFS_TOKPOOL_BATCH
+#define TOKFS_FEED_QUEUE_BYTES (4 * TOKFS_FEED_CHUNK_BYTES)
+#define TOKFS_FEED_FREE_CHUNKS 6
+#define TOKFS_FEED_BIG_SPARES 2
+
+typedef struct tokfs_build_feed tokfs_build_feed;
+
+/* Start the feeder thread, which adds what is pushed to pool (and so runs its sink and its
+ * records' done callbacks). 0, -ENOMEM or -EAGAIN. */
+int tokfs_build_feed_start(tokfs_tokpool *pool, tokfs_build_feed **out);
+/* Push a record (tokfs_tokpool_add_record) or text of a document (tokfs_tokpool_add_text),
+ * copied. May wait while the queue is full. 0, -ENOMEM, or the feeder's error (the pool's or
+ * the sink's, already recorded by whoever saw it first). */
+int tokfs_build_feed_record(tokfs_build_feed *f, const uint8_t *rec, size_t len, int64_t tag,
+                            const void *tag_ptr);
+int tokfs_build_feed_text(tokfs_build_feed *f, const uint8_t *text, size_t len, int last);
+/* The same without the copy, for text made in place (a long JSON line's decoded member): room
+ * for up to max_len bytes (NULL with *rc set: -ENOMEM or the feeder's error); then commit the
+ * first len of them — or push nothing else before dropping the room unused. */
+uint8_t *tokfs_build_feed_text_room(tokfs_build_feed *f, size_t max_len, int *rc);
+int tokfs_build_feed_text_commit(tokfs_build_feed *f, size_t len, int last);
+/* Everything is pushed: wait until the feeder has added it and finished the pool (every id
+ * given to the sink). 0 or the first error of either side. */
+int tokfs_build_feed_finish(tokfs_build_feed *f);
+/* The reader failed: the feeder stops at the next item, without finishing the pool. */
+void tokfs_build_feed_stop(tokfs_build_feed *f);
+/* Stop (if running), join and free. NULL is fine. */
+void tokfs_build_feed_free(tokfs_build_feed *f);
+
 /* ---- what readers share -------------------------------------------------------------------- */
 
 typedef struct tokfs_builder {
@@ -43,16 +86,20 @@ typedef struct tokfs_builder {
                                    * before any id when the piece begins inside a document */
     tokfs_fetcher *fetcher;
     tokfs_tokpool *pool;          /* every document is encoded there, on cfg->workers threads */
+    tokfs_build_feed *feed;       /* ... reached through the feed: readers push, never add */
     tokfs_build_stats *stats;
     const atomic_int *cancel;     /* the output's cancel flag (may be NULL) */
 
-    /* The build's one error: 0, or the first failure's negative errno; its message in *err. */
-    int rc;
+    /* The build's one error: 0, or the first failure's negative errno; its message in *err.
+     * Set under mu (tokfs_builder_fail); atomic so either thread may look at it. */
+    atomic_int rc;
     tokfs_err *err;
+    pthread_mutex_t mu;           /* rc and err, stats->documents and the skip accounting */
 
     /* Scratch shared by the readers, so that a piece mixing formats holds one of each, as the
      * memory bound counts them (design.md, "Memory"). Each is empty between records. */
-    tokfs_buf line;               /* JSONL: the line being gathered (at most max_doc_bytes) */
+    tokfs_buf line;               /* JSONL: the line being gathered (at most max_doc_bytes;
+                                   * kept grown until the build ends) */
     tokfs_buf doc;                /* a document gathered or decoded whole: a .txt line or
                                    * paragraph, the text of a JSON line too long for the pool to
                                    * decode; or the part of a .txt read whole not yet handed on */
@@ -80,6 +127,21 @@ int tokfs_builder_fetch(tokfs_builder *b, const tokfs_source *src, int64_t begin
 
 /* One document (copied) into the pool; counted. 0 or the build's error. */
 int tokfs_builder_document(tokfs_builder *b, const uint8_t *doc, size_t len);
+
+/* Text (copied) continuing the document in progress, ending it when last is 1
+ * (tokfs_tokpool_add_text through the feed); a record (copied) decoded on a pool thread
+ * (tokfs_tokpool_add_record). 0 or the build's error. */
+int tokfs_builder_text(tokfs_builder *b, const uint8_t *text, size_t len, int last);
+int tokfs_builder_record(tokfs_builder *b, const uint8_t *rec, size_t len, int64_t tag,
+                         const void *tag_ptr);
+
+/* The same for a document decoded in place: room for up to max_len bytes (NULL: the build's
+ * error in *rc), then the document is its first len bytes (counted). */
+uint8_t *tokfs_builder_document_room(tokfs_builder *b, size_t max_len, int *rc);
+int tokfs_builder_document_commit(tokfs_builder *b, size_t len);
+
+/* stats->documents += n, from either thread. */
+void tokfs_builder_count_documents(tokfs_builder *b, uint64_t n);
 
 /* `count` records of src skipped at offset (a byte offset; decompressed for compressed sources;
  * a row group for Parquet), `why` naming the reason. Counted; the message of the first in plan

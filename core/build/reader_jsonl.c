@@ -44,7 +44,7 @@ static int line_done(void *ctx, int what, int64_t line_start, const void *src_pt
 {
     tokfs_builder *b = ctx;
     if (what == LINE_DOCUMENT)
-        b->stats->documents++;
+        tokfs_builder_count_documents(b, 1);
     else if (what != LINE_BLANK)
         tokfs_builder_note_skips(b, 1, LINE_SKIP_WHY[what], src_ptr, line_start);
     return 0;
@@ -63,22 +63,20 @@ static int handle_line(tokfs_build_lines *l, const uint8_t *line, size_t len)
     tokfs_builder *b = l->b;
     /* A line is decoded on a pool thread — unless it is longer than a batch: decoded here, its
      * document can be cut across the threads. */
-    if (len <= TOKFS_TOKPOOL_BATCH) {
-        int rc = tokfs_tokpool_add_record(b->pool, line, len, l->line_start, l->src);
-        return rc ? tokfs_builder_fail(b, rc, "cannot tokenize: %s", strerror(-rc)) : 0;
-    }
-    tokfs_buf_clear(&b->doc);
-    if (tokfs_buf_reserve(&b->doc, len + 1))
-        return tokfs_builder_fail(b, -ENOMEM, "out of memory");
-    size_t doc_len = 0;
-    int what = decode_line(b->cfg->text_field, line, len, b->doc.data, &doc_len);
+    if (len <= TOKFS_TOKPOOL_BATCH)
+        return tokfs_builder_record(b, line, len, l->line_start, l->src);
+    /* decoded straight into the feed's chunk (a decoded member is never longer than its line) */
     int rc = 0;
+    uint8_t *doc = tokfs_builder_document_room(b, len, &rc);
+    if (!doc)
+        return rc;
+    size_t doc_len = 0;
+    int what = decode_line(b->cfg->text_field, line, len, doc, &doc_len);
     if (what == LINE_DOCUMENT)
-        rc = tokfs_builder_document(b, b->doc.data, doc_len);
-    else if (what != LINE_BLANK)
+        return tokfs_builder_document_commit(b, doc_len);
+    if (what != LINE_BLANK)
         tokfs_builder_note_skips(b, 1, LINE_SKIP_WHY[what], l->src, l->line_start);
-    tokfs_buf_trim(&b->doc, TOKFS_BUILD_KEEP_BYTES);
-    return rc;
+    return 0;
 }
 
 /* The current line ended (its bytes in b->line, unless it passed max_doc_bytes). */
@@ -91,7 +89,10 @@ static int finish_line(tokfs_build_lines *l)
     else
         rc = handle_line(l, b->line.data, b->line.len);
     l->oversize = 0;
-    tokfs_buf_trim(&b->line, TOKFS_BUILD_KEEP_BYTES);
+    /* Emptied, not trimmed: a line buffer given back after each long line is mapped and faulted
+     * in again for the next (a third of the builder's time on a corpus of long documents). It
+     * never holds more than max_doc_bytes, and the build frees it at its end. */
+    tokfs_buf_clear(&b->line);
     return rc;
 }
 

@@ -69,9 +69,9 @@ static void log_forced(tokfs_build_txt *t, int64_t where, int64_t within)
 static int hand_part(tokfs_build_txt *t, size_t n, int last)
 {
     tokfs_builder *b = t->b;
-    int rc = tokfs_tokpool_add_text(b->pool, b->doc.data, n, last);
+    int rc = tokfs_builder_text(b, b->doc.data, n, last);
     if (rc)
-        return tokfs_builder_fail(b, rc, "cannot tokenize: %s", strerror(-rc));
+        return rc;
     if (n < b->doc.len)
         memmove(b->doc.data, b->doc.data + n, b->doc.len - n);
     b->doc.len -= n;
@@ -268,7 +268,7 @@ int tokfs_build_txt_finish(tokfs_build_txt *t)
          * span that ends the file, an empty file included */
         rc = hand_part(t, b->doc.len, t->ends_file);
         if (rc == 0 && t->ends_file)
-            b->stats->documents++;
+            tokfs_builder_count_documents(b, 1);
     } else if (!t->done && !t->skipping_head) {
         if (t->pos > t->line_start) /* a last line without a newline */
             rc = line_end(t, 0);

@@ -162,7 +162,10 @@ int tokfs_tokpool_start(const tokfs_tokenizer *tok, unsigned threads, const tokf
     p->sink = *sink;
     if (records)
         p->records = *records;
-    p->nslots = 2 * threads + 1;
+    /* Two batches per thread (one encoding, one ready), the one being filled, and two of slack:
+     * the adding thread (a shard build's feeder) also runs the sink, or waits for a CPU, and the
+     * encoders should not run dry meanwhile. */
+    p->nslots = 2 * threads + 3;
     p->slots = calloc(p->nslots, sizeof *p->slots);
     p->threads = calloc(threads, sizeof *p->threads);
     pthread_mutex_init(&p->mu, NULL);
