@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "build/build_internal.h"
 
@@ -203,10 +204,17 @@ int tokfs_build_shard(const tokfs_plan *plan, uint32_t piece_index, const tokfs_
     if (rc == 0 && tokens)
         rc = tokfs_build_tokens(&b, &w, plan, piece,
                                 cfg->vocab_size ? cfg->vocab_size : tok->vocab_size);
+    /* workers= shards are made at once, each on workers= threads, but never more threads per
+     * shard than the machine has CPUs: workers=4 on 2 cores would run 16 tokenizing threads,
+     * each with its batches in flight, for no more speed (docs/design.md, "Memory"). */
+    unsigned threads = cfg->workers ? cfg->workers : 1;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu >= 1 && threads > (unsigned long)ncpu)
+        threads = (unsigned)ncpu;
     if (rc == 0 && !tokens &&
-        ((rc = tokfs_tokpool_start(tok, cfg->workers, &sink, &records, &b.pool)) ||
+        ((rc = tokfs_tokpool_start(tok, threads, &sink, &records, &b.pool)) ||
          (rc = tokfs_build_feed_start(b.pool, &b.feed))))
-        rc = tokfs_builder_fail(&b, rc, "cannot start %u tokenizing threads: %s", cfg->workers,
+        rc = tokfs_builder_fail(&b, rc, "cannot start %u tokenizing threads: %s", threads,
                                 strerror(-rc));
     for (uint32_t s = piece->first_source; rc == 0 && !tokens && s <= piece->last_source; s++) {
         const tokfs_source *src = &plan->sources[s];
