@@ -282,7 +282,9 @@ const tokfs_build_format *tokfs_build_format_ids(unsigned id_bytes);
  * the writer places it as the layout says (out_format.h): prepend rotates the stream by one id
  * (the first document gets one in front, the last one's is dropped), none drops it. Where a
  * document ends is also where the megatron index puts a sequence boundary. */
-#define TOKFS_BUILD_WRITE_BLOCK (1u << 20)
+/* 256 KiB: each write completes one of the cache's chunks (TOKFS_CACHE_CHUNK_BYTES), so a read of
+ * a shard being re-made waits for little more than its own bytes. */
+#define TOKFS_BUILD_WRITE_BLOCK (256u << 10)
 
 struct tokfs_build_writer {
     tokfs_builder *b;

@@ -379,8 +379,10 @@ int cache_catalog_store(tokfs_cache *c, uint32_t index, uint64_t tokens, uint64_
 
 /* ---- chunks.c --------------------------------------------------------------------------- */
 
-/* The chunk size of chunks.bin: 1 MiB, the writer's block and a FUSE read's largest size. */
-#define TOKFS_CACHE_CHUNK_BYTES (1u << 20)
+/* The chunk size of chunks.bin: 256 KiB, the writer's block. A trainer's first batch after an
+ * eviction is one READ of at most the kernel's first read-ahead window (128 KiB for a 24 KiB
+ * read): it waits for one small chunk, not a MiB of output (docs/design.md). */
+#define TOKFS_CACHE_CHUNK_BYTES (256u << 10)
 
 static inline uint32_t cache_chunk_count(const tokfs_cache *c, uint64_t file_bytes)
 {
