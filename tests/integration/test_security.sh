@@ -53,7 +53,7 @@ grep -q "$secret" "$TK_TMP/bad.out" && tk_fail "the password is in the error mes
 tk_log "cache dir 0700, files 0600, names tokfs's own"
 bad_modes=$(find "$TK_TMP/cache" \( -type d ! -perm 0700 \) -o \( -type f ! -perm 0600 \) -print)
 [ -z "$bad_modes" ] || tk_fail "cache entries with looser modes: $bad_modes $(ls -la $bad_modes)"
-bad_names=$(find "$TK_TMP/cache" -mindepth 1 | sed "s|$TK_TMP/cache/||" | grep -vE '^(lock|plan-[0-9a-f]{16}(/(plan\.tsv|catalog\.bin|shards|tmp|shards/[0-9]{6}\.bin))?)$' || true)
+bad_names=$(find "$TK_TMP/cache" -mindepth 1 | sed "s|$TK_TMP/cache/||" | grep -vE '^(lock|plan-[0-9a-f]{16}(/(plan\.tsv|catalog\.bin|chunks\.bin|shards|tmp|shards/[0-9]{6}\.bin))?)$' || true)
 [ -z "$bad_names" ] || tk_fail "unexpected names in the cache dir: $bad_names"
 
 tk_log "read-only, and no allow_other unless asked"
