@@ -13,6 +13,7 @@
 As a module: Reference (expected slice of each shard), read_plan, read_catalog, check_cache."""
 import glob
 import json
+import time
 import os
 import struct
 import sys
@@ -101,6 +102,16 @@ def shard_name(i, ntrain):
 def check_cache(cache_dir, ref, mount=None):
     """Problems found (a list of strings; empty when all is well)."""
     problems = []
+    if mount:
+        # A read of a shard being re-made can be answered before the build ends (early reads,
+        # issue 13): the build may still be naming its file. Let builds in flight finish (no
+        # new one starts once the readers stop, with prefetch=0) before comparing the files
+        # with status.json.
+        for _ in range(200):
+            with open(os.path.join(mount, ".tokfs", "status.json")) as f:
+                if not any(s["state"] == "materializing" for s in json.load(f)["shards"]):
+                    break
+            time.sleep(0.05)
     pdir = plan_dir(cache_dir)
     _, pieces, ntrain = read_plan(pdir)
     if len(pieces) != len(ref):
