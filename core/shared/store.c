@@ -85,21 +85,28 @@ static int need_fetcher(const tokfs_shard_set *s, tokfs_fetcher *f, tokfs_err *e
     return 0;
 }
 
+/* Where rel is for a request: its URL (S3, which needs a fetcher) or its path (a directory). */
+static int locate(const tokfs_shard_set *s, tokfs_fetcher *f, const char *rel, char *where,
+                  size_t size, tokfs_err *err)
+{
+    int rc = need_fetcher(s, f, err);
+    if (rc)
+        return rc;
+    if (s->s3 ? object_url(s, rel, where, size) : store_name(s, rel, where, size))
+        return tokfs_err_set(err, ENAMETOOLONG, "DEST path too long");
+    return 0;
+}
+
 int store_get_text(const tokfs_shard_set *s, tokfs_fetcher *f, const char *rel, char **text,
                    size_t *len, tokfs_err *err)
 {
     char where[PATH_MAX];
     *text = NULL;
-    int rc = need_fetcher(s, f, err);
+    int rc = locate(s, f, rel, where, sizeof where, err);
     if (rc)
         return rc;
-    if (s->s3) {
-        if (object_url(s, rel, where, sizeof where))
-            return tokfs_err_set(err, ENAMETOOLONG, "DEST path too long");
+    if (s->s3)
         return tokfs_fetch_small(f, where, TEXT_MAX, text, len, err);
-    }
-    if (store_name(s, rel, where, sizeof where))
-        return tokfs_err_set(err, ENAMETOOLONG, "DEST path too long");
     FILE *in = fopen(where, "rb");
     if (!in)
         return tokfs_err_set(err, errno, "cannot open %s: %s", where, strerror(errno));
@@ -128,12 +135,10 @@ int store_put_text(const tokfs_shard_set *s, tokfs_fetcher *f, const char *rel,
                    const char *text, int exclusive, tokfs_err *err)
 {
     char where[PATH_MAX];
-    int rc = need_fetcher(s, f, err);
+    int rc = locate(s, f, rel, where, sizeof where, err);
     if (rc)
         return rc;
     if (s->s3) {
-        if (object_url(s, rel, where, sizeof where))
-            return tokfs_err_set(err, ENAMETOOLONG, "DEST path too long");
         if (exclusive) {
             /* S3 has no create-if-absent for every store: look first. Two first tasks racing
              * both write their text; for the same set it is the same bytes (docs/shared.md). */
@@ -149,8 +154,6 @@ int store_put_text(const tokfs_shard_set *s, tokfs_fetcher *f, const char *rel,
         }
         return tokfs_fetch_put(f, where, text, -1, strlen(text), err);
     }
-    if (store_name(s, rel, where, sizeof where))
-        return tokfs_err_set(err, ENAMETOOLONG, "DEST path too long");
     return shared_write_text(s, where, text, exclusive, err);
 }
 
@@ -179,10 +182,7 @@ int store_commit(const tokfs_shard_set *s, tokfs_fetcher *f, const char *tmp, in
                  const char *rel, uint64_t size, tokfs_err *err)
 {
     char where[PATH_MAX];
-    int rc = need_fetcher(s, f, err);
-    if (rc == 0 && (s->s3 ? object_url(s, rel, where, sizeof where)
-                          : store_name(s, rel, where, sizeof where)))
-        rc = tokfs_err_set(err, ENAMETOOLONG, "DEST path too long");
+    int rc = locate(s, f, rel, where, sizeof where, err);
     if (rc == 0)
         rc = s->s3 ? tokfs_fetch_put(f, where, NULL, fd, size, err)
                    : shared_publish_file(tmp, where, fd, err);
@@ -195,23 +195,24 @@ int store_put_fd(const tokfs_shard_set *s, tokfs_fetcher *f, int fd, const char 
                  uint64_t size, tokfs_err *err)
 {
     char where[PATH_MAX];
-    if (!s->s3 || !f)
-        return tokfs_err_set(err, EINVAL, "store_put_fd is for S3 with a fetcher");
-    if (object_url(s, rel, where, sizeof where))
-        return tokfs_err_set(err, ENAMETOOLONG, "DEST path too long");
+    if (!s->s3)
+        return tokfs_err_set(err, EINVAL, "store_put_fd is for S3");
+    int rc = locate(s, f, rel, where, sizeof where, err);
+    if (rc)
+        return rc;
     return tokfs_fetch_put(f, where, NULL, fd, size, err);
 }
 
 int store_size(const tokfs_shard_set *s, tokfs_fetcher *f, const char *rel, uint64_t *size)
 {
     char where[PATH_MAX];
+    tokfs_err e = {{0}};
+    int rc = locate(s, f, rel, where, sizeof where, &e);
+    if (rc)
+        return rc;
     if (s->s3) {
         tokfs_object_info info;
-        tokfs_err e = {{0}};
-        if (!f || object_url(s, rel, where, sizeof where))
-            return -EINVAL;
-        int rc = tokfs_fetch_stat(f, where, &info, &e);
-        if (rc)
+        if ((rc = tokfs_fetch_stat(f, where, &info, &e)))
             return rc;
         if (info.size < 0)
             return -EIO;
@@ -219,34 +220,23 @@ int store_size(const tokfs_shard_set *s, tokfs_fetcher *f, const char *rel, uint
         return 0;
     }
     struct stat st;
-    if (store_name(s, rel, where, sizeof where))
-        return -ENAMETOOLONG;
     if (stat(where, &st) != 0)
         return -errno;
     *size = (uint64_t)st.st_size;
     return 0;
 }
 
-typedef struct local_feed {
-    tokfs_fetch_cb cb;
-    void *ctx;
-} local_feed;
-
 int store_read(const tokfs_shard_set *s, tokfs_fetcher *f, const char *rel, uint64_t size,
                tokfs_fetch_cb cb, void *ctx, tokfs_err *err)
 {
     char where[PATH_MAX];
-    int rc = need_fetcher(s, f, err);
+    int rc = locate(s, f, rel, where, sizeof where, err);
     if (rc)
         return rc;
     if (s->s3) {
-        if (object_url(s, rel, where, sizeof where))
-            return tokfs_err_set(err, ENAMETOOLONG, "DEST path too long");
         tokfs_object_info expect = {.size = (int64_t)size, .accepts_ranges = 1};
         return tokfs_fetch_range(f, where, &expect, 0, (int64_t)size, cb, ctx, NULL, err);
     }
-    if (store_name(s, rel, where, sizeof where))
-        return tokfs_err_set(err, ENAMETOOLONG, "DEST path too long");
     int fd = open(where, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return tokfs_err_set(err, errno == ENOENT ? ENOENT : EIO, "cannot open %s: %s", where,

@@ -22,9 +22,7 @@ corpus_gets() { nginx_log_count '^GET /part-|^GET /notes' || true; }
 
 # The reference: a plain mount's shards, by name.
 tk_mount "$SOURCE" "$TK_TMP/plain" "$(mopts plain)" plain
-mkdir -p "$TK_TMP/ref"
-(cd "$TK_TMP/plain" && for f in train/shard_*.bin val/shard_*.bin; do
-    mkdir -p "$TK_TMP/ref/$(dirname "$f")"; cp "$f" "$TK_TMP/ref/$f"; done)
+tk_copy_shards "$TK_TMP/plain" "$TK_TMP/ref"
 tk_umount "$TK_TMP/plain"
 N=$(find "$TK_TMP/ref" -name 'shard_*.bin' | wc -l)
 [ "$N" -ge 6 ] || tk_fail "only $N shards: the test wants at least 6"

@@ -23,9 +23,7 @@ OPTS="shard_size=15000,val_shards=2"
 
 # The reference: what a mount serves, name by name.
 tk_mount "$SOURCE" "$TK_TMP/mnt" "cache_size=64M,cache_dir=$TK_TMP/cache,$OPTS,prefetch=0" mount
-mkdir -p "$TK_TMP/ref"
-(cd "$TK_TMP/mnt" && for f in train/shard_*.bin val/shard_*.bin; do
-    mkdir -p "$TK_TMP/ref/$(dirname "$f")"; cp "$f" "$TK_TMP/ref/$f"; done)
+tk_copy_shards "$TK_TMP/mnt" "$TK_TMP/ref"
 tk_umount "$TK_TMP/mnt"
 nref=$(find "$TK_TMP/ref" -name 'shard_*.bin' | wc -l)
 [ "$nref" -ge 8 ] || tk_fail "the corpus makes only $nref shards: the test wants at least 8"

@@ -107,6 +107,15 @@ tk_kill9() {
     fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt"
 }
 
+# tk_copy_shards MNT DIR: copy every train/ and val/ shard of the mount to DIR/train, DIR/val (a
+# reference to compare other mounts or shard sets with, name by name).
+tk_copy_shards() {
+    local f
+    mkdir -p "$2"
+    (cd "$1" && for f in train/shard_*.bin val/shard_*.bin; do
+        mkdir -p "$2/$(dirname "$f")"; cp "$f" "$2/$f"; done)
+}
+
 # Value of a top-level number in MNT/.tokfs/status.json.
 tk_status() {
     "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1/.tokfs/status.json" "$2"
