@@ -218,7 +218,8 @@ int tokfs_shard_set_records(tokfs_shard_set *s, tokfs_set_record *recs, uint8_t 
     return (int)found;
 }
 
-int tokfs_shard_set_write_manifest(tokfs_shard_set *s, uint32_t *present, tokfs_err *err)
+/* One assembly of manifest.json from the records there now. */
+static int write_manifest_once(tokfs_shard_set *s, uint32_t *present, tokfs_err *err)
 {
     *present = 0;
     char *text = NULL;
@@ -264,5 +265,38 @@ int tokfs_shard_set_write_manifest(tokfs_shard_set *s, uint32_t *present, tokfs_
         return tokfs_err_set(err, ENOMEM, "out of memory");
     rc = store_put_text(s, s->own, "manifest.json", text, 0, err);
     free(text);
+    return rc;
+}
+
+static int count_record(void *ctx, uint32_t index)
+{
+    (void)index;
+    (*(uint32_t *)ctx)++;
+    return 0;
+}
+
+/* Records named in DEST now (valid or not), or UINT32_MAX when they cannot be listed. */
+static uint32_t records_listed(tokfs_shard_set *s)
+{
+    uint32_t n = 0;
+    tokfs_err e = {{0}};
+    return store_list_records(s, s->own, count_record, &n, &e) == 0 ? n : UINT32_MAX;
+}
+
+int tokfs_shard_set_write_manifest(tokfs_shard_set *s, uint32_t *present, tokfs_err *err)
+{
+    /* Tasks ending together race: one may assemble before another's last record exists, then
+     * rename its manifest over the other's complete one. So after writing, look again: a
+     * record that appeared meanwhile means writing again. The last writer always looks after
+     * every other task's records exist, so the manifest left is never older than the records
+     * (records only ever appear). */
+    int rc = 0;
+    for (int round = 0; round < 16; round++) {
+        uint32_t before = records_listed(s);
+        if ((rc = write_manifest_once(s, present, err)) != 0)
+            return rc;
+        if (records_listed(s) == before)
+            break;
+    }
     return rc;
 }
