@@ -1335,7 +1335,7 @@ static int page_load(tokfs_pq_col *c, const struct page_hdr *h, const uint8_t *b
                         h->num_values, (long long)c->expect, (long long)c->done);
     c->seen_data = 1;
     c->pages++;
-    const uint8_t *p, *end;
+    const uint8_t *p = NULL, *end = NULL;
     size_t csize = (size_t)h->csize, usize = (size_t)h->usize;
     int rc;
     c->has_def = c->optional;

@@ -186,7 +186,7 @@ int tc_read_int(tc_reader *r, int type, int64_t *out)
 
 int tc_read_i32(tc_reader *r, int type, int32_t *out)
 {
-    int64_t v;
+    int64_t v = 0;
     int rc = tc_read_int(r, type, &v);
     if (rc < 0)
         return rc;
@@ -325,7 +325,7 @@ static int skip_rec(tc_reader *r, int type, int level)
     case TC_STRUCT: {
         int rc = tc_struct_begin(r);
         int16_t id;
-        int t;
+        int t = 0;
         while (rc == 0 && (rc = tc_field_next(r, &id, &t)) > 0)
             rc = skip_rec(r, t, level + 1);
         if (rc == 0)

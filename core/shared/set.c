@@ -287,7 +287,7 @@ static int load_plan(tokfs_shard_set *s, tokfs_plan *plan, uint64_t id, tokfs_er
 int tokfs_shard_set_load_plan(const char *dest, const tokfs_config *cfg, tokfs_plan *plan,
                               tokfs_err *err)
 {
-    tokfs_shard_set *s;
+    tokfs_shard_set *s = NULL;
     int rc = set_new(dest, cfg, NULL, NULL, NULL, &s, err);
     if (rc)
         return rc;
