@@ -51,6 +51,8 @@ cleanup() {
 }
 trap cleanup EXIT
 export RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
+# tokfs's default tokenizer_cache (cache_dir/tokenizers) inside the scratch dir, not the home
+export XDG_CACHE_HOME=$work/xdg
 pin=()
 command -v taskset >/dev/null && pin=(taskset -c 0)
 log() { echo "[$(date +%T)] $*" >&2; }
@@ -101,18 +103,26 @@ report=$work/report.md
     echo
     echo "tokfs tokenizing = bytes / (whole process − the same process on an empty file): the load of a large tokenizer.json is paid once per mount, not per document."
     echo
-    echo "| tokenizer | model | tokfs whole process | tokfs tokenizing | HF tokenizers npm | tokfs / HF (whole) | tokfs / HF (tokenizing) | ids identical | tokfs load |"
-    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |"
+    echo "tokfs keeps the BPE tables of a tokenizer.json of 1 MiB or more as an image (tokenizer_cache=, docs/tokenizers.md): \"whole\" is a process that maps the image a first run made (every run but a machine's first), \"whole, no image\" one with tokenizer_cache=off that builds the tables from the file. Both loads (one word) are in the last columns."
+    echo
+    echo "| tokenizer | model | tokfs whole | tokfs whole, no image | tokfs tokenizing | HF tokenizers npm | tokfs / HF (whole) | tokfs / HF (whole, no image) | tokfs / HF (tokenizing) | ids identical | load, image | load, no image |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"
 } >"$report"
 for c in "${configs[@]}"; do
     IFS='|' read -r label f <<<"$c"
     log "models: $label"
+    imgs=$work/images
     t_hf=$(hf_time "$f" "$text" "$work/hf.ids")
-    t_tk=$(tokfs_time "$tokfs" "tokenizer=$f" "$text" "$work/tk.ids" "$runs")
-    t_ld=$(tokfs_time "$tokfs" "tokenizer=$f" /dev/null "$work/empty.ids" 3)
+    tokfs_time "$tokfs" "tokenizer=$f,tokenizer_cache=$imgs" /dev/null "$work/empty.ids" 1 >/dev/null # makes the image
+    t_tk=$(tokfs_time "$tokfs" "tokenizer=$f,tokenizer_cache=$imgs" "$text" "$work/tk.ids" "$runs")
+    t_off=$(tokfs_time "$tokfs" "tokenizer=$f,tokenizer_cache=off" "$text" "$work/tk_off.ids" "$runs")
+    t_ld=$(tokfs_time "$tokfs" "tokenizer=$f,tokenizer_cache=$imgs" /dev/null "$work/empty.ids" 3)
+    t_ld_off=$(tokfs_time "$tokfs" "tokenizer=$f,tokenizer_cache=off" /dev/null "$work/empty.ids" 3)
     model=$(node -e 'const j=JSON.parse(require("fs").readFileSync(process.argv[1]));const m=j.model;console.log(m.type+(m.byte_fallback?" byte_fallback":"")+(j.normalizer?" +"+j.normalizer.type:"")+(j.pre_tokenizer?" +"+j.pre_tokenizer.type:" (no pre-tokenizer)"))' "$f")
     t_only=$(awk -v a="$t_tk" -v b="$t_ld" 'BEGIN { d = a - b; if (d > 0) printf "%.4f", d; else printf "—" }')
-    echo "| $label | $model | $(mbps "$bytes" "$t_tk") MB/s | $(mbps "$bytes" "$t_only") MB/s | $(mbps "$bytes" "$t_hf") MB/s | $(ratio "$t_hf" "$t_tk") | $(ratio "$t_hf" "$t_only") | $(same "$work/hf.ids" "$work/tk.ids") | $t_ld s |" >>"$report"
+    ids=$(same "$work/hf.ids" "$work/tk.ids")
+    [ "$ids" = yes ] && ids=$(same "$work/hf.ids" "$work/tk_off.ids")
+    echo "| $label | $model | $(mbps "$bytes" "$t_tk") MB/s | $(mbps "$bytes" "$t_off") MB/s | $(mbps "$bytes" "$t_only") MB/s | $(mbps "$bytes" "$t_hf") MB/s | $(ratio "$t_hf" "$t_tk") | $(ratio "$t_hf" "$t_off") | $(ratio "$t_hf" "$t_only") | $ids | $t_ld s | $t_ld_off s |" >>"$report"
 done
 
 if [ -n "$before" ]; then

@@ -268,8 +268,11 @@ int tokfs_cmd_build(int argc, char **argv)
         rc = prepare_dest(a.dest, dest, sizeof dest, &err);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     tokfs_log_setup(stderr, 0, 0);
-    tokfs_tokenizer_opts topts = {.name = cfg.tokenizer, .pattern = cfg.pattern, .eot = cfg.eot,
-                                  .match_special = cfg.match_special};
+    char images[4096];
+    tokfs_tokenizer_opts topts = {
+        .name = cfg.tokenizer, .pattern = cfg.pattern, .eot = cfg.eot,
+        .match_special = cfg.match_special,
+        .image_dir = tokfs_config_tokenizer_cache(&cfg, images, sizeof images)};
     if (rc == 0)
         rc = tokfs_tokenizer_open_opts(&topts, &tok, &err);
     tokfs_layout layout;

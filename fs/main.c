@@ -420,8 +420,11 @@ int main(int argc, char **argv)
     tokfs_log_setup(stderr, 0, cfg.debug);
     tokfs_tokenizer *tok = NULL;
     tokfs_cache *cache = NULL;
-    tokfs_tokenizer_opts topts = {.name = cfg.tokenizer, .pattern = cfg.pattern, .eot = cfg.eot,
-                                  .match_special = cfg.match_special};
+    char images[4096];
+    tokfs_tokenizer_opts topts = {
+        .name = cfg.tokenizer, .pattern = cfg.pattern, .eot = cfg.eot,
+        .match_special = cfg.match_special,
+        .image_dir = tokfs_config_tokenizer_cache(&cfg, images, sizeof images)};
     rc = tokfs_tokenizer_open_opts(&topts, &tok, &err);
     if (rc == 0)
         rc = tokfs_cache_open(&cfg, tok, &cache, &err);

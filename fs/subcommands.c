@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "build/out_format.h"
@@ -26,8 +27,15 @@
 /* All of f, appended to b. */
 static int read_all(FILE *f, tokfs_buf *b)
 {
+    /* a file's size known: one buffer of that size, not a doubling series of copies */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        int rc = tokfs_buf_reserve_exact(b, (size_t)st.st_size + 1);
+        if (rc)
+            return rc;
+    }
     for (;;) {
-        int rc = tokfs_buf_reserve(b, 1 << 20);
+        int rc = b->cap == b->len ? tokfs_buf_reserve(b, 1 << 20) : 0;
         if (rc)
             return rc;
         size_t got = fread(b->data + b->len, 1, b->cap - b->len, f);
@@ -42,8 +50,8 @@ typedef struct sub_args {
     int shard;
 } sub_args;
 
-/* -o tokenizer=,pattern=,eot=,special_tokens= (and format=,dtype= for decode --shard) and one
- * FILE. Other tokfs options do not apply here. */
+/* -o tokenizer=,pattern=,eot=,special_tokens=,tokenizer_cache= (and format=,dtype= for decode
+ * --shard) and one FILE. Other tokfs options do not apply here. */
 static int parse_args(const char *cmd, int argc, char **argv, tokfs_config *cfg, sub_args *a,
                       tokfs_err *err)
 {
@@ -65,9 +73,10 @@ static int parse_args(const char *cmd, int argc, char **argv, tokfs_config *cfg,
                 int layout_opt = (strcmp(opt, "format") == 0 || strcmp(opt, "dtype") == 0) &&
                                  strcmp(cmd, "decode") == 0;
                 if (strcmp(opt, "tokenizer") && strcmp(opt, "pattern") && strcmp(opt, "eot") &&
-                    strcmp(opt, "special_tokens") && !layout_opt)
+                    strcmp(opt, "special_tokens") && strcmp(opt, "tokenizer_cache") && !layout_opt)
                     rc = tokfs_err_set(err, EINVAL, "tokfs %s takes only the options tokenizer=, "
-                                       "pattern=, eot=, special_tokens=%s, not %s", cmd,
+                                       "pattern=, eot=, special_tokens=, tokenizer_cache=%s, not "
+                                       "%s", cmd,
                                        strcmp(cmd, "decode") == 0 ? ", format=, dtype=" : "",
                                        opt);
                 else
@@ -190,14 +199,17 @@ static int sub_start(sub_run *r, const char *cmd, int argc, char **argv)
     memset(r, 0, sizeof *r);
     r->cmd = cmd;
     FILE *in = NULL;
-    int rc = tokfs_config_init(&r->cfg, NULL, NULL, &r->err);
+    /* the environment only for the default tokenizer_cache (cache_dir/tokenizers) */
+    int rc = tokfs_config_init(&r->cfg, getenv("XDG_CACHE_HOME"), getenv("HOME"), &r->err);
     if (!rc)
         rc = parse_args(cmd, argc, argv, &r->cfg, &r->args, &r->err);
     if (!rc) {
         /* encoding needs no end-of-text token (only a mount appends one) */
-        tokfs_tokenizer_opts o = {.name = r->cfg.tokenizer, .pattern = r->cfg.pattern,
-                                  .eot = r->cfg.eot, .eot_optional = 1,
-                                  .match_special = r->cfg.match_special};
+        char images[4096];
+        tokfs_tokenizer_opts o = {
+            .name = r->cfg.tokenizer, .pattern = r->cfg.pattern, .eot = r->cfg.eot,
+            .eot_optional = 1, .match_special = r->cfg.match_special,
+            .image_dir = tokfs_config_tokenizer_cache(&r->cfg, images, sizeof images)};
         rc = tokfs_tokenizer_open_opts(&o, &r->tok, &r->err);
     }
     if (!rc)

@@ -17,6 +17,9 @@ const char tokfs_options_help[] =
     "  tokenizer=NAME      gpt2 (default, embedded), bytes (id = byte value, end-of-text 256),\n"
     "                      PATH.tiktoken (tiktoken ranks), PATH to a Hugging Face\n"
     "                      tokenizer.json, a SentencePiece PATH.model or a Mistral tekken.json\n"
+    "  tokenizer_cache=DIR|off  keep the tables built from a large tokenizer.json here\n"
+    "                      and map them on the next load of the same file (default\n"
+    "                      CACHE_DIR/tokenizers; at most 8 kept)\n"
     "  pattern=NAME        pre-tokenizer of a .tiktoken file: gpt2, cl100k_base, o200k_base,\n"
     "                      qwen2 (default: from the file name)\n"
     "  eot=ID|TEXT         end-of-text token between documents (default: the tokenizer's)\n"
@@ -99,6 +102,7 @@ void tokfs_config_free(tokfs_config *cfg)
     free(cfg->source);
     free(cfg->mountpoint);
     free(cfg->cache_dir);
+    free(cfg->tokenizer_cache);
     free(cfg->tokenizer);
     free(cfg->pattern);
     free(cfg->eot);
@@ -307,7 +311,7 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
         {"cache_size"}, {"cache_dir"}, {"tokenizer"}, {"shard_size"}, {"val_shards"},
         {"max_shards"}, {"shuffle_seed"}, {"text_field"}, {"workers"}, {"prefetch"},
         {"retries"}, {"timeout"}, {"max_doc_bytes"}, {"log_file"}, {"pattern"}, {"eot"},
-        {"filter"}, {"special_tokens"},
+        {"filter"}, {"special_tokens"}, {"tokenizer_cache"},
         {"dtype"}, {"format"}, {"doc_sep"}, {"s3_endpoint"}, {"s3_region"}, {"shared"},
         {"shared_write"},
     };
@@ -335,6 +339,12 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
     } else if (strcmp(key, "tokenizer") == 0) {
         /* checked when the tokenizer is opened (it may be a file) */
         if (set_string(&cfg->tokenizer, value))
+            return -ENOMEM;
+    } else if (strcmp(key, "tokenizer_cache") == 0) {
+        if (strcmp(value, "off") && value[0] != '/')
+            return tokfs_err_set(err, EINVAL, "bad tokenizer_cache=%s: give an absolute path or "
+                                 "off", value);
+        if (set_string(&cfg->tokenizer_cache, value))
             return -ENOMEM;
     } else if (strcmp(key, "pattern") == 0) {
         if (set_string(&cfg->pattern, value))
@@ -466,4 +476,18 @@ int tokfs_config_finish(tokfs_config *cfg, tokfs_err *err)
                              "no default cache dir (HOME and XDG_CACHE_HOME unset): add "
                              "-o cache_dir=/absolute/path");
     return 0;
+}
+
+const char *tokfs_config_tokenizer_cache(const tokfs_config *cfg, char *buf, size_t size)
+{
+    int n;
+    if (cfg->tokenizer_cache && strcmp(cfg->tokenizer_cache, "off") == 0)
+        return NULL;
+    if (cfg->tokenizer_cache)
+        n = snprintf(buf, size, "%s", cfg->tokenizer_cache);
+    else if (cfg->cache_dir && cfg->cache_dir[0])
+        n = snprintf(buf, size, "%s/tokenizers", cfg->cache_dir);
+    else
+        return NULL;
+    return n > 0 && (size_t)n < size ? buf : NULL;
 }

@@ -19,6 +19,9 @@ typedef struct tokfs_config {
     char *cache_dir;          /* absolute path; default $XDG_CACHE_HOME/tokfs or ~/.cache/tokfs */
     uint64_t cache_size;      /* hard cap in bytes on the cache dir's disk use; 0 = not given */
     char *tokenizer;          /* "gpt2" (default), "bytes", PATH.tiktoken or a tokenizer.json */
+    char *tokenizer_cache;    /* tokenizer_cache=: where BPE tables built from a large
+                               * tokenizer.json are kept (tokfs_config_tokenizer_cache); "off";
+                               * NULL = cache_dir/tokenizers */
     char *pattern;            /* pre-tokenizer name for a .tiktoken file; NULL = from its name */
     char *eot;                /* end-of-text id or token text; NULL = the tokenizer's own */
     int match_special;        /* special_tokens=match (1) or text (0, the default): whether
@@ -84,6 +87,10 @@ int tokfs_config_set(tokfs_config *cfg, const char *key, const char *value, tokf
 
 /* Check what only makes sense once all options are in (cache_size given, ...). */
 int tokfs_config_finish(tokfs_config *cfg, tokfs_err *err);
+
+/* The directory for tokenizer images (tokenizer_cache=, docs/tokenizers.md "Loading") written
+ * into buf, or NULL when they are off (tokenizer_cache=off, or no cache_dir to default to). */
+const char *tokfs_config_tokenizer_cache(const tokfs_config *cfg, char *buf, size_t size);
 
 /* "512M", "20G", "1.5G", "4096", "10k" → bytes (binary units: K=1024). 0 or -EINVAL. */
 int tokfs_parse_size(const char *text, uint64_t *out);

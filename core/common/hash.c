@@ -69,6 +69,20 @@ uint64_t tokfs_hash64(const void *data, size_t len, uint64_t seed)
     return tokfs_hash_final(&h);
 }
 
+uint64_t tokfs_hash64_wide(const void *data, size_t len, uint64_t seed)
+{
+    const uint8_t *p = data;
+    uint64_t lane[4] = {seed ^ HASH_PRIME1, seed + HASH_PRIME2, seed ^ HASH_PRIME2,
+                        seed - HASH_PRIME1};
+    size_t n = len;
+    for (; n >= 32; p += 32, n -= 32)
+        for (int k = 0; k < 4; k++) /* four independent chains: four multiplies in flight */
+            lane[k] = mix_word(lane[k], tokfs_le64(p + 8 * k));
+    uint64_t folded = rotl64(lane[0], 1) + rotl64(lane[1], 7) + rotl64(lane[2], 12) +
+                      rotl64(lane[3], 18);
+    return tokfs_hash64(p, n, folded ^ (uint64_t)len); /* the tail, and the final avalanche */
+}
+
 uint64_t tokfs_splitmix64(uint64_t *state)
 {
     uint64_t z = (*state += 0x9E3779B97F4A7C15ull);

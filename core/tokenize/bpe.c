@@ -3,12 +3,14 @@
  * caches, and the cut finder for whole-text-as-one-word models; exact and O(n log n) for long
  * pieces. */
 #include "tokenize/bpe_internal.h"
+#include "tokenize/bpe_tables_internal.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "common/buf.h"
 #include "common/endian.h"
@@ -38,98 +40,9 @@ void tokfs_ids_free(tokfs_ids *v)
 
 /* ---- the vocabulary ---------------------------------------------------------------------- */
 
-typedef struct tok_ent {
-    uint32_t off; /* into bytes */
-    uint32_t len;
-    uint32_t id;
-} tok_ent;
-
-/* A vocabulary hash slot. key = vocab_key(bytes): a token of at most 7 bytes is its own key
- * (the bytes, and the length in the top byte), so most probes compare one word and touch nothing
- * else; a longer token's key is 0xFF in the top byte and 56 bits of its hash, confirmed with a
- * memcmp against the stored bytes. */
-typedef struct vocab_slot {
-    uint64_t key;
-    uint32_t ent1; /* entry index + 1; 0 = empty */
-    uint32_t id;
-} vocab_slot;
-
-typedef struct pair_slot {
-    uint64_t key; /* left id << 32 | right id; 0 = empty (id pairs (0,0) are stored +1-shifted) */
-    uint32_t priority;
-    uint32_t merged;
-} pair_slot;
-
-struct tokfs_bpe {
-    tokfs_bpe_rules rules;
-    int whole_piece_first;
-    uint64_t serial;         /* tells a thread's piece cache which vocabulary it belongs to */
-    uint8_t *bytes;          /* all token bytes, back to back */
-    size_t bytes_len, bytes_cap;
-    tok_ent *ents;           /* tokens in insertion order */
-    size_t count, ents_cap;
-    vocab_slot *slots;       /* open addressing on vocab_key() */
-    size_t nslots;           /* power of two */
-    uint32_t *by_id;         /* id → entry index + 1 (0: no such id) */
-    uint32_t id_limit;       /* largest id + 1 */
-    uint32_t max_token_len;
-    pair_slot *pairs;        /* TOKFS_BPE_MERGES: (left, right) → priority, merged id */
-    size_t npairs, pair_slots;
-    uint32_t byte_id[256];
-    /* character mode (tokfs_bpe_set_chars) */
-    int chars;
-    int byte_fallback, fuse_unk;
-    int64_t unk_id;
-    uint8_t prefix[64], suffix[64];
-    size_t plen, slen;
-    int64_t fb_id[256];      /* id of "<0xNN>", or -1 */
-    int64_t ascii_id[128];   /* id of the ASCII character alone, or -1 (the written form when
-                              * there is no prefix or suffix at that place) */
-    /* tokfs_bpe_cut: a bitmap over hashed pairs of adjacent units (bytes, or code points in
-     * character mode) that occur inside some token; a set bit may be a collision (a cut missed,
-     * never a wrong one). */
-    uint64_t *cut_bits;
-    uint64_t cut_mask;       /* bit count - 1 */
-    int cut_ok;              /* cuts are exact for this configuration */
-    int fb_inert;            /* character mode: every byte has its <0xNN> token and no merge
-                              * rule uses one, so a character not in the vocabulary falls back
-                              * to parts that never merge (Llama-2, Gemma) */
-    uint64_t *char_tok;      /* character mode: bit per code point, set when the character
-                              * alone is a token (0x110000 bits) */
-    uint64_t ascii_cut[128][2]; /* character mode: bit b of row a: a cut between ASCII a and b
-                                 * (the general rule, precomputed: prose is mostly ASCII) */
-};
-
-static inline uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 31;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 29;
-    h *= 0x94d049bb133111ebull;
-    h ^= h >> 32;
-    return h;
-}
-
-static inline uint64_t hash_bytes(const uint8_t *p, size_t n)
-{
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xff51afd7ed558ccdull);
-    while (n >= 8) {
-        h = (h ^ tokfs_le64(p)) * 0xbf58476d1ce4e5b9ull;
-        h ^= h >> 27;
-        p += 8;
-        n -= 8;
-    }
-    return mix64(h ^ tokfs_le_n(p, n));
-}
-
-static inline uint64_t vocab_key(const uint8_t *p, size_t n)
-{
-    if (n <= 7)
-        return tokfs_le_n(p, n) | ((uint64_t)n << 56);
-    return (hash_bytes(p, n) >> 8) | (0xFFull << 56);
-}
-
 static atomic_uint_fast64_t next_serial = 1;
+
+uint64_t tokfs_bpe_next_serial(void) { return atomic_fetch_add(&next_serial, 1); }
 
 tokfs_bpe *tokfs_bpe_create(tokfs_bpe_rules rules, size_t expected_tokens)
 {
@@ -137,7 +50,7 @@ tokfs_bpe *tokfs_bpe_create(tokfs_bpe_rules rules, size_t expected_tokens)
     if (!b)
         return NULL;
     b->rules = rules;
-    b->serial = atomic_fetch_add(&next_serial, 1);
+    b->serial = tokfs_bpe_next_serial();
     size_t slots = 1024;
     while (slots < expected_tokens * 2 && slots < (1u << 20))
         slots *= 2;
@@ -158,6 +71,11 @@ void tokfs_bpe_destroy(tokfs_bpe *b)
 {
     if (!b)
         return;
+    if (b->image) { /* every array lies in the mapped image file */
+        munmap(b->image, b->image_len);
+        free(b);
+        return;
+    }
     free(b->bytes);
     free(b->ents);
     tokfs_table_free(b->slots);
@@ -300,6 +218,64 @@ static const pair_slot *pair_find(const tokfs_bpe *b, uint64_t key)
         if (!s->key)
             return NULL;
     }
+}
+
+/* A mapped image's tables must be sound and answer as this build's code would. Sound: every
+ * index the encoder follows stays inside its array (token bytes, entry and id references, merge
+ * results), so even an image written by someone else cannot make encoding read out of bounds.
+ * Answering: a sample of tokens, spread over the vocabulary, each found at its own id, and a
+ * sample of occupied merge slots, each found by its own key — this catches an image from a build
+ * whose hash functions or slot layout differ though the format version was not raised. One pass
+ * over the tables (Gemma-3: a few ms, against 0.4 s to build them). 0 or -EINVAL. */
+int tokfs_bpe_tables_check(const tokfs_bpe *b)
+{
+    if (b->max_token_len > 65536 || b->count > UINT32_MAX - 1 || !b->by_id)
+        return -EINVAL;
+    for (size_t k = 0; k < b->count; k++) {
+        const tok_ent *e = &b->ents[k];
+        if (!e->len || e->len > b->max_token_len || (uint64_t)e->off + e->len > b->bytes_len ||
+            e->id >= b->id_limit || b->by_id[e->id] != k + 1)
+            return -EINVAL;
+    }
+    for (size_t i = 0; i < b->nslots; i++) {
+        const vocab_slot *s = &b->slots[i];
+        if (s->ent1 && (s->ent1 > b->count || b->ents[s->ent1 - 1].id != s->id))
+            return -EINVAL;
+    }
+    for (uint32_t id = 0; id < b->id_limit; id++)
+        if (b->by_id[id] > b->count)
+            return -EINVAL;
+    for (size_t i = 0; i < b->pair_slots; i++) {
+        uint64_t key = b->pairs[i].key;
+        if (key && ((uint32_t)(key >> 32) - 1 >= b->id_limit || (uint32_t)key - 1 >= b->id_limit ||
+                    b->pairs[i].merged >= b->id_limit))
+            return -EINVAL;
+    }
+    for (int c = 0; c < 256; c++)
+        if ((!b->chars && b->byte_id[c] >= b->id_limit) ||
+            (b->chars && b->fb_id[c] >= (int64_t)b->id_limit))
+            return -EINVAL;
+    for (int c = 0; c < 128; c++)
+        if (b->chars && b->ascii_id[c] >= (int64_t)b->id_limit)
+            return -EINVAL;
+    if (b->chars && b->unk_id >= (int64_t)b->id_limit)
+        return -EINVAL;
+    size_t step = b->count > 256 ? b->count / 256 : 1;
+    for (size_t k = 0; k < b->count; k += step) {
+        const tok_ent *e = &b->ents[k];
+        if (tokfs_bpe_lookup(b, b->bytes + e->off, e->len) != (int64_t)e->id)
+            return -EINVAL;
+    }
+    size_t seen = 0;
+    step = b->pair_slots > 4096 ? b->pair_slots / 4096 : 1;
+    for (size_t i = 0; i < b->pair_slots && seen < 256; i += step) {
+        if (!b->pairs[i].key)
+            continue;
+        if (pair_find(b, b->pairs[i].key) != &b->pairs[i])
+            return -EINVAL;
+        seen++;
+    }
+    return b->npairs && !seen ? -EINVAL : 0;
 }
 
 /* Re-hash the pair table into n slots (a power of two above twice the pairs). */
@@ -498,8 +474,6 @@ static inline int cut_bit(const tokfs_bpe *b, uint32_t u1, uint32_t u2)
     uint64_t i = cut_index(b, u1, u2);
     return (int)(b->cut_bits[i >> 6] >> (i & 63) & 1);
 }
-
-#define CP_LIMIT 0x110000u
 
 /* Character mode: code point cp alone is a token (utf8_cp of a stray byte stays below the
  * limit too: a lead byte's bits alone). */

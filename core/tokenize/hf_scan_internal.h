@@ -56,6 +56,11 @@ typedef struct tokfs_hf_scan {
 int tokfs_hf_scan_file(const uint8_t *data, size_t len, tokfs_hf_scan *s, char *msg,
                        size_t msgcap);
 
+/* Make s->rest from data[0..len) and the cuts in s (cut_at, cut_len, ncuts: as a scan of the
+ * same bytes found them, e.g. kept in a BPE image). 0; -EINVAL when the cuts do not fit the
+ * bytes; -ENOMEM. */
+int tokfs_hf_scan_cut(const uint8_t *data, size_t len, tokfs_hf_scan *s);
+
 /* The file offset of byte rest_offset of the rest (for an error jansson found there). */
 size_t tokfs_hf_scan_file_offset(const tokfs_hf_scan *s, size_t rest_offset);
 

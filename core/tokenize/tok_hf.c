@@ -14,8 +14,10 @@
  * are ordinary text unless special_tokens=match (see tokenizer.h); that is Hugging Face's own
  * encode_special_tokens=true, so the same matches are made and then skipped.
  * Whatever the file uses that tokfs does not implement is refused at open, naming it. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <sys/mman.h>
@@ -28,6 +30,7 @@
 #include "common/buf.h"
 #include "common/hash.h"
 #include "common/hex.h"
+#include "common/log.h"
 #include "tokenize/bpe_internal.h"
 #include "tokenize/hf_scan_internal.h"
 #include "tokenize/normalize_internal.h"
@@ -436,6 +439,8 @@ typedef struct hf_load {
     int byte_level;
     size_t model_vocab_size; /* entries in the model's vocabulary (HF's get_vocab_size) */
     uint32_t model_id_limit;
+    tokfs_bpe *image;     /* BPE tables mapped from an image of this very file (hf_image_try):
+                           * the scan was skipped, scan holds only the rest */
 } hf_load;
 
 static int refuse(tokfs_err *err, const char *path, const char *what)
@@ -626,6 +631,17 @@ static int load_bpe(hf_load *L, tokfs_err *err)
     if (json_is_number(dropout) && json_number_value(dropout) > 0.0)
         return refuse(err, L->path, "BPE dropout > 0 (random segmentation)");
     t->kind = HF_BPE;
+    if (L->image) { /* the tables this file made before, from its image; the checks above stay */
+        if (L->byte_level && (!is_unset(model, "continuing_subword_prefix") ||
+                              !is_unset(model, "end_of_word_suffix")))
+            return refuse(err, L->path, "a byte-level BPE with continuing_subword_prefix or "
+                          "end_of_word_suffix");
+        t->bpe = L->image;
+        L->image = NULL;
+        t->bpe_chars = !L->byte_level;
+        L->bpe_ready = 1;
+        return 0;
+    }
     L->model_vocab_size = L->scan.nvocab;
     t->bpe = tokfs_bpe_create(TOKFS_BPE_MERGES, L->model_vocab_size);
     if (!t->bpe)
@@ -829,7 +845,7 @@ static int load_wordpiece(hf_load *L, tokfs_err *err)
 static int load_model(hf_load *L, tokfs_err *err)
 {
     json_t *model = L->model;
-    int rc = check_ids(L, err);
+    int rc = L->image ? 0 : check_ids(L, err); /* an image's file passed it when it was made */
     if (rc)
         return rc;
     const char *type = str_member(model, "type");
@@ -1188,6 +1204,158 @@ static void file_release(uint8_t *data, size_t len, int mapped)
         free(data);
 }
 
+/* ---- BPE images of large tokenizer.json files -------------------------------------------------
+ * A BPE model's tables, once built from a tokenizer.json of at least HF_IMAGE_MIN_FILE bytes, are
+ * saved as an image (bpe_image.c) in the image directory (tokenizer_cache=, docs/tokenizers.md)
+ * under a name made of the file's length and content hash; the next load of the same bytes maps
+ * the image instead of scanning the vocabulary and merges and rebuilding the tables (Gemma-3:
+ * about 0.4 s to a few tens of ms). Only what the scan gave is skipped: the file is still read
+ * and hashed (the tokenizer's fingerprint, and the key), its rest still parsed by jansson, every
+ * other part of the tokenizer built as always. A damaged image or one from another tokfs build
+ * is removed and the tables built from the file. */
+
+#define HF_IMAGE_MIN_FILE ((size_t)1 << 20) /* smaller files load in a few ms */
+#define HF_IMAGE_KEEP 8                     /* images kept per directory, most recently used */
+
+/* What an image keeps besides the tables: the facts the skipped scan would have given. */
+typedef struct hf_image_facts {
+    uint64_t file_len, key; /* the tokenizer.json it was made from: length, image_key */
+    uint64_t file_hash;     /* its tokfs_hash64 (tok_hf.file_hash: the fingerprint's) */
+    uint64_t nvocab;              /* model_vocab_size */
+    uint64_t cut_at[2], cut_len[2];
+    uint32_t ncuts;
+    uint32_t model_id_limit;
+} hf_image_facts;
+
+/* The name of a file's image: its length and tokfs_hash64_wide (a quarter of tokfs_hash64's
+ * time on 33 MB; the image keeps the file's tokfs_hash64 for the fingerprint). */
+static uint64_t image_key(const uint8_t *data, size_t len)
+{
+    return tokfs_hash64_wide(data, len, 0x686669);
+}
+
+static int image_path(const char *dir, size_t len, uint64_t hash, char *out, size_t size)
+{
+    int n = snprintf(out, size, "%s/hf-%016llx-%zu.bpe", dir, (unsigned long long)hash, len);
+    return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+/* Map this file's image, if there is a good one: then L->image holds the tables, L->scan the
+ * cuts and the rest, and 1 is returned. 0: no usable image (a bad one is removed). -ENOMEM. */
+static int hf_image_try(hf_load *L, const char *dir, const uint8_t *data, size_t len,
+                        uint64_t hash, uint64_t *file_hash)
+{
+    char path[PATH_MAX];
+    if (image_path(dir, len, hash, path, sizeof path))
+        return 0;
+    hf_image_facts f;
+    tokfs_bpe *b = NULL;
+    int rc = tokfs_bpe_image_load(path, &b, &f, sizeof f);
+    if (rc == 0 && (f.file_len != len || f.key != hash || f.ncuts > 2))
+        rc = -EINVAL;
+    if (rc == 0) {
+        L->scan.ncuts = f.ncuts;
+        memcpy(L->scan.cut_at, f.cut_at, sizeof f.cut_at);
+        memcpy(L->scan.cut_len, f.cut_len, sizeof f.cut_len);
+        L->scan.vocab_kind = TOKFS_HF_VOCAB_OBJECT;
+        L->scan.has_merges = 1;
+        rc = tokfs_hf_scan_cut(data, len, &L->scan);
+    }
+    if (rc) {
+        tokfs_bpe_destroy(b);
+        L->scan = (tokfs_hf_scan){0};
+        if (rc == -EINVAL) {
+            tokfs_log(TOKFS_LOG_WARN, "tokenizer image %s is damaged or from another tokfs "
+                      "build: removed; the tables are built from %s", path, L->path);
+            unlink(path);
+        }
+        return rc == -ENOMEM ? rc : 0; /* -ENOENT (none yet), -EACCES...: built from the file */
+    }
+    L->image = b;
+    L->model_vocab_size = (size_t)f.nvocab;
+    L->model_id_limit = f.model_id_limit;
+    *file_hash = f.file_hash;
+    utimensat(AT_FDCWD, path, NULL, 0); /* recently used: kept by image_prune */
+    return 1;
+}
+
+static int mkdir_parents(const char *dir)
+{
+    char p[PATH_MAX];
+    if ((size_t)snprintf(p, sizeof p, "%s", dir) >= sizeof p)
+        return -ENAMETOOLONG;
+    for (char *c = p + 1;; c++) {
+        if (*c != '/' && *c)
+            continue;
+        char was = *c;
+        *c = 0;
+        if (mkdir(p, 0700) && errno != EEXIST)
+            return -errno;
+        if (!was)
+            return 0;
+        *c = was;
+    }
+}
+
+/* At most HF_IMAGE_KEEP images in dir: the least recently used go. */
+static void image_prune(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    for (;;) {
+        int n = 0;
+        char oldest[NAME_MAX + 1] = "";
+        struct timespec when = {0};
+        rewinddir(d);
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            size_t nl = strlen(e->d_name);
+            struct stat st;
+            if (strncmp(e->d_name, "hf-", 3) || nl < 4 || strcmp(e->d_name + nl - 4, ".bpe") ||
+                fstatat(dirfd(d), e->d_name, &st, 0))
+                continue;
+            n++;
+            if (!oldest[0] || st.st_mtim.tv_sec < when.tv_sec ||
+                (st.st_mtim.tv_sec == when.tv_sec && st.st_mtim.tv_nsec < when.tv_nsec)) {
+                snprintf(oldest, sizeof oldest, "%s", e->d_name);
+                when = st.st_mtim;
+            }
+        }
+        if (n <= HF_IMAGE_KEEP || unlinkat(dirfd(d), oldest, 0))
+            break;
+    }
+    closedir(d);
+}
+
+/* After a load that built BPE tables from the file: save them for the next load. Failing to is
+ * not an error (a read-only home, a full disk): the next load builds them again. */
+static void hf_image_save(const hf_load *L, const char *dir, size_t len, uint64_t hash,
+                          uint64_t file_hash)
+{
+    const tok_hf *t = L->t;
+    if (t->kind != HF_BPE || L->bpe_skipped || len < HF_IMAGE_MIN_FILE ||
+        L->scan.vocab_kind != TOKFS_HF_VOCAB_OBJECT || L->scan.ncuts > 2)
+        return;
+    hf_image_facts f = {.file_len = len, .key = hash, .file_hash = file_hash,
+                        .nvocab = L->model_vocab_size,
+                        .ncuts = (uint32_t)L->scan.ncuts, .model_id_limit = L->model_id_limit};
+    memcpy(f.cut_at, L->scan.cut_at, sizeof f.cut_at);
+    memcpy(f.cut_len, L->scan.cut_len, sizeof f.cut_len);
+    char path[PATH_MAX];
+    int rc = image_path(dir, len, hash, path, sizeof path);
+    if (!rc)
+        rc = mkdir_parents(dir);
+    if (!rc)
+        rc = tokfs_bpe_image_save(t->bpe, &f, sizeof f, path);
+    if (rc) {
+        tokfs_log(TOKFS_LOG_INFO, "tokenizer image of %s not saved in %s: %s", L->path, dir,
+                  strerror(-rc));
+        return;
+    }
+    image_prune(dir);
+}
+
 int tokfs_tok_hf_open(const tokfs_tokenizer_opts *o, tokfs_tokenizer **out, tokfs_err *err)
 {
     const char *path = o->name;
@@ -1207,7 +1375,19 @@ int tokfs_tok_hf_open(const tokfs_tokenizer_opts *o, tokfs_tokenizer **out, tokf
     char scan_msg[160];
     json_error_t jerr;
     json_t *root = NULL;
-    rc = tokfs_hf_scan_file(data, len, &L.scan, scan_msg, sizeof scan_msg);
+    uint64_t file_hash = 0, key = 0;
+    int from_image = 0;
+    if (o->image_dir && len >= HF_IMAGE_MIN_FILE) {
+        key = image_key(data, len);
+        if ((from_image = hf_image_try(&L, o->image_dir, data, len, key, &file_hash)) < 0) {
+            file_release(data, len, mapped);
+            return from_image;
+        }
+    }
+    if (!from_image)
+        file_hash = tokfs_hash64(data, len, 0x6866);
+    if (!from_image)
+        rc = tokfs_hf_scan_file(data, len, &L.scan, scan_msg, sizeof scan_msg);
     if (rc == 0)
         root = json_loadb(L.scan.rest, L.scan.rest_len, JSON_REJECT_DUPLICATES, &jerr);
     else if (rc == -EINVAL)
@@ -1225,6 +1405,7 @@ int tokfs_tok_hf_open(const tokfs_tokenizer_opts *o, tokfs_tokenizer **out, tokf
                 line += data[i] == '\n';
         }
         tokfs_hf_scan_free(&L.scan);
+        tokfs_bpe_destroy(L.image);
         file_release(data, len, mapped);
         if (root) {
             json_decref(root);
@@ -1247,10 +1428,11 @@ int tokfs_tok_hf_open(const tokfs_tokenizer_opts *o, tokfs_tokenizer **out, tokf
         file_release(data, len, mapped);
         json_decref(root);
         tokfs_hf_scan_free(&L.scan);
+        tokfs_bpe_destroy(L.image);
         return -ENOMEM;
     }
     t->file_len = len;
-    t->file_hash = tokfs_hash64(data, len, 0x6866);
+    t->file_hash = file_hash;
     t->match_special = o->match_special;
     t->base = (tokfs_tokenizer){
         .name = t->path,
@@ -1295,8 +1477,11 @@ int tokfs_tok_hf_open(const tokfs_tokenizer_opts *o, tokfs_tokenizer **out, tokf
         limit = t->base.eot_id + 1;
     t->base.vocab_size = limit;
     t->byte_level = L.byte_level;
+    if (!rc && !from_image && o->image_dir)
+        hf_image_save(&L, o->image_dir, len, key, file_hash);
     json_decref(root);
     tokfs_hf_scan_free(&L.scan);
+    tokfs_bpe_destroy(L.image); /* NULL once load_bpe took it */
     tokfs_table_free(L.index);
     file_release(data, len, mapped); /* the tables hold copies of what they need */
     if (rc) {

@@ -390,12 +390,25 @@ int tokfs_hf_scan_file(const uint8_t *data, size_t len, tokfs_hf_scan *s, char *
         tokfs_hf_scan_free(s);
         return rc;
     }
-    /* The rest: the file without the cut values, each replaced by "{}" or "[]". */
-    if (!(s->rest = malloc(len + 1))) {
+    if ((rc = tokfs_hf_scan_cut(data, len, s)))
         tokfs_hf_scan_free(s);
-        return -ENOMEM;
-    }
+    return rc;
+}
+
+int tokfs_hf_scan_cut(const uint8_t *data, size_t len, tokfs_hf_scan *s)
+{
+    /* The rest: the file without the cut values, each replaced by "{}" or "[]". */
     size_t from = 0, o = 0;
+    for (size_t k = 0; k < s->ncuts; k++) /* in file order, inside the file, containers */
+        if (s->cut_at[k] < from || s->cut_len[k] < 2 || s->cut_at[k] > len ||
+            s->cut_len[k] > len - s->cut_at[k] ||
+            (data[s->cut_at[k]] != '{' && data[s->cut_at[k]] != '['))
+            return -EINVAL;
+        else
+            from = s->cut_at[k] + s->cut_len[k];
+    if (!(s->rest = malloc(len + 1)))
+        return -ENOMEM;
+    from = 0;
     for (size_t k = 0; k < s->ncuts; k++) {
         memcpy(s->rest + o, data + from, s->cut_at[k] - from);
         o += s->cut_at[k] - from;

@@ -63,6 +63,9 @@ typedef struct tokfs_tokenizer_opts {
                           * ids, as Hugging Face's encode does by default. 0 (special_tokens=text,
                           * the default): they are ordinary text, as tiktoken's encode_ordinary —
                           * training data must not inject control tokens */
+    const char *image_dir; /* where tables built from a large tokenizer.json are saved and mapped
+                            * back on the next load of the same file (tokenizer_cache=; see
+                            * tokfs_tokenizer_cache_dir); NULL: always built from the file */
 } tokfs_tokenizer_opts;
 
 #define TOKFS_NO_EOT UINT32_MAX

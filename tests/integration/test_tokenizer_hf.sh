@@ -26,6 +26,10 @@
 # about 60 MB with the references: a few minutes on two cores), tokfs runs on every file of every
 # configuration each time. Long form, everything on the whole corpus and a larger one:
 #   TOKREF_HF_KB=100000 TOKREF_MB=40 ctest -R tokenizer_hf
+# tokfs keeps the BPE tables of every tokenizer.json of 1 MiB or more as an image (tokenizer_cache=,
+# docs/tokenizers.md "Loading"): the first processes of a real model build them from the file and
+# save the image, the others map it, and both must give the reference ids; the test fails if no
+# image was made (the mapped path would be untested).
 # A mismatch prints the file, the first differing index, ids with their text on both sides and
 # the text there (tests/tokref/diff_ids.js); at the end, one status line per configuration.
 source "$TOKFS_SOURCE_DIR/tests/lib/testlib.sh"
@@ -51,7 +55,7 @@ while IFS= read -r line; do configs+=("$line"); done <"$TOKREF_HF_DATA/CONFIGS"
 failed=() summary=()
 for combo in "${configs[@]}"; do
     IFS='|' read -r label file extra set corpus vocab <<<"$combo"
-    opts="tokenizer=$file"
+    opts="tokenizer=$file,tokenizer_cache=$TK_TMP/images"
     [ -n "$extra" ] && opts+=",$extra"
     case $corpus in full) dir=$TOKREF_DATA/corpus ;; *) dir=$TOKREF_HF_DATA/small ;; esac
     files=("$dir"/*)
@@ -109,6 +113,9 @@ for combo in "${configs[@]}"; do
     fi
 done
 
+images=$(find "$TK_TMP/images" -name 'hf-*.bpe' 2>/dev/null | wc -l)
+[ "$images" -ge 4 ] || failed+=("images: $images BPE images made (the four real tokenizer.json files make one each)")
+tk_log "$images BPE images made in tokenizer_cache; every later process of their models mapped one"
 tk_log "per configuration:"
 for s in "${summary[@]}"; do echo "  $s" >&2; done
 [ "${#failed[@]}" -eq 0 ] || tk_fail "${#failed[@]} of ${#configs[@]} configurations do not give the reference ids (ERROR: tokfs encode failed, DIFFER: ids differ): ${failed[*]}"

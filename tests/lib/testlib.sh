@@ -12,6 +12,9 @@ set -euo pipefail
 : "${TOKFS_BUILD_DIR:=$TOKFS_SOURCE_DIR/build}"
 : "${TOKFS:=$TOKFS_BUILD_DIR/tokfs}"
 PY=/usr/bin/python3
+# The default cache_dir and tokenizer_cache (cache_dir/tokenizers) of every tokfs the tests run
+# without those options: inside the build dir, never the user's home.
+export XDG_CACHE_HOME="$TOKFS_BUILD_DIR/test-xdg-cache"
 CORPUS_PY="$TOKFS_SOURCE_DIR/tests/lib/corpus.py"
 source "$TOKFS_SOURCE_DIR/tests/lib/nginx.sh"
 
