@@ -204,12 +204,23 @@ int cache_evict_one(tokfs_cache *c, uint32_t except)
         evict_foreign(c);
         return 1;
     }
+    /* The least recently read shard that no reader holds; only when every cached shard is held
+     * (a passthrough open holds its shard until closed, fs/passthrough.c) the least recently
+     * read of those: its name goes now, its blocks with the last close (evict_shard), so the
+     * disk is then over the cap by the held shards until they are closed (docs/performance.md,
+     * "Warm path"). */
     int64_t victim = -1;
+    int victim_held = 1;
     for (uint32_t i = 0; i < c->plan.npieces; i++) {
         shard *s = &c->shards[i];
-        if (s->state == SHARD_CACHED && i != except &&
-            (victim < 0 || s->last_read < c->shards[victim].last_read))
+        if (s->state != SHARD_CACHED || i == except)
+            continue;
+        int held = atomic_load_explicit(&s->backing->refs, memory_order_relaxed) > 1;
+        if (victim < 0 || held < victim_held ||
+            (held == victim_held && s->last_read < c->shards[victim].last_read)) {
             victim = i;
+            victim_held = held;
+        }
     }
     if (victim < 0)
         return 0;

@@ -823,17 +823,27 @@ static void test_evicted_held(void)
     handle h;
     if (open_cache(&h, NULL, cap_of(2.5), 1, 0, 1))
         return;
-    tokfs_backing *held = NULL;
+    tokfs_backing *held = NULL, *held2 = NULL;
     CHECK_EQ_INT(get_sync(h.c, 0, 1, 1, NULL, &held), 0);
     CHECK_EQ_INT(get_sync(h.c, 1, 1, 0, NULL, NULL), 0);
-    CHECK_EQ_INT(get_sync(h.c, 2, 1, 0, NULL, NULL), 0);
+    /* 0 is the least recently read, but held: 1, which nobody holds, goes instead */
+    CHECK_EQ_INT(get_sync(h.c, 2, 1, 1, NULL, &held2), 0);
     json_t *s = status_of(h.c);
+    CHECK_STR(shard_state(s, 0), "cached");
+    CHECK_STR(shard_state(s, 1), "evicted");
+    json_decref(s);
+    /* every cached shard held (0 and 2): the least recently read of them goes; its reader
+     * keeps reading the same bytes */
+    CHECK_EQ_INT(get_sync(h.c, 3, 1, 0, NULL, NULL), 0);
+    s = status_of(h.c);
     CHECK_STR(shard_state(s, 0), "evicted");
+    CHECK_STR(shard_state(s, 2), "cached");
     json_decref(s);
     char path[PATH_MAX + 64];
     cache_shard_path(h.c, 0, path, sizeof path);
     CHECK(access(path, F_OK) != 0);
     check_whole_and_release(h.c, held, 0);
+    check_whole_and_release(h.c, held2, 2);
     /* read again: made again, the same bytes */
     CHECK_EQ_INT(get_sync(h.c, 0, 1, 1, NULL, &held), 0);
     CHECK_EQ_INT(stub_get(&st.builds[0]), 2);
