@@ -354,8 +354,9 @@ static void probe_ready(void *arg, int status, uint64_t size, tokfs_backing *bac
     free(p);
 }
 
-/* A reference on shard index's cache file if it is cached now (is_read: the open counts as the
- * shard's read); NULL when it is not (a build is started) or on error. */
+/* A reference on shard index's cache file if it is cached now; NULL when it is not (a build is
+ * started: its reads follow) or on error. Not counted as a read: an open that ends in cached
+ * mode is counted by its READs, a passthrough one by tokfs_pt_open. */
 static tokfs_backing *backing_if_cached(tokfs_pt *pt, uint32_t index, uint64_t *size)
 {
     open_probe *p = malloc(sizeof *p);
@@ -364,7 +365,7 @@ static tokfs_backing *backing_if_cached(tokfs_pt *pt, uint32_t index, uint64_t *
     atomic_init(&p->state, PROBE_WAITING);
     p->cache = pt->cache;
     p->backing = NULL;
-    tokfs_cache_get(pt->cache, index, 1, 1, probe_ready, p);
+    tokfs_cache_get(pt->cache, index, 0, 1, probe_ready, p);
     int expected = PROBE_WAITING;
     if (atomic_compare_exchange_strong(&p->state, &expected, PROBE_ABANDONED))
         return NULL; /* parked: probe_ready frees p */
@@ -414,7 +415,6 @@ void tokfs_pt_open(tokfs_pt *pt, fuse_req_t req, uint32_t index, struct fuse_fil
     pt_shard *s = &pt->shards[index];
     int32_t backing_id = 0;
     tokfs_backing *spare = NULL; /* a reference taken but not kept */
-    int reused = 0;              /* joined the shard's live passthrough opens */
     /* The lock is held across the cache's answer and the ioctl (both quick: a cached shard is
      * answered at once, and a shard not cached is only queued) so that a shard's mode and its
      * backing id change in one step. The cache calls no pt function under its own lock. */
@@ -422,7 +422,6 @@ void tokfs_pt_open(tokfs_pt *pt, fuse_req_t req, uint32_t index, struct fuse_fil
     if (s->npt > 0) {
         s->npt++;
         backing_id = s->backing_id;
-        reused = 1;
         pt->pt_opens++;
     } else if (s->ncached > 0) {
         s->ncached++;
@@ -444,10 +443,10 @@ void tokfs_pt_open(tokfs_pt *pt, fuse_req_t req, uint32_t index, struct fuse_fil
     }
     pthread_mutex_unlock(&pt->lock);
     tokfs_cache_release(pt->cache, spare);
-    if (reused)
+    if (backing_id > 0)
         /* Reads of a passthrough file never reach the daemon: this open is the shard's read
-         * for the LRU, the hit counter and prefetch (the first open did it in
-         * backing_if_cached). Cached, so answered before this returns. */
+         * for the LRU, the hit counter and prefetch. Its size is known (cached, or held and
+         * evicted since), so this is answered before it returns and makes nothing. */
         tokfs_cache_get(pt->cache, index, 1, 0, count_only_ready, NULL);
     if (backing_id > 0) {
         fi->fh = PT_FH_PASSTHROUGH;

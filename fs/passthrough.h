@@ -53,9 +53,9 @@ int tokfs_pt_active(const tokfs_pt *pt);
 
 /* Answer the OPEN of shard `index`'s data file (part 0, the cache file itself: not megatron):
  * passthrough when the shard is cached and no cached-mode open of it is live, else a cached-mode
- * open with keep_cache. Either way the open counts as a read of the shard (LRU, hits, prefetch);
- * a shard not cached yet starts being made. Sets fi->fh to what op_release hands back to
- * tokfs_pt_release. */
+ * open with keep_cache. A passthrough open counts as a read of the shard (LRU, hits, prefetch:
+ * its reads will not reach the daemon); a cached-mode one is counted by its READs. A shard not
+ * cached yet starts being made. Sets fi->fh to what op_release hands back to tokfs_pt_release. */
 void tokfs_pt_open(tokfs_pt *pt, fuse_req_t req, uint32_t index, struct fuse_file_info *fi);
 
 /* A RELEASE: the last passthrough open of a shard closes its backing id and gives back its

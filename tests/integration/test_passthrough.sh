@@ -8,10 +8,13 @@
 #   refuses to mix the two on one inode), and the first open after it is closed is passthrough:
 #   every open sends an OPEN, and a passthrough file sends no READ even with its page cache
 #   dropped (POSIX_FADV_DONTNEED), where a cached-mode file sends READs again;
+# - format=llmc and npy (headers in the cache file) are passthrough too, bytes right;
 # - format=megatron (.bin and .idx share one cache file) is never passthrough, bytes right;
 # - a shard held open in passthrough survives a cap that forces its eviction: its bytes stay
 #   right through the open file and its mmap, and a new open of it while held too;
 # - passthrough=0: the kernel still opens files itself (one OPEN per mount, no RELEASE);
+# - passthrough=1 without CAP_SYS_ADMIN (mount.fuse3 -o drop_privileges): one log line, bytes
+#   right as with passthrough=0;
 # - passthrough=2 is refused.
 # Skips (77) when the kernel does not offer passthrough or the daemon is not root.
 source "$TOKFS_SOURCE_DIR/tests/lib/testlib.sh"
@@ -183,6 +186,21 @@ elif step == "all":
         expect(count("READ", ino) == r0, rel + ": np.memmap sent READs")
     print("all ok: %d files" % len(rels))
 
+elif step == "formats":  # llm.c / .npy: the header is in the cache file, passthrough too
+    rels = sorted("train/" + n for n in os.listdir(os.path.join(ref, "train")))
+    for rel in rels:
+        data, _, _ = open_read(rel, drop=False)
+        expect(data == want(rel), rel + ": first read: wrong bytes")
+    for rel in rels:
+        for attempt in range(50):
+            data, reads, _ = open_read(rel)
+            expect(data == want(rel), rel + ": wrong bytes")
+            if reads == 0:
+                break
+            import time; time.sleep(0.05)
+        expect(reads == 0, rel + ": warm reads sent READs")
+    print("formats ok: %d files" % len(rels))
+
 elif step == "megatron":
     rels = sorted("train/" + n for n in os.listdir(os.path.join(ref, "train")))
     for rel in rels + rels:
@@ -242,6 +260,43 @@ releases=$(ops "$log" RELEASE)
 [ "$releases" -le "$opens" ] || tk_fail "$releases RELEASEs for $opens OPENs"
 tk_umount "$mnt"
 grep -q "passthrough: [1-9][0-9]* opens passthrough" "$log" || tk_fail "no passthrough open counted"
+
+for fmt in llmc npy; do
+    tk_log "format=$fmt: the header is in the cache file: passthrough, bytes right"
+    fmnt=$TK_TMP/mnt-$fmt
+    tk_mount "$corpus/c.jsonl" "$fmnt" "cache_size=64M,cache_dir=$TK_TMP/cache-ref-$fmt,$opts,format=$fmt" "ref-$fmt"
+    mkdir -p "$TK_TMP/ref-$fmt/train"
+    cp "$fmnt"/train/shard_* "$TK_TMP/ref-$fmt/train/"
+    tk_umount "$fmnt"
+    mount_debug "$corpus/c.jsonl" "$fmnt" "cache_size=64M,cache_dir=$TK_TMP/cache-$fmt,$opts,format=$fmt,passthrough=1" "pt-$fmt"
+    "$PY" "$TK_TMP/check.py" "$TK_TMP/pt-$fmt.log" "$fmnt" "$TK_TMP/ref-$fmt" formats
+    tk_umount "$fmnt"
+done
+
+tk_log "without CAP_SYS_ADMIN (mount.fuse3 drop_privileges): one log line, then as passthrough=0"
+if command -v mount.fuse3 >/dev/null; then
+    dmnt=$TK_TMP/dmnt
+    mkdir -p "$dmnt"
+    TK_MOUNTS+=("$dmnt")
+    PATH=$(dirname "$TOKFS"):$PATH mount.fuse3 "tokfs#$corpus/c.jsonl" "$dmnt" -o \
+        "drop_privileges,cache_size=64M,cache_dir=$TK_TMP/cache-d,$opts,passthrough=1,log_file=$TK_TMP/dropped.log" ||
+        tk_fail "mount.fuse3 drop_privileges failed"
+    TK_PIDS[$dmnt]=$(tk_status "$dmnt" pid)
+    grep -q "passthrough=1 not used: .*CAP_SYS_ADMIN" "$TK_TMP/dropped.log" ||
+        tk_fail "no log line naming the missing capability: $(cat "$TK_TMP/dropped.log")"
+    [ "$(grep -c passthrough "$TK_TMP/dropped.log")" -eq 1 ] || tk_fail "more than one passthrough line"
+    for f in "$TK_TMP"/ref/train/shard_*.bin; do
+        cmp "$f" "$dmnt/train/$(basename "$f")" || tk_fail "dropped privileges: $(basename "$f") differs"
+    done
+    # Not our child (mount.fuse3 started it): unmount and wait for the pid to go.
+    dpid=${TK_PIDS[$dmnt]}
+    fusermount3 -u "$dmnt"
+    for i in $(seq 1 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$dpid" 2>/dev/null && tk_fail "tokfs (pid $dpid) did not exit after unmount"
+    unset "TK_PIDS[$dmnt]"
+else
+    tk_skip_later "mount.fuse3 missing: the no-CAP_SYS_ADMIN fallback not checked"
+fi
 
 tk_log "format=megatron: never passthrough (.idx shares the cache file), bytes right"
 mmnt=$TK_TMP/mmnt
