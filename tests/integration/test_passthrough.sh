@@ -12,6 +12,8 @@
 # - format=megatron (.bin and .idx share one cache file) is never passthrough, bytes right;
 # - a shard held open in passthrough survives a cap that forces its eviction: its bytes stay
 #   right through the open file and its mmap, and a new open of it while held too;
+# - 6 threads opening, reading and mapping shards at random under that cap (opens of both modes,
+#   evictions, re-makes): bytes right and no error (the kernel answers EIO to a mode mix-up);
 # - passthrough=0: the kernel still opens files itself (one OPEN per mount, no RELEASE);
 # - passthrough=1 without CAP_SYS_ADMIN (mount.fuse3 -o drop_privileges): one log line, bytes
 #   right as with passthrough=0;
@@ -249,6 +251,42 @@ elif step == "evict":
         import time; time.sleep(0.05)
     expect(reads > 0, "the evicted shard's backing was never let go")
     print("evict ok: %d evictions" % status()["evictions"])
+
+elif step == "stress":  # threads opening, reading, mapping under evictions: both modes mix
+    import random, threading
+    rels = sorted("train/" + n for n in os.listdir(os.path.join(ref, "train")))
+    wants = {rel: want(rel) for rel in rels}
+    errors = []
+    def worker(seed):
+        rng = random.Random(seed)
+        for _ in range(60):
+            rel = rng.choice(rels)
+            path, w = os.path.join(mnt, rel), wants[rel]
+            off = rng.randrange(max(1, len(w) - 4096))
+            try:
+                k = rng.random()
+                if k < 0.4:
+                    with open(path, "rb") as f:
+                        ok = f.read() == w
+                elif k < 0.7:
+                    m = np.memmap(path, dtype=np.uint8, mode="r")
+                    ok = bytes(m[off:off + 4096]) == w[off:off + 4096]
+                    del m
+                else:
+                    fd = os.open(path, os.O_RDONLY)
+                    ok = os.pread(fd, 4096, off) == w[off:off + 4096]
+                    os.close(fd)
+                if not ok:
+                    errors.append(rel + ": wrong bytes")
+            except OSError as e:  # e.g. EIO if the kernel were handed mixed modes
+                errors.append("%s: %s" % (rel, e))
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    expect(not errors, "%d errors: %s" % (len(errors), errors[:5]))
+    print("stress ok: %d evictions" % status()["evictions"])
 PY
 
 tk_log "cached mode first, passthrough once cached and no cached-mode open is live"
@@ -316,5 +354,7 @@ cap=$(( shard_bytes * 5 / 2 + 65536 ))
 emnt=$TK_TMP/emnt
 mount_debug "$corpus/c.jsonl" "$emnt" "cache_size=$cap,cache_dir=$TK_TMP/cache-e,$opts,passthrough=1" evict
 "$PY" "$TK_TMP/check.py" "$TK_TMP/evict.log" "$emnt" "$TK_TMP/ref" evict
+tk_log "6 threads opening, reading and mapping shards under that cap: bytes right, no error"
+"$PY" "$TK_TMP/check.py" "$TK_TMP/evict.log" "$emnt" "$TK_TMP/ref" stress
 tk_umount "$emnt"
 tk_done
