@@ -51,7 +51,9 @@ Options:
   --work DIR           keeps the generated corpus between runs (default: /var/tmp/tokfs-bench)
   --tokfs-opts OPTS    extra tokfs -o options for every mount, comma-separated (e.g.
                        read_ahead_kb=4096); a case's own options (workers=, prefetch=,
-                       shard_size=, max_shards=) come after them and win
+                       shard_size=, max_shards=) come after them and win; passthrough=1
+                       measures the warm and getbatch cases with FUSE passthrough (root; the
+                       tokfs contender is then the passthrough mount)
   --rclone-opts OPTS   extra `rclone mount` flags, space-separated
   --no-rclone          skip the rclone contender
   --tokenizer NAME     tokenizer= of every mount and of tokpool_bench (default: gpt2)

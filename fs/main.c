@@ -59,6 +59,8 @@ static void usage(FILE *out)
             "%s"
             "  read_ahead_kb=N     kernel read-ahead for the mount in KiB, set when root (default %u;\n"
             "                      0: leave the kernel's, 128)\n"
+            "  passthrough=0|1     1: the kernel reads cached shards straight from the cache files\n"
+            "                      (FUSE passthrough: Linux >= 6.9, root; default 0)\n"
             "  also accepted: the generic mount options ro, rw (mounted read-only anyway), dev,\n"
             "  nodev, suid, nosuid, exec, noexec, atime, noatime, relatime, async, sync, auto,\n"
             "  noauto, user, nouser, _netdev, nofail, defaults; and the FUSE options allow_other,\n"
@@ -99,6 +101,7 @@ typedef struct cmdline {
     int show_help, show_version;
     unsigned read_ahead_kb;
     int read_ahead_given; /* read_ahead_kb= was on the command line (not the default) */
+    int passthrough;      /* passthrough=1 */
     char fuse_opts[4096]; /* comma-separated options for libfuse */
 } cmdline;
 
@@ -118,6 +121,16 @@ static int set_read_ahead(cmdline *cl, const char *value, tokfs_err *err)
     return 0;
 }
 
+/* passthrough=0|1: like read_ahead_kb, a property of the mount (how the kernel reads), not of
+ * the corpus or the cache (docs/performance.md, "Warm path"). */
+static int set_passthrough(cmdline *cl, const char *value, tokfs_err *err)
+{
+    if (!value || (strcmp(value, "0") != 0 && strcmp(value, "1") != 0))
+        return tokfs_err_set(err, EINVAL, "bad passthrough=%s: give 0 or 1", value ? value : "");
+    cl->passthrough = value[0] == '1';
+    return 0;
+}
+
 static int apply_option_list(tokfs_config *cfg, cmdline *cl, const char *list, tokfs_err *err)
 {
     char *copy = strdup(list);
@@ -132,6 +145,10 @@ static int apply_option_list(tokfs_config *cfg, cmdline *cl, const char *list, t
         const char *value = eq ? eq + 1 : NULL;
         if (strcmp(opt, "read_ahead_kb") == 0) {
             rc = set_read_ahead(cl, value, err);
+            continue;
+        }
+        if (strcmp(opt, "passthrough") == 0) {
+            rc = set_passthrough(cl, value, err);
             continue;
         }
         rc = tokfs_config_set(cfg, opt, value, err);
@@ -301,6 +318,12 @@ static int serve(tokfs_config *cfg, const cmdline *cl, tokfs_cache *cache,
     pthread_mutex_init(&fs.tok_file_lock, NULL);
     pthread_mutex_init(&fs.docs_lock, NULL);
 
+    if (cl->passthrough &&
+        tokfs_pt_create(cache, tokfs_pt_path_is_stacked(cfg->cache_dir), &fs.pt) != 0) {
+        fprintf(stderr, "tokfs: out of memory\n");
+        return 1;
+    }
+
     char opts[4352];
     snprintf(opts, sizeof opts, "-oro,fsname=tokfs,subtype=tokfs%s", fuse_opts);
     char *fuse_argv[4] = {"tokfs", opts, NULL, NULL};
@@ -322,6 +345,10 @@ static int serve(tokfs_config *cfg, const cmdline *cl, tokfs_cache *cache,
                         "installed?\n", cfg->mountpoint);
         fuse_remove_signal_handlers(se);
     } else {
+        /* Hooks on the mounted fd, before the session reads INIT. Failing, the mount works as
+         * with passthrough=0 (tokfs_pt_negotiate then logs why). */
+        if (fs.pt && tokfs_pt_install(fs.pt, se) != 0)
+            fprintf(stderr, "tokfs: passthrough=1: cannot install the FUSE I/O hooks\n");
         FILE *log_out = NULL;
         if (cfg->log_file && !(log_out = fopen(cfg->log_file, "a")))
             fprintf(stderr, "tokfs: cannot open log_file %s: %s; logging to syslog\n",
@@ -349,6 +376,11 @@ static int serve(tokfs_config *cfg, const cmdline *cl, tokfs_cache *cache,
                 status = fuse_session_loop_mt(se, loop) == 0 ? 0 : 1;
                 fuse_loop_cfg_destroy(loop);
             }
+            /* Give back the shards passthrough pins: the cache frees what it still references
+             * when it closes. (The kernel keeps its own reference on each backing file until
+             * the unmount below.) */
+            tokfs_pt_destroy(fs.pt);
+            fs.pt = NULL;
             /* Stop the workers first: they answer parked requests before the session goes. */
             tokfs_cache_close(cache);
             cache = NULL;
@@ -361,6 +393,7 @@ static int serve(tokfs_config *cfg, const cmdline *cl, tokfs_cache *cache,
     }
     fuse_session_destroy(se);
     fuse_opt_free_args(&args);
+    tokfs_pt_destroy(fs.pt); /* if the session never ran: nothing pinned */
     tokfs_cache_close(cache);
     tokfs_buf_free(&fs.tok_file);
     pthread_mutex_destroy(&fs.tok_file_lock);

@@ -462,6 +462,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
      * listing (FOPEN_CACHE_DIR) until the directory's mtime changes, and a listing must drop a
      * shard once it is found empty; listing is not on a trainer's hot path. */
     fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+    /* Passthrough names its backing file in the OPEN reply: with it, opens must be asked. */
+    if (tokfs_pt_negotiate(fs->pt))
+        fs->no_open = 0;
     /* Shards never change once made (an evicted shard is re-made byte for byte): no read needs
      * the attribute check that auto_inval_data adds to every read(2). A size learnt late (0
      * answered to a lookup, the real size to the getattr that made the shard) still drops the
@@ -683,6 +686,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, ENOSYS);
         return;
     }
+    /* With passthrough on, a shard's data file that is its cache file may be handed to the
+     * kernel (tokfs_pt_open decides, by what else has it open). Megatron's .bin and .idx share
+     * one cache file, so offsets would not map one to one: never passthrough. */
+    int part;
+    if (tokfs_pt_active(fs->pt) && is_shard_ino_part(fs, ino, &index, &part) && part == 0 &&
+        !is_megatron(fs)) {
+        tokfs_pt_open(fs->pt, req, index, fi);
+        return;
+    }
     /* Shards, the tokenizer file and each rendering of a document never change: keep their
      * pages across opens (trainers re-open a shard every batch). */
     fi->keep_cache = 1;
@@ -825,8 +837,20 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     fuse_reply_err(req, EROFS);
 }
 
-/* No flush, release or opendir handlers: libfuse answers FLUSH with ENOSYS (after which the
- * kernel never sends another), RELEASE and OPENDIR with success. */
+/* Only opens answered by tokfs_pt_open are counted; every other RELEASE (of the files opened
+ * with plain keep_cache, or of any file without passthrough, where the kernel opens files
+ * itself and sends none) is just acknowledged. */
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    tokfs_fs *fs = fs_of(req);
+    uint32_t index;
+    if (fs->pt && is_shard_ino(fs, ino, &index))
+        tokfs_pt_release(fs->pt, index, fi);
+    fuse_reply_err(req, 0);
+}
+
+/* No flush or opendir handlers: libfuse answers FLUSH with ENOSYS (after which the kernel never
+ * sends another), OPENDIR with success. */
 const struct fuse_lowlevel_ops tokfs_fs_ops = {
     .init = op_init,
     .destroy = op_destroy,
@@ -835,6 +859,7 @@ const struct fuse_lowlevel_ops tokfs_fs_ops = {
     .getattr = op_getattr,
     .readdir = op_readdir,
     .open = op_open,
+    .release = op_release,
     .read = op_read,
     .statfs = op_statfs,
     .setattr = op_setattr,

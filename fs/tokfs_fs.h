@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "cache/cache.h"
+#include "passthrough.h"
 #include "common/buf.h"
 #include "tokenize/tokenizer.h"
 
@@ -33,8 +34,12 @@ typedef struct tokfs_fs {
     /* Kernel read-ahead for the mount in KiB, written to the mount's bdi by main.c before the
      * session starts and announced as max_readahead in INIT (0: the kernel's default). */
     unsigned read_ahead_kb;
-    /* Set at INIT: the kernel opens files without asking (FUSE_CAP_NO_OPEN_SUPPORT). */
+    /* Set at INIT: the kernel opens files without asking (FUSE_CAP_NO_OPEN_SUPPORT). Never
+     * with passthrough: a backing file is named in an OPEN reply, so every open is asked. */
     int no_open;
+    /* passthrough=1 (NULL: 0). Whether the kernel took it is tokfs_pt_active: then every open
+     * reaches op_open, and shards' opens are answered by tokfs_pt_open (passthrough.h). */
+    tokfs_pt *pt;
     /* The live renderings of the two JSON documents, each with the kernel's lookup count. */
     pthread_mutex_t docs_lock;
     tokfs_doc *docs;
