@@ -10,8 +10,9 @@
 #   dropped (POSIX_FADV_DONTNEED), where a cached-mode file sends READs again;
 # - format=llmc and npy (headers in the cache file) are passthrough too, bytes right;
 # - format=megatron (.bin and .idx share one cache file) is never passthrough, bytes right;
-# - a shard held open in passthrough survives a cap that forces its eviction: its bytes stay
-#   right through the open file and its mmap, and a new open of it while held too;
+# - a shard held open in passthrough is not evicted while shards nobody holds can go; when every
+#   cached shard is held, the least recently read goes, and its bytes stay right through the
+#   open file and its mmap, and a new open of it while held too;
 # - 6 threads opening, reading and mapping shards at random under that cap (opens of both modes,
 #   evictions, re-makes): bytes right and no error (the kernel answers EIO to a mode mix-up);
 # - passthrough=0: the kernel still opens files itself (one OPEN per mount, no RELEASE);
@@ -215,28 +216,41 @@ elif step == "megatron":
     print("megatron ok: %d files" % len(rels))
 
 elif step == "evict":
+    def hold(rel):                                     # a passthrough open, kept
+        path = os.path.join(mnt, rel)
+        for attempt in range(50):
+            fd = os.open(path, os.O_RDONLY)
+            ino, r0 = os.fstat(fd).st_ino, count("READ", os.fstat(fd).st_ino)
+            if read_fd(fd) == want(rel) and count("READ", ino) == r0:
+                return fd
+            os.close(fd)
+            import time; time.sleep(0.05)
+        expect(False, rel + ": never opened in passthrough")
     held = "train/shard_00000.bin"
     data, _, _ = open_read(held, drop=False)           # made; cached-mode open, closed
     expect(data == want(held), "held shard: first read")
     path = os.path.join(mnt, held)
-    for attempt in range(50):                          # a passthrough open to hold
-        fd = os.open(path, os.O_RDONLY)
-        ino, r0 = os.fstat(fd).st_ino, count("READ", os.fstat(fd).st_ino)
-        if read_fd(fd) == want(held) and count("READ", ino) == r0:
-            break
-        os.close(fd)
-        import time; time.sleep(0.05)
-    else:
-        expect(False, "held shard: never opened in passthrough")
+    fd = hold(held)
     m = np.memmap(path, dtype=np.uint16, mode="r")
     others = sorted(n for n in os.listdir(os.path.join(ref, "train")) if n != "shard_00000.bin")
     for n in others:                                   # the cap holds two shards: evicts
         rel = "train/" + n
         data, _, _ = open_read(rel, drop=False)
         expect(data == want(rel), rel + ": wrong bytes under the cap")
+    # the held shard is the least recently read, but shards nobody holds go first
+    expect(shard_state(held) == "cached", "a held shard was evicted while shards nobody holds could go")
+    # hold the other cached shard too: the next build must evict a held one, the least
+    # recently read (the first held), whose open file and mmap keep their bytes
+    second = "train/" + others[-1]
+    expect(shard_state(second) == "cached", second + " is not cached after its read")
+    fd2 = hold(second)
+    data, _, _ = open_read("train/" + others[0], drop=False)
+    expect(data == want("train/" + others[0]), others[0] + ": wrong bytes with every cached shard held")
+    expect(shard_state(second) == "cached", "the more recently read held shard was evicted")
+    os.close(fd2)
     st = status()
     expect(st["evictions"] >= len(others) - 1, "only %d evictions" % st["evictions"])
-    expect(shard_state(held) != "cached", "the held shard was never evicted: the cap is too large for this check")
+    expect(shard_state(held) != "cached", "with every cached shard held, the least recently read one was never evicted: the cap is too large for this check")
     expect(read_fd(fd) == want(held), "held shard after its eviction: wrong bytes")
     expect(m.tobytes() == want(held), "held shard's mmap after its eviction: wrong bytes")
     data, reads, opens = open_read(held)               # another open while held: same backing
