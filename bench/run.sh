@@ -56,6 +56,7 @@ Options:
                        tokfs contender is then the passthrough mount)
   --rclone-opts OPTS   extra `rclone mount` flags, space-separated
   --no-rclone          skip the rclone contender
+  --no-passthrough     skip the passthrough=1 mount in the warm case (run as root only)
   --tokenizer NAME     tokenizer= of every mount and of tokpool_bench (default: gpt2)
   --runs N             rounds per case (default: 3; --quick: 1)
   --corpus-mb N        corpus size in MB (default 1100; --quick 60)
@@ -80,7 +81,7 @@ WORK=/var/tmp/tokfs-bench
 QUICK=0
 TOKFS_OPTS=
 RCLONE_OPTS=
-RCLONE=1
+RCLONE=1 PASSTHROUGH=1
 TOKENIZER=gpt2
 RUNS=
 CORPUS_MB=
@@ -96,6 +97,7 @@ while [ $# -gt 0 ]; do
     --tokfs-opts) TOKFS_OPTS=$2; shift 2 ;;
     --rclone-opts) RCLONE_OPTS=$2; shift 2 ;;
     --no-rclone) RCLONE=0; shift ;;
+    --no-passthrough) PASSTHROUGH=0; shift ;;
     --tokenizer) TOKENIZER=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --corpus-mb) CORPUS_MB=$2; shift 2 ;;
@@ -249,6 +251,7 @@ ARGS=(--tmp "$TMP" --url "$NGINX_URL" --corpus "$CORPUS" --results "$RESULTS"
     --tokfs-opts "$TOKFS_OPTS" --rclone-opts "$RCLONE_OPTS" --runs "$RUNS" --cases "$CASES"
     --meta "$META" "${CASE_ARGS[@]}")
 [ "$RCLONE" = 1 ] || ARGS+=(--no-rclone)
+[ "$PASSTHROUGH" = 1 ] || ARGS+=(--no-passthrough)
 START=$(date +%s)
 "$PY" "$REPO/bench/lib/cases.py" "${ARGS[@]}" &
 CASES_PID=$!

@@ -19,10 +19,12 @@
 # Output is markdown (--out FILE also writes it) for docs/benchmarks.md. Not part of the tests.
 #
 #   bash bench/tokenizer_models.sh [--build DIR] [--mb 8] [--runs 3] [--rounds 5]
-#                                  [--before REV | --no-before] [--fixtures "a b"] [--out FILE]
+#                                  [--before REV | --no-before] [--no-models] [--fixtures "a b"]
+#                                  [--out FILE]
+# --no-models skips part 1 (only the byte-level before/after).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-build=$here/build mb=8 runs=3 rounds=5 before=06072d2 out="" fixtures="uni-nfkc-ms-always wp-bert"
+build=$here/build mb=8 runs=3 rounds=5 before=06072d2 out="" fixtures="uni-nfkc-ms-always wp-bert" models=1
 while [ $# -gt 0 ]; do
     case $1 in
     --build) build=$(cd "$2" && pwd); shift 2 ;;
@@ -31,9 +33,10 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2 ;;
     --before) before=$2; shift 2 ;;
     --no-before) before=""; shift ;;
+    --no-models) models=0; shift ;;
     --fixtures) fixtures=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "tokenizer_models.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -108,6 +111,7 @@ report=$work/report.md
     echo "| tokenizer | model | tokfs whole | tokfs whole, no image | tokfs tokenizing | HF tokenizers npm | tokfs / HF (whole) | tokfs / HF (whole, no image) | tokfs / HF (tokenizing) | ids identical | load, image | load, no image |"
     echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"
 } >"$report"
+[ "$models" = 1 ] || configs=()
 for c in "${configs[@]}"; do
     IFS='|' read -r label f <<<"$c"
     log "models: $label"

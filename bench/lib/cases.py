@@ -304,7 +304,7 @@ def case_warm(res):
     same mount: the kernel's page cache) vs local copies vs rclone mount of the copies."""
     m = tokfs_mount("@%s/list.txt" % A.url, {"shard_size": A.warm_shard_size,
                                               "max_shards": A.warm_shards, "prefetch": 0}, tag="warm")
-    rc = None
+    rc = m2 = None
     try:
         files = m.shards("train")
         res["options"] = m.options
@@ -316,6 +316,20 @@ def case_warm(res):
         dtype = dtype_of(m)
         local = copy_shards(m, os.path.join(A.tmp, "www", "shards"))
         contenders = {"tokfs": files, "local": local}
+        if A.passthrough and os.geteuid() == 0:  # the same shards, a second mount, passthrough=1
+            try:
+                m2 = tokfs_mount("@%s/list.txt" % A.url, {"shard_size": A.warm_shard_size,
+                                                          "max_shards": A.warm_shards, "prefetch": 0,
+                                                          "passthrough": 1}, tag="warm-pt")
+                files2 = m2.shards("train")
+                seq_read(files2)  # made (cached-mode opens); every later open is passthrough
+                logs = glob.glob(os.path.join(A.tmp, "logs", "tokfs-warm-pt-*.log"))
+                if not any("passthrough: on" in open(lf).read() for lf in logs):
+                    raise RuntimeError("passthrough=1 was not negotiated (see %s)" % ", ".join(logs))
+                contenders["tokfs passthrough=1"] = files2
+            except Exception as e:
+                res["passthrough_error"] = str(e)
+                log("passthrough: %s" % e)
         if A.rclone:
             try:
                 rc = rclone_mount("%s/shards/train/" % A.url)
@@ -362,6 +376,8 @@ def case_warm(res):
     finally:
         if rc:
             rc.unmount()
+        if m2:
+            m2.unmount()
         m.unmount()
 
 
@@ -651,6 +667,7 @@ def main():
     p.add_argument("--tokfs-opts", dest="tokfs_opts", default="")
     p.add_argument("--rclone-opts", dest="rclone_opts", default="")
     p.add_argument("--no-rclone", dest="rclone", action="store_false")
+    p.add_argument("--no-passthrough", dest="passthrough", action="store_false")
     p.add_argument("--tokenizer", default="gpt2")
     p.add_argument("--cache-size", dest="cache_size", default="20G")
     p.add_argument("--runs", type=int, default=3)

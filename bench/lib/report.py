@@ -91,6 +91,16 @@ class Report:
         ratio_gb = median([gb["local"][i] / gb["tokfs"][i] for i in range(n)])
         self.row("nanoGPT get_batch, new memmap per batch, %d batches" % nb, "tokfs vs local files",
                  "%s vs %s batches/s" % (f(bps["tokfs"], 0), f(bps["local"], 0)), ratio_gb, 0.9, True, "get_batch vs local")
+        pt = "tokfs passthrough=1"
+        if pt in seq:
+            self.row("warm sequential read, passthrough=1 (an option: root, Linux >= 6.9)",
+                     "tokfs passthrough=1 vs local files", "%s vs %s MB/s" % (f(mbs[pt], 0), f(mbs["local"], 0)),
+                     median([seq["local"][i] / seq[pt][i] for i in range(n)]), None, True)
+            self.row("nanoGPT get_batch, passthrough=1", "tokfs passthrough=1 vs local files",
+                     "%s vs %s batches/s" % (f(bps[pt], 0), f(bps["local"], 0)),
+                     median([gb["local"][i] / gb[pt][i] for i in range(n)]), None, True)
+        elif r.get("passthrough_error"):
+            self.missing("warm read and get_batch, passthrough=1", "tokfs passthrough=1 vs local", r["passthrough_error"])
         if "rclone" in seq:
             rs = median([seq["rclone"][i] / seq["tokfs"][i] for i in range(n)])
             rg = median([gb["rclone"][i] / gb["tokfs"][i] for i in range(n)])
