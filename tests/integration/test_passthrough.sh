@@ -23,22 +23,6 @@
 source "$TOKFS_SOURCE_DIR/tests/lib/testlib.sh"
 tk_setup
 
-# mount_debug SOURCE MNT OPTS LOGNAME: as tk_mount, with -d (FUSE debug log in LOGNAME.log).
-mount_debug() {
-    local src=$1 mnt=$2 opts=$3 name=$4
-    mkdir -p "$mnt"
-    TK_MOUNTS+=("$mnt")
-    "$TOKFS" "$src" "$mnt" -o "$opts" -d >>"$TK_TMP/$name.log" 2>&1 &
-    TK_PIDS[$mnt]=$!
-    local i
-    for i in $(seq 1 300); do
-        mountpoint -q "$mnt" && return 0
-        kill -0 "${TK_PIDS[$mnt]}" 2>/dev/null || tk_fail "tokfs exited before mounting: $(tail -n 3 "$TK_TMP/$name.log")"
-        sleep 0.1
-    done
-    tk_fail "tokfs did not mount $mnt within 30 s"
-}
-ops() { grep -c "opcode: $2 " "$1" || true; }
 
 corpus=$TK_TMP/corpus
 mkdir -p "$corpus"
@@ -60,20 +44,20 @@ grep -q "bad passthrough=2: give 0 or 1" <<<"$out" || tk_fail "passthrough=2: $o
 
 tk_log "passthrough=0: the reference bytes, and opens as before (the kernel opens files itself)"
 ref_mnt=$TK_TMP/ref-mnt
-mount_debug "$corpus/c.jsonl" "$ref_mnt" "cache_size=64M,cache_dir=$TK_TMP/cache-ref,$opts" ref
+tk_mount_debug "$corpus/c.jsonl" "$ref_mnt" "cache_size=64M,cache_dir=$TK_TMP/cache-ref,$opts" ref
 tk_copy_shards "$ref_mnt" "$TK_TMP/ref"
 tk_copy_shards "$ref_mnt" "$TK_TMP/ref2"
 diff -r "$TK_TMP/ref" "$TK_TMP/ref2" >/dev/null || tk_fail "passthrough=0: two reads differ"
 nshards=$(ls "$TK_TMP/ref/train" | wc -l)
 [ "$nshards" -ge 4 ] || tk_fail "only $nshards train shards: the checks below need 4"
-[ "$(ops "$TK_TMP/ref.log" OPEN)" -le 1 ] || tk_fail "passthrough=0: the kernel asks at every open"
-[ "$(ops "$TK_TMP/ref.log" RELEASE)" -eq 0 ] || tk_fail "passthrough=0: RELEASE requests"
+[ "$(tk_ops "$TK_TMP/ref.log" OPEN)" -le 1 ] || tk_fail "passthrough=0: the kernel asks at every open"
+[ "$(tk_ops "$TK_TMP/ref.log" RELEASE)" -eq 0 ] || tk_fail "passthrough=0: RELEASE requests"
 grep -q "passthrough" "$TK_TMP/ref.log" && tk_fail "passthrough=0 logged about passthrough"
 tk_umount "$ref_mnt"
 
 tk_log "passthrough=1: negotiated"
 log=$TK_TMP/pt.log
-mount_debug "$corpus/c.jsonl" "$mnt" "cache_size=64M,cache_dir=$TK_TMP/cache,$opts,passthrough=1" pt
+tk_mount_debug "$corpus/c.jsonl" "$mnt" "cache_size=64M,cache_dir=$TK_TMP/cache,$opts,passthrough=1" pt
 if grep -q "passthrough=1 not used" "$log"; then
     tk_skip "$(grep -o 'passthrough=1 not used: .*' "$log" | head -n 1)"
 fi
@@ -307,8 +291,8 @@ tk_log "cached mode first, passthrough once cached and no cached-mode open is li
 "$PY" "$TK_TMP/check.py" "$log" "$mnt" "$TK_TMP/ref" modes
 tk_log "every shard, read() and np.memmap: the reference bytes; warm opens send OPEN, never READ"
 "$PY" "$TK_TMP/check.py" "$log" "$mnt" "$TK_TMP/ref" all
-opens=$(ops "$log" OPEN)
-releases=$(ops "$log" RELEASE)
+opens=$(tk_ops "$log" OPEN)
+releases=$(tk_ops "$log" RELEASE)
 [ "$releases" -le "$opens" ] || tk_fail "$releases RELEASEs for $opens OPENs"
 tk_umount "$mnt"
 grep -q "passthrough: [1-9][0-9]* opens passthrough" "$log" || tk_fail "no passthrough open counted"
@@ -320,7 +304,7 @@ for fmt in llmc npy; do
     mkdir -p "$TK_TMP/ref-$fmt/train"
     cp "$fmnt"/train/shard_* "$TK_TMP/ref-$fmt/train/"
     tk_umount "$fmnt"
-    mount_debug "$corpus/c.jsonl" "$fmnt" "cache_size=64M,cache_dir=$TK_TMP/cache-$fmt,$opts,format=$fmt,passthrough=1" "pt-$fmt"
+    tk_mount_debug "$corpus/c.jsonl" "$fmnt" "cache_size=64M,cache_dir=$TK_TMP/cache-$fmt,$opts,format=$fmt,passthrough=1" "pt-$fmt"
     "$PY" "$TK_TMP/check.py" "$TK_TMP/pt-$fmt.log" "$fmnt" "$TK_TMP/ref-$fmt" formats
     tk_umount "$fmnt"
 done
@@ -356,7 +340,7 @@ tk_mount "$corpus/c.jsonl" "$mmnt" "cache_size=64M,cache_dir=$TK_TMP/cache-mref,
 mkdir -p "$TK_TMP/mref/train"
 cp "$mmnt"/train/shard_* "$TK_TMP/mref/train/"
 tk_umount "$mmnt"
-mount_debug "$corpus/c.jsonl" "$mmnt" "cache_size=64M,cache_dir=$TK_TMP/cache-m,$opts,format=megatron,passthrough=1" megatron
+tk_mount_debug "$corpus/c.jsonl" "$mmnt" "cache_size=64M,cache_dir=$TK_TMP/cache-m,$opts,format=megatron,passthrough=1" megatron
 "$PY" "$TK_TMP/check.py" "$TK_TMP/megatron.log" "$mmnt" "$TK_TMP/mref" megatron
 tk_umount "$mmnt"
 grep -q "passthrough: 0 opens passthrough" "$TK_TMP/megatron.log" ||
@@ -366,7 +350,7 @@ tk_log "a shard held open in passthrough, evicted under the cap: still its bytes
 shard_bytes=$(stat -c %s "$TK_TMP/ref/train/shard_00000.bin")
 cap=$(( shard_bytes * 5 / 2 + 65536 ))
 emnt=$TK_TMP/emnt
-mount_debug "$corpus/c.jsonl" "$emnt" "cache_size=$cap,cache_dir=$TK_TMP/cache-e,$opts,passthrough=1" evict
+tk_mount_debug "$corpus/c.jsonl" "$emnt" "cache_size=$cap,cache_dir=$TK_TMP/cache-e,$opts,passthrough=1" evict
 "$PY" "$TK_TMP/check.py" "$TK_TMP/evict.log" "$emnt" "$TK_TMP/ref" evict
 tk_log "6 threads opening, reading and mapping shards under that cap: bytes right, no error"
 "$PY" "$TK_TMP/check.py" "$TK_TMP/evict.log" "$emnt" "$TK_TMP/ref" stress

@@ -10,28 +10,6 @@
 source "$TOKFS_SOURCE_DIR/tests/lib/testlib.sh"
 tk_setup
 
-# mount_debug SOURCE MNT OPTS LOGNAME: as tk_mount, with -d (FUSE debug log in LOGNAME.log).
-mount_debug() {
-    local src=$1 mnt=$2 opts=$3 name=$4
-    mkdir -p "$mnt"
-    TK_MOUNTS+=("$mnt")
-    "$TOKFS" "$src" "$mnt" -o "$opts" -d >>"$TK_TMP/$name.log" 2>&1 &
-    TK_PIDS[$mnt]=$!
-    local i
-    for i in $(seq 1 300); do
-        mountpoint -q "$mnt" && return 0
-        kill -0 "${TK_PIDS[$mnt]}" 2>/dev/null || tk_fail "tokfs exited before mounting: $(tail -n 3 "$TK_TMP/$name.log")"
-        sleep 0.1
-    done
-    tk_fail "tokfs did not mount $mnt within 30 s"
-}
-# ops LOG OPCODE [NODEID]: how many requests of that opcode (to that inode) the daemon got.
-ops() {
-    local pat="opcode: $2 "
-    [ $# -ge 3 ] && pat="opcode: $2 ([0-9]*), nodeid: $3,"
-    grep -c "$pat" "$1" || true
-}
-
 corpus=$TK_TMP/corpus
 mkdir -p "$corpus"
 "$PY" - "$corpus" <<'PY'
@@ -59,7 +37,7 @@ for bad in x -1 1048577 ""; do
     grep -q "bad read_ahead_kb=$bad: give KiB" <<<"$out" || tk_fail "read_ahead_kb=$bad: $out"
 done
 mountpoint -q "$mnt" && tk_fail "a refused option mounted"
-mount_debug "$corpus/c.jsonl" "$mnt" "cache_size=64M,cache_dir=$TK_TMP/cache,shard_size=400000,tokenizer=bytes,prefetch=0,read_ahead_kb=2016" warm
+tk_mount_debug "$corpus/c.jsonl" "$mnt" "cache_size=64M,cache_dir=$TK_TMP/cache,shard_size=400000,tokenizer=bytes,prefetch=0,read_ahead_kb=2016" warm
 
 tk_log "read-ahead as asked"
 dev=$(awk -v m="$mnt" '$5 == m { d = $3 } END { print d }' /proc/self/mountinfo)
@@ -113,8 +91,8 @@ tk_log "cold then warm reads: the documents' ids, and the warm ones never reach 
 shard=$mnt/train/shard_00001.bin
 ino=$(stat -c %i "$shard")
 cat "$shard" >/dev/null
-[ "$(ops "$log" READ "$ino")" -gt 0 ] || tk_fail "the first read sent no READ for inode $ino"
-reads=$(ops "$log" READ) opens=$(ops "$log" OPEN) flushes=$(ops "$log" FLUSH) releases=$(ops "$log" RELEASE)
+[ "$(tk_ops "$log" READ "$ino")" -gt 0 ] || tk_fail "the first read sent no READ for inode $ino"
+reads=$(tk_ops "$log" READ) opens=$(tk_ops "$log" OPEN) flushes=$(tk_ops "$log" FLUSH) releases=$(tk_ops "$log" RELEASE)
 [ "$opens" -le 1 ] || tk_fail "$opens OPEN requests: the kernel asks at every open (ENOSYS not taken)"
 "$PY" - "$mnt" "$corpus/expected.u16" <<'PY'
 import glob, os, sys
@@ -133,10 +111,10 @@ for i in range(200):  # nanoGPT's get_batch: a new memmap per batch
         assert np.array_equal(data[j:j + 65], expected[start + j:start + j + 65]), (p, j)
     del data
 PY
-[ "$(ops "$log" READ)" -eq "$reads" ] || tk_fail "warm reads sent $(( $(ops "$log" READ) - reads )) READ requests"
-[ "$(ops "$log" OPEN)" -eq "$opens" ] || tk_fail "warm opens sent OPEN requests"
-[ "$(ops "$log" FLUSH)" -eq "$flushes" ] || tk_fail "warm closes sent FLUSH requests"
-[ "$(ops "$log" RELEASE)" -eq "$releases" ] || tk_fail "warm closes sent RELEASE requests"
+[ "$(tk_ops "$log" READ)" -eq "$reads" ] || tk_fail "warm reads sent $(( $(tk_ops "$log" READ) - reads )) READ requests"
+[ "$(tk_ops "$log" OPEN)" -eq "$opens" ] || tk_fail "warm opens sent OPEN requests"
+[ "$(tk_ops "$log" FLUSH)" -eq "$flushes" ] || tk_fail "warm closes sent FLUSH requests"
+[ "$(tk_ops "$log" RELEASE)" -eq "$releases" ] || tk_fail "warm closes sent RELEASE requests"
 [ "$releases" -eq 0 ] || tk_fail "$releases RELEASE requests: files opened by the kernel need none"
 
 tk_log "writes: EROFS"

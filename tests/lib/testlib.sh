@@ -72,11 +72,15 @@ tk_setup() {
 }
 
 # tk_mount SOURCE MNT OPTS [LOGNAME]: run tokfs -f in the background, wait until mounted.
-tk_mount() {
-    local src=$1 mnt=$2 opts=$3 name=${4:-tokfs}
+tk_mount() { tk_mount_as -f "$@"; }
+# tk_mount_debug SOURCE MNT OPTS [LOGNAME]: the same with -d: libfuse's log of every request the
+# daemon gets goes to LOGNAME.log, where tk_ops counts them.
+tk_mount_debug() { tk_mount_as -d "$@"; }
+tk_mount_as() {
+    local flag=$1 src=$2 mnt=$3 opts=$4 name=${5:-tokfs}
     mkdir -p "$mnt"
     TK_MOUNTS+=("$mnt")
-    "$TOKFS" "$src" "$mnt" -o "$opts" -f >>"$TK_TMP/$name.log" 2>&1 &
+    "$TOKFS" "$src" "$mnt" -o "$opts" "$flag" >>"$TK_TMP/$name.log" 2>&1 &
     local pid=$!
     TK_PIDS[$mnt]=$pid
     local i
@@ -86,6 +90,14 @@ tk_mount() {
         sleep 0.1
     done
     tk_fail "tokfs did not mount $mnt within 30 s"
+}
+
+# tk_ops LOG OPCODE [NODEID]: how many requests of that opcode (to that inode) a tk_mount_debug
+# log records.
+tk_ops() {
+    local pat="opcode: $2 "
+    [ $# -ge 3 ] && pat="opcode: $2 ([0-9]*), nodeid: $3,"
+    grep -c "$pat" "$1" || true
 }
 
 tk_umount() {
