@@ -27,6 +27,8 @@ void tokfs_hash_init(tokfs_hash *h, uint64_t seed)
 
 void tokfs_hash_update(tokfs_hash *h, const void *data, size_t len)
 {
+    if (!len)
+        return; /* data may then be NULL (an empty table): memcpy must not see it */
     const uint8_t *p = data;
     h->total += len;
     if (h->ntail) {
