@@ -25,6 +25,19 @@ uint64_t tokfs_hash64(const void *data, size_t len, uint64_t seed);
  * use it only where nothing already stored depends on those (the tokenizer images). */
 uint64_t tokfs_hash64_wide(const void *data, size_t len, uint64_t seed);
 
+/* A 64-bit finalizer (SplitMix64's variant 13 constants): spreads a key's bits before it is used
+ * as a hash-table index. The vocabulary tables of bpe.c, unigram.c and wordpiece.c use it (and
+ * BPE images hold tables laid out by it: changing it needs a new image version). */
+static inline uint64_t tokfs_mix64(uint64_t h)
+{
+    h ^= h >> 31;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 29;
+    h *= 0x94d049bb133111ebull;
+    h ^= h >> 32;
+    return h;
+}
+
 /* SplitMix64 step: a seeded, portable PRNG for shuffles and jitter. */
 uint64_t tokfs_splitmix64(uint64_t *state);
 

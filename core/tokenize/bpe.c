@@ -108,7 +108,7 @@ int tokfs_bpe_set_chars(tokfs_bpe *b, const tokfs_bpe_chars *o, tokfs_err *err)
 static int64_t lookup_key(const tokfs_bpe *b, const uint8_t *p, size_t n, uint64_t key)
 {
     size_t mask = b->nslots - 1;
-    for (size_t i = mix64(key) & mask;; i = (i + 1) & mask) {
+    for (size_t i = tokfs_mix64(key) & mask;; i = (i + 1) & mask) {
         const vocab_slot *s = &b->slots[i];
         if (!s->ent1)
             return -1;
@@ -132,7 +132,7 @@ int64_t tokfs_bpe_lookup(const tokfs_bpe *b, const uint8_t *bytes, size_t len)
 static void slot_insert(vocab_slot *slots, size_t nslots, uint64_t key, uint32_t ent1,
                         uint32_t id)
 {
-    size_t i = mix64(key) & (nslots - 1);
+    size_t i = tokfs_mix64(key) & (nslots - 1);
     while (slots[i].ent1)
         i = (i + 1) & (nslots - 1);
     slots[i] = (vocab_slot){.key = key, .ent1 = ent1, .id = id};
@@ -211,7 +211,7 @@ static inline uint64_t pair_key(uint32_t left, uint32_t right)
 static const pair_slot *pair_find(const tokfs_bpe *b, uint64_t key)
 {
     size_t mask = b->pair_slots - 1;
-    for (size_t i = mix64(key) & mask;; i = (i + 1) & mask) {
+    for (size_t i = tokfs_mix64(key) & mask;; i = (i + 1) & mask) {
         const pair_slot *s = &b->pairs[i];
         if (s->key == key)
             return s;
@@ -287,7 +287,7 @@ static int pair_resize(tokfs_bpe *b, size_t n)
     for (size_t k = 0; k < b->pair_slots; k++) {
         if (!b->pairs[k].key)
             continue;
-        size_t i = mix64(b->pairs[k].key) & (n - 1);
+        size_t i = tokfs_mix64(b->pairs[k].key) & (n - 1);
         while (slots[i].key)
             i = (i + 1) & (n - 1);
         slots[i] = b->pairs[k];
@@ -342,7 +342,7 @@ int tokfs_bpe_add_merge(tokfs_bpe *b, const uint8_t *left, size_t llen, const ui
         return -ENOMEM;
     uint64_t key = pair_key((uint32_t)l, (uint32_t)r);
     size_t mask = b->pair_slots - 1;
-    size_t i = mix64(key) & mask;
+    size_t i = tokfs_mix64(key) & mask;
     while (b->pairs[i].key && b->pairs[i].key != key)
         i = (i + 1) & mask;
     if (!b->pairs[i].key)
@@ -389,10 +389,10 @@ static void merge_stage1(const tokfs_bpe *b, const tokfs_bpe_merge_rule *m, size
     st->cat_ok = n > 0;
     st->km = n ? vocab_key(cat, n) : 0;
     st->l = st->r = -1;
-    __builtin_prefetch(&b->slots[mix64(st->kl) & mask]);
-    __builtin_prefetch(&b->slots[mix64(st->kr) & mask]);
+    __builtin_prefetch(&b->slots[tokfs_mix64(st->kl) & mask]);
+    __builtin_prefetch(&b->slots[tokfs_mix64(st->kr) & mask]);
     if (n)
-        __builtin_prefetch(&b->slots[mix64(st->km) & mask]);
+        __builtin_prefetch(&b->slots[tokfs_mix64(st->km) & mask]);
 }
 
 static void merge_stage2(const tokfs_bpe *b, const tokfs_bpe_merge_rule *m, merge_stage *st)
@@ -400,7 +400,7 @@ static void merge_stage2(const tokfs_bpe *b, const tokfs_bpe_merge_rule *m, merg
     st->l = m->llen && m->llen <= b->max_token_len ? lookup_key(b, m->left, m->llen, st->kl) : -1;
     st->r = m->rlen && m->rlen <= b->max_token_len ? lookup_key(b, m->right, m->rlen, st->kr) : -1;
     if (st->l >= 0 && st->r >= 0 && b->pair_slots)
-        __builtin_prefetch(&b->pairs[mix64(pair_key((uint32_t)st->l, (uint32_t)st->r)) &
+        __builtin_prefetch(&b->pairs[tokfs_mix64(pair_key((uint32_t)st->l, (uint32_t)st->r)) &
                                      (b->pair_slots - 1)], 1);
 }
 
@@ -434,7 +434,7 @@ int tokfs_bpe_add_merges(tokfs_bpe *b, const tokfs_bpe_merge_rule *rules, size_t
         }
         uint64_t key = pair_key((uint32_t)st->l, (uint32_t)st->r);
         size_t mask = b->pair_slots - 1;
-        size_t s = mix64(key) & mask;
+        size_t s = tokfs_mix64(key) & mask;
         while (b->pairs[s].key && b->pairs[s].key != key)
             s = (s + 1) & mask;
         if (!b->pairs[s].key)
@@ -466,7 +466,7 @@ static inline uint32_t utf8_cp(const uint8_t *p, size_t k)
 
 static inline uint64_t cut_index(const tokfs_bpe *b, uint32_t u1, uint32_t u2)
 {
-    return mix64((uint64_t)u1 << 32 | u2) & b->cut_mask;
+    return tokfs_mix64((uint64_t)u1 << 32 | u2) & b->cut_mask;
 }
 
 static inline int cut_bit(const tokfs_bpe *b, uint32_t u1, uint32_t u2)
@@ -1203,7 +1203,7 @@ int tokfs_bpe_encode_piece(const tokfs_bpe *b, tokfs_bpe_cache *c, const uint8_t
     if (!c)
         return merge_small(b, NULL, piece, len, out);
     size_t mask = CACHE_SLOTS - 1, i;
-    for (i = mix64(h) & mask; c->slots[i].klen; i = (i + 1) & mask) {
+    for (i = tokfs_mix64(h) & mask; c->slots[i].klen; i = (i + 1) & mask) {
         const cache_slot *s = &c->slots[i];
         if (s->hash == h && s->klen == len && memcmp(c->arena + s->off, piece, len) == 0) {
             if (tokfs_ids_reserve(out, s->nids))
@@ -1234,7 +1234,7 @@ int tokfs_bpe_encode_piece(const tokfs_bpe *b, tokfs_bpe_cache *c, const uint8_t
     if (c->entries * 4 >= CACHE_SLOTS * 3 || c->used + need > CACHE_ARENA) {
         memset(c->slots, 0, sizeof c->slots); /* full: start over (simple, and cheap enough) */
         c->used = c->entries = 0;
-        for (i = mix64(h) & mask; c->slots[i].klen; i = (i + 1) & mask)
+        for (i = tokfs_mix64(h) & mask; c->slots[i].klen; i = (i + 1) & mask)
             ;
     }
     memcpy(c->arena + c->used, piece, len);

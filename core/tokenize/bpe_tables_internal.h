@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/endian.h"
+#include "common/hash.h"
 #include "tokenize/bpe_internal.h"
 
 #define CP_LIMIT 0x110000u /* code points: the char_tok bitmap's size in bits */
@@ -85,16 +86,6 @@ uint64_t tokfs_bpe_next_serial(void);
  * tokens and merges is found where this build's code looks for them. 0 or -EINVAL. */
 int tokfs_bpe_tables_check(const tokfs_bpe *b);
 
-static inline uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 31;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 29;
-    h *= 0x94d049bb133111ebull;
-    h ^= h >> 32;
-    return h;
-}
-
 static inline uint64_t hash_bytes(const uint8_t *p, size_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xff51afd7ed558ccdull);
@@ -104,7 +95,7 @@ static inline uint64_t hash_bytes(const uint8_t *p, size_t n)
         p += 8;
         n -= 8;
     }
-    return mix64(h ^ tokfs_le_n(p, n));
+    return tokfs_mix64(h ^ tokfs_le_n(p, n));
 }
 
 static inline uint64_t vocab_key(const uint8_t *p, size_t n)

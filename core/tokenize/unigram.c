@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/hash.h"
 
 /* Hugging Face's kUnkPenalty: an unknown character scores the lowest piece score minus this. */
 #define UNK_PENALTY 10.0
@@ -51,16 +52,6 @@ struct tokfs_unigram {
  * scanning; mixed before use as an index. */
 #define ROLL_SEED 0xcbf29ce484222325ull
 static inline uint64_t roll(uint64_t h, uint8_t c) { return (h ^ c) * 0x100000001b3ull; }
-
-static inline uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 31;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 29;
-    h *= 0x94d049bb133111ebull;
-    h ^= h >> 32;
-    return h;
-}
 
 static inline size_t utf8_len(uint8_t c)
 {
@@ -112,7 +103,7 @@ static uint64_t hash_of(const uint8_t *p, size_t n)
 static const uni_ent *find(const tokfs_unigram *u, const uint8_t *p, size_t n, uint64_t h)
 {
     size_t mask = u->nslots - 1;
-    for (size_t i = mix64(h) & mask;; i = (i + 1) & mask) {
+    for (size_t i = tokfs_mix64(h) & mask;; i = (i + 1) & mask) {
         const uni_slot *s = &u->slots[i];
         if (!s->ent1)
             return NULL;
@@ -126,7 +117,7 @@ static const uni_ent *find(const tokfs_unigram *u, const uint8_t *p, size_t n, u
 
 static void slot_put(uni_slot *slots, size_t nslots, uint64_t h, uint32_t ent1)
 {
-    size_t i = mix64(h) & (nslots - 1);
+    size_t i = tokfs_mix64(h) & (nslots - 1);
     while (slots[i].ent1)
         i = (i + 1) & (nslots - 1);
     slots[i] = (uni_slot){.hash = h, .ent1 = ent1};
@@ -188,7 +179,7 @@ int tokfs_unigram_add(tokfs_unigram *u, const uint8_t *piece, size_t len, double
 
 static inline uint64_t pre_index(const tokfs_unigram *u, uint64_t h)
 {
-    return mix64(h ^ 0x5851f42d4c957f2dull) & u->pre_mask;
+    return tokfs_mix64(h ^ 0x5851f42d4c957f2dull) & u->pre_mask;
 }
 
 static inline int pre_bit(const tokfs_unigram *u, uint64_t h)
@@ -326,7 +317,7 @@ int tokfs_unigram_encode(const tokfs_unigram *u, const uint8_t *p, size_t len, t
     if (!c)
         return encode_uncached(u, p, len, out);
     uint64_t h = hash_of(p, len);
-    uc_slot *s = &c[mix64(h) >> (64 - UC_BITS)];
+    uc_slot *s = &c[tokfs_mix64(h) >> (64 - UC_BITS)];
     if (s->serial == u->serial && s->hash == h && s->len == len && memcmp(s->key, p, len) == 0) {
         if (tokfs_ids_reserve(out, s->nids))
             return -ENOMEM;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/hash.h"
 
 typedef struct wp_slot {
     uint64_t hash;
@@ -30,22 +31,12 @@ struct tokfs_wordpiece {
     size_t max_chars;
 };
 
-static inline uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 31;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 29;
-    h *= 0x94d049bb133111ebull;
-    h ^= h >> 32;
-    return h;
-}
-
 static uint64_t hash_of(const uint8_t *p, size_t n)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < n; i++)
         h = (h ^ p[i]) * 0x100000001b3ull;
-    return mix64(h);
+    return tokfs_mix64(h);
 }
 
 static int table_init(wp_table *t, size_t expected)
