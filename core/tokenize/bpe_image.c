@@ -179,7 +179,8 @@ static int image_shape_ok(const image_head *h, const struct tokfs_bpe *s, size_t
            s->plen <= sizeof s->prefix && s->slen <= sizeof s->suffix;
 }
 
-int tokfs_bpe_image_load(const char *path, tokfs_bpe **out, void *extra, size_t extra_len)
+int tokfs_bpe_image_load(const char *path, tokfs_bpe **out, const void **extra,
+                         size_t *extra_len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -207,7 +208,7 @@ int tokfs_bpe_image_load(const char *path, tokfs_bpe **out, void *extra, size_t 
         rc = -EINVAL;
     if (!rc) {
         memcpy(b, map + h->off[SEC_SCALARS], sizeof *b);
-        if (!image_shape_ok(h, b, file_len) || h->len[SEC_EXTRA] != extra_len)
+        if (!image_shape_ok(h, b, file_len))
             rc = -EINVAL;
     }
     if (!rc) {
@@ -236,7 +237,8 @@ int tokfs_bpe_image_load(const char *path, tokfs_bpe **out, void *extra, size_t 
         free(b);
         return rc;
     }
-    memcpy(extra, map + h->off[SEC_EXTRA], extra_len);
+    *extra = map + h->off[SEC_EXTRA];
+    *extra_len = h->len[SEC_EXTRA];
     *out = b;
     return 0;
 }

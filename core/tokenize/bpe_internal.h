@@ -144,11 +144,13 @@ size_t tokfs_bpe_memory(const tokfs_bpe *b);
 int tokfs_bpe_image_save(const tokfs_bpe *b, const void *extra, size_t extra_len,
                          const char *path);
 
-/* Map the image at path into *out (destroy with tokfs_bpe_destroy, which unmaps it) and copy its
- * extra bytes, which must be exactly extra_len, into extra. -ENOENT: no image; -EPERM: the file
+/* Map the image at path into *out (destroy with tokfs_bpe_destroy, which unmaps it); *extra and
+ * *extra_len: the extra bytes saved with it, inside the mapping (valid while *out lives; the
+ * owner checks their shape, they are covered by the checksum). -ENOENT: no image; -EPERM: the file
  * is not the caller's own (another user's image is never mapped); -EINVAL: not an image of this
  * build, torn, damaged (checksum) or unsound (an index outside its table) — the caller should
  * remove it and build the tables from the source; -ENOMEM or another -errno. */
-int tokfs_bpe_image_load(const char *path, tokfs_bpe **out, void *extra, size_t extra_len);
+int tokfs_bpe_image_load(const char *path, tokfs_bpe **out, const void **extra,
+                         size_t *extra_len);
 
 #endif

@@ -441,6 +441,9 @@ typedef struct hf_load {
     uint32_t model_id_limit;
     tokfs_bpe *image;     /* BPE tables mapped from an image of this very file (hf_image_try):
                            * the scan was skipped, scan holds only the rest */
+    const uint8_t *image_skipped; /* with an image: the entries the BPE could not hold (see
+                                   * hf_image_facts), packed; bpe_skipped of them */
+    size_t image_skipped_len;
 } hf_load;
 
 static int refuse(tokfs_err *err, const char *path, const char *what)
@@ -593,13 +596,15 @@ static long byte_level_decode(const uint16_t map[0x144], const char *s, size_t n
 /* The id of a vocabulary string given NUL-terminated (unk_token, added tokens, eot names), or
  * -1. A BPE answers from its own table once every entry is in it (Gemma-3's 262k strings need
  * no second index for its few thousand added tokens), unless some entry could not go in (then
- * only the index knows it); before that (unk_token), one pass over the entries. Unigram and
- * WordPiece use the index. */
+ * only the index knows it; with tables from an image, the image's list of those entries);
+ * before that (unk_token), one pass over the entries. Unigram and WordPiece use the index. */
+static int64_t skipped_find(const hf_load *L, const char *s, size_t n);
+
 static int64_t vocab_id_of(const hf_load *L, const char *s)
 {
     size_t n = strlen(s);
     if (L->t->kind == HF_BPE && !L->index) {
-        if (L->bpe_ready && !L->bpe_skipped) {
+        if (L->bpe_ready && (!L->bpe_skipped || L->image_skipped)) {
             uint8_t buf[4096];
             const uint8_t *b = (const uint8_t *)s;
             long nb = (long)n;
@@ -607,7 +612,10 @@ static int64_t vocab_id_of(const hf_load *L, const char *s)
                 nb = n <= sizeof buf ? byte_level_decode(L->map, s, n, buf) : -1;
                 b = buf;
             }
-            return nb > 0 ? tokfs_bpe_lookup(L->t->bpe, b, (size_t)nb) : -1;
+            if (nb > 0)
+                return tokfs_bpe_lookup(L->t->bpe, b, (size_t)nb);
+            /* not in the BPE's form: only an entry it could not hold can have this string */
+            return L->image_skipped ? skipped_find(L, s, n) : -1;
         }
         int64_t id = -1;
         for (size_t k = 0; k < L->scan.nvocab; k++) /* the last one, as the index would */
@@ -1225,7 +1233,43 @@ typedef struct hf_image_facts {
     uint64_t cut_at[2], cut_len[2];
     uint32_t ncuts;
     uint32_t model_id_limit;
+    uint64_t nskipped; /* vocabulary entries the BPE cannot hold (a byte-level string with a
+                        * character outside the alphabet: no input makes it, but an added token
+                        * or eot= may name it); after the facts, each as u32 id, u32 length and
+                        * the file's string */
 } hf_image_facts;
+
+/* The id of the skipped entry whose string is s[0..n), or -1. */
+static int64_t skipped_find(const hf_load *L, const char *s, size_t n)
+{
+    const uint8_t *p = L->image_skipped, *end = p + L->image_skipped_len;
+    while (end - p >= 8) {
+        uint32_t id, len;
+        memcpy(&id, p, 4);
+        memcpy(&len, p + 4, 4);
+        p += 8;
+        if (len == n && memcmp(p, s, n) == 0)
+            return id;
+        p += len;
+    }
+    return -1;
+}
+
+/* The packed entries after the facts are whole: n of them, each inside the extra bytes. */
+static int skipped_shape_ok(const uint8_t *p, size_t len, uint64_t n)
+{
+    for (uint64_t k = 0; k < n; k++) {
+        uint32_t l;
+        if (len < 8)
+            return 0;
+        memcpy(&l, p + 4, 4);
+        if (l > len - 8)
+            return 0;
+        p += 8 + (size_t)l;
+        len -= 8 + (size_t)l;
+    }
+    return len == 0;
+}
 
 /* The name of a file's image: its length and tokfs_hash64_wide (a quarter of tokfs_hash64's
  * time on 33 MB; the image keeps the file's tokfs_hash64 for the fingerprint). */
@@ -1250,9 +1294,18 @@ static int hf_image_try(hf_load *L, const char *dir, const uint8_t *data, size_t
         return 0;
     hf_image_facts f;
     tokfs_bpe *b = NULL;
-    int rc = tokfs_bpe_image_load(path, &b, &f, sizeof f);
-    if (rc == 0 && (f.file_len != len || f.key != hash || f.ncuts > 2))
+    const void *extra = NULL;
+    size_t extra_len = 0;
+    int rc = tokfs_bpe_image_load(path, &b, &extra, &extra_len);
+    if (rc == 0 && extra_len < sizeof f)
         rc = -EINVAL;
+    if (rc == 0) {
+        memcpy(&f, extra, sizeof f);
+        if (f.file_len != len || f.key != hash || f.ncuts > 2 ||
+            !skipped_shape_ok((const uint8_t *)extra + sizeof f, extra_len - sizeof f,
+                              f.nskipped))
+            rc = -EINVAL;
+    }
     if (rc == 0) {
         L->scan.ncuts = f.ncuts;
         memcpy(L->scan.cut_at, f.cut_at, sizeof f.cut_at);
@@ -1272,6 +1325,9 @@ static int hf_image_try(hf_load *L, const char *dir, const uint8_t *data, size_t
         return rc == -ENOMEM ? rc : 0; /* -ENOENT (none yet), -EACCES...: built from the file */
     }
     L->image = b;
+    L->image_skipped = (const uint8_t *)extra + sizeof f;
+    L->image_skipped_len = extra_len - sizeof f;
+    L->bpe_skipped = (size_t)f.nskipped;
     L->model_vocab_size = (size_t)f.nvocab;
     L->model_id_limit = f.model_id_limit;
     *file_hash = f.file_hash;
@@ -1330,11 +1386,11 @@ static void image_prune(const char *dir)
 
 /* After a load that built BPE tables from the file: save them for the next load. Failing to is
  * not an error (a read-only home, a full disk): the next load builds them again. */
-static void hf_image_save(const hf_load *L, const char *dir, size_t len, uint64_t hash,
+static void hf_image_save(hf_load *L, const char *dir, size_t len, uint64_t hash,
                           uint64_t file_hash)
 {
     const tok_hf *t = L->t;
-    if (t->kind != HF_BPE || L->bpe_skipped || len < HF_IMAGE_MIN_FILE ||
+    if (t->kind != HF_BPE || len < HF_IMAGE_MIN_FILE ||
         L->scan.vocab_kind != TOKFS_HF_VOCAB_OBJECT || L->scan.ncuts > 2)
         return;
     hf_image_facts f = {.file_len = len, .key = hash, .file_hash = file_hash,
@@ -1342,12 +1398,31 @@ static void hf_image_save(const hf_load *L, const char *dir, size_t len, uint64_
                         .ncuts = (uint32_t)L->scan.ncuts, .model_id_limit = L->model_id_limit};
     memcpy(f.cut_at, L->scan.cut_at, sizeof f.cut_at);
     memcpy(f.cut_len, L->scan.cut_len, sizeof f.cut_len);
+    /* the facts, then the entries load_bpe skipped (the same test: model_bytes fails) */
+    tokfs_buf extra = {0};
+    int rc = tokfs_buf_append(&extra, &f, sizeof f);
+    uint8_t buf[4096];
+    for (size_t k = 0; !rc && L->bpe_skipped && k < L->scan.nvocab; k++) {
+        const tokfs_hf_entry *v = &L->scan.vocab[k];
+        const uint8_t *b;
+        if (model_bytes(L, (const char *)v->s, v->len, buf, sizeof buf, &b) > 0)
+            continue;
+        uint32_t head[2] = {v->id, v->len};
+        rc = tokfs_buf_append(&extra, head, sizeof head);
+        if (!rc)
+            rc = tokfs_buf_append(&extra, v->s, v->len);
+        f.nskipped++;
+    }
+    if (!rc)
+        memcpy(extra.data, &f, sizeof f); /* with the count */
     char path[PATH_MAX];
-    int rc = image_path(dir, len, hash, path, sizeof path);
+    if (!rc)
+        rc = image_path(dir, len, hash, path, sizeof path);
     if (!rc)
         rc = mkdir_parents(dir);
     if (!rc)
-        rc = tokfs_bpe_image_save(t->bpe, &f, sizeof f, path);
+        rc = tokfs_bpe_image_save(t->bpe, extra.data, extra.len, path);
+    tokfs_buf_free(&extra);
     if (rc) {
         tokfs_log(TOKFS_LOG_INFO, "tokenizer image of %s not saved in %s: %s", L->path, dir,
                   strerror(-rc));

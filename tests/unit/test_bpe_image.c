@@ -156,32 +156,32 @@ static void test_round_trip(int chars, tokfs_bpe_rules rules, uint64_t seed)
     const char extra[] = "the owner's facts";
     CHECK_EQ_INT(tokfs_bpe_image_save(b, extra, sizeof extra, path), 0);
     tokfs_bpe *m = NULL;
-    char got[sizeof extra];
-    CHECK_EQ_INT(tokfs_bpe_image_load(path, &m, got, sizeof got), 0);
+    const void *got = NULL;
+    size_t got_len = 0;
+    CHECK_EQ_INT(tokfs_bpe_image_load(path, &m, &got, &got_len), 0);
     if (m) {
-        CHECK_MEM(got, sizeof got, extra, sizeof extra);
+        CHECK_MEM(got, got_len, extra, sizeof extra);
         same_behaviour(b, m, seed + 1);
         CHECK_EQ_INT(tokfs_bpe_image_save(m, extra, sizeof extra, path), -EINVAL); /* mapped */
         tokfs_bpe_destroy(m);
     }
-    /* other extra length, damaged at several places, torn, another version: all refused */
+    /* damaged at several places (the extra bytes too), torn, another version: all refused */
     m = NULL;
-    CHECK_EQ_INT(tokfs_bpe_image_load(path, &m, got, sizeof got - 1), -EINVAL);
     off_t size = file_size(path);
     off_t places[] = {8 /* version */, 100, size / 3, size / 2, size - 1};
     for (size_t k = 0; k < sizeof places / sizeof places[0]; k++) {
         write_byte(path, places[k], 0x10);
-        CHECK_EQ_INT(tokfs_bpe_image_load(path, &m, got, sizeof got), -EINVAL);
+        CHECK_EQ_INT(tokfs_bpe_image_load(path, &m, &got, &got_len), -EINVAL);
         write_byte(path, places[k], 0x10);
     }
-    CHECK_EQ_INT(tokfs_bpe_image_load(path, &m, got, sizeof got), 0);
+    CHECK_EQ_INT(tokfs_bpe_image_load(path, &m, &got, &got_len), 0);
     tokfs_bpe_destroy(m);
     CHECK_EQ_INT(truncate(path, size - 64), 0);
-    CHECK_EQ_INT(tokfs_bpe_image_load(path, &m, got, sizeof got), -EINVAL);
+    CHECK_EQ_INT(tokfs_bpe_image_load(path, &m, &got, &got_len), -EINVAL);
     CHECK_EQ_INT(truncate(path, 10), 0);
-    CHECK_EQ_INT(tokfs_bpe_image_load(path, &m, got, sizeof got), -EINVAL);
+    CHECK_EQ_INT(tokfs_bpe_image_load(path, &m, &got, &got_len), -EINVAL);
     unlink(path);
-    CHECK_EQ_INT(tokfs_bpe_image_load(path, &m, got, sizeof got), -ENOENT);
+    CHECK_EQ_INT(tokfs_bpe_image_load(path, &m, &got, &got_len), -ENOENT);
     tokfs_bpe_destroy(b);
 }
 
@@ -312,15 +312,11 @@ static void test_tokenizer_json(void)
     write_byte(image, size / 2, 0x01);
     CHECK_EQ_INT(encode_all(json, images, &again), 0);
     CHECK_MEM(again.data, again.len, plain.data, plain.len);
-    tokfs_bpe *m = NULL;
-    uint8_t facts[256];
-    int loads = 0; /* the damaged image was replaced by a good one */
-    for (size_t k = 8; k <= sizeof facts; k += 8) /* the owner's extra length is private */
-        if (tokfs_bpe_image_load(image, &m, facts, k) == 0) {
-            loads++;
-            tokfs_bpe_destroy(m);
-        }
-    CHECK_EQ_INT(loads, 1);
+    tokfs_bpe *m = NULL; /* the damaged image was replaced by a good one */
+    const void *facts = NULL;
+    size_t facts_len = 0;
+    CHECK_EQ_INT(tokfs_bpe_image_load(image, &m, &facts, &facts_len), 0);
+    tokfs_bpe_destroy(m);
     /* the file changed: another key, another image; the old one stays for the old bytes */
     FILE *f = fopen(json, "a");
     CHECK(f != NULL);
@@ -341,6 +337,107 @@ static void test_tokenizer_json(void)
     tokfs_buf_free(&changed);
 }
 
+/* GPT-2's bytes_to_unicode: the code point byte b is written as in a byte-level vocabulary. */
+static unsigned byte_char(unsigned b)
+{
+    if ((b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF))
+        return b;
+    unsigned n = 0;
+    for (unsigned k = 0; k < b; k++)
+        n += !((k >= '!' && k <= '~') || (k >= 0xA1 && k <= 0xAC) || (k >= 0xAE && k <= 0xFF));
+    return 256 + n;
+}
+
+/* A byte-level BPE tokenizer.json of more than 1 MiB whose vocabulary has an entry outside the
+ * byte-level alphabet ("<\uff5cend\uff5c>", as DeepSeek-V3's files have), named by an added
+ * token: its id must come from the vocabulary, with tables built or mapped. */
+static void write_byte_level_json(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fprintf(f, "{\"version\":\"1.0\",\"added_tokens\":[{\"id\":300,\"content\":"
+               "\"<\\uff5cend\\uff5c>\",\"single_word\":false,\"lstrip\":false,"
+               "\"rstrip\":false,\"normalized\":false,\"special\":true}],"
+               "\"normalizer\":null,\"pre_tokenizer\":{\"type\":\"ByteLevel\","
+               "\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true},"
+               "\"post_processor\":null,\"decoder\":null,\"model\":{\"type\":\"BPE\","
+               "\"dropout\":null,\"unk_token\":null,\"continuing_subword_prefix\":null,"
+               "\"end_of_word_suffix\":null,\"fuse_unk\":false,\"byte_fallback\":false,"
+               "\"ignore_merges\":false,\"vocab\":{");
+    for (unsigned b = 0; b < 256; b++)
+        fprintf(f, "%s\"\\u%04x\":%u", b ? "," : "", byte_char(b), b);
+    /* letter pairs and "Ġ" + letter (a space before a word) */
+    unsigned id = 256;
+    for (char x = 'a'; x <= 'f'; x++)
+        for (char y = 'a'; y <= 'f'; y++)
+            fprintf(f, ",\"%c%c\":%u", x, y, id++);
+    fprintf(f, ",\"<\\uff5cend\\uff5c>\":300");
+    id = 301;
+    for (char x = 'a'; x <= 'f'; x++)
+        fprintf(f, ",\"\\u0120%c\":%u", x, id++);
+    fprintf(f, "},\"merges\":[");
+    int first = 1;
+    for (char x = 'a'; x <= 'f'; x++)
+        for (char y = 'a'; y <= 'f'; y++) {
+            fprintf(f, "%s\"%c %c\"", first ? "" : ",", x, y);
+            first = 0;
+        }
+    for (char x = 'a'; x <= 'f'; x++)
+        fprintf(f, ",\"\\u0120 %c\"", x);
+    fprintf(f, "]}}");
+    for (long pad = ftell(f); pad < (1 << 20) + 4096; pad++)
+        fputc(' ', f);
+    fclose(f);
+}
+
+static int encode_special(const char *json, const char *images, int match, tokfs_buf *out)
+{
+    tokfs_tokenizer_opts o = {.name = json, .eot_optional = 1, .image_dir = images,
+                              .match_special = match};
+    tokfs_tokenizer *tok = NULL;
+    tokfs_err err = {0};
+    int rc = tokfs_tokenizer_open_opts(&o, &tok, &err);
+    if (rc) {
+        fprintf(stderr, "open: %s\n", err.msg);
+        return rc;
+    }
+    static const char text[] = "ab cafe<\xef\xbd\x9c" "end\xef\xbd\x9c>fa bad";
+    tokfs_id_sink sink = {collect, out};
+    rc = tok->encode(tok, (const uint8_t *)text, sizeof text - 1, &sink);
+    tok->destroy(tok);
+    return rc;
+}
+
+static void test_skipped_entries(void)
+{
+    char json[128], images[128], image[300] = "";
+    snprintf(json, sizeof json, "%s/byte-level.json", dir);
+    snprintf(images, sizeof images, "%s/images-bl", dir);
+    write_byte_level_json(json);
+    for (int match = 0; match < 2; match++) {
+        tokfs_buf plain = {0}, made = {0}, mapped = {0};
+        CHECK_EQ_INT(encode_special(json, NULL, match, &plain), 0);
+        CHECK_EQ_INT(encode_special(json, images, match, &made), 0);
+        CHECK_EQ_INT(count_images(images, image, sizeof image), 1);
+        CHECK_EQ_INT(encode_special(json, images, match, &mapped), 0);
+        CHECK_MEM(made.data, made.len, plain.data, plain.len);
+        CHECK_MEM(mapped.data, mapped.len, plain.data, plain.len);
+        /* matched, the added token is the vocabulary's 300 (not renumbered past the vocab) */
+        int has300 = 0;
+        for (size_t k = 0; k + 4 <= mapped.len; k += 4) {
+            uint32_t v;
+            memcpy(&v, mapped.data + k, 4);
+            has300 |= v == 300;
+        }
+        CHECK_EQ_INT(has300, match);
+        tokfs_buf_free(&plain);
+        tokfs_buf_free(&made);
+        tokfs_buf_free(&mapped);
+    }
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/tokfs-bpe-image.XXXXXX");
@@ -352,6 +449,7 @@ int main(void)
     test_round_trip(0, TOKFS_BPE_MERGES, 12);
     test_round_trip(0, TOKFS_BPE_RANKS, 13);
     test_tokenizer_json();
+    test_skipped_entries();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
