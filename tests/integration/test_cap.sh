@@ -8,6 +8,9 @@ tk_setup
 corpus=$TK_TMP/corpus
 "$PY" "$CORPUS_PY" make "$corpus" --files 8 --docs-per-file 900 --seed 7
 nginx_start "$corpus"
+# The daemon under ASan keeps freed memory in a quarantine of 256 MB by default: 16 MB bounds what
+# the memory check below must allow for it.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16"
 mnt=$TK_TMP/mnt
 cache=$TK_TMP/cache
 corpus_tokens=$(( $(stat -c %s "$corpus/expected.u16") / 2 ))
@@ -62,7 +65,8 @@ def sample():
         peak[0] = max(peak[0], du(cache))
         peak[1] += 1
         time.sleep(0.002)
-sampler = threading.Thread(target=sample)
+# daemon=True: a failed assertion below must end the script, not wait forever on the sampler.
+sampler = threading.Thread(target=sample, daemon=True)
 sampler.start()
 
 names = [("train", f) for f in sorted(os.listdir(os.path.join(mnt, "train")))] + \
@@ -86,7 +90,10 @@ rss_second = rss_kib()
 for fh in held:
     fh.close()
 print("daemon RSS after pass 1: %d KiB, after pass 2 + %d open files: %d KiB" % (rss_first, len(held), rss_second))
-assert rss_second <= rss_first + 8192, "daemon memory grew by %d KiB" % (rss_second - rss_first)
+# Under ASan (run-tests.sh's second pass) freed blocks wait in its quarantine, 16 MB here (set
+# before the mount), before they are reused: RSS can grow by that much more without a leak.
+bound = 8192 + (20480 if os.environ.get("TOKFS_SANITIZED") == "1" else 0)
+assert rss_second <= rss_first + bound, "daemon memory grew by %d KiB (bound %d)" % (rss_second - rss_first, bound)
 stop.set()
 sampler.join()
 assert np.array_equal(first, expected), "first pass differs from the expected stream"
