@@ -51,12 +51,12 @@ Options:
   --work DIR           keeps the generated corpus between runs (default: /var/tmp/tokfs-bench)
   --tokfs-opts OPTS    extra tokfs -o options for every mount, comma-separated (e.g.
                        read_ahead_kb=4096); a case's own options (workers=, prefetch=,
-                       shard_size=, max_shards=) come after them and win; passthrough=1
-                       measures the warm and getbatch cases with FUSE passthrough (root; the
-                       tokfs contender is then the passthrough mount)
+                       shard_size=, max_shards=) come after them and win
   --rclone-opts OPTS   extra `rclone mount` flags, space-separated
   --no-rclone          skip the rclone contender
-  --no-passthrough     skip the passthrough=1 mount in the warm case (run as root only)
+  --no-passthrough-off skip the second mount with passthrough=0 in the warm case (the first is
+                       the default, passthrough=auto: FUSE passthrough when root; the report
+                       says which mode it got)
   --tokenizer NAME     tokenizer= of every mount and of tokpool_bench (default: gpt2)
   --runs N             rounds per case (default: 3; --quick: 1)
   --corpus-mb N        corpus size in MB (default 1100; --quick 60)
@@ -81,7 +81,7 @@ WORK=/var/tmp/tokfs-bench
 QUICK=0
 TOKFS_OPTS=
 RCLONE_OPTS=
-RCLONE=1 PASSTHROUGH=1
+RCLONE=1 PASSTHROUGH_OFF=1
 TOKENIZER=gpt2
 RUNS=
 CORPUS_MB=
@@ -97,7 +97,7 @@ while [ $# -gt 0 ]; do
     --tokfs-opts) TOKFS_OPTS=$2; shift 2 ;;
     --rclone-opts) RCLONE_OPTS=$2; shift 2 ;;
     --no-rclone) RCLONE=0; shift ;;
-    --no-passthrough) PASSTHROUGH=0; shift ;;
+    --no-passthrough-off) PASSTHROUGH_OFF=0; shift ;;
     --tokenizer) TOKENIZER=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --corpus-mb) CORPUS_MB=$2; shift 2 ;;
@@ -251,7 +251,7 @@ ARGS=(--tmp "$TMP" --url "$NGINX_URL" --corpus "$CORPUS" --results "$RESULTS"
     --tokfs-opts "$TOKFS_OPTS" --rclone-opts "$RCLONE_OPTS" --runs "$RUNS" --cases "$CASES"
     --meta "$META" "${CASE_ARGS[@]}")
 [ "$RCLONE" = 1 ] || ARGS+=(--no-rclone)
-[ "$PASSTHROUGH" = 1 ] || ARGS+=(--no-passthrough)
+[ "$PASSTHROUGH_OFF" = 1 ] || ARGS+=(--no-passthrough-off)
 START=$(date +%s)
 "$PY" "$REPO/bench/lib/cases.py" "${ARGS[@]}" &
 CASES_PID=$!

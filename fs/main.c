@@ -59,8 +59,9 @@ static void usage(FILE *out)
             "%s"
             "  read_ahead_kb=N     kernel read-ahead for the mount in KiB, set when root (default %u;\n"
             "                      0: leave the kernel's, 128)\n"
-            "  passthrough=0|1     1: the kernel reads cached shards straight from the cache files\n"
-            "                      (FUSE passthrough: Linux >= 6.9, root; default 0)\n"
+            "  passthrough=auto|0|1  the kernel reads cached shards straight from the cache files\n"
+            "                      (FUSE passthrough: Linux >= 6.9, root). auto (default): when\n"
+            "                      the kernel and privileges allow; 1: the same, warning if not; 0: off\n"
             "  also accepted: the generic mount options ro, rw (mounted read-only anyway), dev,\n"
             "  nodev, suid, nosuid, exec, noexec, atime, noatime, relatime, async, sync, auto,\n"
             "  noauto, user, nouser, _netdev, nofail, defaults; and the FUSE options allow_other,\n"
@@ -101,7 +102,7 @@ typedef struct cmdline {
     int show_help, show_version;
     unsigned read_ahead_kb;
     int read_ahead_given; /* read_ahead_kb= was on the command line (not the default) */
-    int passthrough;      /* passthrough=1 */
+    int passthrough;      /* passthrough=: PASSTHROUGH_AUTO (the default), 0 or 1 */
     char fuse_opts[4096]; /* comma-separated options for libfuse */
 } cmdline;
 
@@ -121,13 +122,18 @@ static int set_read_ahead(cmdline *cl, const char *value, tokfs_err *err)
     return 0;
 }
 
-/* passthrough=0|1: like read_ahead_kb, a property of the mount (how the kernel reads), not of
- * the corpus or the cache (docs/performance.md, "Warm path"). */
+/* passthrough=auto|0|1: like read_ahead_kb, a property of the mount (how the kernel reads), not
+ * of the corpus or the cache (docs/performance.md, "Warm path"). */
+enum { PASSTHROUGH_AUTO = -1 };
 static int set_passthrough(cmdline *cl, const char *value, tokfs_err *err)
 {
-    if (!value || (strcmp(value, "0") != 0 && strcmp(value, "1") != 0))
-        return tokfs_err_set(err, EINVAL, "bad passthrough=%s: give 0 or 1", value ? value : "");
-    cl->passthrough = value[0] == '1';
+    if (value && strcmp(value, "auto") == 0)
+        cl->passthrough = PASSTHROUGH_AUTO;
+    else if (value && (strcmp(value, "0") == 0 || strcmp(value, "1") == 0))
+        cl->passthrough = value[0] == '1';
+    else
+        return tokfs_err_set(err, EINVAL, "bad passthrough=%s: give auto, 0 or 1",
+                             value ? value : "");
     return 0;
 }
 
@@ -319,7 +325,8 @@ static int serve(tokfs_config *cfg, const cmdline *cl, tokfs_cache *cache,
     pthread_mutex_init(&fs.docs_lock, NULL);
 
     if (cl->passthrough &&
-        tokfs_pt_create(cache, tokfs_pt_path_is_stacked(cfg->cache_dir), &fs.pt) != 0) {
+        tokfs_pt_create(cache, tokfs_pt_path_is_stacked(cfg->cache_dir), cl->passthrough == 1,
+                        &fs.pt) != 0) {
         fprintf(stderr, "tokfs: out of memory\n");
         return 1;
     }
@@ -348,7 +355,7 @@ static int serve(tokfs_config *cfg, const cmdline *cl, tokfs_cache *cache,
         /* Hooks on the mounted fd, before the session reads INIT. Failing, the mount works as
          * with passthrough=0 (tokfs_pt_negotiate then logs why). */
         if (fs.pt && tokfs_pt_install(fs.pt, se) != 0)
-            fprintf(stderr, "tokfs: passthrough=1: cannot install the FUSE I/O hooks\n");
+            fprintf(stderr, "tokfs: passthrough: cannot install the FUSE I/O hooks\n");
         FILE *log_out = NULL;
         if (cfg->log_file && !(log_out = fopen(cfg->log_file, "a")))
             fprintf(stderr, "tokfs: cannot open log_file %s: %s; logging to syslog\n",
@@ -413,7 +420,7 @@ int main(int argc, char **argv)
         return tokfs_cmd_status(argc, argv);
     tokfs_config cfg;
     tokfs_err err = {{0}};
-    cmdline cl = {.read_ahead_kb = TOKFS_READ_AHEAD_KB};
+    cmdline cl = {.read_ahead_kb = TOKFS_READ_AHEAD_KB, .passthrough = PASSTHROUGH_AUTO};
     int rc = tokfs_config_init(&cfg, getenv("XDG_CACHE_HOME"), getenv("HOME"), &err);
     if (rc == 0)
         rc = tokfs_config_from_environment(&cfg, &err);

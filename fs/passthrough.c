@@ -110,6 +110,7 @@ struct tokfs_pt {
     atomic_int negotiation; /* NEG_* */
     atomic_int active;      /* the INIT reply with FUSE_PASSTHROUGH was written */
     atomic_int open_failure_logged;
+    int asked; /* passthrough=1, not auto: a fallback is a warning */
 
     pthread_mutex_t lock; /* guards shards and the counters */
     pt_shard *shards;
@@ -127,7 +128,7 @@ static tokfs_pt *g_pt;
  * fuse_send_msg → io->writev), and consumed by the writev hook. */
 static __thread int32_t tls_open_backing_id;
 
-int tokfs_pt_create(tokfs_cache *cache, int stacked, tokfs_pt **out)
+int tokfs_pt_create(tokfs_cache *cache, int stacked, int asked, tokfs_pt **out)
 {
     tokfs_pt *pt = calloc(1, sizeof *pt);
     if (!pt)
@@ -139,6 +140,7 @@ int tokfs_pt_create(tokfs_cache *cache, int stacked, tokfs_pt **out)
         return -ENOMEM;
     }
     pt->cache = cache;
+    pt->asked = asked;
     /* The kernel takes max_stack_depth as the FUSE superblock's own stack depth and refuses a
      * backing file whose superblock is as deep or deeper. 1 admits a cache dir on a plain
      * filesystem (depth 0) and still lets overlayfs stack on the mount (a container's layer:
@@ -310,8 +312,9 @@ int tokfs_pt_negotiate(tokfs_pt *pt)
         why = "registering backing files (FUSE_DEV_IOC_BACKING_OPEN) needs CAP_SYS_ADMIN: "
               "mount as root";
     if (why) {
-        tokfs_log(TOKFS_LOG_WARN, "passthrough=1 not used: %s; reads go through the FUSE page "
-                  "cache as with passthrough=0", why);
+        tokfs_log(pt->asked ? TOKFS_LOG_WARN : TOKFS_LOG_INFO, "passthrough%s not used: %s; "
+                  "reads go through the FUSE page cache as with passthrough=0",
+                  pt->asked ? "=1" : " (auto)", why);
         atomic_store(&pt->negotiation, NEG_DONE);
         return 0;
     }

@@ -1,5 +1,5 @@
-/* tokfs — FUSE passthrough on libfuse 3.14 (option passthrough=1; docs/performance.md, "Warm
- * path").
+/* tokfs — FUSE passthrough on libfuse 3.14 (option passthrough=auto|0|1, auto by default;
+ * docs/performance.md, "Warm path").
  *
  * Kernel ≥ 6.9 can hand the reads and mmap of a FUSE file to a backing file the daemon
  * registered, so a cached shard reads as fast as the cache file itself (ext4's page cache, large
@@ -28,10 +28,12 @@
 
 typedef struct tokfs_pt tokfs_pt;
 
-/* State for a mount asked for passthrough=1, with one slot per shard of the plan. stacked: the
- * cache dir lives on a stacking filesystem (overlayfs, ecryptfs) — decides max_stack_depth.
+/* State for a mount with passthrough=auto or 1, with one slot per shard of the plan. stacked:
+ * the cache dir lives on a stacking filesystem (overlayfs, ecryptfs) — decides max_stack_depth.
+ * asked: passthrough=1 was given, so a mount that cannot have it says so as a warning (with
+ * auto, the default, the same line is information: the mount works as with passthrough=0).
  * 0 or -ENOMEM. */
-int tokfs_pt_create(tokfs_cache *cache, int stacked, tokfs_pt **out);
+int tokfs_pt_create(tokfs_cache *cache, int stacked, int asked, tokfs_pt **out);
 void tokfs_pt_destroy(tokfs_pt *pt);
 
 /* 1 when the filesystem at path is a stacking one (its files' superblocks have a stack depth

@@ -37,7 +37,7 @@ typedef struct tokfs_fs {
     /* Set at INIT: the kernel opens files without asking (FUSE_CAP_NO_OPEN_SUPPORT). Never
      * with passthrough: a backing file is named in an OPEN reply, so every open is asked. */
     int no_open;
-    /* passthrough=1 (NULL: 0). Whether the kernel took it is tokfs_pt_active: then every open
+    /* passthrough=auto or 1 (NULL: 0). Whether the kernel took it is tokfs_pt_active: then every open
      * reaches op_open, and shards' opens are answered by tokfs_pt_open (passthrough.h). */
     tokfs_pt *pt;
     /* The live renderings of the two JSON documents, each with the kernel's lookup count. */

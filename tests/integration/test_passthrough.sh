@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# passthrough=1 (docs/performance.md, "Warm path"; fs/passthrough.c): a cached shard's data file
-# is handed to the kernel as a FUSE passthrough backing file, so its reads and mmaps never reach
+# passthrough=auto (the default) and 1 (docs/performance.md, "Warm path"; fs/passthrough.c): a
+# cached shard's data file is handed to the kernel as a FUSE passthrough backing file, so its reads and mmaps never reach
 # the daemon. Checked, counting requests in the daemon's FUSE debug log (-d):
 # - every shard's bytes, by read() and by np.memmap, equal a passthrough=0 mount's;
 # - a shard's first open (not cached yet) is in cached mode and reads through the daemon; once it
@@ -16,8 +16,9 @@
 # - 6 threads opening, reading and mapping shards at random under that cap (opens of both modes,
 #   evictions, re-makes): bytes right and no error (the kernel answers EIO to a mode mix-up);
 # - passthrough=0: the kernel still opens files itself (one OPEN per mount, no RELEASE);
-# - passthrough=1 without CAP_SYS_ADMIN (mount.fuse3 -o drop_privileges): one log line, bytes
-#   right as with passthrough=0;
+# - the default (auto) turns it on by itself as root (the main mount below gives no option);
+# - passthrough=1 without CAP_SYS_ADMIN (mount.fuse3 -o drop_privileges): one warning line, bytes
+#   right as with passthrough=0; the default there: one information line, bytes right;
 # - passthrough=2 is refused.
 # Skips (77) when the kernel does not offer passthrough or the daemon is not root.
 source "$TOKFS_SOURCE_DIR/tests/lib/testlib.sh"
@@ -40,11 +41,11 @@ mkdir -p "$mnt"
 
 out=$("$TOKFS" "$corpus/c.jsonl" "$mnt" -o "cache_size=64M,passthrough=2" 2>&1) &&
     tk_fail "passthrough=2 accepted"
-grep -q "bad passthrough=2: give 0 or 1" <<<"$out" || tk_fail "passthrough=2: $out"
+grep -q "bad passthrough=2: give auto, 0 or 1" <<<"$out" || tk_fail "passthrough=2: $out"
 
 tk_log "passthrough=0: the reference bytes, and opens as before (the kernel opens files itself)"
 ref_mnt=$TK_TMP/ref-mnt
-tk_mount_debug "$corpus/c.jsonl" "$ref_mnt" "cache_size=64M,cache_dir=$TK_TMP/cache-ref,$opts" ref
+tk_mount_debug "$corpus/c.jsonl" "$ref_mnt" "cache_size=64M,cache_dir=$TK_TMP/cache-ref,$opts,passthrough=0" ref
 tk_copy_shards "$ref_mnt" "$TK_TMP/ref"
 tk_copy_shards "$ref_mnt" "$TK_TMP/ref2"
 diff -r "$TK_TMP/ref" "$TK_TMP/ref2" >/dev/null || tk_fail "passthrough=0: two reads differ"
@@ -55,11 +56,11 @@ nshards=$(ls "$TK_TMP/ref/train" | wc -l)
 grep -q "passthrough" "$TK_TMP/ref.log" && tk_fail "passthrough=0 logged about passthrough"
 tk_umount "$ref_mnt"
 
-tk_log "passthrough=1: negotiated"
+tk_log "the default (passthrough=auto): negotiated"
 log=$TK_TMP/pt.log
-tk_mount_debug "$corpus/c.jsonl" "$mnt" "cache_size=64M,cache_dir=$TK_TMP/cache,$opts,passthrough=1" pt
-if grep -q "passthrough=1 not used" "$log"; then
-    tk_skip "$(grep -o 'passthrough=1 not used: .*' "$log" | head -n 1)"
+tk_mount_debug "$corpus/c.jsonl" "$mnt" "cache_size=64M,cache_dir=$TK_TMP/cache,$opts" pt
+if grep -q "passthrough (auto) not used" "$log"; then
+    tk_skip "$(grep -o 'passthrough (auto) not used: .*' "$log" | head -n 1)"
 fi
 grep -q "passthrough: on" "$log" || tk_fail "no log line saying passthrough is on"
 
@@ -318,13 +319,30 @@ if command -v mount.fuse3 >/dev/null; then
         "drop_privileges,cache_size=64M,cache_dir=$TK_TMP/cache-d,$opts,passthrough=1,log_file=$TK_TMP/dropped.log" ||
         tk_fail "mount.fuse3 drop_privileges failed"
     TK_PIDS[$dmnt]=$(tk_status "$dmnt" pid)
-    grep -q "passthrough=1 not used: .*CAP_SYS_ADMIN" "$TK_TMP/dropped.log" ||
-        tk_fail "no log line naming the missing capability: $(cat "$TK_TMP/dropped.log")"
+    grep -q "warning: passthrough=1 not used: .*CAP_SYS_ADMIN" "$TK_TMP/dropped.log" ||
+        tk_fail "no warning naming the missing capability: $(cat "$TK_TMP/dropped.log")"
     [ "$(grep -c passthrough "$TK_TMP/dropped.log")" -eq 1 ] || tk_fail "more than one passthrough line"
     for f in "$TK_TMP"/ref/train/shard_*.bin; do
         cmp "$f" "$dmnt/train/$(basename "$f")" || tk_fail "dropped privileges: $(basename "$f") differs"
     done
     # Not our child (mount.fuse3 started it): unmount and wait for the pid to go.
+    dpid=${TK_PIDS[$dmnt]}
+    fusermount3 -u "$dmnt"
+    for i in $(seq 1 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$dpid" 2>/dev/null && tk_fail "tokfs (pid $dpid) did not exit after unmount"
+    unset "TK_PIDS[$dmnt]"
+
+    tk_log "the default without CAP_SYS_ADMIN: one information line, then as passthrough=0"
+    PATH=$(dirname "$TOKFS"):$PATH mount.fuse3 "tokfs#$corpus/c.jsonl" "$dmnt" -o \
+        "drop_privileges,cache_size=64M,cache_dir=$TK_TMP/cache-d2,$opts,log_file=$TK_TMP/dropped2.log" ||
+        tk_fail "mount.fuse3 drop_privileges failed"
+    TK_PIDS[$dmnt]=$(tk_status "$dmnt" pid)
+    grep -q "info: passthrough (auto) not used: .*CAP_SYS_ADMIN" "$TK_TMP/dropped2.log" ||
+        tk_fail "no information line naming the missing capability: $(cat "$TK_TMP/dropped2.log")"
+    grep -q "warning" "$TK_TMP/dropped2.log" && tk_fail "the default warned: $(cat "$TK_TMP/dropped2.log")"
+    for f in "$TK_TMP"/ref/train/shard_*.bin; do
+        cmp "$f" "$dmnt/train/$(basename "$f")" || tk_fail "default, dropped privileges: $(basename "$f") differs"
+    done
     dpid=${TK_PIDS[$dmnt]}
     fusermount3 -u "$dmnt"
     for i in $(seq 1 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done

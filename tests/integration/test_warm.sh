@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The warm read path (docs/performance.md, "Warm path"): once a shard has been read, opening and
-# reading it again never reaches the daemon — no OPEN, FLUSH or RELEASE per open (the kernel
+# The warm read path without FUSE passthrough (passthrough=0, pinned here: the default, auto,
+# takes passthrough as root, which test_passthrough.sh checks; docs/performance.md, "Warm path"):
+# once a shard has been read, opening and reading it again never reaches the daemon — no OPEN, FLUSH or RELEASE per open (the kernel
 # opens files itself after the first OPEN's ENOSYS), no READ for cached pages — counted in the
 # daemon's FUSE debug log (-d). Also: the bytes equal the documents' ids (tokenizer=bytes) cold
 # and warm; status.json and dataset_metadata.json are fresh at every open while a file opened
@@ -37,7 +38,7 @@ for bad in x -1 1048577 ""; do
     grep -q "bad read_ahead_kb=$bad: give KiB" <<<"$out" || tk_fail "read_ahead_kb=$bad: $out"
 done
 mountpoint -q "$mnt" && tk_fail "a refused option mounted"
-tk_mount_debug "$corpus/c.jsonl" "$mnt" "cache_size=64M,cache_dir=$TK_TMP/cache,shard_size=400000,tokenizer=bytes,prefetch=0,read_ahead_kb=2016" warm
+tk_mount_debug "$corpus/c.jsonl" "$mnt" "cache_size=64M,cache_dir=$TK_TMP/cache,shard_size=400000,tokenizer=bytes,prefetch=0,read_ahead_kb=2016,passthrough=0" warm
 
 tk_log "read-ahead as asked"
 dev=$(awk -v m="$mnt" '$5 == m { d = $3 } END { print d }' /proc/self/mountinfo)
@@ -154,11 +155,14 @@ with open(sys.argv[1] + "/c.jsonl", "w") as f:
         f.write(json.dumps({"text": doc}) + "\n")
 PY
 jmnt=$TK_TMP/jmnt
-tk_mount "$jdir/c.jsonl" "$jmnt" "cache_size=16M,cache_dir=$TK_TMP/cache-j,shard_size=4000,prefetch=0,tokenizer=bytes" jsonl
+# Both modes: passthrough=0 (the kernel opens files itself) and the default (auto: opens ask the
+# daemon when passthrough is taken).
+for pt in 0 auto; do
+    tk_mount "$jdir/c.jsonl" "$jmnt" "cache_size=16M,cache_dir=$TK_TMP/cache-j-$pt,shard_size=4000,prefetch=0,tokenizer=bytes,passthrough=$pt" "jsonl-$pt"
 "$PY" - "$jmnt" <<'PY'
 import glob, os, sys
 paths = sorted(glob.glob(sys.argv[1] + "/train/shard_*.bin"))
-open(paths[0], "rb").read()  # the first open: from now on the kernel opens files itself
+open(paths[0], "rb").read()  # passthrough=0: from now on the kernel opens files itself
 hidden = 0
 for p in paths[1:]:
     try:
@@ -174,7 +178,8 @@ for p in paths[1:]:
             pass
 assert hidden, "no empty piece: the case was not exercised"
 PY
-tk_umount "$jmnt"
+    tk_umount "$jmnt"
+done
 
 tk_log "the tokenizer file at the root (gpt2's tokenizer.json), read twice"
 tmnt=$TK_TMP/tmnt
