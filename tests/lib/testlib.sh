@@ -43,6 +43,7 @@ TK_ON_EXIT=()
 tk_cleanup() {
     local rc=$?
     set +e
+    [ -n "${TK_WATCHDOG:-}" ] && kill "$TK_WATCHDOG" 2>/dev/null
     local hook
     for hook in "${TK_ON_EXIT[@]}"; do "$hook"; done
     local m
@@ -64,11 +65,48 @@ tk_cleanup() {
     exit $rc
 }
 
+# The children of process $1 (from /proc: procps may be missing on a fresh machine).
+tk_children_of() {
+    local d stat fields
+    for d in /proc/[0-9]*; do
+        stat=$(cat "$d/stat" 2>/dev/null) || continue
+        read -r -a fields <<<"${stat##*) }" # after "pid (comm) ": state ppid ...
+        [ "${fields[1]}" = "$1" ] && echo "${d#/proc/}"
+    done
+    return 0
+}
+
+# ctest ends a test past its TIMEOUT with SIGKILL, which no trap sees: the mounts, daemons and
+# temp dir would stay behind and break the next run. So when ctest says the timeout
+# (TOKFS_TEST_TIMEOUT, set in CMakeLists.txt), a watchdog ends the test 30 s before it: TERM to
+# the script, and KILL to the script's other children (bash runs its trap only once the command
+# it waits for has returned: a hung reader, a daemon), then the EXIT trap cleans up as after any
+# failure. tk_cleanup stops the watchdog.
+tk_watchdog() {
+    set +e
+    local main=$1 secs=$2 sleeper c
+    sleep "$secs" </dev/null >/dev/null 2>&1 &
+    sleeper=$!
+    trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+    wait "$sleeper"
+    echo "[$(date +%T)] FAIL: still running ${secs} s after it started, 30 s before ctest's timeout: ended" >&2
+    kill -TERM "$main" 2>/dev/null
+    for c in $(tk_children_of "$main"); do
+        [ "$c" != "$BASHPID" ] && kill -KILL "$c" 2>/dev/null
+    done
+    exit 0
+}
+
+# tk_setup [PARENT [NAME]]: the temp dir PARENT/NAME.XXXXXX (default /tmp/tokfs-test.XXXXXX).
 tk_setup() {
     [ -x "$TOKFS" ] || tk_fail "tokfs binary not found at $TOKFS: build first"
-    TK_TMP=$(mktemp -d /tmp/tokfs-test.XXXXXX)
+    TK_TMP=$(mktemp -d "${1:-/tmp}/${2:-tokfs-test}.XXXXXX")
     trap tk_cleanup EXIT
     trap 'exit 130' INT TERM
+    if [ "${TOKFS_TEST_TIMEOUT:-0}" -gt 30 ]; then
+        tk_watchdog "$$" $((TOKFS_TEST_TIMEOUT - 30)) &
+        TK_WATCHDOG=$!
+    fi
 }
 
 # tk_mount SOURCE MNT OPTS [LOGNAME]: run tokfs -f in the background, wait until mounted.
