@@ -301,20 +301,18 @@ for fmt in llmc npy; do
     tk_umount "$fmnt"
 done
 
-tk_log "without CAP_SYS_ADMIN (mount.fuse3 drop_privileges): one log line, then as passthrough=0"
-if command -v mount.fuse3 >/dev/null; then
-    dmnt=$TK_TMP/dmnt
+# dropped NAME OPTS: mount with mount.fuse3 -o drop_privileges (no CAP_SYS_ADMIN), log to
+# NAME.log; every train shard must equal the passthrough=0 reference; unmount.
+dropped() {
+    local name=$1 extra=$2 dmnt=$TK_TMP/dmnt dpid f i
     mkdir -p "$dmnt"
     TK_MOUNTS+=("$dmnt")
     PATH=$(dirname "$TOKFS"):$PATH mount.fuse3 "tokfs#$corpus/c.jsonl" "$dmnt" -o \
-        "drop_privileges,cache_size=64M,cache_dir=$TK_TMP/cache-d,$opts,passthrough=1,log_file=$TK_TMP/dropped.log" ||
+        "drop_privileges,cache_size=64M,cache_dir=$TK_TMP/cache-$name,$opts,log_file=$TK_TMP/$name.log$extra" ||
         tk_fail "mount.fuse3 drop_privileges failed"
     TK_PIDS[$dmnt]=$(tk_status "$dmnt" pid)
-    grep -q "warning: passthrough=1 not used: .*CAP_SYS_ADMIN" "$TK_TMP/dropped.log" ||
-        tk_fail "no warning naming the missing capability: $(cat "$TK_TMP/dropped.log")"
-    [ "$(grep -c passthrough "$TK_TMP/dropped.log")" -eq 1 ] || tk_fail "more than one passthrough line"
     for f in "$TK_TMP"/ref/train/shard_*.bin; do
-        cmp "$f" "$dmnt/train/$(basename "$f")" || tk_fail "dropped privileges: $(basename "$f") differs"
+        cmp "$f" "$dmnt/train/$(basename "$f")" || tk_fail "$name, dropped privileges: $(basename "$f") differs"
     done
     # Not our child (mount.fuse3 started it): unmount and wait for the pid to go.
     dpid=${TK_PIDS[$dmnt]}
@@ -322,23 +320,18 @@ if command -v mount.fuse3 >/dev/null; then
     for i in $(seq 1 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$dpid" 2>/dev/null && tk_fail "tokfs (pid $dpid) did not exit after unmount"
     unset "TK_PIDS[$dmnt]"
-
+}
+if command -v mount.fuse3 >/dev/null; then
+    tk_log "passthrough=1 without CAP_SYS_ADMIN (mount.fuse3 drop_privileges): one warning, then as passthrough=0"
+    dropped dropped ",passthrough=1"
+    grep -q "warning: passthrough=1 not used: .*CAP_SYS_ADMIN" "$TK_TMP/dropped.log" ||
+        tk_fail "no warning naming the missing capability: $(cat "$TK_TMP/dropped.log")"
+    [ "$(grep -c passthrough "$TK_TMP/dropped.log")" -eq 1 ] || tk_fail "more than one passthrough line"
     tk_log "the default without CAP_SYS_ADMIN: one information line, then as passthrough=0"
-    PATH=$(dirname "$TOKFS"):$PATH mount.fuse3 "tokfs#$corpus/c.jsonl" "$dmnt" -o \
-        "drop_privileges,cache_size=64M,cache_dir=$TK_TMP/cache-d2,$opts,log_file=$TK_TMP/dropped2.log" ||
-        tk_fail "mount.fuse3 drop_privileges failed"
-    TK_PIDS[$dmnt]=$(tk_status "$dmnt" pid)
+    dropped dropped2 ""
     grep -q "info: passthrough (auto) not used: .*CAP_SYS_ADMIN" "$TK_TMP/dropped2.log" ||
         tk_fail "no information line naming the missing capability: $(cat "$TK_TMP/dropped2.log")"
     grep -q "warning" "$TK_TMP/dropped2.log" && tk_fail "the default warned: $(cat "$TK_TMP/dropped2.log")"
-    for f in "$TK_TMP"/ref/train/shard_*.bin; do
-        cmp "$f" "$dmnt/train/$(basename "$f")" || tk_fail "default, dropped privileges: $(basename "$f") differs"
-    done
-    dpid=${TK_PIDS[$dmnt]}
-    fusermount3 -u "$dmnt"
-    for i in $(seq 1 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$dpid" 2>/dev/null && tk_fail "tokfs (pid $dpid) did not exit after unmount"
-    unset "TK_PIDS[$dmnt]"
 else
     tk_skip_later "mount.fuse3 missing: the no-CAP_SYS_ADMIN fallback not checked"
 fi
