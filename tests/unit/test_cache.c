@@ -56,6 +56,7 @@
 #define FILE_BYTES 6000   /* a shard of 6001 ids (the document and its end-of-text), 12002 bytes */
 #define CHUNK_IDS 1024    /* ids per write, one reserve before each */
 #define WAIT_MS 20000     /* longest wait for a callback before the check fails */
+#include "cache_fixture.h"
 
 /* ---- the stub builder --------------------------------------------------------------------- */
 
@@ -170,23 +171,10 @@ static void check_cap(tokfs_cache *c)
     }
 }
 
-static int cancelled(const tokfs_build_output *out)
-{
-    return out->cancel && atomic_load(out->cancel);
-}
-
-/* Wait on the stub's condition (st.mu held) for at most 5 ms: the caller loops, and looks at
- * the cancel flag, which nothing signals on the stub's condition. */
+/* Wait on the stub's condition (st.mu held) for at most 5 ms: the caller loops. */
 static void stub_wait_a_little(void)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += 5 * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&st.cv, &st.mu, &until);
+    cond_wait_ms(&st.cv, &st.mu, 5);
 }
 
 static int stub_build(void *ctx, uint32_t i, const tokfs_build_output *out,
@@ -257,62 +245,6 @@ static int stub_build(void *ctx, uint32_t i, const tokfs_build_output *out,
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
-typedef struct req {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int calls;
-    int status;
-    uint64_t size;
-    tokfs_backing *backing;
-} req;
-
-static void req_init(req *r)
-{
-    memset(r, 0, sizeof *r);
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, NULL);
-}
-
-static void req_destroy(req *r)
-{
-    pthread_mutex_destroy(&r->mu);
-    pthread_cond_destroy(&r->cv);
-}
-
-static void req_ready(void *arg, int status, uint64_t size, tokfs_backing *backing)
-{
-    req *r = arg;
-    pthread_mutex_lock(&r->mu);
-    r->calls++;
-    r->status = status;
-    r->size = size;
-    r->backing = backing;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-/* Wait for the callback; 0, or -ETIMEDOUT. */
-static int req_wait(req *r)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += WAIT_MS / 1000;
-    pthread_mutex_lock(&r->mu);
-    int rc = 0;
-    while (!r->calls && rc == 0)
-        rc = pthread_cond_timedwait(&r->cv, &r->mu, &until);
-    pthread_mutex_unlock(&r->mu);
-    return r->calls ? 0 : -ETIMEDOUT;
-}
-
-static int req_calls(req *r)
-{
-    pthread_mutex_lock(&r->mu);
-    int n = r->calls;
-    pthread_mutex_unlock(&r->mu);
-    return n;
-}
-
 /* Get shard i and wait for the answer. Returns the status; *b the backing (when wanted). */
 static int get_sync(tokfs_cache *c, uint32_t i, int is_read, int want_backing, uint64_t *size,
                     tokfs_backing **b)
@@ -381,12 +313,6 @@ static uint64_t cap_of(double shards)
     return ev.fixed + (uint64_t)(shards * (double)ev.shard_alloc) + 2 * ev.block;
 }
 
-static void set_str(char **field, const char *value)
-{
-    free(*field);
-    *field = strdup(value);
-}
-
 /* Open a cache in cache dir `dir` (NULL: a new one). 0, or the error counted as a check failure
  * (the case then returns: it cannot run, and that fails the test). */
 static int open_cache(handle *h, const char *dir, uint64_t cap, unsigned workers, unsigned prefetch,
@@ -437,38 +363,6 @@ static void close_cache(handle *h)
     tokfs_cache_close(h->c);
     h->c = NULL;
     tokfs_config_free(&h->cfg);
-}
-
-/* Wait until no build runs and nothing is queued. */
-static void wait_idle(tokfs_cache *c)
-{
-    for (int ms = 0; ms < WAIT_MS; ms++) {
-        cache_lock(c);
-        int idle = c->active_builds == 0 && c->demand_q.count == 0 && c->prefetch_q.count == 0;
-        cache_unlock(c);
-        if (idle)
-            return;
-        usleep(1000);
-    }
-    CHECK(!"the cache did not go idle");
-}
-
-/* status.json, parsed. */
-static json_t *status_of(tokfs_cache *c)
-{
-    size_t len;
-    char *text = tokfs_cache_render_status(c, &len);
-    CHECK(text != NULL);
-    if (!text)
-        return json_object();
-    CHECK_EQ_INT(text[len - 1], '\n');
-    json_error_t jerr;
-    json_t *doc = json_loadb(text, len, 0, &jerr);
-    if (!doc)
-        fprintf(stderr, "status.json does not parse: %s\n%s", jerr.text, text);
-    CHECK(doc != NULL);
-    free(text);
-    return doc ? doc : json_object();
 }
 
 static const char *shard_state(json_t *status, uint32_t i)
@@ -1175,37 +1069,13 @@ static void test_documents(void)
     close_cache(&h);
 }
 
-static int rm_entry(const char *path, const struct stat *s, int flag, struct FTW *ftw)
-{
-    (void)s;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int main(void)
 {
     alarm(300); /* a hang (a deadlock) fails the test instead of stalling the run */
     pthread_mutex_init(&st.mu, NULL);
     pthread_cond_init(&st.cv, NULL);
-    char tmpl[] = "/tmp/tokfs-cache-XXXXXX";
-    if (!mkdtemp(tmpl) || !realpath(tmpl, ev.root)) {
-        perror("mkdtemp");
+    if (make_corpus(ev.root, "/tmp/tokfs-cache-", ev.src, sizeof ev.src, NFILES, FILE_BYTES) != 0)
         return 1;
-    }
-    snprintf(ev.src, sizeof ev.src, "%s/src", ev.root);
-    CHECK_EQ_INT(mkdir(ev.src, 0700), 0);
-    for (int f = 0; f < NFILES; f++) {
-        char path[PATH_MAX + 64];
-        snprintf(path, sizeof path, "%s/part-%d.txt", ev.src, f);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        char text[FILE_BYTES];
-        for (int k = 0; k < FILE_BYTES; k++)
-            text[k] = (char)('a' + (k * 7 + f) % 26);
-        CHECK(fd >= 0 && write(fd, text, sizeof text) == (ssize_t)sizeof text);
-        if (fd >= 0)
-            close(fd);
-    }
     tokfs_err err = {""};
     if (tokfs_tokenizer_open("bytes", NULL, NULL, &ev.tok, &err) != 0) {
         fprintf(stderr, "tokenizer: %s\n", err.msg);
@@ -1229,6 +1099,6 @@ int main(void)
     test_hammer(ops);
 
     tokfs_tokenizer_close(ev.tok);
-    nftw(ev.root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rm_tree(ev.root);
     CHECK_DONE();
 }

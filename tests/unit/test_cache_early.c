@@ -50,7 +50,8 @@
 #define CHUNK 1024u                       /* 12 chunks a shard, the last one partial */
 #define NCHUNKS ((SHARD_BYTES + CHUNK - 1) / CHUNK)
 #define WRITE 512                         /* bytes per write */
-#define WAIT_MS 20000
+#define WAIT_MS 20000                     /* longest wait for a callback before the check fails */
+#include "cache_fixture.h"
 
 /* ---- the stub builder --------------------------------------------------------------------- */
 
@@ -81,21 +82,9 @@ static uint8_t *shard_bytes(uint32_t i, int64_t differ_from)
     return b;
 }
 
-static int cancelled(const tokfs_build_output *out)
-{
-    return out->cancel && atomic_load(out->cancel);
-}
-
 static void wait_a_little(void) /* st.mu held: at most 5 ms (the caller loops) */
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += 5 * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&st.cv, &st.mu, &until);
+    cond_wait_ms(&st.cv, &st.mu, 5);
 }
 
 static int stub_build(void *ctx, uint32_t i, const tokfs_build_output *out,
@@ -188,62 +177,6 @@ static int builds_of(uint32_t i)
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
-typedef struct req {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int calls;
-    int status;
-    uint64_t size;
-    tokfs_backing *backing;
-} req;
-
-static void req_init(req *r)
-{
-    memset(r, 0, sizeof *r);
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, NULL);
-}
-
-static void req_destroy(req *r)
-{
-    pthread_mutex_destroy(&r->mu);
-    pthread_cond_destroy(&r->cv);
-}
-
-static void req_ready(void *arg, int status, uint64_t size, tokfs_backing *backing)
-{
-    req *r = arg;
-    pthread_mutex_lock(&r->mu);
-    r->calls++;
-    r->status = status;
-    r->size = size;
-    r->backing = backing;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-static int req_wait(req *r)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += WAIT_MS / 1000;
-    pthread_mutex_lock(&r->mu);
-    int rc = 0;
-    while (!r->calls && rc == 0)
-        rc = pthread_cond_timedwait(&r->cv, &r->mu, &until);
-    int calls = r->calls;
-    pthread_mutex_unlock(&r->mu);
-    return calls ? 0 : -ETIMEDOUT;
-}
-
-static int req_calls(req *r)
-{
-    pthread_mutex_lock(&r->mu);
-    int n = r->calls;
-    pthread_mutex_unlock(&r->mu);
-    return n;
-}
-
 /* 1 when b's bytes [0, end) are shard i's (as the first make wrote them). */
 static int backing_matches(tokfs_backing *b, uint32_t i, uint64_t end)
 {
@@ -266,12 +199,6 @@ typedef struct handle {
     tokfs_config cfg;
     tokfs_cache *c;
 } handle;
-
-static void set_str(char **field, const char *value)
-{
-    free(*field);
-    *field = strdup(value);
-}
 
 static int open_cache(handle *h, const char *dir, uint64_t cap, unsigned workers,
                       unsigned prefetch)
@@ -316,30 +243,6 @@ static void close_cache(handle *h)
     tokfs_cache_close(h->c);
     h->c = NULL;
     tokfs_config_free(&h->cfg);
-}
-
-static void wait_idle(tokfs_cache *c)
-{
-    for (int ms = 0; ms < WAIT_MS; ms++) {
-        cache_lock(c);
-        int idle = c->active_builds == 0 && c->demand_q.count == 0 && c->prefetch_q.count == 0;
-        cache_unlock(c);
-        if (idle)
-            return;
-        usleep(1000);
-    }
-    CHECK(!"the cache did not go idle");
-}
-
-static json_t *status_of(tokfs_cache *c)
-{
-    size_t len;
-    char *text = tokfs_cache_render_status(c, &len);
-    json_error_t jerr;
-    json_t *doc = text ? json_loadb(text, len, 0, &jerr) : NULL;
-    free(text);
-    CHECK(doc != NULL);
-    return doc ? doc : json_object();
 }
 
 static const char *shard_state(tokfs_cache *c, uint32_t i)
@@ -853,37 +756,13 @@ static void test_prefetch_evicts(void)
     close_cache(&h);
 }
 
-static int rm_entry(const char *path, const struct stat *s, int flag, struct FTW *ftw)
-{
-    (void)s;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int main(void)
 {
     alarm(300);
     pthread_mutex_init(&st.mu, NULL);
     pthread_cond_init(&st.cv, NULL);
-    char tmpl[] = "/tmp/tokfs-early-XXXXXX";
-    if (!mkdtemp(tmpl) || !realpath(tmpl, root)) {
-        perror("mkdtemp");
+    if (make_corpus(root, "/tmp/tokfs-early-", src_dir, sizeof src_dir, NFILES, FILE_BYTES) != 0)
         return 1;
-    }
-    snprintf(src_dir, sizeof src_dir, "%s/src", root);
-    CHECK_EQ_INT(mkdir(src_dir, 0700), 0);
-    for (int f = 0; f < NFILES; f++) {
-        char path[PATH_MAX + 64];
-        snprintf(path, sizeof path, "%s/part-%d.txt", src_dir, f);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        char text[FILE_BYTES];
-        for (int k = 0; k < FILE_BYTES; k++)
-            text[k] = (char)('a' + (k * 7 + f) % 26);
-        CHECK(fd >= 0 && write(fd, text, sizeof text) == (ssize_t)sizeof text);
-        if (fd >= 0)
-            close(fd);
-    }
     tokfs_err err = {""};
     if (tokfs_tokenizer_open("bytes", NULL, NULL, &tok, &err) != 0) {
         fprintf(stderr, "tokenizer: %s\n", err.msg);
@@ -898,6 +777,6 @@ int main(void)
     test_writer();
     test_prefetch_evicts();
     tokfs_tokenizer_close(tok);
-    nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rm_tree(root);
     CHECK_DONE();
 }
