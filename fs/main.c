@@ -386,8 +386,7 @@ static int serve(tokfs_config *cfg, const cmdline *cl, tokfs_cache *cache,
             /* Give back the shards passthrough pins: the cache frees what it still references
              * when it closes. (The kernel keeps its own reference on each backing file until
              * the unmount below.) */
-            tokfs_pt_destroy(fs.pt);
-            fs.pt = NULL;
+            tokfs_pt_release_pins(fs.pt);
             /* Stop the workers first: they answer parked requests before the session goes. */
             tokfs_cache_close(cache);
             cache = NULL;
@@ -400,7 +399,7 @@ static int serve(tokfs_config *cfg, const cmdline *cl, tokfs_cache *cache,
     }
     fuse_session_destroy(se);
     fuse_opt_free_args(&args);
-    tokfs_pt_destroy(fs.pt); /* if the session never ran: nothing pinned */
+    tokfs_pt_destroy(fs.pt); /* after the session: its I/O hooks read it until then */
     tokfs_cache_close(cache);
     tokfs_buf_free(&fs.tok_file);
     pthread_mutex_destroy(&fs.tok_file_lock);

@@ -110,6 +110,8 @@ struct tokfs_pt {
     atomic_int negotiation; /* NEG_* */
     atomic_int active;      /* the INIT reply with FUSE_PASSTHROUGH was written */
     atomic_int open_failure_logged;
+    int refused; /* pt->lock: the kernel refused a backing file for a reason that holds for
+                  * every shard (EPERM, ELOOP): later opens do not ask again */
     int asked; /* passthrough=1, not auto: a fallback is a warning */
 
     pthread_mutex_t lock; /* guards shards and the counters */
@@ -153,7 +155,7 @@ int tokfs_pt_create(tokfs_cache *cache, int stacked, int asked, tokfs_pt **out)
     return 0;
 }
 
-void tokfs_pt_destroy(tokfs_pt *pt)
+void tokfs_pt_release_pins(tokfs_pt *pt)
 {
     if (!pt)
         return;
@@ -164,9 +166,20 @@ void tokfs_pt_destroy(tokfs_pt *pt)
     /* The session loop has ended: no open or release will be answered any more. The kernel
      * holds its own reference on every backing file it was given (until the unmount closes
      * the connection), so the cache's references can go now. */
+    pthread_mutex_lock(&pt->lock);
     for (uint32_t i = 0; i < pt->nshards; i++)
-        if (pt->shards[i].ref)
+        if (pt->shards[i].ref) {
             tokfs_cache_release(pt->cache, pt->shards[i].ref);
+            pt->shards[i].ref = NULL;
+        }
+    pthread_mutex_unlock(&pt->lock);
+}
+
+void tokfs_pt_destroy(tokfs_pt *pt)
+{
+    if (!pt)
+        return;
+    tokfs_pt_release_pins(pt);
     if (g_pt == pt)
         g_pt = NULL;
     pthread_mutex_destroy(&pt->lock);
@@ -237,11 +250,16 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *userdata)
         out.flags2 |= PT_FLAGS2_PASSTHROUGH;
         out.max_stack_depth = pt->max_stack_depth;
         struct iovec v[2] = {iov[0], {.iov_base = &out, .iov_len = sizeof out}};
+        /* Active before the reply is written: the kernel lets requests through as soon as it
+         * has taken the reply, and another session thread may answer an OPEN before this
+         * writev returns — it must answer it as a passthrough mount does. */
+        atomic_store(&pt->active, 1);
         ssize_t n = writev(fd, v, 2);
         int saved = errno;
         atomic_store(&pt->negotiation, NEG_DONE);
-        if (n >= 0) {
-            atomic_store(&pt->active, 1);
+        if (n < 0) {
+            atomic_store(&pt->active, 0); /* no INIT reply: the connection is gone anyway */
+        } else {
             tokfs_log(TOKFS_LOG_INFO, "passthrough: on (max_stack_depth %u): cached shards "
                       "are read from the cache files by the kernel", pt->max_stack_depth);
         }
@@ -289,6 +307,21 @@ int tokfs_pt_install(tokfs_pt *pt, struct fuse_session *se)
     return 0;
 }
 
+/* The kernel checks CAP_SYS_ADMIN in the initial user namespace (fuse_backing_open): root in a
+ * container's own namespace has it only there. 1 when ours is the initial one (uid_map maps all
+ * of 0..2^32-2 to itself), else 0. */
+static int in_initial_user_namespace(void)
+{
+    FILE *f = fopen("/proc/self/uid_map", "r");
+    if (!f)
+        return 1; /* no /proc to ask: let the kernel say */
+    unsigned long inside = 1, outside = 1, count = 0;
+    int n = fscanf(f, "%lu %lu %lu", &inside, &outside, &count);
+    int more = fgetc(f) != EOF && fgetc(f) != EOF; /* a second mapping line */
+    fclose(f);
+    return n == 3 && inside == 0 && outside == 0 && count == 4294967295ul && !more;
+}
+
 static int has_cap_sys_admin(void)
 {
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
@@ -311,6 +344,9 @@ int tokfs_pt_negotiate(tokfs_pt *pt)
     else if (!has_cap_sys_admin())
         why = "registering backing files (FUSE_DEV_IOC_BACKING_OPEN) needs CAP_SYS_ADMIN: "
               "mount as root";
+    else if (!in_initial_user_namespace())
+        why = "registering backing files needs CAP_SYS_ADMIN in the initial user namespace, "
+              "and this daemon runs in another (a container's)";
     if (why) {
         tokfs_log(pt->asked ? TOKFS_LOG_WARN : TOKFS_LOG_INFO, "passthrough%s not used: %s; "
                   "reads go through the FUSE page cache as with passthrough=0",
@@ -394,7 +430,9 @@ static int32_t register_backing(tokfs_pt *pt, uint32_t index, tokfs_backing *b, 
      * (Megatron's .idx shares the file after the ids; the caller excludes it, this is the
      * check that the layout really is one file per shard.) */
     if (tokfs_cache_known_parts(pt->cache, index, &data, &idx) != 0 || idx != 0 || data != size)
-        return -EINVAL;
+        return -EINVAL; /* not the served file as it is: cached mode (nothing the kernel said) */
+    if (pt->refused)
+        return pt->refused;
     struct pt_backing_map map = {.fd = tokfs_backing_fd(b), .flags = 0, .padding = 0};
     int id = ioctl(pt->fd, PT_DEV_IOC_BACKING_OPEN, &map);
     if (id > 0) {
@@ -402,6 +440,8 @@ static int32_t register_backing(tokfs_pt *pt, uint32_t index, tokfs_backing *b, 
         return id;
     }
     int rc = id < 0 ? -errno : -EIO;
+    if (rc == -EPERM || rc == -ELOOP)
+        pt->refused = rc; /* the capability, or the cache dir's stacking: the same for all */
     if (!atomic_exchange(&pt->open_failure_logged, 1)) {
         char name[64];
         tokfs_cache_shard_name(pt->cache, index, name, sizeof name);

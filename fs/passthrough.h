@@ -34,6 +34,11 @@ typedef struct tokfs_pt tokfs_pt;
  * auto, the default, the same line is information: the mount works as with passthrough=0).
  * 0 or -ENOMEM. */
 int tokfs_pt_create(tokfs_cache *cache, int stacked, int asked, tokfs_pt **out);
+/* Once the session loop has ended, before the cache closes: give back the cache references
+ * that passthrough opens pinned (the kernel holds its own on the backing files). The I/O hooks
+ * still run (the cache's workers answer parked READs until it closes): pt stays. */
+void tokfs_pt_release_pins(tokfs_pt *pt);
+/* After the session is destroyed (no hook can run any more): release what is left and free. */
 void tokfs_pt_destroy(tokfs_pt *pt);
 
 /* 1 when the filesystem at path is a stacking one (its files' superblocks have a stack depth
