@@ -78,6 +78,21 @@
  * and cleared under mu when it ends: finish_ok moves its reference to shard.backing, a failed
  * build drops it (readers still holding it keep reading verified bytes until they let go).
  *
+ * WRITTEN, NOT YET SYNCED. A build without chunk sums to check against (a first make; or a
+ * re-make of a shard made before sums existed, once its whole-file checksum equals the
+ * catalog's) publishes the finished file the moment its last byte is written and checked, before
+ * the fsync, the chunk sums' read-back, the catalog record and the link into shards/ (together
+ * 15-25 ms a shard on this machine, which every first reader of a shard used to wait for):
+ * build_one sets building to the temp file and verified to its whole size and, for a first make,
+ * the count, checksum and index size (so tokens >= 0 from then on: the shard's exact size), and
+ * answers the waiters — reads of any bytes with a reference on building, size queries with the
+ * size. Those bytes are the ones the cached shard will hold (the same file); only their
+ * durability is still to come, and a crash before the link leaves no name, so the shard is made
+ * again and compared with what readers saw (the count and checksum kept in memory, or the
+ * catalog's once recorded). A step after the publish that fails (fsync, catalog, link) fails the
+ * build as before: the waiters left get the error, readers holding the file keep their right
+ * bytes, and the next build of the shard is compared with the published count and checksum.
+ *
  * REMOTE has three faces in status.json: "remote" (never made), "evicted" (ever_cached) and
  * failed ("error": last_error, -EIO or -ENOSPC, shown as "EIO" / "ENOSPC"). last_error is
  * cleared when a reader parks a new waiter (the next read tries again) or the build succeeds;
@@ -152,8 +167,9 @@ typedef struct shard {
                                  * none are recorded; replaced only by the shard's one build */
     uint32_t nchunks;           /* mu: with chunk_sums */
     tokfs_backing *building;    /* mu: the build's temp file while it is MATERIALIZING with
-                                 * chunk_sums (see EARLY READS), else NULL; its reference is the
-                                 * build's (build_job.backing) */
+                                 * chunk_sums (see EARLY READS) or once its bytes are all
+                                 * written (WRITTEN, NOT YET SYNCED), else NULL; its reference
+                                 * is the build's (build_job.backing) */
     uint64_t verified;          /* mu: with building: bytes [0, verified) are final and checked */
     uint64_t prefetch_floor;    /* mu: while queued or built as a prefetch, the LRU clock of the
                                  * read that queued it: it may evict only shards read before */
@@ -192,6 +208,10 @@ typedef struct tokfs_cache_hooks {
     tokfs_cache_build_fn build;
     void *ctx;                  /* build's first argument */
     uint32_t chunk_bytes;       /* 0: TOKFS_CACHE_CHUNK_BYTES (tests use small chunks) */
+    /* Called by a build once its file is written and published (WRITTEN, NOT YET SYNCED), just
+     * before its fsync, without mu; a test blocks here, or returns a negative errno to fail the
+     * build as a failed fsync would. NULL: nothing. */
+    int (*before_sync)(void *ctx, uint32_t shard);
 } tokfs_cache_hooks;
 
 struct tokfs_cache {
@@ -285,6 +305,8 @@ typedef struct build_job {
     uint32_t nsums;             /* worker */
     uint64_t expect_bytes;      /* worker: with sums: the cache file's size at the first make */
     uint64_t checked;           /* worker: bytes of the temp file verified against sums */
+    int published;              /* worker: publish_written answered its readers (the shard's
+                                 * read clock was taken then, not at finish_ok) */
     uint64_t *new_sums;         /* worker: sums computed at the end (first make, or a shard made
                                  * before chunk sums), recorded, then moved to the shard */
     uint32_t new_nsums;         /* worker */

@@ -126,24 +126,31 @@ waiter *cache_take_waiters(tokfs_cache *c, uint32_t i)
 }
 
 /* Take shard i's read waiters whose bytes are below `verified` in its build's file, each with a
- * reference on it (EARLY READS). mu held. */
-static waiter *take_ready_waiters(tokfs_cache *c, uint32_t i, uint64_t verified)
+ * reference on it (EARLY READS), and, once its size is known (WRITTEN, NOT YET SYNCED: a first
+ * make's waiters), its size queries. Counted as early reads when count_early. mu held. */
+static waiter *take_ready_waiters(tokfs_cache *c, uint32_t i, uint64_t verified, int count_early)
 {
     TOKFS_CACHE_ASSERT_LOCKED(c);
     shard *s = &c->shards[i];
     waiter *ready = NULL, **link = &s->waiters;
     while (*link) {
         waiter *w = *link;
-        if (!w->want_backing || w->need_end > verified || !s->building) {
+        int ready_size = !w->want_backing && s->tokens >= 0;
+        int ready_read = w->want_backing && w->need_end <= verified && s->building;
+        if (!ready_size && !ready_read) {
             link = &w->next;
             continue;
         }
         *link = w->next;
-        atomic_fetch_add_explicit(&s->building->refs, 1, memory_order_relaxed);
-        w->backing = s->building;
+        w->backing = NULL;
+        if (ready_read) {
+            atomic_fetch_add_explicit(&s->building->refs, 1, memory_order_relaxed);
+            w->backing = s->building;
+            if (count_early)
+                c->early_reads++;
+        }
         w->next = ready;
         ready = w;
-        c->early_reads++;
     }
     return ready;
 }
@@ -347,7 +354,7 @@ static int build_progress(void *ctx, uint64_t done)
         return 0;
     cache_lock(c);
     c->shards[job->shard].verified = job->checked;
-    waiter *ready = take_ready_waiters(c, job->shard, job->checked);
+    waiter *ready = take_ready_waiters(c, job->shard, job->checked, 1);
     cache_unlock(c);
     cache_answer_waiters(ready, 0, job->expect_bytes);
     return 0;
@@ -380,6 +387,31 @@ static void record_chunk_sums(build_job *job, int fd, uint64_t file_bytes, uint6
     } else {
         free(sums);
     }
+}
+
+/* The build's file is written (file_bytes) and, for a re-make, equal to the catalog's record:
+ * serve it before it is synced and named (WRITTEN, NOT YET SYNCED in cache_internal.h). A first
+ * make's count, checksum and index size become the shard's. Without mu. */
+static void publish_written(build_job *job, const tokfs_build_stats *stats, uint64_t file_bytes)
+{
+    tokfs_cache *c = job->c;
+    cache_lock(c);
+    shard *s = &c->shards[job->shard];
+    if (s->tokens < 0) {
+        s->tokens = (int64_t)stats->tokens;
+        s->checksum = stats->checksum;
+        s->index_bytes = job->index_bytes;
+    }
+    s->building = job->backing;
+    s->verified = file_bytes;
+    /* Its place in the LRU is taken now, as finish_ok would: a read answered later (another
+     * shard's hit while this one syncs) must stay more recent than this make. */
+    s->last_read = ++c->clock;
+    job->published = 1;
+    waiter *ready = take_ready_waiters(c, job->shard, file_bytes, 0);
+    uint64_t size = cache_shard_bytes(c, s);
+    cache_unlock(c);
+    cache_answer_waiters(ready, 0, size);
 }
 
 /* Make shard job->shard, without c->mu: temp file, build, fsync, settle the reservation,
@@ -425,15 +457,9 @@ static int build_one(build_job *job, tokfs_cache_build_fn build, void *build_ctx
                               .progress = build_progress, .progress_ctx = job};
     tokfs_err err = {{0}}; /* what went wrong, without the shard's name (added at the end) */
     int rc = build(build_ctx, i, &out, stats, &err);
-    if (rc == 0 && fsync(fd) != 0)
-        rc = tokfs_err_set(&err, errno, "cannot sync %s: %s", tmp_path, strerror(errno));
     struct stat st;
     if (rc == 0 && fstat(fd, &st) != 0)
         rc = tokfs_err_set(&err, errno, "cannot stat %s: %s", tmp_path, strerror(errno));
-    if (rc == 0) {
-        *disk_out = cache_allocated_bytes(&st);
-        rc = cache_settle_reservation(job, *disk_out);
-    }
     /* What follows the data file is the .idx (megatron; nothing for the other layouts). */
     uint64_t data_bytes = rc == 0 ? tokfs_layout_data_bytes(&c->layout, stats->tokens) : 0;
     if (rc == 0 && (uint64_t)st.st_size < data_bytes)
@@ -448,6 +474,20 @@ static int build_one(build_job *job, tokfs_cache_build_fn build, void *build_ctx
                  PRId64 ", %016" PRIx64 ")", stats->tokens, stats->checksum, job->known_tokens,
                  job->known_checksum);
         rc = set_differs(job, what);
+    }
+    /* Every byte is written and (a re-make) equal to the record: readers need not wait for the
+     * sync and the naming. (With chunk sums the progress callback has served them already.) */
+    if (rc == 0 && !job->sums)
+        publish_written(job, stats, (uint64_t)st.st_size);
+    if (rc == 0 && c->hooks.before_sync)
+        rc = c->hooks.before_sync(c->hooks.ctx, i);
+    if (rc == 0 && fsync(fd) != 0)
+        rc = tokfs_err_set(&err, errno, "cannot sync %s: %s", tmp_path, strerror(errno));
+    if (rc == 0 && fstat(fd, &st) != 0)
+        rc = tokfs_err_set(&err, errno, "cannot stat %s: %s", tmp_path, strerror(errno));
+    if (rc == 0) {
+        *disk_out = cache_allocated_bytes(&st);
+        rc = cache_settle_reservation(job, *disk_out);
     }
     /* First made, or made before chunk sums existed: record them (before the catalog record,
      * so a crash in between leaves sums the catalog does not vouch for: ignored). */
@@ -508,7 +548,8 @@ static void finish_ok(tokfs_cache *c, build_job *job, uint64_t disk,
     s->tokens = (int64_t)stats->tokens;
     s->checksum = stats->checksum;
     s->index_bytes = job->index_bytes;
-    s->last_read = ++c->clock;
+    if (!job->published)
+        s->last_read = ++c->clock;
     s->skipped_records = stats->skipped_records;
     s->last_error = 0;
     s->demand = 0;

@@ -154,6 +154,7 @@ done
 tk_log "repaired with the same ETag (a bad copy served, then the good one): the next read serves it"
 cp -p "$TK_TMP/orig/part-001.jsonl.zst" "$corpus/part-001.jsonl.zst"
 cat "$mnt/$zshard" >/dev/null || tk_fail "the repaired .zst is not served"
+tk_settle "$mnt"
 [ "$(shard_status "$mnt" "$zshard" state)" = cached ] || tk_fail "the repaired .zst shard is not cached"
 
 tk_log "repaired with a new ETag: the pinned plan says 'changed upstream' until it is made again"

@@ -96,7 +96,8 @@ tk_log "single flight and no head-of-line blocking (slow HTTP source)"
 NGINX_EXTRA_CONF='limit_rate 40k;' nginx_start "$corpus"
 rm -rf "$cache"
 tk_mount "@$NGINX_URL/list.txt" "$mnt" "cache_size=64M,cache_dir=$cache,shard_size=120000,workers=2,prefetch=0,tokenizer=bytes" flight
-cat "$mnt/train/shard_00001.bin" >/dev/null   # cached now
+cat "$mnt/train/shard_00001.bin" >/dev/null
+tk_settle "$mnt"                              # cached now
 gets_before=$(grep -c '^GET /part' "$NGINX_ACCESS_LOG" || true)
 pids=()
 for i in 1 2 3 4 5 6; do cat "$mnt/train/shard_00000.bin" >"$TK_TMP/copy$i" & pids+=($!); done
@@ -107,6 +108,7 @@ cat "$mnt/train/shard_00001.bin" >/dev/null
 elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 [ "$(tk_status "$mnt" materializations)" -eq 1 ] || tk_fail "shard 0 finished too fast to test blocking (raise the corpus size)"
 for p in "${pids[@]}"; do wait "$p"; done
+tk_settle "$mnt"
 tk_log "cached read took $elapsed_ms ms while shard 0 was being made"
 [ "$elapsed_ms" -lt 1500 ] || tk_fail "a read of a cached shard waited $elapsed_ms ms behind a build"
 [ "$(tk_status "$mnt" materializations)" -eq 2 ] || tk_fail "six readers of one shard made $(tk_status "$mnt" materializations) builds in all, expected 2"

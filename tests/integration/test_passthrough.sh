@@ -98,6 +98,14 @@ def status():
 def shard_state(rel):
     return next(s["state"] for s in status()["shards"] if s["name"] == rel)
 
+def settled(rel):
+    """Wait while rel is still being made: a first read is answered once its bytes are written,
+    and the shard is cached (synced, named, evictable) just after."""
+    for _ in range(200):
+        if shard_state(rel) != "materializing":
+            return
+        time.sleep(0.05)
+
 def open_read(rel, drop=True):
     """Open, read the whole file with the page cache dropped, close: (bytes, READs, OPENs)."""
     path = os.path.join(mnt, rel)
@@ -133,6 +141,7 @@ if step == "modes":
     r0 = count("READ", ino)
     expect(read_fd(fd1, drop=False) == want(rel), "shard 2, first read: wrong bytes")
     expect(count("READ", ino) > r0, "shard 2, first read: no READ")
+    settled(rel)
     expect(shard_state(rel) == "cached", "shard 2 not cached after its first read")
     # Cached now, but a cached-mode open is live: the next one must be cached mode too.
     o0, r0 = count("OPEN", ino), count("READ", ino)
@@ -217,6 +226,7 @@ elif step == "evict":
         rel = "train/" + n
         data, _, _ = open_read(rel, drop=False)
         expect(data == want(rel), rel + ": wrong bytes under the cap")
+        settled(rel)  # cached, so the next make can evict it rather than the held one
     # the held shard is the least recently read, but shards nobody holds go first
     expect(shard_state(held) == "cached", "a held shard was evicted while shards nobody holds could go")
     # hold the other cached shard too: the next build must evict a held one, the least
@@ -226,6 +236,7 @@ elif step == "evict":
     fd2 = hold(second)
     data, _, _ = open_read("train/" + others[0], drop=False)
     expect(data == want("train/" + others[0]), others[0] + ": wrong bytes with every cached shard held")
+    settled("train/" + others[0])
     expect(shard_state(second) == "cached", "the more recently read held shard was evicted")
     os.close(fd2)
     st = status()

@@ -32,6 +32,7 @@ PY
 }
 check 0
 cat "$mnt/train/shard_00000.bin" "$mnt/train/shard_00001.bin" >/dev/null
+tk_settle "$mnt"
 check 2
 "$TOKFS" status "$mnt" >"$TK_TMP/summary.txt" || tk_fail "tokfs status failed"
 grep -q "shards     2 cached" "$TK_TMP/summary.txt" || tk_fail "text summary: $(cat "$TK_TMP/summary.txt")"

@@ -71,7 +71,13 @@ assert unread, "every shard already made: nothing to change status with"
 name = unread[0]["name"]
 with open(os.path.join(mnt, name), "rb") as f:
     f.read(1)
-after = json.load(open(status))
+# The read is answered once the shard is written; it is cached (synced, named) just after.
+import time
+for _ in range(200):
+    after = json.load(open(status))
+    if [s["state"] for s in after["shards"] if s["name"] == name] == ["cached"]:
+        break
+    time.sleep(0.05)
 assert after["materializations"] == st_before["materializations"] + 1, (st_before["materializations"], after["materializations"])
 assert [s["state"] for s in after["shards"] if s["name"] == name] == ["cached"], name
 assert os.stat(status).st_ino != os.fstat(held.fileno()).st_ino, "a changed status.json kept its inode"

@@ -174,5 +174,19 @@ tk_status() {
     "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1/.tokfs/status.json" "$2"
 }
 
+# tk_settle MNT: wait (up to 30 s) until no shard of the mount is "materializing". A read is
+# answered as soon as its shard's bytes are written; the shard is cached (synced, named, counted
+# in materializations) a few ms later: a check of status.json right after a read waits for that.
+tk_settle() {
+    "$PY" - "$1/.tokfs/status.json" <<'PY' || tk_fail "shards still being made after 30 s"
+import json, sys, time
+for _ in range(600):
+    if not any(s["state"] == "materializing" for s in json.load(open(sys.argv[1]))["shards"]):
+        sys.exit(0)
+    time.sleep(0.05)
+sys.exit(1)
+PY
+}
+
 # Count of GET requests in nginx's access log.
 tk_gets() { nginx_log_count '^GET ' || true; }

@@ -75,6 +75,9 @@ typedef struct stub {
     uint64_t ids[NFILES];        /* ids a build writes; 0: FILE_BYTES + 1 */
     unsigned salt[NFILES];       /* changes the content (a "changed source") */
     uint64_t tail_bytes;         /* bytes written after the ids (a megatron .idx stand-in) */
+    int sync_gate[NFILES];       /* 1: the build waits before its fsync (hooks.before_sync) */
+    int at_sync[NFILES];         /* builds of this shard that reached before_sync */
+    int sync_fail[NFILES];       /* a negative errno before_sync returns, or 0 */
     /* atomic */
     _Atomic uint64_t inflight[NFILES]; /* allocated bytes of the temp file being written */
     atomic_int cap_violations;
@@ -96,6 +99,9 @@ static void stub_reset(void)
     memset(st.ids, 0, sizeof st.ids);
     memset(st.salt, 0, sizeof st.salt);
     st.tail_bytes = 0;
+    memset(st.sync_gate, 0, sizeof st.sync_gate);
+    memset(st.at_sync, 0, sizeof st.at_sync);
+    memset(st.sync_fail, 0, sizeof st.sync_fail);
     for (int i = 0; i < NFILES; i++)
         atomic_store(&st.inflight[i], 0);
     atomic_store(&st.cap_violations, 0);
@@ -243,6 +249,32 @@ static int stub_build(void *ctx, uint32_t i, const tokfs_build_output *out,
     return rc;
 }
 
+/* hooks.before_sync: the build's file is written and published; hold it here while the gate
+ * is closed, then fail it if asked. */
+static int stub_before_sync(void *ctx, uint32_t i)
+{
+    (void)ctx;
+    pthread_mutex_lock(&st.mu);
+    st.at_sync[i]++;
+    pthread_cond_broadcast(&st.cv);
+    while (st.sync_gate[i] && !(st.c && atomic_load(&st.c->stopping)))
+        stub_wait_a_little();
+    int fail = st.sync_fail[i];
+    pthread_mutex_unlock(&st.mu);
+    return fail;
+}
+
+/* Wait until a build of shard i has reached before_sync n times. 0 or -ETIMEDOUT. */
+static int wait_at_sync(uint32_t i, int n)
+{
+    pthread_mutex_lock(&st.mu);
+    for (int ms = 0; st.at_sync[i] < n && ms < WAIT_MS; ms += 5)
+        stub_wait_a_little();
+    int ok = st.at_sync[i] >= n;
+    pthread_mutex_unlock(&st.mu);
+    return ok ? 0 : -ETIMEDOUT;
+}
+
 /* ---- requests ----------------------------------------------------------------------------- */
 
 /* Get shard i and wait for the answer. Returns the status; *b the backing (when wanted). */
@@ -340,7 +372,7 @@ static int open_cache(handle *h, const char *dir, uint64_t cap, unsigned workers
     h->cfg.prefetch = prefetch;
     h->cfg.format = ev.format;
     stub_reset();
-    tokfs_cache_hooks hooks = {.build = stub_build, .ctx = &st};
+    tokfs_cache_hooks hooks = {.build = stub_build, .ctx = &st, .before_sync = stub_before_sync};
     int rc = tokfs_cache_open_hooks(&h->cfg, ev.tok, &hooks, &h->c, &err);
     if (rc) {
         fprintf(stderr, "open %s: %d (%s)\n", cache_dir, rc, err.msg);
@@ -411,6 +443,7 @@ static void calibrate(void)
     ev.fixed = h.c->fixed_bytes;
     ev.block = h.c->block;
     CHECK_EQ_INT(get_sync(h.c, 0, 1, 0, NULL, NULL), 0);
+    wait_idle(h.c); /* answered once written; its disk size is settled after the sync */
     cache_lock(h.c);
     ev.shard_alloc = h.c->shards[0].disk_bytes;
     cache_unlock(h.c);
@@ -522,6 +555,7 @@ static void test_failure_answers_waiters(void)
     CHECK_EQ_INT(get_sync(h.c, 1, 1, 0, &size, NULL), 0);
     CHECK_EQ_INT(size, (FILE_BYTES + 1) * 2);
     CHECK_EQ_INT(stub_get(&st.builds[1]), 2);
+    wait_idle(h.c); /* answered once written: cached after its sync */
     s = status_of(h.c);
     CHECK_STR(shard_error(s, 1), "null");
     CHECK_STR(shard_state(s, 1), "cached");
@@ -538,6 +572,7 @@ static void test_lru_order(void)
     CHECK_EQ_INT(get_sync(h.c, 1, 1, 0, NULL, NULL), 0);
     CHECK_EQ_INT(get_sync(h.c, 0, 1, 0, NULL, NULL), 0); /* a hit: 1 is now the oldest read */
     CHECK_EQ_INT(get_sync(h.c, 2, 1, 0, NULL, NULL), 0);
+    wait_idle(h.c);
     json_t *s = status_of(h.c);
     CHECK_STR(shard_state(s, 0), "cached");
     CHECK_STR(shard_state(s, 1), "evicted");
@@ -552,6 +587,7 @@ static void test_lru_order(void)
     CHECK_EQ_INT(get_sync(h.c, 0, 1, 0, NULL, NULL), 0);
     CHECK_EQ_INT(get_sync(h.c, 2, 0, 0, NULL, NULL), 0);
     CHECK_EQ_INT(get_sync(h.c, 3, 1, 0, NULL, NULL), 0);
+    wait_idle(h.c);
     s = status_of(h.c);
     CHECK_STR(shard_state(s, 0), "cached");
     CHECK_STR(shard_state(s, 2), "evicted");
@@ -742,6 +778,84 @@ static void test_evicted_held(void)
     CHECK_EQ_INT(get_sync(h.c, 0, 1, 1, NULL, &held), 0);
     CHECK_EQ_INT(stub_get(&st.builds[0]), 2);
     check_whole_and_release(h.c, held, 0);
+    close_cache(&h);
+}
+
+/* A shard's bytes are served once written, before its fsync and naming (WRITTEN, NOT YET
+ * SYNCED in cache_internal.h): a size query and a read of any bytes are answered while the
+ * build is held at before_sync, from the build's file, with the right bytes; the whole-shard
+ * get (a passthrough probe) waits for the cached shard. A build that fails after that keeps the
+ * published count and checksum: the next make is compared with them (equal: cached; another
+ * content: EIO, never served). */
+static void test_published_before_sync(void)
+{
+    handle h;
+    if (open_cache(&h, NULL, cap_of(4), 2, 0, 1))
+        return;
+    const uint64_t bytes = (FILE_BYTES + 1) * 2;
+    stub_set(&st.sync_gate[0], 1);
+    uint64_t size = 0;
+    CHECK_EQ_INT(get_sync(h.c, 0, 0, 0, &size, NULL), 0); /* answered while held at the gate */
+    CHECK_EQ_INT(size, bytes);
+    CHECK_EQ_INT(stub_get(&st.at_sync[0]), 1);
+    json_t *s = status_of(h.c);
+    CHECK_STR(shard_state(s, 0), "materializing");
+    json_decref(s);
+    req r;
+    req_init(&r);
+    tokfs_cache_read(h.c, 0, bytes, req_ready, &r); /* any bytes of it: at once */
+    CHECK_EQ_INT(req_calls(&r), 1);
+    CHECK_EQ_INT(r.status, 0);
+    CHECK_EQ_INT(r.size, bytes);
+    check_whole_and_release(h.c, r.backing, 0);
+    req_destroy(&r);
+    req whole;
+    req_init(&whole);
+    tokfs_cache_get(h.c, 0, 0, 1, req_ready, &whole); /* the cached shard's file: waits */
+    usleep(20000);
+    CHECK_EQ_INT(req_calls(&whole), 0);
+    stub_set(&st.sync_gate[0], 0);
+    CHECK_EQ_INT(req_wait(&whole), 0);
+    CHECK_EQ_INT(whole.status, 0);
+    check_whole_and_release(h.c, whole.backing, 0);
+    req_destroy(&whole);
+    wait_idle(h.c);
+    s = status_of(h.c);
+    CHECK_STR(shard_state(s, 0), "cached");
+    json_decref(s);
+
+    /* published, then the sync fails: the error is the build's; the size stays known */
+    stub_set(&st.sync_fail[1], -EIO);
+    CHECK_EQ_INT(get_sync(h.c, 1, 0, 0, &size, NULL), 0);
+    CHECK_EQ_INT(size, bytes);
+    CHECK_EQ_INT(wait_at_sync(1, 1), 0);
+    wait_idle(h.c);
+    s = status_of(h.c);
+    CHECK_STR(shard_state(s, 1), "remote");
+    CHECK_STR(shard_error(s, 1), "EIO");
+    json_decref(s);
+    CHECK_EQ_INT(tokfs_cache_known_size(h.c, 1, &size), 0);
+    CHECK_EQ_INT(size, bytes);
+    /* the next read makes it again, equal to what was published: cached */
+    stub_set(&st.sync_fail[1], 0);
+    tokfs_backing *b = NULL;
+    CHECK_EQ_INT(get_sync(h.c, 1, 1, 1, NULL, &b), 0);
+    check_whole_and_release(h.c, b, 1);
+    CHECK_EQ_INT(stub_get(&st.builds[1]), 2);
+
+    /* published, the sync fails, and the next make differs (a changed source): EIO */
+    stub_set(&st.sync_fail[2], -EIO);
+    CHECK_EQ_INT(get_sync(h.c, 2, 0, 0, &size, NULL), 0);
+    CHECK_EQ_INT(wait_at_sync(2, 1), 0);
+    wait_idle(h.c);
+    stub_set(&st.sync_fail[2], 0);
+    stub_set((int *)&st.salt[2], 1);
+    CHECK_EQ_INT(get_sync(h.c, 2, 1, 1, NULL, &b), -EIO);
+    CHECK(b == NULL);
+    s = status_of(h.c);
+    const char *last = json_string_value(json_object_get(s, "last_error"));
+    CHECK(last && strstr(last, "re-made differs") != NULL);
+    json_decref(s);
     close_cache(&h);
 }
 
@@ -970,6 +1084,7 @@ static void test_documents(void)
     if (open_cache(&h, NULL, cap_of(4), 1, 0, 1))
         return;
     CHECK_EQ_INT(get_sync(h.c, 0, 1, 0, NULL, NULL), 0);
+    wait_idle(h.c);
     json_t *s = status_of(h.c);
     static const char *const status_keys[] = {
         "pid", "cache_dir", "cache_bytes_used", "cache_bytes_cap", "cache_bytes_metadata", "hits",
@@ -1089,6 +1204,7 @@ int main(void)
     test_failure_answers_waiters();
     test_lru_order();
     test_evicted_held();
+    test_published_before_sync();
     test_over_cap();
     test_no_deadlock();
     test_prefetch();
