@@ -79,9 +79,9 @@ tk_children_of() {
 # ctest ends a test past its TIMEOUT with SIGKILL, which no trap sees: the mounts, daemons and
 # temp dir would stay behind and break the next run. So when ctest says the timeout
 # (TOKFS_TEST_TIMEOUT, set in CMakeLists.txt), a watchdog ends the test 30 s before it: TERM to
-# the script, and KILL to the script's other children (bash runs its trap only once the command
-# it waits for has returned: a hung reader, a daemon), then the EXIT trap cleans up as after any
-# failure. tk_cleanup stops the watchdog.
+# the script, and KILL to the script's children (bash runs its trap only once the command it
+# waits for has returned: a hung reader, a daemon), then the EXIT trap cleans up as after any
+# failure. tk_cleanup stops the watchdog (by its PID: it is not the script's child).
 tk_watchdog() {
     set +e
     local main=$1 secs=$2 sleeper c
@@ -104,8 +104,10 @@ tk_setup() {
     trap tk_cleanup EXIT
     trap 'exit 130' INT TERM
     if [ "${TOKFS_TEST_TIMEOUT:-0}" -gt 30 ]; then
-        tk_watchdog "$$" $((TOKFS_TEST_TIMEOUT - 30)) &
-        TK_WATCHDOG=$!
+        # Started from a subshell that exits at once: the watchdog is then no job of the script,
+        # so a bare `wait` or `jobs` in a test does not see it (a bare wait would wait for it).
+        (tk_watchdog "$$" $((TOKFS_TEST_TIMEOUT - 30)) </dev/null & echo $! >"$TK_TMP/.watchdog")
+        TK_WATCHDOG=$(cat "$TK_TMP/.watchdog")
     fi
 }
 
