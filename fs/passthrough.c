@@ -110,6 +110,7 @@ struct tokfs_pt {
     atomic_int negotiation; /* NEG_* */
     atomic_int active;      /* the INIT reply with FUSE_PASSTHROUGH was written */
     atomic_int open_failure_logged;
+    atomic_int stats_logged; /* the unmount's counts line was written */
     int refused; /* pt->lock: the kernel refused a backing file for a reason that holds for
                   * every shard (EPERM, ELOOP): later opens do not ask again */
     int asked; /* passthrough=1, not auto: a fallback is a warning */
@@ -159,7 +160,8 @@ void tokfs_pt_release_pins(tokfs_pt *pt)
 {
     if (!pt)
         return;
-    if (atomic_load(&pt->active))
+    /* Once, here (tokfs_pt_destroy calls this again after the log file is closed). */
+    if (atomic_load(&pt->active) && !atomic_exchange(&pt->stats_logged, 1))
         tokfs_log(TOKFS_LOG_INFO, "passthrough: %" PRIu64 " opens passthrough, %" PRIu64
                   " in cached mode, %" PRIu64 " backing files registered",
                   pt->pt_opens, pt->cached_opens, pt->backings);

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The warm read path without FUSE passthrough (passthrough=0, pinned here: the default, auto,
-# takes passthrough as root, which test_passthrough.sh checks; docs/performance.md, "Warm path"):
-# once a shard has been read, opening and reading it again never reaches the daemon — no OPEN, FLUSH or RELEASE per open (the kernel
-# opens files itself after the first OPEN's ENOSYS), no READ for cached pages — counted in the
-# daemon's FUSE debug log (-d). Also: the bytes equal the documents' ids (tokenizer=bytes) cold
-# and warm; status.json and dataset_metadata.json are fresh at every open while a file opened
-# earlier keeps reading the text it was opened with; writes fail with EROFS; a shard found empty
-# is ENOENT to stat and to open even though opens no longer ask the daemon; the tokenizer file
-# at the root is served; read-ahead is what read_ahead_kb= asked (when root can write it).
+# The warm read path without FUSE passthrough (passthrough=0, pinned here: the default, auto, takes
+# passthrough as root, which test_passthrough.sh checks; docs/performance.md, "Warm path"): once a
+# shard has been read, opening and reading it again never reaches the daemon — no OPEN, FLUSH or
+# RELEASE per open (the kernel opens files itself after the first OPEN's ENOSYS), no READ for cached
+# pages — counted in the daemon's FUSE debug log (-d). Also: the bytes equal the documents' ids
+# (tokenizer=bytes) cold and warm; status.json and dataset_metadata.json are fresh at every open
+# while a file opened earlier keeps reading the text it was opened with; writes fail with EROFS; a
+# shard found empty is ENOENT to stat and to open even though opens no longer ask the daemon; the
+# tokenizer file at the root is served; read-ahead is what read_ahead_kb= asked (when root can write
+# it).
 source "$TOKFS_SOURCE_DIR/tests/lib/testlib.sh"
 tk_setup
 
@@ -43,6 +44,11 @@ tk_mount_debug "$corpus/c.jsonl" "$mnt" "cache_size=64M,cache_dir=$TK_TMP/cache,
 tk_log "read-ahead as asked"
 dev=$(awk -v m="$mnt" '$5 == m { d = $3 } END { print d }' /proc/self/mountinfo)
 ra=/sys/class/bdi/$dev/read_ahead_kb
+# The daemon sets it (and logs it) just after the mount appears: give it a moment.
+for _ in $(seq 1 100); do
+    grep -q "read-ahead 2016 KiB\|read_ahead_kb=2016 not set" "$log" && break
+    sleep 0.05
+done
 if [ -w "$ra" ]; then
     [ "$(cat "$ra")" = 2016 ] || tk_fail "read_ahead_kb is $(cat "$ra"), asked 2016"
     grep -q "read-ahead 2016 KiB" "$log" || tk_fail "no log line for the read-ahead"

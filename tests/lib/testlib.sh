@@ -84,7 +84,7 @@ tk_children_of() {
 # failure. tk_cleanup stops the watchdog (by its PID: it is not the script's child).
 tk_watchdog() {
     set +e
-    local main=$1 secs=$2 sleeper c
+    local main=$1 secs=$2 sleeper c # not main's child: main's children are the test's own
     sleep "$secs" </dev/null >/dev/null 2>&1 &
     sleeper=$!
     trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
@@ -92,7 +92,7 @@ tk_watchdog() {
     echo "[$(date +%T)] FAIL: still running ${secs} s after it started, 30 s before ctest's timeout: ended" >&2
     kill -TERM "$main" 2>/dev/null
     for c in $(tk_children_of "$main"); do
-        [ "$c" != "$BASHPID" ] && kill -KILL "$c" 2>/dev/null
+        kill -KILL "$c" 2>/dev/null
     done
     exit 0
 }
